@@ -1,0 +1,118 @@
+"""Typed configuration: what ``config.loader`` produces from the TOML file.
+
+Credentials are references (an env var name, a file path, a token store entry),
+never the secret itself, so a config object can be logged or printed safely.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class TlsMode(enum.StrEnum):
+    IMPLICIT = "implicit"
+    STARTTLS = "starttls"
+    NONE = "none"  # only allowed to a loopback host
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordAuth:
+    """Password from an environment variable or a 0600 file."""
+
+    password_env: str | None = None
+    password_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OAuth2Auth:
+    """XOAUTH2 with an access token kept fresh by a refresh provider."""
+
+    provider: str | None = None  # "microsoft" | "google" | None (custom endpoint)
+    token_endpoint: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    scopes: tuple[str, ...] = ()
+    # Where the (encrypted) token set lives; default: the per-user token store.
+    token_file: Path | None = None
+    access_token_env: str | None = None
+    refresh_token_env: str | None = None
+
+
+Auth = PasswordAuth | OAuth2Auth
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str
+    port: int
+    tls: TlsMode
+    username: str
+    auth: Auth
+    ca_file: Path | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    folders: tuple[str, ...] = ("INBOX",)
+    batch_size: int = 500
+    max_body_bytes: int = 1_048_576
+    interval_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentPolicy:
+    """Where attachment bytes may be read from and saved to, and what is allowed."""
+
+    root: Path | None = None
+    max_bytes: int = 25 * 1024 * 1024
+    allowed_types: tuple[str, ...] = (
+        "text/*",
+        "image/*",
+        "application/pdf",
+        "application/zip",
+        "application/json",
+        "application/octet-stream",
+        "application/vnd.openxmlformats-officedocument.*",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "message/rfc822",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SendSettings:
+    max_recipients: int = 100
+    max_attempts: int = 6
+    backoff_base_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+    lease_seconds: float = 300.0
+    sent_folder: str | None = "Sent"
+    # Append a copy to the Sent folder after sending (false when the server files it itself).
+    append_to_sent: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    id: int
+    name: str
+    address: str
+    imap: ServerConfig | None = None
+    smtp: ServerConfig | None = None
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    send: SendSettings = field(default_factory=SendSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    accounts: tuple[AccountConfig, ...] = ()
+    attachments: AttachmentPolicy = field(default_factory=AttachmentPolicy)
+    source: Path | None = None
+
+    def account(self, account_id: int) -> AccountConfig | None:
+        for acc in self.accounts:
+            if acc.id == account_id:
+                return acc
+        return None

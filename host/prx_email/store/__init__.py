@@ -1,0 +1,5 @@
+"""The SQLite store."""
+
+from .db import Database
+
+__all__ = ["Database"]
