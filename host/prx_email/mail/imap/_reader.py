@@ -1,0 +1,163 @@
+"""A literal-aware IMAP response reader: linear in the response size, no recursion.
+
+aioimaplib's protocol re-joins every line of a pending FETCH to count parentheses
+(quadratic in the response size) and recurses once per line (it hits the recursion limit
+near 1,000 lines per response). :class:`ResponseReader` replaces it on the same transport
+once the greeting (and STARTTLS) are done: it keeps one buffer with a read position, looks
+for CRLF only where a line can end, and slices literals out by their announced size.
+
+Commands are pipelined: untagged responses belong to the oldest command still waiting
+(servers answer in order), a tagged response completes the command with that tag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ._response import Response, Tagged
+
+_LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}$")
+_COMPACT_AT = 1 << 20
+
+
+@dataclass(slots=True)
+class Pending:
+    """A command on the wire, waiting for its tagged response."""
+
+    tag: bytes
+    done: asyncio.Future[Tagged]
+    untagged: list[Response] = field(default_factory=list)
+    on_untagged: Callable[[Response], None] | None = None
+    continuation: asyncio.Future[bytes] | None = None
+    on_continuation: Callable[[bytes], None] | None = None
+
+
+class ResponseReader(asyncio.Protocol):
+    """The protocol object driving the IMAP transport after the greeting."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._pos = 0
+        self._parts: list[bytes] = []
+        self._literal_need = -1  # size of the literal being read, -1 when reading a line
+        self._pending: deque[Pending] = deque()
+        self._lost: BaseException | None = None
+        self.last_activity = time.monotonic()
+        self.unsolicited: list[Response] = []
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = time.monotonic()
+        self._buf += data
+        try:
+            self._consume()
+        except Exception as exc:  # a parse failure poisons the connection, not the loop
+            self._fail(exc)
+            if self.transport is not None:
+                self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionResetError("the IMAP server closed the connection"))
+
+    # -- parsing ---------------------------------------------------------------------------
+    def _consume(self) -> None:
+        buf = self._buf
+        pos = self._pos
+        size = len(buf)
+        while True:
+            if self._literal_need >= 0:
+                end = pos + self._literal_need
+                if end > size:
+                    break
+                self._parts.append(bytes(buf[pos:end]))
+                self._literal_need = -1
+                pos = end
+                continue
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            line = bytes(buf[pos:eol])
+            pos = eol + 2
+            self._parts.append(line)
+            if line.endswith(b"}"):
+                m = _LITERAL_AT_END.search(line)
+                if m is not None:
+                    self._literal_need = int(m.group(1))
+                    continue
+            parts = self._parts
+            self._parts = []
+            self._dispatch(parts)
+        if pos >= _COMPACT_AT or pos == size:
+            del buf[:pos]
+            pos = 0
+        self._pos = pos
+
+    def _dispatch(self, parts: list[bytes]) -> None:
+        first = parts[0]
+        if first.startswith(b"* "):
+            resp = Response(parts)
+            if self._pending:
+                head = self._pending[0]
+                if head.on_untagged is not None:
+                    head.on_untagged(resp)
+                else:
+                    head.untagged.append(resp)
+            else:
+                self.unsolicited.append(resp)
+            return
+        if first.startswith(b"+"):
+            for p in self._pending:
+                if p.continuation is not None and not p.continuation.done():
+                    p.continuation.set_result(first[2:])
+                    return
+                if p.on_continuation is not None:
+                    p.on_continuation(first[2:])
+                    return
+            return
+        tag, _, rest = first.partition(b" ")
+        status, _, text = rest.partition(b" ")
+        for p in self._pending:
+            if p.tag == tag:
+                self._pending.remove(p)
+                if not p.done.done():
+                    p.done.set_result(Tagged(status.decode("ascii", "replace"), text, p.untagged))
+                return
+        # A tagged response for nobody: ignore (e.g. the answer to a cancelled command).
+
+    def _fail(self, exc: BaseException) -> None:
+        self._lost = exc
+        while self._pending:
+            p = self._pending.popleft()
+            if not p.done.done():
+                p.done.set_exception(exc)
+            if p.continuation is not None and not p.continuation.done():
+                p.continuation.set_exception(exc)
+
+    # -- sending ---------------------------------------------------------------------------
+    def register(self, tag: bytes) -> Pending:
+        if self._lost is not None:
+            raise ConnectionResetError("the IMAP connection is closed") from self._lost
+        loop = asyncio.get_running_loop()
+        p = Pending(tag, loop.create_future())
+        self._pending.append(p)
+        return p
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("the IMAP connection is closed")
+        self.transport.write(data)
+
+    def take_over(self, transport: asyncio.Transport) -> None:
+        """Become the protocol of an open transport (after greeting/STARTTLS)."""
+        transport.set_protocol(self)
+        self.transport = transport
