@@ -1,0 +1,222 @@
+"""The Python API for runtimes that embed the plugin.
+
+::
+
+    from prx_email import open_plugin
+
+    with open_plugin(db="mail.db", config="config.toml") as plugin:
+        envelope = plugin.execute("email.list", {"account_id": 1})
+        envelope = await plugin.aexecute("email.search", {"account_id": 1, "text": "invoice"})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .bridge import HostServices, define_host
+from .config import Config, resolve_config_path, resolve_db_path
+from .errors import ConfigError, ErrorCode, InternalError
+from .runtime import (
+    Limits,
+    Sandbox,
+    SandboxError,
+    load_component,
+    locate_component,
+    pause_guest_clock,
+    resume_guest_clock,
+    shared_engine,
+)
+from .runtime._sandbox import MiB
+from .services.context import ServiceContext
+from .services.facade import Services
+from .store.db import Database
+
+Envelope = dict[str, Any]
+PathArg = str | os.PathLike[str]
+
+
+class Plugin:
+    """One sandboxed plugin over one store and config. Thread-safe; close it when done."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        context: ServiceContext,
+        services: HostServices,
+        *,
+        component_source: str,
+        owned: list[Any],
+    ) -> None:
+        self._sandbox = sandbox
+        self.context = context
+        self.services = services
+        #: Where the compiled component came from: "memory", "disk" or "compiled".
+        self.component_source = component_source
+        self._owned = owned
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @property
+    def limits(self) -> Limits:
+        return self._sandbox.limits
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self._sandbox
+
+    def execute(self, tool: str, args: dict[str, Any] | str | None = None) -> Envelope:
+        """Run one tool in the sandbox; always returns the envelope as a dict.
+
+        ``args`` is a dict or a JSON text; ``None`` means ``{}``.
+        """
+        if args is None:
+            args_json = "{}"
+        elif isinstance(args, str):
+            args_json = args
+        else:
+            try:
+                args_json = json.dumps(args)
+            except (TypeError, ValueError) as exc:
+                return _error(ErrorCode.INVALID_ARGUMENT.envelope, f"args are not JSON: {exc}")
+        return _parse(self._sandbox.execute(tool, args_json))
+
+    async def aexecute(self, tool: str, args: dict[str, Any] | str | None = None) -> Envelope:
+        """``execute`` in a worker thread: the event loop is never blocked by the guest."""
+        return await asyncio.to_thread(self.execute, tool, args)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The tool catalogue: name, description, argument schema, effects.
+
+        :raises InternalError: the guest failed to produce it.
+        """
+        try:
+            catalogue = json.loads(self._sandbox.describe())
+        except SandboxError as exc:
+            raise InternalError(exc.message, hint=exc.hint) from None
+        except ValueError:
+            raise InternalError("the plugin returned a malformed catalogue") from None
+        if not isinstance(catalogue, list):
+            raise InternalError("the plugin returned a malformed catalogue")
+        return catalogue
+
+    async def adescribe(self) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.describe)
+
+    def close(self) -> None:
+        """Release the instances, the service loop and the store (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._sandbox.close()
+        for resource in reversed(self._owned):
+            resource.close()
+
+    def __enter__(self) -> Plugin:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _error(code: str, message: str, hint: str | None = None) -> Envelope:
+    return {"ok": False, "error": {"code": code, "message": message, "hint": hint}}
+
+
+def _parse(raw: str) -> Envelope:
+    try:
+        envelope = json.loads(raw)
+    except ValueError:
+        envelope = None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("ok"), bool):
+        return _error(ErrorCode.INTERNAL.envelope, "the plugin returned a malformed envelope")
+    return envelope
+
+
+def load_config(config: Config | PathArg | None) -> Config:
+    """A ``Config`` as given, else loaded from ``config`` / ``PRX_EMAIL_CONFIG`` / the default.
+
+    A missing default config file means no accounts; a missing explicit one is an error.
+
+    :raises ConfigError: the file is missing (when named) or invalid.
+    """
+    if isinstance(config, Config):
+        return config
+    path = resolve_config_path(config)
+    explicit = config is not None or bool(os.environ.get("PRX_EMAIL_CONFIG"))
+    if not path.is_file():
+        if explicit:
+            raise ConfigError(
+                f"config file not found: {path}",
+                hint="pass --config PATH or set PRX_EMAIL_CONFIG",
+            )
+        return Config()
+    from .config import loader
+
+    return loader.load_config(path)
+
+
+def open_plugin(
+    db: Database | PathArg | None = None,
+    config: Config | PathArg | None = None,
+    *,
+    component: PathArg | None = None,
+    memory_limit: int = 256 * MiB,
+    deadline: float = 5.0,
+    pool_size: int = 2,
+    services: HostServices | None = None,
+) -> Plugin:
+    """Open the sandboxed plugin over a store and a config.
+
+    ``db``: a ``Database``, a path, or ``None`` (``PRX_EMAIL_DB``, else the per-user store).
+    ``config``: a ``Config``, a TOML path, or ``None`` (``PRX_EMAIL_CONFIG``, else the
+    per-user file; no file means no accounts). ``component``: the ``.wasm`` to run
+    (default: ``PRX_EMAIL_COMPONENT``, else the one shipped in the package).
+    ``memory_limit`` (bytes) and ``deadline`` (seconds of guest compute) apply per call.
+    ``services`` replaces the real services (tests, custom hosts).
+
+    :raises ConfigError: missing component or config, or a component that cannot be linked.
+    :raises StorageError: the store cannot be opened.
+    """
+    limits = Limits(memory_bytes=memory_limit, deadline_seconds=deadline, pool_size=pool_size)
+    wasm = locate_component(component)
+    cfg = load_config(config)
+    owned: list[Any] = []
+    try:
+        if isinstance(db, Database):
+            database = db
+        else:
+            database = Database(resolve_db_path(db))
+            owned.append(database)
+        ctx = ServiceContext(config=cfg, db=database)
+        if services is None:
+            facade = Services(ctx)
+            owned.append(facade)
+            services = facade
+        engine = shared_engine()
+        loaded = load_component(engine, Path(wasm))
+        host = services
+        sandbox = Sandbox(
+            engine,
+            loaded.component,
+            lambda linker: define_host(
+                linker, host, on_enter=pause_guest_clock, on_leave=resume_guest_clock
+            ),
+            limits,
+        )
+    except BaseException:
+        for resource in reversed(owned):
+            resource.close()
+        raise
+    return Plugin(sandbox, ctx, services, component_source=loaded.source, owned=owned)

@@ -1,0 +1,232 @@
+"""The only place that converts WIT values (wasmtime ``Record``/``Variant``) ↔ domain values.
+
+wasmtime-py hands records in as ``Record`` objects whose attributes are the kebab-case
+WIT field names, and accepts any object with those attributes back. ``result``,
+``option`` and ``variant`` are untagged when their cases' Python classes differ and
+``Variant(tag, payload)`` otherwise; ``ok``/``err``/``some`` below centralise that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from wasmtime.component import Record, Variant
+
+from ..errors import EmailError, InvalidArgument
+from ..types import (
+    AttachmentBase64,
+    AttachmentPath,
+    AttachmentSource,
+    ListQuery,
+    OutboxQuery,
+    OutboxStatus,
+    OutgoingAttachment,
+    OutgoingMessage,
+    ReplyRequest,
+    SearchQuery,
+    SyncRequest,
+)
+
+# Python field name -> WIT field name where the snake->kebab rule is not enough.
+_WIT_NAMES = {"from_": "from"}
+
+
+def _wit_name(name: str) -> str:
+    return _WIT_NAMES.get(name, name.replace("_", "-"))
+
+
+# -- domain -> WIT ---------------------------------------------------------------
+
+
+def to_wit(value: Any) -> Any:
+    """A domain value as a WIT value: dataclass → record, tuple → list, enum → case name.
+
+    ``None`` stays ``None`` (an absent ``option``); a present optional value is passed
+    as is, which wasmtime lowers as ``some`` (our option payloads never nest).
+    """
+    if value is None or isinstance(value, bool | int | str | float):
+        if isinstance(value, enum.Enum):
+            return value.value
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        rec = Record()
+        for f in dataclasses.fields(value):
+            setattr(rec, _wit_name(f.name), to_wit(getattr(value, f.name)))
+        return rec
+    if isinstance(value, tuple | list):
+        return [to_wit(v) for v in value]
+    raise TypeError(f"no WIT conversion for {type(value).__name__}")
+
+
+def error_info(message: str, hint: str | None) -> Record:
+    info = Record()
+    setattr(info, "message", message)  # noqa: B010 - Record has no declared fields
+    setattr(info, "hint", hint)  # noqa: B010
+    return info
+
+
+def err(exc: EmailError) -> Variant:
+    """An ``email-error`` value for the err side of a ``result``."""
+    return Variant(exc.code.value, error_info(exc.message, exc.hint))
+
+
+def ok(value: Any) -> Any:
+    """The ok side of a ``result<T, email-error>`` whose ``T`` is a record or list.
+
+    Untagged: ``T``'s Python class (``Record``/``list``) differs from ``Variant``.
+    """
+    return to_wit(value)
+
+
+class ResultErr:
+    """An err result for a ``result<option<T>, email-error>``.
+
+    wasmtime-py 50 cannot lower the err case of that type from an untagged value: its
+    ok case (an option) accepts any object, so every value is tried as ``ok`` first.
+    ``patch_result_lowering`` teaches ``ResultType`` to lower this marker as ``err``.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Variant) -> None:
+        self.error = error
+
+
+# -- WIT -> domain ---------------------------------------------------------------
+
+
+def _get(rec: Any, name: str) -> Any:
+    try:
+        return getattr(rec, name)
+    except AttributeError:
+        raise InvalidArgument(f"missing field {name!r} in a value from the plugin") from None
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
+def sync_request(rec: Any) -> SyncRequest:
+    return SyncRequest(
+        account_id=_get(rec, "account-id"),
+        folder=_get(rec, "folder"),
+        max_messages=_get(rec, "max-messages"),
+    )
+
+
+def list_query(rec: Any) -> ListQuery:
+    return ListQuery(
+        account_id=_get(rec, "account-id"),
+        folder=_get(rec, "folder"),
+        unseen_only=_get(rec, "unseen-only"),
+        limit=_get(rec, "limit"),
+        cursor=_get(rec, "cursor"),
+    )
+
+
+def search_query(rec: Any) -> SearchQuery:
+    return SearchQuery(
+        account_id=_get(rec, "account-id"),
+        text=_get(rec, "text"),
+        from_=_get(rec, "from"),
+        to=_get(rec, "to"),
+        subject=_get(rec, "subject"),
+        body=_get(rec, "body"),
+        since=_get(rec, "since"),
+        before=_get(rec, "before"),
+        unseen=_get(rec, "unseen"),
+        folder=_get(rec, "folder"),
+        limit=_get(rec, "limit"),
+        cursor=_get(rec, "cursor"),
+        remote=_get(rec, "remote"),
+    )
+
+
+def attachment_source(value: Any) -> AttachmentSource:
+    # Both cases carry a string, so wasmtime passes the variant tagged.
+    if isinstance(value, Variant):
+        if value.tag == "path":
+            return AttachmentPath(str(value.payload))
+        if value.tag == "base64":
+            return AttachmentBase64(str(value.payload))
+    raise InvalidArgument("unknown attachment source from the plugin")
+
+
+def outgoing_message(rec: Any) -> OutgoingMessage:
+    return OutgoingMessage(
+        account_id=_get(rec, "account-id"),
+        to=_strs(_get(rec, "to")),
+        cc=_strs(_get(rec, "cc")),
+        bcc=_strs(_get(rec, "bcc")),
+        subject=_get(rec, "subject"),
+        body_text=_get(rec, "body-text"),
+        body_html=_get(rec, "body-html"),
+        attachments=tuple(
+            OutgoingAttachment(
+                source=attachment_source(_get(a, "source")),
+                filename=_get(a, "filename"),
+                content_type=_get(a, "content-type"),
+            )
+            for a in _get(rec, "attachments")
+        ),
+    )
+
+
+def reply_request(rec: Any) -> ReplyRequest:
+    return ReplyRequest(
+        account_id=_get(rec, "account-id"),
+        message=_get(rec, "message"),
+        body_text=_get(rec, "body-text"),
+        body_html=_get(rec, "body-html"),
+        reply_all=_get(rec, "reply-all"),
+    )
+
+
+def outbox_query(rec: Any) -> OutboxQuery:
+    status = _get(rec, "status")
+    try:
+        parsed = None if status is None else OutboxStatus(status)
+    except ValueError:
+        raise InvalidArgument(f"unknown outbox status {status!r}") from None
+    return OutboxQuery(
+        account_id=_get(rec, "account-id"),
+        status=parsed,
+        limit=_get(rec, "limit"),
+        cursor=_get(rec, "cursor"),
+    )
+
+
+# -- wasmtime-py workaround ------------------------------------------------------
+
+_patched = False
+
+
+def patch_result_lowering() -> None:
+    """Let ``ResultType`` lower a ``ResultErr`` as its err case (idempotent).
+
+    Works around wasmtime-py 50's untagged lowering of ``result<option<T>, E>``
+    (see ``ResultErr``); every other value goes through the original code path.
+    """
+    global _patched
+    if _patched:
+        return
+    import ctypes
+
+    from wasmtime import _ffi as ffi
+    from wasmtime.component import _types
+
+    original = _types.ResultType._lower
+
+    def _lower(self: Any, store: Any, val: Any) -> Any:
+        if isinstance(val, ResultErr):
+            raw = ffi.wasmtime_component_val_t()
+            self.err.convert_to_c(store, val.error, ctypes.pointer(raw))
+            return ("err", ffi.wasmtime_component_val_new(ctypes.byref(raw)))
+        return original(self, store, val)
+
+    _types.ResultType._lower = _lower  # type: ignore[method-assign]
+    _patched = True

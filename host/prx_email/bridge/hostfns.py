@@ -1,0 +1,171 @@
+"""The host functions of ``wit/host.wit``, registered on a component ``Linker``.
+
+Each one converts its WIT arguments (``convert``), applies the network gate (``gate``),
+calls ``HostServices`` and converts the answer back. None of them ever raises into
+wasmtime — that would trap the guest and poison its instance: an ``EmailError`` keeps
+its code, anything else becomes ``internal`` with a generic message and is logged here
+with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from wasmtime.component import Linker
+
+from ..errors import EmailError, InternalError
+from ..types import (
+    Account,
+    ListQuery,
+    Message,
+    MessagePage,
+    OutboxEntry,
+    OutboxPage,
+    OutboxQuery,
+    OutgoingMessage,
+    ReplyRequest,
+    SearchQuery,
+    SyncReport,
+    SyncRequest,
+)
+from . import convert
+from .gate import require_network
+
+log = logging.getLogger(__name__)
+
+HOST_INSTANCE = "prx:email/host@0.1.0"
+
+
+class HostServices(Protocol):
+    """What the host functions call; ``prx_email.services.facade.Services`` implements it.
+
+    Methods raise ``EmailError`` subclasses for expected failures.
+    """
+
+    def accounts(self) -> list[Account]: ...
+    def sync(self, req: SyncRequest) -> SyncReport: ...
+    def list_messages(self, query: ListQuery) -> MessagePage: ...
+    def get_message(self, account_id: int, key: int) -> Message | None: ...
+    def search(self, query: SearchQuery) -> MessagePage: ...
+    def send(self, msg: OutgoingMessage) -> OutboxEntry: ...
+    def reply(self, req: ReplyRequest) -> OutboxEntry: ...
+    def retry(self, outbox_id: int) -> OutboxEntry: ...
+    def list_outbox(self, query: OutboxQuery) -> OutboxPage: ...
+
+
+class Hooks(Protocol):
+    """Called around every host function (the runtime pauses the guest's deadline)."""
+
+    def __call__(self) -> None: ...
+
+
+def _noop() -> None:
+    return None
+
+
+def _guarded(
+    name: str,
+    body: Callable[..., Any],
+    on_enter: Hooks,
+    on_leave: Hooks,
+    *,
+    on_error: Callable[[EmailError], Any] = convert.err,
+) -> Callable[..., Any]:
+    def host_function(_store: Any, *args: Any) -> Any:
+        on_enter()
+        try:
+            return body(*args)
+        except EmailError as exc:
+            return on_error(exc)
+        except Exception:
+            log.exception("host function %s failed", name)
+            return on_error(InternalError(f"the host failed while running {name}"))
+        finally:
+            on_leave()
+
+    return host_function
+
+
+def _search(services: HostServices, rec: Any) -> Any:
+    query = convert.search_query(rec)
+    if query.remote:
+        require_network("remote search")
+    return convert.ok(services.search(query))
+
+
+def _sync(services: HostServices, rec: Any) -> Any:
+    require_network("sync")
+    req = convert.sync_request(rec)
+    return convert.ok(services.sync(req))
+
+
+def _send(services: HostServices, rec: Any) -> Any:
+    require_network("send")
+    msg = convert.outgoing_message(rec)
+    return convert.ok(services.send(msg))
+
+
+def _reply(services: HostServices, rec: Any) -> Any:
+    require_network("reply")
+    req = convert.reply_request(rec)
+    return convert.ok(services.reply(req))
+
+
+def _retry(services: HostServices, outbox_id: int) -> Any:
+    require_network("retry")
+    return convert.ok(services.retry(outbox_id))
+
+
+def _accounts_or_empty(services: HostServices) -> Callable[[], Any]:
+    def accounts() -> Any:
+        try:
+            return convert.to_wit(services.accounts())
+        except Exception:  # list<account> has no error case
+            log.exception("host function accounts failed")
+            return []
+
+    return accounts
+
+
+def define_host(
+    linker: Linker,
+    services: HostServices,
+    *,
+    on_enter: Hooks = _noop,
+    on_leave: Hooks = _noop,
+) -> None:
+    """Define every function of the ``host`` interface on ``linker``."""
+    s = services
+    functions: dict[str, Callable[..., Any]] = {
+        "accounts": _guarded("accounts", _accounts_or_empty(s), on_enter, on_leave),
+        "sync": _guarded("sync", lambda r: _sync(s, r), on_enter, on_leave),
+        "list-messages": _guarded(
+            "list-messages",
+            lambda q: convert.ok(s.list_messages(convert.list_query(q))),
+            on_enter,
+            on_leave,
+        ),
+        "get-message": _guarded(
+            "get-message",
+            lambda a, k: convert.to_wit(s.get_message(a, k)),
+            on_enter,
+            on_leave,
+            on_error=lambda e: convert.ResultErr(convert.err(e)),
+        ),
+        "search": _guarded("search", lambda q: _search(s, q), on_enter, on_leave),
+        "send": _guarded("send", lambda m: _send(s, m), on_enter, on_leave),
+        "reply": _guarded("reply", lambda r: _reply(s, r), on_enter, on_leave),
+        "retry": _guarded("retry", lambda i: _retry(s, i), on_enter, on_leave),
+        "list-outbox": _guarded(
+            "list-outbox",
+            lambda q: convert.ok(s.list_outbox(convert.outbox_query(q))),
+            on_enter,
+            on_leave,
+        ),
+    }
+    convert.patch_result_lowering()
+    with linker.root() as root, root.add_instance(HOST_INSTANCE) as host:
+        for name, fn in functions.items():
+            host.add_func(name, fn)

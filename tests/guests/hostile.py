@@ -1,0 +1,142 @@
+"""A hostile guest for the sandbox tests: built against the real `plugin` world.
+
+``execute(action, args_json)`` tries one escape or abuse per action. Exceptions it can
+catch become ``{"ok": false, ...}`` envelopes (the attempt failed inside the guest);
+the rest trap, which the host must turn into an error envelope.
+"""
+
+import json
+import os
+
+try:  # the module may be missing from the sandboxed CPython; that is a failed attempt too
+    import socket
+except Exception:  # pragma: no cover - depends on the guest runtime
+    socket = None  # type: ignore[assignment]
+
+from componentize_py_types import Err
+from wit_world import WitWorld as _World
+from wit_world.imports import host, types
+
+_HOARD: list[bytearray] = []
+
+
+def _ok(data: object) -> str:
+    return json.dumps({"ok": True, "data": data})
+
+
+def _failed(exc: BaseException) -> str:
+    return json.dumps({"ok": False, "error": {"code": "HOSTILE_FAILED", "message": repr(exc)}})
+
+
+def _err(exc: Err) -> str:  # type: ignore[type-arg]
+    case = type(exc.value).__name__
+    info = exc.value.value
+    return json.dumps(
+        {"ok": False, "error": {"code": case, "message": info.message, "hint": info.hint}}
+    )
+
+
+def _read_file(args: dict) -> str:
+    with open(args.get("path", "/etc/passwd"), "rb") as fh:
+        return _ok(fh.read().decode("latin-1"))
+
+
+def _env(args: dict) -> str:
+    return _ok(dict(os.environ))
+
+
+def _socket(args: dict) -> str:
+    if socket is None:
+        raise OSError("no socket module")
+    s = socket.create_connection((args.get("host", "127.0.0.1"), int(args.get("port", 9))), 1)
+    s.close()
+    return _ok("connected")
+
+
+def _spin(args: dict) -> str:
+    n = 0
+    while True:
+        n += 1
+
+
+def _alloc(args: dict) -> str:
+    while True:
+        _HOARD.append(bytearray(16 * 1024 * 1024))
+
+
+def _huge(args: dict) -> str:
+    return _ok("x" * int(args.get("size", 32 * 1024 * 1024)))
+
+
+def _host_list(args: dict) -> str:
+    q = types.ListQuery(
+        account_id=int(args.get("account_id", 1)),
+        folder=None,
+        unseen_only=False,
+        limit=10,
+        cursor=None,
+    )
+    page = host.list_messages(q)
+    return _ok({"count": len(page.messages)})
+
+
+def _host_get(args: dict) -> str:
+    msg = host.get_message(int(args.get("account_id", 1)), int(args.get("id", 1)))
+    return _ok(None if msg is None else msg.summary.subject)
+
+
+def _host_send(args: dict) -> str:
+    msg = types.OutgoingMessage(
+        account_id=1,
+        to=["a@example.org"],
+        cc=[],
+        bcc=[],
+        subject="hi",
+        body_text="x",
+        body_html=None,
+        attachments=[],
+    )
+    entry = host.send(msg)
+    return _ok(entry.status.name)
+
+
+def _host_sync(args: dict) -> str:
+    report = host.sync(types.SyncRequest(account_id=1, folder=None, max_messages=None))
+    return _ok(len(report.folders))
+
+
+def _host_accounts(args: dict) -> str:
+    return _ok([a.address for a in host.accounts()])
+
+
+_ACTIONS = {
+    "read-file": _read_file,
+    "env": _env,
+    "socket": _socket,
+    "spin": _spin,
+    "alloc": _alloc,
+    "huge": _huge,
+    "host-list": _host_list,
+    "host-get": _host_get,
+    "host-send": _host_send,
+    "host-sync": _host_sync,
+    "host-accounts": _host_accounts,
+}
+
+
+class WitWorld(_World):
+    def execute(self, tool: str, args_json: str) -> str:
+        if tool == "raise":
+            raise RuntimeError("escaped the guest")  # uncaught: a trap
+        if tool == "ok":
+            return _ok("pong")
+        args = json.loads(args_json or "{}")
+        try:
+            return _ACTIONS[tool](args)
+        except Err as exc:
+            return _err(exc)
+        except Exception as exc:
+            return _failed(exc)
+
+    def describe(self) -> str:
+        return json.dumps([{"name": name} for name in ["ok", "raise", *_ACTIONS]])
