@@ -1,0 +1,466 @@
+"""Load the TOML config file into :class:`~prx_email.config.model.Config`.
+
+Every error names the file, the line and the dotted key (``accounts[0].imap.tls``).
+``tomllib`` reports positions only for syntax errors, so :class:`_Lines` scans the source
+for table headers and ``key =`` lines to place semantic errors. Unknown keys are refused
+with a "did you mean" suggestion, so a typo never silently disables a setting.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import ConfigError
+from .model import (
+    AccountConfig,
+    AttachmentPolicy,
+    Auth,
+    Config,
+    OAuth2Auth,
+    PasswordAuth,
+    SendSettings,
+    ServerConfig,
+    SyncSettings,
+    TlsMode,
+)
+from .presets import DEFAULT_PORTS, preset_for
+
+__all__ = ["load_config", "parse_config"]
+
+T = TypeVar("T")
+KeyPath = tuple[str | int, ...]
+
+_TOP_KEYS = ("accounts", "attachments")
+_ACCOUNT_KEYS = ("id", "name", "address", "provider", "imap", "smtp", "sync", "send")
+_SERVER_KEYS = (
+    "host",
+    "port",
+    "tls",
+    "username",
+    "auth",
+    "password_env",
+    "password_file",
+    "ca_file",
+    "timeout",
+    "oauth2",
+)
+_OAUTH_KEYS = (
+    "provider",
+    "token_endpoint",
+    "client_id",
+    "client_secret_env",
+    "scopes",
+    "token_file",
+    "access_token_env",
+    "refresh_token_env",
+)
+_SYNC_KEYS = ("folders", "batch_size", "max_body_bytes", "interval_seconds")
+_SEND_KEYS = (
+    "max_recipients",
+    "max_attempts",
+    "backoff_base_seconds",
+    "backoff_max_seconds",
+    "lease_seconds",
+    "sent_folder",
+    "append_to_sent",
+)
+_ATTACH_KEYS = ("root", "max_bytes", "allowed_types")
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEYLINE = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
+
+
+class _Lines:
+    """Where each table and key of the source sits, by key path (array entries indexed)."""
+
+    def __init__(self, text: str) -> None:
+        self.where: dict[KeyPath, int] = {}
+        counts: dict[tuple[str, ...], int] = {}
+        table: KeyPath = ()
+        for lineno, line in enumerate(text.splitlines(), 1):
+            m = _HEADER.match(line)
+            if m:
+                names = tuple(p.strip().strip("\"'") for p in m.group(2).split("."))
+                table = self._resolve(names, counts, is_array=m.group(1) == "[[")
+                self.where.setdefault(table, lineno)
+                continue
+            k = _KEYLINE.match(line)
+            if k:
+                key = tuple(p.strip().strip("\"'") for p in k.group(1).split("."))
+                self.where.setdefault(table + key, lineno)
+
+    def _resolve(
+        self, names: tuple[str, ...], counts: dict[tuple[str, ...], int], *, is_array: bool
+    ) -> KeyPath:
+        # [accounts.imap] after the 2nd [[accounts]] is accounts[1].imap
+        out: list[str | int] = []
+        for i in range(len(names)):
+            prefix = names[: i + 1]
+            out.append(names[i])
+            last = i == len(names) - 1
+            if last and is_array:
+                counts[prefix] = counts.get(prefix, -1) + 1
+                out.append(counts[prefix])
+            elif prefix in counts:
+                out.append(counts[prefix])
+        return tuple(out)
+
+    def line(self, path: KeyPath) -> int | None:
+        p = path
+        while p:
+            if p in self.where:
+                return self.where[p]
+            p = p[:-1]
+        return None
+
+
+def _dotted(path: KeyPath) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+class _Ctx:
+    def __init__(self, source: Path | None, lines: _Lines) -> None:
+        self.source = source
+        self.lines = lines
+
+    def error(self, path: KeyPath, message: str, hint: str | None = None) -> ConfigError:
+        line = self.lines.line(path)
+        where = str(self.source) if self.source else "<config>"
+        if line is not None:
+            where += f":{line}"
+        key = _dotted(path)
+        return ConfigError(
+            f"{where}: {key}: {message}" if key else f"{where}: {message}", hint=hint
+        )
+
+    def table(self, value: Any, path: KeyPath, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(path, "must be a table")
+        for key in value:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(allowed)
+                raise self.error((*path, key), "unknown key", hint)
+        return value
+
+    def get(
+        self,
+        t: Mapping[str, Any],
+        path: KeyPath,
+        key: str,
+        kind: type[T] | tuple[type, ...],
+        default: T | None = None,
+        *,
+        required: bool = False,
+    ) -> Any:
+        if key not in t:
+            if required:
+                raise self.error((*path, key), "is required")
+            return default
+        value = t[key]
+        types = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+            value = float(value)
+        if not ok:
+            names = " or ".join(_TYPE_NAMES.get(x, x.__name__) for x in types)
+            raise self.error(
+                (*path, key),
+                f"must be {names}, got {_TYPE_NAMES.get(type(value), type(value).__name__)}",
+            )
+        return value
+
+    def positive(self, t: Mapping[str, Any], path: KeyPath, key: str, default: T) -> T:
+        value = self.get(t, path, key, type(default), default)
+        if value <= 0:
+            raise self.error((*path, key), "must be greater than zero")
+        return value  # type: ignore[no-any-return]
+
+    def path(self, t: Mapping[str, Any], path: KeyPath, key: str) -> Path | None:
+        raw = self.get(t, path, key, str)
+        if raw is None:
+            return None
+        if not raw:
+            raise self.error((*path, key), "must not be empty")
+        p = Path(os.path.expanduser(raw))
+        if not p.is_absolute() and self.source is not None:
+            p = self.source.parent / p
+        return p
+
+    def strings(self, t: Mapping[str, Any], path: KeyPath, key: str) -> tuple[str, ...] | None:
+        raw = self.get(t, path, key, list)
+        if raw is None:
+            return None
+        if not all(isinstance(x, str) and x for x in raw):
+            raise self.error((*path, key), "must be a list of non-empty strings")
+        return tuple(raw)
+
+
+_TYPE_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _enum(
+    ctx: _Ctx, t: Mapping[str, Any], path: KeyPath, key: str, choices: tuple[str, ...]
+) -> str | None:
+    value = ctx.get(t, path, key, str)
+    if value is not None and value not in choices:
+        raise ctx.error((*path, key), f"must be one of {', '.join(choices)}, got {value!r}")
+    return value  # type: ignore[no-any-return]
+
+
+def _auth(ctx: _Ctx, t: Mapping[str, Any], path: KeyPath, default_provider: str | None) -> Auth:
+    mech = _enum(ctx, t, path, "auth", ("password", "oauth2"))
+    has_pw = "password_env" in t or "password_file" in t
+    has_oauth = "oauth2" in t or mech == "oauth2"
+    if has_pw and has_oauth:
+        raise ctx.error(
+            path,
+            "sets both a password and oauth2",
+            hint='use exactly one: password_env/password_file, or auth = "oauth2" with [oauth2]',
+        )
+    if mech == "password" and not has_pw:
+        raise ctx.error((*path, "auth"), "is password but no password_env or password_file is set")
+    if has_oauth:
+        o = ctx.table(t.get("oauth2", {}), (*path, "oauth2"), _OAUTH_KEYS)
+        op = (*path, "oauth2")
+        provider = ctx.get(o, op, "provider", str, default_provider)
+        auth = OAuth2Auth(
+            provider=provider,
+            token_endpoint=ctx.get(o, op, "token_endpoint", str),
+            client_id=ctx.get(o, op, "client_id", str),
+            client_secret_env=ctx.get(o, op, "client_secret_env", str),
+            scopes=ctx.strings(o, op, "scopes") or (),
+            token_file=ctx.path(o, op, "token_file"),
+            access_token_env=ctx.get(o, op, "access_token_env", str),
+            refresh_token_env=ctx.get(o, op, "refresh_token_env", str),
+        )
+        if not (
+            auth.access_token_env or auth.refresh_token_env or auth.token_file or auth.client_id
+        ):
+            raise ctx.error(
+                op,
+                "has no token source",
+                hint="set access_token_env, refresh_token_env + client_id, or token_file "
+                "(see `prx-email oauth bootstrap`)",
+            )
+        return auth
+    if not has_pw:
+        raise ctx.error(
+            path,
+            "has no credential",
+            hint='set password_env = "VAR" or password_file = "path", or auth = "oauth2"',
+        )
+    if "password_env" in t and "password_file" in t:
+        raise ctx.error((*path, "password_file"), "set only one of password_env and password_file")
+    env = ctx.get(t, path, "password_env", str)
+    if env is not None and not env:
+        raise ctx.error((*path, "password_env"), "must not be empty")
+    pfile = ctx.path(t, path, "password_file")
+    if pfile is not None:
+        try:
+            mode = stat.S_IMODE(pfile.stat().st_mode)
+        except OSError:
+            raise ctx.error(
+                (*path, "password_file"), f"{pfile} does not exist or is unreadable"
+            ) from None
+        if mode & 0o077:
+            raise ctx.error(
+                (*path, "password_file"),
+                f"{pfile} is readable by group or others",
+                hint=f"run: chmod 600 {pfile}",
+            )
+    return PasswordAuth(password_env=env, password_file=pfile)
+
+
+def _server(
+    ctx: _Ctx, raw: Any, path: KeyPath, proto: str, address: str, provider: str | None
+) -> ServerConfig:
+    t = ctx.table(raw, path, _SERVER_KEYS)
+    preset = preset_for(address, provider)
+    endpoint = (preset.imap if proto == "imap" else preset.smtp) if preset else None
+    host = ctx.get(t, path, "host", str, endpoint.host if endpoint else None)
+    if not host:
+        raise ctx.error(
+            (*path, "host"),
+            "is required",
+            hint="no provider preset matches this address; set host (and port, tls)",
+        )
+    tls_raw = _enum(ctx, t, path, "tls", tuple(m.value for m in TlsMode))
+    if tls_raw is not None:
+        tls = TlsMode(tls_raw)
+    elif endpoint and host == endpoint.host:
+        tls = endpoint.tls
+    else:
+        tls = TlsMode.IMPLICIT
+    if tls is TlsMode.NONE and not _is_loopback(host):
+        raise ctx.error(
+            (*path, "tls"),
+            f'"none" (plain text) is only allowed to a loopback host, not {host}',
+            hint='use tls = "implicit" or "starttls"',
+        )
+    default_port = (
+        endpoint.port
+        if endpoint and host == endpoint.host and tls is endpoint.tls
+        else DEFAULT_PORTS[(proto, tls)]
+    )
+    port = ctx.get(t, path, "port", int, default_port)
+    if not 0 < port < 65536:
+        raise ctx.error((*path, "port"), f"must be between 1 and 65535, got {port}")
+    username = ctx.get(t, path, "username", str, address)
+    timeout = ctx.positive(t, path, "timeout", 30.0)
+    return ServerConfig(
+        host=host,
+        port=port,
+        tls=tls,
+        username=username,
+        auth=_auth(ctx, t, path, preset.oauth2_provider if preset else None),
+        ca_file=ctx.path(t, path, "ca_file"),
+        timeout=timeout,
+    )
+
+
+def _sync(ctx: _Ctx, raw: Any, path: KeyPath) -> SyncSettings:
+    t = ctx.table(raw, path, _SYNC_KEYS)
+    d = SyncSettings()
+    folders = ctx.strings(t, path, "folders")
+    if folders is not None and not folders:
+        raise ctx.error((*path, "folders"), "must list at least one folder")
+    for f in folders or ():
+        if any(c in f for c in "\r\n\x00"):
+            raise ctx.error((*path, "folders"), "folder names must not contain CR, LF or NUL")
+    return SyncSettings(
+        folders=folders or d.folders,
+        batch_size=ctx.positive(t, path, "batch_size", d.batch_size),
+        max_body_bytes=ctx.positive(t, path, "max_body_bytes", d.max_body_bytes),
+        interval_seconds=ctx.positive(t, path, "interval_seconds", d.interval_seconds),
+    )
+
+
+def _send(ctx: _Ctx, raw: Any, path: KeyPath) -> SendSettings:
+    t = ctx.table(raw, path, _SEND_KEYS)
+    d = SendSettings()
+    sent = ctx.get(t, path, "sent_folder", str, d.sent_folder)
+    return SendSettings(
+        max_recipients=ctx.positive(t, path, "max_recipients", d.max_recipients),
+        max_attempts=ctx.positive(t, path, "max_attempts", d.max_attempts),
+        backoff_base_seconds=ctx.positive(t, path, "backoff_base_seconds", d.backoff_base_seconds),
+        backoff_max_seconds=ctx.positive(t, path, "backoff_max_seconds", d.backoff_max_seconds),
+        lease_seconds=ctx.positive(t, path, "lease_seconds", d.lease_seconds),
+        sent_folder=sent or None,
+        append_to_sent=ctx.get(t, path, "append_to_sent", bool, d.append_to_sent),
+    )
+
+
+def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:
+    path: KeyPath = ("attachments",)
+    t = ctx.table(raw, path, _ATTACH_KEYS)
+    d = AttachmentPolicy()
+    return AttachmentPolicy(
+        root=ctx.path(t, path, "root"),
+        max_bytes=ctx.positive(t, path, "max_bytes", d.max_bytes),
+        allowed_types=ctx.strings(t, path, "allowed_types") or d.allowed_types,
+    )
+
+
+def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
+    path: KeyPath = ("accounts", index)
+    t = ctx.table(raw, path, _ACCOUNT_KEYS)
+    acc_id = ctx.get(t, path, "id", int, required=True)
+    if acc_id <= 0:
+        raise ctx.error((*path, "id"), "must be a positive integer")
+    address = ctx.get(t, path, "address", str, required=True)
+    if "@" not in address or any(c in address for c in " \r\n\x00<>"):
+        raise ctx.error((*path, "address"), f"is not an email address: {address!r}")
+    provider = _enum(ctx, t, path, "provider", tuple(sorted(_PROVIDERS)))
+    name = ctx.get(t, path, "name", str, address)
+    build: Callable[[str], ServerConfig | None] = lambda proto: (  # noqa: E731
+        _server(ctx, t[proto], (*path, proto), proto, address, provider) if proto in t else None
+    )
+    return AccountConfig(
+        id=acc_id,
+        name=name,
+        address=address,
+        imap=build("imap"),
+        smtp=build("smtp"),
+        sync=_sync(ctx, t.get("sync", {}), (*path, "sync")),
+        send=_send(ctx, t.get("send", {}), (*path, "send")),
+    )
+
+
+_PROVIDERS = ("gmail", "google", "outlook", "office365", "microsoft", "yahoo", "icloud")
+
+
+def parse_config(text: str, source: Path | None = None) -> Config:
+    """Parse config text.
+
+    :raises ConfigError: syntax or semantic error, naming the line and key.
+    """
+    where = str(source) if source else "<config>"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{where}: invalid TOML: {exc}", hint="fix the syntax at that line"
+        ) from None
+    ctx = _Ctx(source, _Lines(text))
+    top = ctx.table(data, (), _TOP_KEYS)
+    raw_accounts = top.get("accounts", [])
+    if not isinstance(raw_accounts, list):
+        raise ctx.error(("accounts",), "must be an array of tables ([[accounts]])")
+    accounts = tuple(_account(ctx, a, i) for i, a in enumerate(raw_accounts))
+    seen: dict[int, int] = {}
+    for i, acc in enumerate(accounts):
+        if acc.id in seen:
+            raise ctx.error(("accounts", i, "id"), f"duplicates the id of accounts[{seen[acc.id]}]")
+        seen[acc.id] = i
+    return Config(
+        accounts=accounts,
+        attachments=_attachments(ctx, top.get("attachments", {})),
+        source=source,
+    )
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate the config file.
+
+    :raises ConfigError: unreadable file, syntax error, or invalid values (with line and key).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {p} does not exist",
+            hint='create it (see README "Configuration") or pass --config',
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc}") from None
+    return parse_config(text, p.resolve())
