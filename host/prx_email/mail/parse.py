@@ -1,0 +1,479 @@
+"""Raw RFC 5322 bytes → :class:`ParsedMessage`, fast and total.
+
+Speed matters here (a first sync parses every message of a mailbox), so the parser uses the
+``compat32`` policy (~30 µs per 3 KB message) instead of ``policy.default`` (~370 µs) and
+decodes headers itself. It never raises: a message the MIME parser cannot make sense of
+still yields its headers and a best-effort text body.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message as MimeMessage
+from email.utils import mktime_tz, parsedate_tz
+
+from ..types import Header, ParsedAttachment
+from .addresses import parse_addresses
+from .decode import decode_bytes, decode_header_value, html_to_text, snippet_of, unfold
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ParsedMessage", "parse_message"]
+
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+_MAX_DEPTH = 32  # MIME nesting beyond this is hostile; its parts are ignored
+_MAX_PARTS = 1000
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """Everything the store and the services need from one raw message.
+
+    Address fields come twice: display strings (``Name <addr>``) for people and bare
+    addresses for replies. ``index_text`` is the text that full-text search indexes for
+    the body: the text part, or the HTML part converted to text when there is none.
+    """
+
+    message_id: str | None
+    subject: str
+    from_: str
+    from_addr: str | None
+    to: tuple[str, ...]
+    to_addrs: tuple[str, ...]
+    cc: tuple[str, ...]
+    cc_addrs: tuple[str, ...]
+    reply_to: tuple[str, ...]
+    reply_to_addrs: tuple[str, ...]
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    date: int | None
+    headers: tuple[Header, ...]
+    body_text: str | None
+    body_html: str | None
+    body_truncated: bool
+    snippet: str
+    attachments: tuple[ParsedAttachment, ...]
+    size: int
+    sha256: str
+    index_text: str = field(default="", repr=False)
+
+    @property
+    def has_attachments(self) -> bool:
+        return bool(self.attachments)
+
+
+def _truncate(text: str, max_bytes: int) -> tuple[str, bool]:
+    """Cut ``text`` to at most ``max_bytes`` of UTF-8, on a character boundary."""
+    if len(text) * 4 <= max_bytes:
+        return text, False
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= max_bytes:
+        return text, False
+    return encoded[:max_bytes].decode("utf-8", "ignore"), True
+
+
+def _parse_date(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_tz(value)
+        if parsed is None:
+            return None
+        stamp = mktime_tz(parsed)
+    except (ValueError, OverflowError, TypeError, IndexError):
+        return None
+    # Years outside 1900..9999 are garbage; they would also break datetime conversions later.
+    if not -2_208_988_800 <= stamp <= 253_402_300_799:
+        return None
+    return stamp
+
+
+def _first_msgid(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = _MSGID.search(value)
+    if m:
+        return m.group(0)
+    value = value.strip()
+    return value or None
+
+
+class _Bodies:
+    __slots__ = ("attachments", "html", "parts", "text")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.html: list[str] = []
+        self.attachments: list[ParsedAttachment] = []
+        self.parts = 0
+
+    def add_text(self, ctype: str, text: str) -> None:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        (self.text if ctype == "text/plain" else self.html).append(text)
+
+    def add_attachment(self, filename: str | None, ctype: str, data: bytes) -> None:
+        self.attachments.append(
+            ParsedAttachment(
+                filename=filename,
+                content_type=ctype,
+                data=data,
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+        )
+
+
+# --- the fast path: our own splitter for headers and MIME parts --------------------------
+
+
+def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
+    """Header fields (name, raw value with folds) and the body of one entity."""
+    crlf = raw.find(b"\r\n\r\n")
+    lf = raw.find(b"\n\n")
+    if crlf != -1 and (lf == -1 or crlf < lf):
+        head, body = raw[:crlf], raw[crlf + 4 :]
+    elif lf != -1:
+        head, body = raw[:lf], raw[lf + 2 :]
+    else:
+        head, body = raw, b""
+    if raw[:2] == b"\r\n":
+        return [], raw[2:]
+    if raw[:1] == b"\n":
+        return [], raw[1:]
+    fields: list[tuple[str, str]] = []
+    lines = head.decode("ascii", "surrogateescape").split("\n")
+    for n, line in enumerate(lines):
+        if line and line[0] in " \t":
+            if fields:
+                name, value = fields[-1]
+                fields[-1] = (name, value + "\r\n" + line.rstrip("\r"))
+            continue
+        colon = line.find(":")
+        name = line[:colon].strip() if colon > 0 else ""
+        if not name or " " in name:
+            if n == 0 and line.startswith("From "):
+                continue  # an mbox envelope line that slipped through
+            # Not a header: the header block ended early; the rest is body.
+            rest = "\n".join(lines[n:]).encode("ascii", "surrogateescape")
+            return fields, rest + (b"\n\n" if body else b"") + body
+        fields.append((name, line[colon + 1 :].rstrip("\r").lstrip(" \t")))
+    return fields, body
+
+
+def _params(value: str) -> tuple[str, dict[str, str]]:
+    """``type/subtype; k=v; k="v"`` → (lowercase first item, params by lowercase key)."""
+    if '"' in value:
+        items: list[str] = []
+        buf: list[str] = []
+        quoted = escaped = False
+        for ch in value:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quoted:
+                escaped = True
+            elif ch == '"':
+                quoted = not quoted
+            elif ch == ";" and not quoted:
+                items.append("".join(buf))
+                buf = []
+                continue
+            buf.append(ch)
+        items.append("".join(buf))
+    else:
+        items = value.split(";")
+    params: dict[str, str] = {}
+    for item in items[1:]:
+        key, eq, val = item.partition("=")
+        if not eq:
+            continue
+        val = val.strip()
+        if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
+            val = val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        params.setdefault(key.strip().lower(), val)
+    return items[0].strip().lower(), params
+
+
+def _split_parts(body: bytes, boundary: bytes) -> list[bytes] | None:
+    """Body parts between ``--boundary`` lines; None when no delimiter line is present."""
+    delim = b"--" + boundary
+    dlen = len(delim)
+    parts: list[bytes] = []
+    start = -1  # where the current part's content begins
+    i = body.find(delim)
+    while i != -1:
+        after = body[i + dlen : i + dlen + 2]
+        at_line_start = i == 0 or body[i - 1] == 0x0A
+        close = after == b"--"
+        if at_line_start and (close or after[:1] in (b"", b"\r", b"\n", b" ", b"\t")):
+            if start != -1:
+                end = i
+                if body[end - 2 : end] == b"\r\n":
+                    end -= 2
+                elif body[end - 1 : end] == b"\n":
+                    end -= 1
+                parts.append(body[start:end])
+            if close:
+                return parts
+            eol = body.find(b"\n", i)
+            if eol == -1:
+                return parts
+            start = eol + 1
+            i = body.find(delim, start)
+        else:
+            i = body.find(delim, i + 1)
+    if start == -1:
+        return None
+    parts.append(body[start:])  # no closing delimiter: keep what there is
+    return parts
+
+
+def _transfer_decode(body: bytes, cte: str) -> bytes:
+    if cte == "base64":
+        try:
+            return binascii.a2b_base64(body)
+        except (binascii.Error, ValueError):
+            stripped = b"".join(body.split())
+            try:
+                return binascii.a2b_base64(stripped + b"=" * (-len(stripped) % 4))
+            except (binascii.Error, ValueError):
+                return body
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(body)
+    return body
+
+
+def _attachment_name(fields: list[tuple[str, str]]) -> str | None:
+    """The filename of a part, RFC 2231 and encoded-words included (the stdlib does this)."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in fields).encode(
+        "ascii", "surrogateescape"
+    )
+    return _filename(message_from_bytes(head + b"\r\n"))
+
+
+def _entity(raw: bytes, out: _Bodies, depth: int) -> list[tuple[str, str]]:
+    """Parse one MIME entity into ``out``; returns its header fields."""
+    out.parts += 1
+    if depth > _MAX_DEPTH or out.parts > _MAX_PARTS:
+        return []
+    fields, body = _split_head(raw)
+    ctype_raw = cte = disp_raw = None
+    for name, value in fields:
+        key = name.lower()
+        if key == "content-type" and ctype_raw is None:
+            ctype_raw = value
+        elif key == "content-transfer-encoding" and cte is None:
+            cte = value.strip().lower()
+        elif key == "content-disposition" and disp_raw is None:
+            disp_raw = value
+    ctype, params = _params(unfold(ctype_raw)) if ctype_raw else ("text/plain", {})
+    if ctype.count("/") != 1:
+        ctype = "text/plain"  # RFC 2045 §5.2: invalid types default to text/plain
+    if ctype.startswith("multipart/"):
+        boundary = params.get("boundary")
+        parts = (
+            _split_parts(body, boundary.encode("ascii", "surrogateescape")) if boundary else None
+        )
+        if parts is not None:
+            for part in parts:
+                _entity(part, out, depth + 1)
+            return fields
+        ctype = "text/plain"  # a multipart without its boundary: keep the text
+    disposition, dparams = _params(unfold(disp_raw)) if disp_raw else ("", {})
+    named = any(k.startswith(("name", "filename")) for k in (*params, *dparams))
+    data = _transfer_decode(body, cte or "")
+    if (
+        (ctype == "text/plain" or ctype == "text/html")
+        and disposition != "attachment"
+        and not named
+    ):
+        out.add_text(ctype, decode_bytes(data, params.get("charset")))
+    else:
+        out.add_attachment(_attachment_name(fields) if named else None, ctype, data)
+    return fields
+
+
+# --- the slow path: the stdlib parser, for whatever the fast path could not handle -------
+
+
+def _payload_bytes(part: MimeMessage) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    if isinstance(raw, str):
+        return raw.encode("ascii", "surrogateescape")
+    return b""
+
+
+def _filename(part: MimeMessage) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        return None
+    if not name:
+        return None
+    if not isinstance(name, str):
+        name = str(name)
+    name = decode_header_value(name)
+    return name or None
+
+
+def _walk(part: MimeMessage, out: _Bodies, depth: int) -> None:
+    out.parts += 1
+    if depth > _MAX_DEPTH or out.parts > _MAX_PARTS:
+        return
+    ctype = part.get_content_type()
+    if ctype == "message/rfc822" or ctype == "message/global":
+        inner = part.get_payload()
+        if isinstance(inner, list) and inner and isinstance(inner[0], MimeMessage):
+            try:
+                data = inner[0].as_bytes()
+            except Exception:
+                data = b""
+        else:
+            data = _payload_bytes(part)
+        out.add_attachment(_filename(part), ctype, data)
+        return
+    if part.is_multipart():
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, MimeMessage):
+                    _walk(sub, out, depth + 1)
+        return
+    disposition = part.get_content_disposition()
+    is_text = ctype == "text/plain" or ctype == "text/html"
+    if is_text and disposition != "attachment" and _filename(part) is None:
+        out.add_text(ctype, decode_bytes(_payload_bytes(part), part.get_content_charset()))
+        return
+    out.add_attachment(_filename(part), ctype, _payload_bytes(part))
+
+
+def _decode_fields(
+    fields: list[tuple[str, str]],
+) -> tuple[dict[str, str], dict[str, str], tuple[Header, ...]]:
+    """First raw and first decoded value of each header by lowercase name, and the list."""
+    first: dict[str, str] = {}
+    first_decoded: dict[str, str] = {}
+    decoded: list[Header] = []
+    for name, value in fields:
+        if not isinstance(value, str):
+            value = str(value)
+        text = decode_header_value(value)
+        key = name.lower()
+        if key not in first:
+            first[key] = value
+            first_decoded[key] = text
+        if not name.isascii():
+            name = name.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+        decoded.append(Header(name, text))
+    return first, first_decoded, tuple(decoded)
+
+
+def _build(raw: bytes, max_body_bytes: int, *, fast: bool) -> ParsedMessage:
+    bodies = _Bodies()
+    if fast:
+        fields = _entity(raw, bodies, 0)
+    else:
+        msg = message_from_bytes(raw)
+        fields = list(msg.raw_items())
+        _walk(msg, bodies, 0)
+    first, first_decoded, headers = _decode_fields(fields)
+
+    truncated = False
+    body_text: str | None = None
+    body_html: str | None = None
+    if bodies.text:
+        body_text, truncated = _truncate("\n".join(bodies.text), max_body_bytes)
+    if bodies.html:
+        body_html, cut = _truncate("\n".join(bodies.html), max_body_bytes)
+        truncated = truncated or cut
+    if body_text is not None:
+        index_text = body_text
+    elif body_html is not None:
+        index_text = html_to_text(body_html)
+    else:
+        index_text = ""
+
+    from_display, from_addrs = parse_addresses(first.get("from"))
+    to, to_addrs = parse_addresses(first.get("to"))
+    cc, cc_addrs = parse_addresses(first.get("cc"))
+    reply_to, reply_to_addrs = parse_addresses(first.get("reply-to"))
+    refs = first.get("references")
+    references = tuple(_MSGID.findall(refs)) if refs else ()
+
+    return ParsedMessage(
+        message_id=_first_msgid(first.get("message-id")),
+        subject=first_decoded.get("subject", ""),
+        from_=", ".join(from_display),
+        from_addr=from_addrs[0] if from_addrs else None,
+        to=to,
+        to_addrs=to_addrs,
+        cc=cc,
+        cc_addrs=cc_addrs,
+        reply_to=reply_to,
+        reply_to_addrs=reply_to_addrs,
+        in_reply_to=_first_msgid(first.get("in-reply-to")),
+        references=references,
+        date=_parse_date(first.get("date")),
+        headers=headers,
+        body_text=body_text,
+        body_html=body_html,
+        body_truncated=truncated,
+        snippet=snippet_of(index_text),
+        attachments=tuple(bodies.attachments),
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        index_text=index_text,
+    )
+
+
+def _fallback(raw: bytes, max_body_bytes: int) -> ParsedMessage:
+    """What we keep of a message the MIME parser choked on: its bytes as text."""
+    text, truncated = _truncate(decode_bytes(raw, "utf-8"), max_body_bytes)
+    return ParsedMessage(
+        message_id=None,
+        subject="",
+        from_="",
+        from_addr=None,
+        to=(),
+        to_addrs=(),
+        cc=(),
+        cc_addrs=(),
+        reply_to=(),
+        reply_to_addrs=(),
+        in_reply_to=None,
+        references=(),
+        date=None,
+        headers=(),
+        body_text=text,
+        body_html=None,
+        body_truncated=truncated,
+        snippet=snippet_of(text),
+        attachments=(),
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        index_text=text,
+    )
+
+
+def parse_message(raw: bytes, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> ParsedMessage:
+    """Parse one raw message. Never raises: malformed input degrades, it does not fail.
+
+    Bodies longer than ``max_body_bytes`` (UTF-8) are cut and ``body_truncated`` is set.
+    """
+    data = bytes(raw)
+    try:
+        return _build(data, max_body_bytes, fast=True)
+    except Exception:  # our splitter met something odd: let the stdlib parser try
+        pass
+    try:
+        return _build(data, max_body_bytes, fast=False)
+    except Exception:  # a parser bug on hostile input must not lose the message
+        return _fallback(data, max_body_bytes)

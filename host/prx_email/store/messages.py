@@ -1,0 +1,450 @@
+"""The message repository: writes in batches, reads in keyset pages, search over FTS5.
+
+Writers use one transaction and one ``executemany`` per batch; the full-text index is kept
+in step by triggers (``schema/0001_messages.sql``) inside that same transaction, so a
+search never misses what a committed upsert stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidArgument
+from ..mail.parse import ParsedMessage
+from ..types import (
+    AccountId,
+    AttachmentMeta,
+    Header,
+    ListQuery,
+    Message,
+    MessageKey,
+    MessagePage,
+    MessageSummary,
+    SearchQuery,
+)
+from .cursor import NO_DATE, decode_cursor, encode_cursor
+from .db import Database
+from .fts import match_expression
+
+__all__ = ["MAX_PAGE", "MessageStore", "StoreItem"]
+
+MAX_PAGE = 500
+_SEEN = "\\Seen"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreItem:
+    """One message to store.
+
+    ``uid`` is the IMAP UID, or None for a message imported from a local mailbox (then
+    ``import_key``, default the sha256 of the raw bytes, makes a re-import a no-op).
+    ``attachments`` is the metadata to record (with ``stored`` set by the attachment
+    saver); None records every parsed attachment as not stored.
+    """
+
+    uid: int | None
+    flags: tuple[str, ...]
+    size: int
+    parsed: ParsedMessage
+    attachments: tuple[AttachmentMeta, ...] | None = None
+    import_key: str | None = None
+
+
+_COLUMNS = (
+    "account_id, folder, uidvalidity, uid, import_key, message_id, subject, from_addr, "
+    "to_addrs, cc_addrs, reply_to, in_reply_to, refs, date, sort_date, flags, seen, snippet, "
+    "size, has_attachments, body_text, body_html, body_html_text, body_truncated, headers, "
+    "attachments"
+)
+_PLACEHOLDERS = ", ".join("?" * len(_COLUMNS.split(",")))
+_UPDATABLE = (
+    "message_id, subject, from_addr, to_addrs, cc_addrs, reply_to, in_reply_to, refs, date, "
+    "sort_date, flags, seen, snippet, size, has_attachments, body_text, body_html, "
+    "body_html_text, body_truncated, headers, attachments"
+)
+_SET_EXCLUDED = ", ".join(f"{c} = excluded.{c}" for c in (c.strip() for c in _UPDATABLE.split(",")))
+
+_UPSERT_UID = (
+    f"INSERT INTO messages ({_COLUMNS}) VALUES ({_PLACEHOLDERS}) "
+    "ON CONFLICT (account_id, folder, uidvalidity, uid) WHERE uid IS NOT NULL "
+    f"DO UPDATE SET {_SET_EXCLUDED}"
+)
+_INSERT_IMPORT = (
+    f"INSERT INTO messages ({_COLUMNS}) VALUES ({_PLACEHOLDERS}) "
+    "ON CONFLICT (account_id, folder, import_key) WHERE import_key IS NOT NULL DO NOTHING"
+)
+
+_SUMMARY = (
+    "id, account_id, folder, uid, message_id, subject, from_addr, to_addrs, cc_addrs, date, "
+    "flags, snippet, has_attachments, size, sort_date"
+)
+_FULL = (
+    _SUMMARY + ", reply_to, in_reply_to, refs, headers, body_text, body_html, body_truncated, "
+    "attachments"
+)
+
+
+def _lines(text: str) -> tuple[str, ...]:
+    return tuple(text.split("\n")) if text else ()
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split()) if text else ()
+
+
+def _summary(row: Sequence[Any]) -> MessageSummary:
+    return MessageSummary(
+        id=row[0],
+        account_id=row[1],
+        folder=row[2],
+        uid=row[3],
+        message_id=row[4],
+        subject=row[5],
+        from_=row[6],
+        to=_lines(row[7]),
+        cc=_lines(row[8]),
+        date=row[9],
+        flags=_words(row[10]),
+        snippet=row[11],
+        has_attachments=bool(row[12]),
+        size=row[13],
+    )
+
+
+def _message(row: Sequence[Any]) -> Message:
+    headers = tuple(Header(str(n), str(v)) for n, v in json.loads(row[18]))
+    attachments = tuple(
+        AttachmentMeta(
+            index=int(a["index"]),
+            filename=a.get("filename"),
+            content_type=str(a["content_type"]),
+            size=int(a["size"]),
+            sha256=str(a["sha256"]),
+            stored=bool(a.get("stored", False)),
+        )
+        for a in json.loads(row[22])
+    )
+    return Message(
+        summary=_summary(row),
+        reply_to=_lines(row[15]),
+        in_reply_to=row[16],
+        references=_words(row[17]),
+        headers=headers,
+        body_text=row[19],
+        body_html=row[20],
+        body_truncated=bool(row[21]),
+        attachments=attachments,
+    )
+
+
+def attachment_metas(parsed: ParsedMessage, *, stored: bool = False) -> tuple[AttachmentMeta, ...]:
+    """Metadata of every attachment of ``parsed``, all marked ``stored``."""
+    return tuple(
+        AttachmentMeta(
+            index=i,
+            filename=a.filename,
+            content_type=a.content_type,
+            size=len(a.data),
+            sha256=a.sha256,
+            stored=stored,
+        )
+        for i, a in enumerate(parsed.attachments)
+    )
+
+
+def _attachments_json(metas: tuple[AttachmentMeta, ...]) -> str:
+    if not metas:
+        return "[]"
+    return json.dumps(
+        [
+            {
+                "index": m.index,
+                "filename": m.filename,
+                "content_type": m.content_type,
+                "size": m.size,
+                "sha256": m.sha256,
+                "stored": m.stored,
+            }
+            for m in metas
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _row(account_id: int, folder: str, uidvalidity: int, item: StoreItem) -> tuple[object, ...]:
+    p = item.parsed
+    metas = item.attachments if item.attachments is not None else attachment_metas(p)
+    import_key = None
+    if item.uid is None:
+        import_key = item.import_key or p.sha256
+    flags = " ".join(item.flags)
+    return (
+        account_id,
+        folder,
+        uidvalidity,
+        item.uid,
+        import_key,
+        p.message_id,
+        p.subject,
+        p.from_,
+        "\n".join(p.to),
+        "\n".join(p.cc),
+        "\n".join(p.reply_to),
+        p.in_reply_to,
+        " ".join(p.references),
+        p.date,
+        NO_DATE if p.date is None else p.date,
+        flags,
+        1 if _SEEN in item.flags else 0,
+        p.snippet,
+        item.size,
+        1 if metas else 0,
+        p.body_text,
+        p.body_html,
+        p.index_text if p.body_text is None and p.body_html is not None else None,
+        1 if p.body_truncated else 0,
+        json.dumps([[h.name, h.value] for h in p.headers], ensure_ascii=False),
+        _attachments_json(metas),
+    )
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidArgument(
+            f"limit must be between 1 and {MAX_PAGE}, got {limit}",
+            hint=f"pass a limit from 1 to {MAX_PAGE} and page with next_cursor",
+        )
+    return limit
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class MessageStore:
+    """Repository of stored messages over a :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- writes -------------------------------------------------------------------------
+
+    def upsert_many(
+        self, account_id: AccountId, folder: str, uidvalidity: int, items: Iterable[StoreItem]
+    ) -> int:
+        """Store a batch in one transaction; returns how many rows were inserted or updated.
+
+        An item whose (account, folder, uidvalidity, uid) is already stored updates that
+        row (same key). An imported item (uid None) already present is skipped, not counted.
+        """
+        synced: list[tuple[object, ...]] = []
+        imported: list[tuple[object, ...]] = []
+        for item in items:
+            (imported if item.uid is None else synced).append(
+                _row(account_id, folder, uidvalidity, item)
+            )
+        if not synced and not imported:
+            return 0
+        changed = 0
+        with self.db.transaction() as tx:
+            if synced:
+                changed += tx.executemany(_UPSERT_UID, synced).rowcount
+            if imported:
+                changed += tx.executemany(_INSERT_IMPORT, imported).rowcount
+        return changed
+
+    def set_flags(
+        self,
+        account_id: AccountId,
+        folder: str,
+        flags_by_uid: Mapping[int, Iterable[str]],
+        *,
+        uidvalidity: int | None = None,
+    ) -> int:
+        """Replace the flags of stored UIDs; returns how many rows changed."""
+        if not flags_by_uid:
+            return 0
+        rows = []
+        for uid, flags in flags_by_uid.items():
+            joined = " ".join(flags)
+            rows.append((joined, 1 if _SEEN in joined.split() else 0, account_id, folder, uid))
+        sql = (
+            "UPDATE messages SET flags = ?, seen = ? "
+            "WHERE account_id = ? AND folder = ? AND uid = ? AND flags IS NOT ?"
+        )
+        params: list[tuple[object, ...]] = [(*r, r[0]) for r in rows]
+        if uidvalidity is not None:
+            sql += " AND uidvalidity = ?"
+            params = [(*p, uidvalidity) for p in params]
+        with self.db.transaction() as tx:
+            return tx.executemany(sql, params).rowcount
+
+    def delete_uids(
+        self,
+        account_id: AccountId,
+        folder: str,
+        uids: Iterable[int],
+        *,
+        uidvalidity: int | None = None,
+    ) -> int:
+        """Delete stored messages by UID (their search index entries go with them)."""
+        sql = "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uid = ?"
+        params: list[tuple[object, ...]] = [(account_id, folder, uid) for uid in uids]
+        if not params:
+            return 0
+        if uidvalidity is not None:
+            sql += " AND uidvalidity = ?"
+            params = [(*p, uidvalidity) for p in params]
+        with self.db.transaction() as tx:
+            return tx.executemany(sql, params).rowcount
+
+    def delete_folder(self, account_id: AccountId, folder: str) -> int:
+        """Delete every stored message of a folder (a UIDVALIDITY reset)."""
+        with self.db.transaction() as tx:
+            cur = tx.execute(
+                "DELETE FROM messages WHERE account_id = ? AND folder = ?", (account_id, folder)
+            )
+            return cur.rowcount
+
+    # --- sync helpers -------------------------------------------------------------------
+
+    def uids_in_folder(self, account_id: AccountId, folder: str, uidvalidity: int) -> set[int]:
+        """UIDs stored for (account, folder, uidvalidity)."""
+        rows = self.db.connect().execute(
+            "SELECT uid FROM messages "
+            "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
+            (account_id, folder, uidvalidity),
+        )
+        return {r[0] for r in rows}
+
+    def uid_flags(
+        self, account_id: AccountId, folder: str, uidvalidity: int
+    ) -> dict[int, tuple[str, ...]]:
+        """Stored flags by UID for (account, folder, uidvalidity): the base of a flag scan."""
+        rows = self.db.connect().execute(
+            "SELECT uid, flags FROM messages "
+            "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
+            (account_id, folder, uidvalidity),
+        )
+        return {r[0]: _words(r[1]) for r in rows}
+
+    def max_uid(self, account_id: AccountId, folder: str, uidvalidity: int) -> int | None:
+        """The highest stored UID, or None when the folder holds none."""
+        row = (
+            self.db.connect()
+            .execute(
+                "SELECT max(uid) FROM messages "
+                "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
+                (account_id, folder, uidvalidity),
+            )
+            .fetchone()
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
+    def find_by_message_id(self, account_id: AccountId, message_id: str) -> list[MessageSummary]:
+        """Stored messages with this Message-ID (any folder), newest first."""
+        rows = self.db.connect().execute(
+            f"SELECT {_SUMMARY} FROM messages WHERE account_id = ? AND message_id = ? "
+            "ORDER BY sort_date DESC, id DESC",
+            (account_id, message_id),
+        )
+        return [_summary(r) for r in rows]
+
+    # --- reads --------------------------------------------------------------------------
+
+    def get(self, account_id: AccountId, key: MessageKey) -> Message | None:
+        row = (
+            self.db.connect()
+            .execute(
+                f"SELECT {_FULL} FROM messages WHERE id = ? AND account_id = ?",
+                (key, account_id),
+            )
+            .fetchone()
+        )
+        return None if row is None else _message(row)
+
+    def count(self, account_id: AccountId, folder: str | None = None) -> int:
+        sql = "SELECT count(*) FROM messages WHERE account_id = ?"
+        params: list[object] = [account_id]
+        if folder is not None:
+            sql += " AND folder = ?"
+            params.append(folder)
+        return int(self.db.connect().execute(sql, params).fetchone()[0])
+
+    def list_page(self, q: ListQuery) -> MessagePage:
+        """Newest first (date DESC, id DESC; undated last), keyset-paginated.
+
+        :raises InvalidArgument: bad limit or cursor.
+        """
+        where = ["account_id = ?"]
+        params: list[object] = [q.account_id]
+        if q.folder is not None:
+            where.append("folder = ?")
+            params.append(q.folder)
+        if q.unseen_only:
+            where.append("seen = 0")
+        return self._page(where, params, q.limit, q.cursor)
+
+    def search(self, q: SearchQuery) -> MessagePage:
+        """Every present criterion must match; same order and cursors as :meth:`list_page`.
+
+        ``text``, ``subject`` and ``body`` match words (prefixes) through the full-text
+        index; ``from_`` and ``to`` match substrings of the address display strings.
+
+        :raises InvalidArgument: bad limit or cursor.
+        """
+        where = ["account_id = ?"]
+        params: list[object] = [q.account_id]
+        if q.folder is not None:
+            where.append("folder = ?")
+            params.append(q.folder)
+        if q.unseen is not None:
+            where.append("seen = ?")
+            params.append(0 if q.unseen else 1)
+        if q.since is not None:
+            where.append("date >= ?")
+            params.append(q.since)
+        if q.before is not None:
+            where.append("date < ?")
+            params.append(q.before)
+        if q.from_:
+            where.append("from_addr LIKE ? ESCAPE '\\'")
+            params.append(_like(q.from_))
+        if q.to:
+            where.append("to_addrs LIKE ? ESCAPE '\\'")
+            params.append(_like(q.to))
+        criteria: list[tuple[str | None, str]] = []
+        if q.text:
+            criteria.append((None, q.text))
+        if q.subject:
+            criteria.append(("subject", q.subject))
+        if q.body:
+            criteria.append(("body", q.body))
+        match = match_expression(criteria)
+        if match is not None:
+            where.append("id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
+            params.append(match)
+        return self._page(where, params, q.limit, q.cursor)
+
+    def _page(
+        self, where: list[str], params: list[object], limit: int, cursor: str | None
+    ) -> MessagePage:
+        limit = _limit(limit)
+        if cursor is not None:
+            sort_date, key = decode_cursor(cursor)
+            where.append("(sort_date, id) < (?, ?)")
+            params += [sort_date, key]
+        sql = (
+            f"SELECT {_SUMMARY} FROM messages WHERE {' AND '.join(where)} "
+            "ORDER BY sort_date DESC, id DESC LIMIT ?"
+        )
+        params.append(limit + 1)
+        rows = self.db.connect().execute(sql, params).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1][14], rows[-1][0]) if more and rows else None
+        return MessagePage(tuple(_summary(r) for r in rows), next_cursor)
