@@ -99,3 +99,11 @@ class StaticCredentialProvider:
 
     async def rejected(self, account: AccountConfig, protocol: Protocol_) -> bool:
         return False
+
+
+def xoauth2_initial_response(credential: OAuthBearer) -> bytes:
+    """The SASL XOAUTH2 client response (before base64): ``user=…^Aauth=Bearer …^A^A``.
+
+    Shared by IMAP ``AUTHENTICATE XOAUTH2`` and SMTP ``AUTH XOAUTH2``; callers base64 it.
+    """
+    return f"user={credential.username}\x01auth=Bearer {credential.access_token}\x01\x01".encode()
