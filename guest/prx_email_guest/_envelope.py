@@ -1,0 +1,57 @@
+"""The JSON envelope every tool call returns: ``{"ok": true, "data": …}`` or
+``{"ok": false, "error": {"code", "message", "hint"}}``.
+
+Keys come out in a fixed order (insertion order, never sorted) and the text is compact.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+from prx_email_guest import _codes
+from prx_email_guest._codes import GuestError
+
+__all__ = ["error", "from_guest_error", "memory_error", "ok", "show"]
+
+_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":")
+)
+# User-supplied text echoed in a message goes through this one: ASCII only, quoted, short.
+_QUOTE: Final = json.JSONEncoder(ensure_ascii=True)
+_SHOW_MAX: Final = 64
+
+
+def ok(data: object) -> str:
+    """The success envelope around ``data`` (already plain JSON values)."""
+    return '{"ok":true,"data":' + _ENCODER.encode(data) + "}"
+
+
+def error(code: str, message: str, hint: str | None = None) -> str:
+    """The error envelope; a missing hint falls back to the code's default hint."""
+    if not hint:
+        info = _codes.CODES.get(code)
+        hint = info.hint if info is not None else _codes.CODES[_codes.INTERNAL].hint
+    body = {"code": code, "message": message, "hint": hint}
+    return '{"ok":false,"error":' + _ENCODER.encode(body) + "}"
+
+
+def from_guest_error(exc: GuestError) -> str:
+    return error(exc.code, exc.message, exc.hint)
+
+
+def show(text: str) -> str:
+    """Quote user text for a message: JSON-quoted, ASCII-escaped, cut at 64 characters."""
+    if len(text) > _SHOW_MAX:
+        return _QUOTE.encode(text[:_SHOW_MAX]) + "…"
+    return _QUOTE.encode(text)
+
+
+# Built once at import: after a MemoryError there may be no memory left to build it.
+_MEMORY: Final = error(
+    _codes.SANDBOX_MEMORY, "the request ran out of memory inside the sandbox", None
+)
+
+
+def memory_error() -> str:
+    return _MEMORY

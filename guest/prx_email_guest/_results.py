@@ -1,0 +1,128 @@
+"""WIT results → plain JSON values (snake_case keys, fixed order).
+
+Every timestamp ``x`` is followed by ``x_iso`` (``YYYY-MM-DDTHH:MM:SSZ`` or null).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from wit_world.imports import types
+
+from prx_email_guest._timefmt import format_iso
+
+__all__ = [
+    "account",
+    "message",
+    "message_page",
+    "outbox_entry",
+    "outbox_page",
+    "summary",
+    "sync_report",
+]
+
+JSON = dict[str, Any]
+
+_STATUS: Final = {s: s.name.lower() for s in types.OutboxStatus}
+
+
+def account(a: types.Account) -> JSON:
+    return {
+        "id": a.id,
+        "name": a.name,
+        "address": a.address,
+        "has_imap": a.has_imap,
+        "has_smtp": a.has_smtp,
+        "folders": list(a.folders),
+    }
+
+
+def summary(s: types.MessageSummary) -> JSON:
+    return {
+        "id": s.id,
+        "account_id": s.account_id,
+        "folder": s.folder,
+        "uid": s.uid,
+        "message_id": s.message_id,
+        "subject": s.subject,
+        "from": s.from_,
+        "to": list(s.to),
+        "cc": list(s.cc),
+        "date": s.date,
+        "date_iso": format_iso(s.date),
+        "flags": list(s.flags),
+        "snippet": s.snippet,
+        "has_attachments": s.has_attachments,
+        "size": s.size,
+    }
+
+
+def message_page(p: types.MessagePage) -> JSON:
+    return {"messages": [summary(s) for s in p.messages], "next_cursor": p.next_cursor}
+
+
+def _attachment(a: types.AttachmentMeta) -> JSON:
+    return {
+        "index": a.index,
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "size": a.size,
+        "sha256": a.sha256,
+        "stored": a.stored,
+    }
+
+
+def message(m: types.Message) -> JSON:
+    return {
+        "summary": summary(m.summary),
+        "reply_to": list(m.reply_to),
+        "in_reply_to": m.in_reply_to,
+        "references": list(m.references),
+        "headers": [{"name": h.name, "value": h.value} for h in m.headers],
+        "body_text": m.body_text,
+        "body_html": m.body_html,
+        "body_truncated": m.body_truncated,
+        "attachments": [_attachment(a) for a in m.attachments],
+    }
+
+
+def sync_report(r: types.SyncReport) -> JSON:
+    return {
+        "account_id": r.account_id,
+        "folders": [
+            {
+                "folder": f.folder,
+                "fetched": f.fetched,
+                "flags_updated": f.flags_updated,
+                "expunged": f.expunged,
+                "uidvalidity_reset": f.uidvalidity_reset,
+                "more_pending": f.more_pending,
+            }
+            for f in r.folders
+        ],
+    }
+
+
+def outbox_entry(e: types.OutboxEntry) -> JSON:
+    return {
+        "id": e.id,
+        "account_id": e.account_id,
+        "status": _STATUS[e.status],
+        "message_id": e.message_id,
+        "subject": e.subject,
+        "recipients": list(e.recipients),
+        "attempts": e.attempts,
+        "created_at": e.created_at,
+        "created_at_iso": format_iso(e.created_at),
+        "updated_at": e.updated_at,
+        "updated_at_iso": format_iso(e.updated_at),
+        "next_attempt_at": e.next_attempt_at,
+        "next_attempt_at_iso": format_iso(e.next_attempt_at),
+        "sent_at": e.sent_at,
+        "sent_at_iso": format_iso(e.sent_at),
+        "last_error": e.last_error,
+    }
+
+
+def outbox_page(p: types.OutboxPage) -> JSON:
+    return {"entries": [outbox_entry(e) for e in p.entries], "next_cursor": p.next_cursor}

@@ -1,0 +1,142 @@
+"""Each tool: checked arguments → one typed host call → plain JSON data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from wit_world.imports import types
+
+from prx_email_guest import _catalogue as c
+from prx_email_guest import _codes
+from prx_email_guest import _results as r
+from prx_email_guest._codes import GuestError
+from prx_email_guest._host import HostApi
+from prx_email_guest._kinds import AttachmentArg
+
+__all__ = ["HANDLERS"]
+
+Args = dict[str, object]
+Handler = Callable[[HostApi, Args], Any]
+
+
+def _accounts(host: HostApi, args: Args) -> Any:
+    return [r.account(a) for a in host.accounts()]
+
+
+def _sync(host: HostApi, args: Args) -> Any:
+    req = types.SyncRequest(
+        account_id=c.ACCOUNT_ID.value(args),
+        folder=c.SYNC_FOLDER.maybe(args),
+        max_messages=c.MAX_MESSAGES.maybe(args),
+    )
+    return r.sync_report(host.sync(req))
+
+
+def _list(host: HostApi, args: Args) -> Any:
+    query = types.ListQuery(
+        account_id=c.ACCOUNT_ID.value(args),
+        folder=c.FOLDER.maybe(args),
+        unseen_only=c.UNSEEN_ONLY.value(args),
+        limit=c.LIMIT.value(args),
+        cursor=c.CURSOR.maybe(args),
+    )
+    return r.message_page(host.list_messages(query))
+
+
+def _get(host: HostApi, args: Args) -> Any:
+    account_id = c.ACCOUNT_ID.value(args)
+    key = c.MESSAGE_KEY.value(args)
+    found = host.get_message(account_id, key)
+    if found is None:
+        raise GuestError(
+            _codes.NOT_FOUND,
+            f"no message with id {key} in account {account_id}",
+            "Ids are local to this store: take one from email.list or email.search "
+            "(and sync first if the message is new).",
+        )
+    return r.message(found)
+
+
+def _search(host: HostApi, args: Args) -> Any:
+    query = types.SearchQuery(
+        account_id=c.ACCOUNT_ID.value(args),
+        text=c.QUERY.maybe(args),
+        from_=c.FROM.maybe(args),
+        to=c.TO.maybe(args),
+        subject=c.SUBJECT.maybe(args),
+        body=c.BODY.maybe(args),
+        since=c.SINCE.maybe(args),
+        before=c.BEFORE.maybe(args),
+        unseen=c.UNSEEN.maybe(args),
+        folder=c.FOLDER.maybe(args),
+        limit=c.LIMIT.value(args),
+        cursor=c.CURSOR.maybe(args),
+        remote=c.REMOTE.value(args),
+    )
+    return r.message_page(host.search(query))
+
+
+def _attachment(a: AttachmentArg) -> types.OutgoingAttachment:
+    source: types.AttachmentSource
+    if a.path is not None:
+        source = types.AttachmentSource_Path(a.path)
+    else:
+        source = types.AttachmentSource_Base64(a.content_base64 or "")
+    return types.OutgoingAttachment(source=source, filename=a.filename, content_type=a.content_type)
+
+
+def _send(host: HostApi, args: Args) -> Any:
+    msg = types.OutgoingMessage(
+        account_id=c.ACCOUNT_ID.value(args),
+        to=list(c.SEND_TO.value(args)),
+        cc=list(c.SEND_CC.value(args)),
+        bcc=list(c.SEND_BCC.value(args)),
+        subject=c.SEND_SUBJECT.value(args),
+        body_text=c.BODY_TEXT.maybe(args),
+        body_html=c.BODY_HTML.maybe(args),
+        attachments=[_attachment(a) for a in c.ATTACHMENTS.value(args)],
+    )
+    return r.outbox_entry(host.send(msg))
+
+
+def _reply(host: HostApi, args: Args) -> Any:
+    req = types.ReplyRequest(
+        account_id=c.ACCOUNT_ID.value(args),
+        message=c.REPLY_TO_KEY.value(args),
+        body_text=c.BODY_TEXT.maybe(args),
+        body_html=c.BODY_HTML.maybe(args),
+        reply_all=c.REPLY_ALL.value(args),
+    )
+    return r.outbox_entry(host.reply(req))
+
+
+def _retry(host: HostApi, args: Args) -> Any:
+    return r.outbox_entry(host.retry(c.OUTBOX_ID.value(args)))
+
+
+_STATUS: Final = {s.name.lower(): s for s in types.OutboxStatus}
+
+
+def _outbox(host: HostApi, args: Args) -> Any:
+    status = c.OUTBOX_STATUS.maybe(args)
+    query = types.OutboxQuery(
+        account_id=c.OUTBOX_ACCOUNT.maybe(args),
+        status=_STATUS[status] if status is not None else None,
+        limit=c.LIMIT.value(args),
+        cursor=c.CURSOR.maybe(args),
+    )
+    return r.outbox_page(host.list_outbox(query))
+
+
+HANDLERS: Final[dict[str, Handler]] = {
+    "email.accounts": _accounts,
+    "email.sync": _sync,
+    "email.list": _list,
+    "email.get": _get,
+    "email.search": _search,
+    "email.send": _send,
+    "email.reply": _reply,
+    "email.retry": _retry,
+    "email.outbox": _outbox,
+}
