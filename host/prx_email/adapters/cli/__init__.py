@@ -1,0 +1,5 @@
+"""The ``prx-email`` command."""
+
+from .main import main
+
+__all__ = ["main"]
