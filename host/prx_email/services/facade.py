@@ -30,8 +30,6 @@ from ..types import (
     SyncReport,
     SyncRequest,
 )
-from . import outbox as outbox_service
-from . import sync as sync_service
 from .context import ServiceContext
 
 T = TypeVar("T")
@@ -117,8 +115,9 @@ class Services:
             for acc in self.ctx.config.accounts
         ]
 
-    # ``mailbox`` is imported where used: it pulls in the MIME and FTS layers, which a
-    # plugin that only sends never needs at start-up.
+    # Service modules are imported on first use: the network ones pull in aioimaplib,
+    # aiosmtplib and ssl, which a plugin that only reads the store never needs, and
+    # start-up time is what an agent runtime waits for.
 
     def list_messages(self, query: ListQuery) -> MessagePage:
         from . import mailbox
@@ -135,6 +134,8 @@ class Services:
     def search(self, query: SearchQuery) -> MessagePage:
         self.ctx.account(query.account_id)
         if query.remote:
+            from . import sync as sync_service
+
             return self._run(sync_service.search_remote(self.ctx, query))
         from . import mailbox
 
@@ -143,21 +144,31 @@ class Services:
     # -- network ---------------------------------------------------------------------
 
     def sync(self, req: SyncRequest) -> SyncReport:
+        from . import sync as sync_service
+
         self.ctx.account(req.account_id)
         return self._run(sync_service.sync(self.ctx, req))
 
     def send(self, msg: OutgoingMessage) -> OutboxEntry:
+        from . import outbox as outbox_service
+
         self.ctx.account(msg.account_id)
         return self._run(outbox_service.send(self.ctx, msg))
 
     def reply(self, req: ReplyRequest) -> OutboxEntry:
+        from . import outbox as outbox_service
+
         self.ctx.account(req.account_id)
         return self._run(outbox_service.reply(self.ctx, req))
 
     def retry(self, outbox_id: int) -> OutboxEntry:
+        from . import outbox as outbox_service
+
         return self._run(outbox_service.retry(self.ctx, outbox_id))
 
     def list_outbox(self, query: OutboxQuery) -> OutboxPage:
+        from . import outbox as outbox_service
+
         if query.account_id is not None:
             self.ctx.account(query.account_id)
         return outbox_service.list_outbox(self.ctx, query)
