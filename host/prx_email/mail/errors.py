@@ -5,31 +5,44 @@ the most specific match wins, the original is chained with ``from``. Messages na
 server and what failed, never a credential.
 
 - IMAP: :func:`map_imap_errors` (aioimaplib, our reader, ssl, socket, asyncio timeouts)
-- SMTP: ``map_smtp_errors`` (added with the SMTP client)
+- SMTP: :func:`map_smtp_errors` (aiosmtplib, ssl, socket); reply codes decide the class:
+  ``4xx`` → :class:`SmtpTransientReply` (retry later), ``5xx`` → :class:`SmtpPermanentReply`
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import aioimaplib
+import aiosmtplib
 
 from ..errors import (
     AuthFailed,
     ConnectionFailed,
     EmailError,
     FolderNotFound,
+    InvalidArgument,
     OperationTimeout,
     ProtocolError,
+    SmtpPermanent,
+    SmtpTransient,
     TlsFailed,
 )
 from .imap._client import CommandFailed
 from .imap._response import ParseError
 
-__all__ = ["map_imap_errors"]
+__all__ = [
+    "SmtpPermanentReply",
+    "SmtpTransientReply",
+    "is_transient",
+    "map_imap_errors",
+    "map_smtp_errors",
+    "reply_error",
+]
 
 
 def _tls_error(where: str, exc: ssl.SSLError) -> TlsFailed:
@@ -104,3 +117,101 @@ def map_imap_errors(host: str, port: int, *, folder: str | None = None) -> Itera
         raise ProtocolError(f"unparseable response from IMAP server {where}: {exc}") from exc
     except aioimaplib.AioImapException as exc:
         raise ProtocolError(f"IMAP protocol error with {where}: {exc}") from exc
+
+
+# -- SMTP ------------------------------------------------------------------------------
+
+
+class SmtpTransientReply(SmtpTransient):
+    """A 4xx reply (or a reply the server did not give because it went away)."""
+
+    def __init__(self, message: str, *, smtp_code: int | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.smtp_code = smtp_code
+
+
+class SmtpPermanentReply(SmtpPermanent):
+    """A 5xx reply: retrying the same message will not help."""
+
+    def __init__(self, message: str, *, smtp_code: int | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.smtp_code = smtp_code
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())[:500]
+
+
+def reply_error(code: int, text: str, what: str) -> EmailError:
+    """Classify one SMTP reply by its code."""
+    detail = f"{what}: {code} {_clean(text)}"
+    if 400 <= code < 500:
+        return SmtpTransientReply(
+            f"SMTP server deferred {detail}",
+            smtp_code=code,
+            hint="transient; the outbox retries automatically",
+        )
+    if 500 <= code < 600:
+        return SmtpPermanentReply(
+            f"SMTP server rejected {detail}",
+            smtp_code=code,
+            hint="permanent; fix the message or recipients and send again",
+        )
+    return ProtocolError(f"unexpected SMTP reply to {detail}")
+
+
+def is_transient(exc: EmailError) -> bool:
+    """Whether the outbox should retry after this error (vs. mark the row dead)."""
+    return not isinstance(exc, SmtpPermanent | InvalidArgument | ProtocolError)
+
+
+@contextmanager
+def map_smtp_errors(what: str, host: str) -> Iterator[None]:
+    """Translate library exceptions raised inside the block. Our own errors pass through."""
+    try:
+        yield
+    except EmailError:
+        raise
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise AuthFailed(
+            f"SMTP authentication failed at {host}: {exc.code} {_clean(exc.message)}",
+            hint="check the username and password/token in the account config",
+        ) from exc
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        codes = [r.code for r in exc.recipients]
+        worst = min(codes) if any(400 <= c < 500 for c in codes) else max(codes, default=550)
+        raise reply_error(worst, "all recipients refused", what) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        raise reply_error(exc.code, exc.message, what) from exc
+    except aiosmtplib.SMTPTimeoutError as exc:
+        raise OperationTimeout(
+            f"SMTP {what} timed out at {host}",
+            hint="the server is slow or unreachable; the outbox retries automatically",
+        ) from exc
+    except aiosmtplib.SMTPNotSupported as exc:
+        raise TlsFailed(f"SMTP server {host} cannot do {what}: {_clean(str(exc))}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise TlsFailed(
+            f"TLS certificate of {host} not trusted: {exc.verify_message}",
+            hint="set ca_file for a private CA, or fix the server certificate",
+        ) from exc
+    except ssl.SSLError as exc:
+        raise TlsFailed(f"TLS with {host} failed: {exc.reason or exc}") from exc
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError) as exc:
+        raise ConnectionFailed(
+            f"SMTP connection to {host} failed during {what}: {_clean(str(exc))}",
+            hint="transient; the outbox retries automatically",
+        ) from exc
+    except aiosmtplib.SMTPException as exc:
+        if "STARTTLS" in str(exc):
+            raise TlsFailed(f"SMTP server {host} does not offer STARTTLS") from exc
+        raise ProtocolError(f"SMTP {what} with {host} failed: {_clean(str(exc))}") from exc
+    except TimeoutError as exc:
+        raise OperationTimeout(f"SMTP {what} timed out at {host}") from exc
+    except asyncio.IncompleteReadError as exc:
+        raise ConnectionFailed(f"SMTP connection to {host} closed during {what}") from exc
+    except OSError as exc:
+        raise ConnectionFailed(
+            f"cannot reach SMTP server {host}: {exc.strerror or exc}",
+            hint="check host and port; the outbox retries automatically",
+        ) from exc

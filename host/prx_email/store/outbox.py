@@ -1,0 +1,495 @@
+"""Outbox repository: the durable queue behind ``email.send``/``reply``/``retry``.
+
+Every state change that matters for exactly-once delivery is one conditional statement:
+
+- **claim** moves due ``pending``/``failed`` rows to ``sending`` with a fresh claim token and a
+  lease, in one ``UPDATE … WHERE status IN (…) AND next_attempt_at <= now RETURNING …``;
+- **mark_data** (right before SMTP ``DATA``) and **finalize** only succeed while the caller
+  still holds that token, so a worker whose lease was taken over can never finalize.
+
+The schema is ``schema/0003_outbox.sql``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..errors import InvalidArgument, StorageError
+from ..types import OutboxEntry, OutboxStatus
+from .db import Database
+
+_ENTRY_COLUMNS = (
+    "id, account_id, status, message_id, subject, all_recipients, attempts, created_at,"
+    " updated_at, next_attempt_at, sent_at, last_error"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row this worker holds in ``sending`` until ``lease_until``."""
+
+    id: int
+    account_id: int
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    raw: bytes = field(repr=False)
+    attempt: int
+    max_attempts: int
+    token: str
+
+    @property
+    def attempt_key(self) -> str:
+        return attempt_key(self.id, self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A row left in ``sending`` past its lease (its worker died or hung)."""
+
+    id: int
+    account_id: int
+    message_id: str
+    token: str
+    attempt: int
+    max_attempts: int
+    data_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    outbox_id: int
+    attempt: int
+    attempt_key: str
+    worker_id: str | None
+    started_at: float
+    finished_at: float | None
+    outcome: str | None
+    smtp_code: int | None
+    server_reply: str | None
+
+
+def attempt_key(outbox_id: int, attempt: int) -> str:
+    """The deterministic key of one delivery attempt."""
+    return f"outbox-{outbox_id}-{attempt}"
+
+
+def _storage(exc: sqlite3.Error) -> StorageError:
+    return StorageError(f"outbox store error: {exc}", hint="check the database file and disk")
+
+
+class OutboxRepo:
+    """SQL for the ``outbox`` and ``outbox_attempts`` tables; no network, no policy."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- writes -------------------------------------------------------------------------
+
+    def insert(
+        self,
+        *,
+        account_id: int,
+        message_id: str,
+        subject: str,
+        sender: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        max_attempts: int,
+        now: float,
+        parent_key: int | None = None,
+    ) -> int:
+        rcpts = json.dumps(list(recipients))
+        try:
+            with self.db.transaction() as tx:
+                cur = tx.execute(
+                    "INSERT INTO outbox (account_id, status, message_id, subject, sender,"
+                    " recipients, all_recipients, raw, max_attempts, next_attempt_at,"
+                    " created_at, updated_at, parent_key)"
+                    " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        account_id,
+                        message_id,
+                        subject,
+                        sender,
+                        rcpts,
+                        rcpts,
+                        raw,
+                        max_attempts,
+                        now,
+                        now,
+                        now,
+                        parent_key,
+                    ),
+                )
+                row_id = cur.lastrowid
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        assert row_id is not None
+        return int(row_id)
+
+    def claim(
+        self,
+        *,
+        token: str,
+        worker_id: str,
+        now: float,
+        lease_until: float,
+        limit: int,
+        accounts: Sequence[int] | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> list[Claimed]:
+        """Atomically move up to ``limit`` due rows to ``sending`` under ``token``."""
+        cond = "status IN ('pending', 'failed') AND next_attempt_at <= ?"
+        params: list[object] = [now]
+        if accounts is not None:
+            if not accounts:
+                return []
+            cond += f" AND account_id IN ({','.join('?' * len(accounts))})"
+            params.extend(accounts)
+        if ids is not None:
+            if not ids:
+                return []
+            cond += f" AND id IN ({','.join('?' * len(ids))})"
+            params.extend(ids)
+        sql = (
+            "UPDATE outbox SET status = 'sending', claim_token = ?, claimed_by = ?,"
+            " lease_until = ?, attempts = attempts + 1, data_at = NULL, updated_at = ?"
+            f" WHERE id IN (SELECT id FROM outbox WHERE {cond}"
+            " ORDER BY next_attempt_at, id LIMIT ?)"
+            f" AND {cond}"
+            " RETURNING id, account_id, message_id, sender, recipients, raw, attempts,"
+            " max_attempts"
+        )
+        all_params = [token, worker_id, lease_until, now, *params, limit, *params]
+        try:
+            with self.db.transaction() as tx:
+                rows = tx.execute(sql, all_params).fetchall()
+                claimed = [
+                    Claimed(
+                        id=int(r["id"]),
+                        account_id=int(r["account_id"]),
+                        message_id=str(r["message_id"]),
+                        sender=str(r["sender"]),
+                        recipients=tuple(json.loads(r["recipients"])),
+                        raw=bytes(r["raw"]),
+                        attempt=int(r["attempts"]),
+                        max_attempts=int(r["max_attempts"]),
+                        token=token,
+                    )
+                    for r in rows
+                ]
+                tx.executemany(
+                    "INSERT OR REPLACE INTO outbox_attempts (outbox_id, attempt, attempt_key,"
+                    " claim_token, worker_id, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(c.id, c.attempt, c.attempt_key, token, worker_id, now) for c in claimed],
+                )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        claimed.sort(key=lambda c: c.id)
+        return claimed
+
+    def mark_data(self, outbox_id: int, token: str, *, now: float, lease_until: float) -> bool:
+        """Record that DATA is about to start; extends the lease to cover it.
+
+        False when the claim was lost (the lease expired and another worker took the row):
+        the caller must not send.
+        """
+        try:
+            with self.db.transaction() as tx:
+                cur = tx.execute(
+                    "UPDATE outbox SET data_at = ?, lease_until = max(lease_until, ?)"
+                    " WHERE id = ? AND claim_token = ? AND status = 'sending' AND lease_until > ?",
+                    (now, lease_until, outbox_id, token, now),
+                )
+                return cur.rowcount == 1
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+
+    def renew(self, ids: Sequence[int], token: str, *, now: float, lease_until: float) -> set[int]:
+        """Extend the lease of rows still held under ``token``; returns those still held."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        try:
+            with self.db.transaction() as tx:
+                rows = tx.execute(
+                    f"UPDATE outbox SET lease_until = ? WHERE id IN ({marks})"
+                    " AND claim_token = ? AND status = 'sending' AND lease_until > ?"
+                    " RETURNING id",
+                    (lease_until, *ids, token, now),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        return {int(r[0]) for r in rows}
+
+    def finalize(
+        self,
+        claimed: Claimed,
+        *,
+        status: OutboxStatus,
+        now: float,
+        outcome: str,
+        next_attempt_at: float | None = None,
+        last_error: str | None = None,
+        remaining: Sequence[str] | None = None,
+        smtp_code: int | None = None,
+        server_reply: str | None = None,
+    ) -> bool:
+        """End the attempt, only while still holding the claim. False: the claim was lost."""
+        sent_at = now if status is OutboxStatus.SENT else None
+        try:
+            with self.db.transaction() as tx:
+                cur = tx.execute(
+                    "UPDATE outbox SET status = ?, claim_token = NULL, lease_until = NULL,"
+                    " next_attempt_at = ?, last_error = ?, updated_at = ?,"
+                    " sent_at = coalesce(?, sent_at), recipients = coalesce(?, recipients)"
+                    " WHERE id = ? AND claim_token = ? AND status = 'sending'",
+                    (
+                        status.value,
+                        next_attempt_at,
+                        last_error,
+                        now,
+                        sent_at,
+                        json.dumps(list(remaining)) if remaining is not None else None,
+                        claimed.id,
+                        claimed.token,
+                    ),
+                )
+                held = cur.rowcount == 1
+                tx.execute(
+                    "UPDATE outbox_attempts SET finished_at = ?, outcome = ?, smtp_code = ?,"
+                    " server_reply = ? WHERE outbox_id = ? AND attempt = ? AND claim_token = ?",
+                    (
+                        now,
+                        outcome if held else "lost-claim",
+                        smtp_code,
+                        server_reply,
+                        claimed.id,
+                        claimed.attempt,
+                        claimed.token,
+                    ),
+                )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        return held
+
+    def note_error(self, outbox_id: int, note: str, *, now: float) -> None:
+        """Attach a non-fatal note (e.g. the Sent append failed) to a row."""
+        try:
+            with self.db.transaction() as tx:
+                tx.execute(
+                    "UPDATE outbox SET last_error = ?, updated_at = ? WHERE id = ?",
+                    (note, now, outbox_id),
+                )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+
+    # -- lease recovery -----------------------------------------------------------------
+
+    def expired(self, *, now: float, limit: int = 100) -> list[Expired]:
+        try:
+            rows = (
+                self.db.connect()
+                .execute(
+                    "SELECT id, account_id, message_id, claim_token, attempts, max_attempts,"
+                    " data_at FROM outbox WHERE status = 'sending' AND lease_until <= ?"
+                    " ORDER BY id LIMIT ?",
+                    (now, limit),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        return [
+            Expired(
+                id=int(r["id"]),
+                account_id=int(r["account_id"]),
+                message_id=str(r["message_id"]),
+                token=str(r["claim_token"]),
+                attempt=int(r["attempts"]),
+                max_attempts=int(r["max_attempts"]),
+                data_at=float(r["data_at"]) if r["data_at"] is not None else None,
+            )
+            for r in rows
+        ]
+
+    def take_over(
+        self, row: Expired, *, token: str, worker_id: str, now: float, lease_until: float
+    ) -> Claimed | None:
+        """Re-claim an expired ``sending`` row (same attempt number) for recovery."""
+        try:
+            with self.db.transaction() as tx:
+                r = tx.execute(
+                    "UPDATE outbox SET claim_token = ?, claimed_by = ?, lease_until = ?,"
+                    " updated_at = ? WHERE id = ? AND status = 'sending' AND claim_token = ?"
+                    " AND lease_until <= ?"
+                    " RETURNING id, account_id, message_id, sender, recipients, raw, attempts,"
+                    " max_attempts",
+                    (token, worker_id, lease_until, now, row.id, row.token, now),
+                ).fetchone()
+                if r is None:
+                    return None
+                tx.execute(
+                    "UPDATE outbox_attempts SET claim_token = ?"
+                    " WHERE outbox_id = ? AND attempt = ?",
+                    (token, row.id, row.attempt),
+                )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        return Claimed(
+            id=int(r["id"]),
+            account_id=int(r["account_id"]),
+            message_id=str(r["message_id"]),
+            sender=str(r["sender"]),
+            recipients=tuple(json.loads(r["recipients"])),
+            raw=bytes(r["raw"]),
+            attempt=int(r["attempts"]),
+            max_attempts=int(r["max_attempts"]),
+            token=token,
+        )
+
+    # -- reads --------------------------------------------------------------------------
+
+    def entry(self, outbox_id: int) -> OutboxEntry | None:
+        try:
+            r = (
+                self.db.connect()
+                .execute(f"SELECT {_ENTRY_COLUMNS} FROM outbox WHERE id = ?", (outbox_id,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        return _entry(r) if r is not None else None
+
+    def raw(self, outbox_id: int) -> bytes | None:
+        try:
+            r = (
+                self.db.connect()
+                .execute("SELECT raw FROM outbox WHERE id = ?", (outbox_id,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        return bytes(r[0]) if r is not None else None
+
+    def page(
+        self,
+        *,
+        account_id: int | None,
+        status: OutboxStatus | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[OutboxEntry], str | None]:
+        """Newest first; the cursor is opaque to callers."""
+        where: list[str] = []
+        params: list[object] = []
+        if account_id is not None:
+            where.append("account_id = ?")
+            params.append(account_id)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        if cursor is not None:
+            where.append("id < ?")
+            params.append(decode_cursor(cursor))
+        sql = f"SELECT {_ENTRY_COLUMNS} FROM outbox"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit + 1)
+        try:
+            rows = self.db.connect().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        entries = [_entry(r) for r in rows[:limit]]
+        nxt = encode_cursor(entries[-1].id) if len(rows) > limit and entries else None
+        return entries, nxt
+
+    def attempts(self, outbox_id: int) -> list[Attempt]:
+        try:
+            rows = (
+                self.db.connect()
+                .execute(
+                    "SELECT outbox_id, attempt, attempt_key, worker_id, started_at, finished_at,"
+                    " outcome, smtp_code, server_reply FROM outbox_attempts WHERE outbox_id = ?"
+                    " ORDER BY attempt",
+                    (outbox_id,),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        return [
+            Attempt(
+                outbox_id=int(r["outbox_id"]),
+                attempt=int(r["attempt"]),
+                attempt_key=str(r["attempt_key"]),
+                worker_id=r["worker_id"],
+                started_at=float(r["started_at"]),
+                finished_at=r["finished_at"],
+                outcome=r["outcome"],
+                smtp_code=r["smtp_code"],
+                server_reply=r["server_reply"],
+            )
+            for r in rows
+        ]
+
+    def counts(self) -> dict[str, int]:
+        try:
+            rows = (
+                self.db.connect()
+                .execute("SELECT status, count(*) FROM outbox GROUP BY status")
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _ts(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _entry(r: sqlite3.Row) -> OutboxEntry:
+    return OutboxEntry(
+        id=int(r["id"]),
+        account_id=int(r["account_id"]),
+        status=OutboxStatus(r["status"]),
+        message_id=str(r["message_id"]),
+        subject=str(r["subject"]),
+        recipients=tuple(json.loads(r["all_recipients"])),
+        attempts=int(r["attempts"]),
+        created_at=int(r["created_at"]),
+        updated_at=int(r["updated_at"]),
+        next_attempt_at=_ts(r["next_attempt_at"]) if r["status"] in ("pending", "failed") else None,
+        sent_at=_ts(r["sent_at"]),
+        last_error=r["last_error"],
+    )
+
+
+_CURSOR_PREFIX = "ob1:"
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """:raises InvalidArgument: not a cursor this listing produced."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+        if not text.startswith(_CURSOR_PREFIX):
+            raise ValueError(text)
+        value = int(text[len(_CURSOR_PREFIX) :])
+    except (ValueError, UnicodeError, binascii.Error):
+        raise InvalidArgument(
+            "invalid outbox cursor", hint="pass next_cursor from a previous listing unchanged"
+        ) from None
+    return value
