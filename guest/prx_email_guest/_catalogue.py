@@ -307,15 +307,14 @@ def _recipient_cap(args: dict[str, object]) -> None:
         )
 
 
+# At least one body, and null (= omitted) does not count as one.
 _BODY_REQUIRED: Final = (
-    ("anyOf", [{"required": ["body_text"]}, {"required": ["body_html"]}]),
-    # null means omitted, so a body given as null does not count.
     (
-        "not",
-        {
-            "properties": {"body_text": {"type": "null"}, "body_html": {"type": "null"}},
-            "required": ["body_text", "body_html"],
-        },
+        "anyOf",
+        [
+            {"required": [name], "properties": {name: {"type": "string"}}}
+            for name in ("body_text", "body_html")
+        ],
     ),
 )
 
