@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from prx_email.config.loader import load_config, parse_config
 from prx_email.config.model import OAuth2Auth, PasswordAuth, TlsMode
 from prx_email.errors import ConfigError

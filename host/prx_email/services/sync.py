@@ -1,17 +1,447 @@
-"""IMAP sync service (issue 3). Stub: replaced by the real implementation."""
+"""IMAP sync (issue 3): a faithful local copy of each (account, folder), and remote search.
+
+Per folder, one run:
+
+1. ``EXAMINE`` (with CONDSTORE when offered) → UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ.
+2. UIDVALIDITY differs from the stored one → delete the folder's rows and cursor, start over.
+3. Nothing changed (UIDNEXT and HIGHESTMODSEQ both equal the stored ones) → done: no
+   other command is sent, so a no-change resync costs one round trip.
+4. Messages already stored (UID ≤ cursor): flag changes and expunges. With CONDSTORE/QRESYNC
+   ``UID FETCH 1:<cursor> (UID FLAGS) (CHANGEDSINCE m VANISHED)``; otherwise a full
+   ``UID FETCH 1:<cursor> (UID FLAGS)`` scan diffed against the store.
+5. New messages: ``UID SEARCH UID <cursor+1>:*``, then ``UID FETCH`` of ``batch_size`` UIDs
+   at a time (``BODY.PEEK[] FLAGS RFC822.SIZE``), pipelined: batch N+1 is on the wire while
+   batch N is parsed and stored. Each batch is upserted and the cursor moved to its last
+   UID in one transaction, so a failure leaves the cursor at the last stored batch.
+
+Remote search (:func:`search_remote`) runs ``UID SEARCH`` on the server, fetches and stores
+any matching message not yet in the local store (without moving the cursor: the upsert is
+idempotent, so the next sync simply rewrites it), and returns the matches from the store —
+the same summaries, ordering and cursors as a local search.
+"""
 
 from __future__ import annotations
 
-from ..errors import InternalError
-from ..types import MessagePage, SearchQuery, SyncReport, SyncRequest
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ..auth.credentials import OAuthBearer
+from ..config.model import AccountConfig, ServerConfig
+from ..errors import AuthFailed, ConfigError, InvalidArgument
+from ..mail.errors import map_imap_errors
+from ..mail.imap import FetchResult, ImapClient, Literal, astring, connect, format_uid_set
+from ..mail.imap._quote import Arg
+from ..mail.parse import ParsedMessage, parse_message
+from ..store import sync_state
+from ..store.cursor import decode_cursor, encode_cursor
+from ..store.messages import MAX_PAGE, MessageStore, StoreItem
+from ..types import (
+    FolderReport,
+    MessagePage,
+    MessageSummary,
+    SearchQuery,
+    SyncReport,
+    SyncRequest,
+)
+from .attachments import save_attachments
 from .context import ServiceContext
 
+__all__ = ["SyncProgress", "open_imap", "search_remote", "sync", "sync_folder"]
 
-async def sync(ctx: ServiceContext, req: SyncRequest) -> SyncReport:
-    """Fetch new mail for one account (one folder or its default folders)."""
-    raise InternalError("IMAP sync is not implemented yet")
+_FETCH_ITEMS = "(UID FLAGS RFC822.SIZE BODY.PEEK[])"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncProgress:
+    """Reported after each stored batch (and once at the start of a folder)."""
+
+    account_id: int
+    folder: str
+    done: int
+    total: int
+
+
+ProgressFn = Callable[[SyncProgress], None]
+
+
+def _imap_server(acc: AccountConfig) -> ServerConfig:
+    if acc.imap is None:
+        raise ConfigError(
+            f"account {acc.id} has no IMAP server configured",
+            hint="add an [accounts.imap] table to the config",
+        )
+    return acc.imap
+
+
+async def open_imap(ctx: ServiceContext, acc: AccountConfig) -> ImapClient:
+    """Connect and log in; an OAuth2 token the server rejects is refreshed and retried once.
+
+    :raises ConnectionFailed, TlsFailed, AuthFailed, OperationTimeout, ConfigError:
+    """
+    server = _imap_server(acc)
+    for attempt in range(2):
+        cred = await ctx.credentials.credential(acc, "imap")
+        try:
+            with map_imap_errors(server.host, server.port):
+                return await connect(server, cred)
+        except AuthFailed:
+            if (
+                attempt == 0
+                and isinstance(cred, OAuthBearer)
+                and await ctx.credentials.rejected(acc, "imap")
+            ):
+                continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _flags(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    out = []
+    for f in value:
+        if isinstance(f, bytes) and f != b"\\Recent":
+            out.append(f.decode("utf-8", "replace"))
+    return tuple(out)
+
+
+def _uid(item: dict[bytes, object]) -> int | None:
+    uid = item.get(b"UID")
+    return uid if isinstance(uid, int) else None
+
+
+@dataclass(slots=True)
+class _FolderRun:
+    ctx: ServiceContext
+    acc: AccountConfig
+    client: ImapClient
+    folder: str
+    store: MessageStore
+    progress: ProgressFn | None
+
+    async def run(self, budget: int | None) -> FolderReport:
+        db = self.ctx.db
+        qresync = "QRESYNC" in self.client.capabilities
+        info = await self.client.select(self.folder)
+        conn = db.connect()
+        state = sync_state.get_state(conn, self.acc.id, self.folder)
+        reset = False
+        if state is not None and state.uidvalidity != info.uidvalidity:
+            with db.transaction() as tx:
+                tx.execute(
+                    "DELETE FROM messages WHERE account_id = ? AND folder = ?",
+                    (self.acc.id, self.folder),
+                )
+                sync_state.delete_state(tx, self.acc.id, self.folder)
+            state, reset = None, True
+        if state is None:
+            state = sync_state.FolderState(self.acc.id, self.folder, info.uidvalidity)
+            with db.transaction() as tx:
+                # Rows of this folder under another UIDVALIDITY (state lost) are stale.
+                tx.execute(
+                    "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity != ?",
+                    (self.acc.id, self.folder, info.uidvalidity),
+                )
+                sync_state.put_state(tx, state)
+
+        if (
+            info.uidnext is not None
+            and state.uidnext == info.uidnext
+            and info.highestmodseq is not None
+            and state.highestmodseq == info.highestmodseq
+        ):
+            return FolderReport(self.folder)
+
+        flags_updated = expunged = 0
+        if state.last_uid > 0:
+            flags_updated, expunged = await self._known(
+                state.last_uid, info.uidvalidity, state.highestmodseq, info.highestmodseq, qresync
+            )
+
+        fetched, more = await self._new(state.last_uid, info.uidvalidity, budget)
+
+        with db.transaction() as tx:
+            cur = sync_state.get_state(tx, self.acc.id, self.folder)
+            assert cur is not None
+            sync_state.put_state(
+                tx,
+                sync_state.FolderState(
+                    self.acc.id,
+                    self.folder,
+                    info.uidvalidity,
+                    cur.last_uid,
+                    None if more else info.uidnext,
+                    info.highestmodseq,
+                    int(self.ctx.clock()),
+                ),
+            )
+        return FolderReport(
+            self.folder,
+            fetched=fetched,
+            flags_updated=flags_updated,
+            expunged=expunged,
+            uidvalidity_reset=reset,
+            more_pending=more,
+        )
+
+    async def _known(
+        self,
+        last_uid: int,
+        uidvalidity: int,
+        old_modseq: int | None,
+        new_modseq: int | None,
+        qresync: bool,
+    ) -> tuple[int, int]:
+        """Reflect flag changes and expunges of stored messages; returns (updated, expunged)."""
+        span = f"1:{last_uid}"
+        if old_modseq is not None and new_modseq is not None:
+            if old_modseq == new_modseq:
+                return 0, 0
+            res = await self.client.uid_fetch(
+                span, "(UID FLAGS)", changedsince=old_modseq, vanished=qresync
+            )
+            changed = {u: _flags(i.get(b"FLAGS")) for i in res.items if (u := _uid(i))}
+            if qresync:
+                gone = set(res.vanished)
+            else:
+                present = set(await self.client.uid_search([b"UID", span.encode()]))
+                gone = self.store.uids_in_folder(self.acc.id, self.folder, uidvalidity) - present
+        else:
+            res = await self.client.uid_fetch(span, "(UID FLAGS)")
+            remote = {u: _flags(i.get(b"FLAGS")) for i in res.items if (u := _uid(i))}
+            local = self.store.uid_flags(self.acc.id, self.folder, uidvalidity)
+            changed = {u: f for u, f in remote.items() if u in local and set(local[u]) != set(f)}
+            gone = set(local) - set(remote)
+        gone = {u for u in gone if u <= last_uid}
+        updated = self.store.set_flags(self.acc.id, self.folder, changed, uidvalidity=uidvalidity)
+        removed = self.store.delete_uids(self.acc.id, self.folder, gone, uidvalidity=uidvalidity)
+        return updated, removed
+
+    async def _new(self, last_uid: int, uidvalidity: int, budget: int | None) -> tuple[int, bool]:
+        found = await self.client.uid_search([b"UID", b"%d:*" % (last_uid + 1)])
+        uids = sorted(u for u in found if u > last_uid)
+        more = budget is not None and len(uids) > budget
+        if budget is not None:
+            uids = uids[:budget]
+        total = len(uids)
+        self._report(0, total)
+        if not uids:
+            return 0, more
+        size = max(1, self.acc.sync.batch_size)
+        batches = [uids[i : i + size] for i in range(0, total, size)]
+        done = 0
+        inflight = await self.client.uid_fetch_send(format_uid_set(batches[0]), _FETCH_ITEMS)
+        for n, batch in enumerate(batches):
+            fut, result = inflight
+            await self.client.wait_ok(fut, "UID FETCH")
+            if n + 1 < len(batches):
+                # Keep the server busy while this batch is parsed and stored.
+                inflight = await self.client.uid_fetch_send(
+                    format_uid_set(batches[n + 1]), _FETCH_ITEMS
+                )
+            items = self._build(result)
+            with self.ctx.db.transaction() as tx:
+                sync_state.store_batch(
+                    tx, self.acc.id, self.folder, uidvalidity, items, last_uid=batch[-1]
+                )
+            done += len(items)
+            self._report(done, total)
+            await asyncio.sleep(0)
+        return done, more
+
+    def _build(self, result: FetchResult) -> list[StoreItem]:
+        max_body = self.acc.sync.max_body_bytes
+        policy = self.ctx.config.attachments
+        items: list[StoreItem] = []
+        for it in result.items:
+            uid = _uid(it)
+            raw = it.get(b"BODY[]")
+            if uid is None or not isinstance(raw, bytes):
+                continue
+            parsed: ParsedMessage = parse_message(raw, max_body_bytes=max_body)
+            size = it.get(b"RFC822.SIZE")
+            metas = save_attachments(policy, parsed.attachments) if parsed.attachments else None
+            items.append(
+                StoreItem(
+                    uid=uid,
+                    flags=_flags(it.get(b"FLAGS")),
+                    size=size if isinstance(size, int) else len(raw),
+                    parsed=parsed,
+                    attachments=metas,
+                )
+            )
+        return items
+
+    def _report(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(SyncProgress(self.acc.id, self.folder, done, total))
+
+
+async def sync_folder(
+    ctx: ServiceContext,
+    acc: AccountConfig,
+    client: ImapClient,
+    folder: str,
+    *,
+    budget: int | None = None,
+    progress: ProgressFn | None = None,
+) -> FolderReport:
+    """Sync one folder on an open connection (library errors mapped)."""
+    server = _imap_server(acc)
+    run = _FolderRun(ctx, acc, client, folder, MessageStore(ctx.db), progress)
+    with map_imap_errors(server.host, server.port, folder=folder):
+        return await run.run(budget)
+
+
+async def sync(
+    ctx: ServiceContext, req: SyncRequest, *, progress: ProgressFn | None = None
+) -> SyncReport:
+    """Fetch new mail, flag changes and expunges for one account (one folder or its defaults).
+
+    :raises AccountNotFound, ConfigError, ConnectionFailed, TlsFailed, AuthFailed,
+        FolderNotFound, OperationTimeout, ProtocolError, InvalidArgument:
+    """
+    acc = ctx.account(req.account_id)
+    server = _imap_server(acc)
+    if req.max_messages is not None and req.max_messages < 1:
+        raise InvalidArgument("max_messages must be at least 1", hint="omit it for no limit")
+    folders = (req.folder,) if req.folder else acc.sync.folders
+    budget = req.max_messages
+    client = await open_imap(ctx, acc)
+    reports: list[FolderReport] = []
+    try:
+        with map_imap_errors(server.host, server.port):
+            await client.enable("QRESYNC")
+        for folder in folders:
+            rep = await sync_folder(ctx, acc, client, folder, budget=budget, progress=progress)
+            reports.append(rep)
+            if budget is not None:
+                budget -= rep.fetched
+                if budget <= 0 and folder != folders[-1]:
+                    reports.extend(
+                        FolderReport(f, more_pending=True) for f in _after(folders, folder)
+                    )
+                    break
+    finally:
+        await client.logout()
+    return SyncReport(acc.id, tuple(reports))
+
+
+def _after(folders: Sequence[str], folder: str) -> list[str]:
+    return list(folders[folders.index(folder) + 1 :])
+
+
+# -- remote search ---------------------------------------------------------------------------
+
+
+def _imap_date(ts: int) -> bytes:
+    d = datetime.fromtimestamp(ts, UTC)
+    return f"{d.day}-{_MONTHS[d.month - 1]}-{d.year}".encode("ascii")
+
+
+def search_criteria(q: SearchQuery) -> tuple[list[Arg], str | None]:
+    """IMAP SEARCH keys for a query, and the CHARSET to announce (UTF-8 when non-ASCII).
+
+    Every user string is a quoted string or a literal (``mail.imap.astring``), never an atom.
+
+    :raises InvalidArgument: a value contains CR, LF or NUL.
+    """
+    keys: list[Arg] = []
+    for key, value in (
+        (b"TEXT", q.text),
+        (b"FROM", q.from_),
+        (b"TO", q.to),
+        (b"SUBJECT", q.subject),
+        (b"BODY", q.body),
+    ):
+        if value:
+            keys += [key, astring(value, key.decode().lower())]
+    if q.since is not None:
+        keys += [b"SINCE", _imap_date(q.since)]
+    if q.before is not None:
+        # SEARCH BEFORE is by date only; "before" in our API is exclusive of the instant.
+        keys += [b"BEFORE", _imap_date(q.before)]
+    if q.unseen is True:
+        keys.append(b"UNSEEN")
+    elif q.unseen is False:
+        keys.append(b"SEEN")
+    if not keys:
+        keys.append(b"ALL")
+    charset = "UTF-8" if any(isinstance(k, Literal) for k in keys) else None
+    return keys, charset
 
 
 async def search_remote(ctx: ServiceContext, query: SearchQuery) -> MessagePage:
-    """Run the query as IMAP SEARCH on the server."""
-    raise InternalError("remote search is not implemented yet")
+    """Run the query as IMAP ``UID SEARCH`` on the server; return the matches from the store.
+
+    Matches not yet stored are fetched and stored first (the cursor does not move).
+
+    :raises InvalidArgument, AccountNotFound, ConnectionFailed, TlsFailed, AuthFailed,
+        FolderNotFound, OperationTimeout:
+    """
+    if not 1 <= query.limit <= MAX_PAGE:
+        raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}, got {query.limit}")
+    after = decode_cursor(query.cursor) if query.cursor else None
+    criteria, charset = search_criteria(query)
+    acc = ctx.account(query.account_id)
+    server = _imap_server(acc)
+    folder = query.folder or "INBOX"
+    client = await open_imap(ctx, acc)
+    try:
+        with map_imap_errors(server.host, server.port, folder=folder):
+            await client.enable("QRESYNC")
+            info = await client.select(folder)
+            state = sync_state.get_state(ctx.db.connect(), acc.id, folder)
+            if state is None or state.uidvalidity != info.uidvalidity:
+                # Unknown or reset folder: bring it up to date first, so the store's rows
+                # carry the server's current UIDVALIDITY.
+                await sync_folder(ctx, acc, client, folder)
+                info = await client.select(folder)
+            uids = await client.uid_search(criteria, charset=charset)
+            store = MessageStore(ctx.db)
+            missing = sorted(set(uids) - store.uids_in_folder(acc.id, folder, info.uidvalidity))
+            if missing:
+                run = _FolderRun(ctx, acc, client, folder, store, None)
+                for i in range(0, len(missing), acc.sync.batch_size):
+                    chunk = missing[i : i + acc.sync.batch_size]
+                    res = await client.uid_fetch(format_uid_set(chunk), _FETCH_ITEMS)
+                    store.upsert_many(acc.id, folder, info.uidvalidity, run._build(res))
+    finally:
+        await client.logout()
+    return _page_of_uids(ctx, acc.id, folder, info.uidvalidity, uids, query.limit, after)
+
+
+def _page_of_uids(
+    ctx: ServiceContext,
+    account_id: int,
+    folder: str,
+    uidvalidity: int,
+    uids: list[int],
+    limit: int,
+    after: tuple[int, int] | None,
+) -> MessagePage:
+    sql = (
+        "SELECT id, sort_date FROM messages WHERE account_id = ? AND folder = ?"
+        " AND uidvalidity = ? AND uid IN (SELECT value FROM json_each(?))"
+    )
+    params: list[object] = [account_id, folder, uidvalidity, json.dumps(uids)]
+    if after is not None:
+        sql += " AND (sort_date, id) < (?, ?)"
+        params += list(after)
+    sql += " ORDER BY sort_date DESC, id DESC LIMIT ?"
+    params.append(limit + 1)
+    rows = ctx.db.connect().execute(sql, params).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    store = MessageStore(ctx.db)
+    out: list[MessageSummary] = []
+    for key, _sort in rows:
+        msg = store.get(account_id, key)
+        if msg is not None:
+            out.append(msg.summary)
+    cursor = encode_cursor(rows[-1][1], rows[-1][0]) if more and rows else None
+    return MessagePage(tuple(out), cursor)

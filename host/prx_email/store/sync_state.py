@@ -1,0 +1,132 @@
+"""Per-(account, folder) sync cursors and scheduler backoff rows (schema ``0002_sync``).
+
+Functions take an open connection so callers put cursor moves in the same transaction as
+the message writes they describe.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+# Private adapter: the repository's row builder and upsert, so a batch and its cursor share
+# one transaction (see store_batch).
+from .messages import _UPSERT_UID, StoreItem, _row
+
+__all__ = [
+    "FolderState",
+    "JobState",
+    "delete_state",
+    "get_job",
+    "get_state",
+    "put_job",
+    "put_state",
+    "set_last_uid",
+    "store_batch",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FolderState:
+    account_id: int
+    folder: str
+    uidvalidity: int
+    last_uid: int = 0
+    uidnext: int | None = None
+    highestmodseq: int | None = None
+    last_sync_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    account_id: int
+    folder: str
+    failures: int = 0
+    next_due: float = 0.0
+    last_error: str | None = None
+    last_run_at: float | None = None
+
+
+def get_state(conn: sqlite3.Connection, account_id: int, folder: str) -> FolderState | None:
+    row = conn.execute(
+        "SELECT uidvalidity, last_uid, uidnext, highestmodseq, last_sync_at FROM sync_state"
+        " WHERE account_id = ? AND folder = ?",
+        (account_id, folder),
+    ).fetchone()
+    if row is None:
+        return None
+    return FolderState(account_id, folder, row[0], row[1], row[2], row[3], row[4])
+
+
+def put_state(conn: sqlite3.Connection, state: FolderState) -> None:
+    conn.execute(
+        "INSERT INTO sync_state (account_id, folder, uidvalidity, last_uid, uidnext,"
+        " highestmodseq, last_sync_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (account_id, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity,"
+        " last_uid = excluded.last_uid, uidnext = excluded.uidnext,"
+        " highestmodseq = excluded.highestmodseq, last_sync_at = excluded.last_sync_at",
+        (
+            state.account_id,
+            state.folder,
+            state.uidvalidity,
+            state.last_uid,
+            state.uidnext,
+            state.highestmodseq,
+            state.last_sync_at,
+        ),
+    )
+
+
+def set_last_uid(conn: sqlite3.Connection, account_id: int, folder: str, last_uid: int) -> None:
+    """Advance the cursor (never backwards) — call inside the transaction that stored it."""
+    conn.execute(
+        "UPDATE sync_state SET last_uid = max(last_uid, ?) WHERE account_id = ? AND folder = ?",
+        (last_uid, account_id, folder),
+    )
+
+
+def delete_state(conn: sqlite3.Connection, account_id: int, folder: str) -> None:
+    conn.execute("DELETE FROM sync_state WHERE account_id = ? AND folder = ?", (account_id, folder))
+
+
+def get_job(conn: sqlite3.Connection, account_id: int, folder: str) -> JobState:
+    row = conn.execute(
+        "SELECT failures, next_due, last_error, last_run_at FROM sync_jobs"
+        " WHERE account_id = ? AND folder = ?",
+        (account_id, folder),
+    ).fetchone()
+    if row is None:
+        return JobState(account_id, folder)
+    return JobState(account_id, folder, row[0], row[1], row[2], row[3])
+
+
+def put_job(conn: sqlite3.Connection, job: JobState) -> None:
+    conn.execute(
+        "INSERT INTO sync_jobs (account_id, folder, failures, next_due, last_error, last_run_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, folder) DO UPDATE SET"
+        " failures = excluded.failures, next_due = excluded.next_due,"
+        " last_error = excluded.last_error, last_run_at = excluded.last_run_at",
+        (job.account_id, job.folder, job.failures, job.next_due, job.last_error, job.last_run_at),
+    )
+
+
+def store_batch(
+    conn: sqlite3.Connection,
+    account_id: int,
+    folder: str,
+    uidvalidity: int,
+    items: list[StoreItem],
+    last_uid: int,
+) -> int:
+    """Upsert a fetched batch and advance the cursor in the caller's transaction.
+
+    ``MessageStore.upsert_many`` opens its own transaction; the cursor must move in the
+    same one as the rows it covers, so this writes the same rows through the repository's
+    row builder and upsert statement on ``conn``.
+    """
+    changed = 0
+    if items:
+        rows = [_row(account_id, folder, uidvalidity, item) for item in items]
+        changed = conn.executemany(_UPSERT_UID, rows).rowcount
+    set_last_uid(conn, account_id, folder, last_uid)
+    return changed
