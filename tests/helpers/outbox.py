@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from fixtures.smtpd import PASSWORD_ENV, USER, SmtpSink
-
 from prx_email.auth.credentials import Credential, OAuthBearer
 from prx_email.config.model import (
     AccountConfig,
