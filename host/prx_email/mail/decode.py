@@ -49,14 +49,16 @@ def _codec(charset: str | None) -> str | None:
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode ``data`` with its declared charset, falling back to UTF-8, then cp1252."""
+    """Decode ``data`` as its declared charset; without one, UTF-8 then cp1252.
+
+    A declared charset that does not fit the bytes gets UTF-8 as a second chance, then
+    replacement characters (a mislabelled body stays mostly readable).
+    """
     codec = _codec(charset)
     if codec is not None:
         try:
             return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            pass
-        except Exception:  # a few codecs raise odd errors on garbage input
+        except Exception:  # UnicodeDecodeError, and a few codecs raise odd errors on garbage
             pass
     if codec != "utf-8":
         try:
@@ -84,7 +86,7 @@ def _from_8bit(value: str) -> str:
         raw = value.encode("ascii", "surrogateescape")
     except UnicodeEncodeError:
         return value  # already real Unicode
-    return decode_bytes(raw, "utf-8")
+    return decode_bytes(raw, None)
 
 
 def decode_header_value(value: str) -> str:

@@ -1,0 +1,128 @@
+"""services.importer: mbox, Maildir and single files; idempotent re-imports; Maildir flags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prx_email.config.model import AttachmentPolicy
+from prx_email.errors import InvalidArgument, NotFound
+from prx_email.services.attachments import stored_path
+from prx_email.services.importer import ImportReport, import_path, iter_mbox
+from prx_email.services.mailbox import get_message, list_messages
+from prx_email.store.db import Database
+from prx_email.types import ListQuery
+
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample.mbox"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(tmp_path / "store.db")
+    yield database
+    database.close()
+
+
+def eml(n: int) -> bytes:
+    return (
+        f"From: s{n}@example.com\nSubject: note {n}\nMessage-ID: <n{n}@x>\n"
+        f"Date: Mon, {n} Jun 2026 10:00:00 +0000\n\nbody {n}\n"
+    ).encode()
+
+
+def test_sample_mbox_imports_once(db: Database) -> None:
+    assert import_path(db, SAMPLE) == ImportReport(imported=12, skipped=0, failed=0)
+    assert import_path(db, SAMPLE) == ImportReport(imported=0, skipped=12, failed=0)
+    page = list_messages(db, ListQuery(1, limit=500))
+    assert len(page.messages) == 12
+    assert all(m.uid is None and m.folder == "INBOX" for m in page.messages)
+
+
+def test_mbox_splitting_and_from_unescaping(tmp_path: Path) -> None:
+    box = tmp_path / "box.mbox"
+    box.write_bytes(
+        b"From a@x Mon Jan  1 00:00:00 2026\nSubject: one\n\nline\n>From here\n>>From there\n"
+        b"From inside a paragraph is not a separator\n\n"
+        b"From b@x Mon Jan  1 00:00:00 2026\nSubject: two\n\nsecond\n"
+    )
+    messages = list(iter_mbox(box))
+    assert len(messages) == 2
+    assert messages[0].endswith(
+        b"line\nFrom here\n>From there\nFrom inside a paragraph is not a separator\n"
+    )
+    assert messages[1] == b"Subject: two\n\nsecond\n"
+
+
+def test_batches_and_folders(db: Database, tmp_path: Path) -> None:
+    box = tmp_path / "many.mbox"
+    box.write_bytes(
+        b"".join(
+            b"From x Mon Jan  1 00:00:00 2026\n"
+            + eml(i % 28 + 1).replace(b"note", b"n%d" % i)
+            + b"\n"
+            for i in range(23)
+        )
+    )
+    assert import_path(db, box, folder="Archive", batch_size=5).imported == 23
+    assert import_path(db, box, folder="Archive", batch_size=7).skipped == 23
+    assert import_path(db, box, account_id=2, folder="INBOX").imported == 23
+    assert len(list_messages(db, ListQuery(1, folder="Archive", limit=500)).messages) == 23
+
+
+def test_maildir_flags_and_idempotence(db: Database, tmp_path: Path) -> None:
+    md = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    (md / "new" / "1700000000.1.host").write_bytes(eml(1))
+    (md / "cur" / "1700000000.2.host:2,S").write_bytes(eml(2))
+    (md / "cur" / "1700000000.3.host:2,FRS").write_bytes(eml(3))
+    (md / "cur" / "1700000000.4.host:2,DT").write_bytes(eml(4))
+    (md / "tmp" / "1700000000.5.host").write_bytes(eml(5))  # being delivered: ignored
+    assert import_path(db, md) == ImportReport(imported=4, skipped=0, failed=0)
+    flags = {m.subject: m.flags for m in list_messages(db, ListQuery(1)).messages}
+    assert flags == {
+        "note 1": (),
+        "note 2": ("\\Seen",),
+        "note 3": ("\\Flagged", "\\Answered", "\\Seen"),
+        "note 4": ("\\Draft", "\\Deleted"),
+    }
+    unseen = list_messages(db, ListQuery(1, unseen_only=True)).messages
+    assert {m.subject for m in unseen} == {"note 1", "note 4"}
+    assert import_path(db, md).skipped == 4
+
+
+def test_single_message_file(db: Database, tmp_path: Path) -> None:
+    f = tmp_path / "one.eml"
+    f.write_bytes(eml(9))
+    assert import_path(db, f).imported == 1
+    assert list_messages(db, ListQuery(1)).messages[0].subject == "note 9"
+
+
+def test_unreadable_maildir_file_counts_as_failed(db: Database, tmp_path: Path) -> None:
+    md = tmp_path / "md"
+    (md / "cur").mkdir(parents=True)
+    (md / "cur" / "ok:2,S").write_bytes(eml(1))
+    (md / "cur" / "dir-not-file").mkdir()
+    assert import_path(db, md) == ImportReport(imported=1, skipped=0, failed=1)
+
+
+def test_bad_paths(db: Database, tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        import_path(db, tmp_path / "missing")
+    (tmp_path / "plain-dir").mkdir()
+    with pytest.raises(InvalidArgument):
+        import_path(db, tmp_path / "plain-dir")
+
+
+def test_attachments_saved_when_a_root_is_configured(db: Database, tmp_path: Path) -> None:
+    policy = AttachmentPolicy(root=tmp_path / "att")
+    import_path(db, SAMPLE, attachments=policy)
+    with_att = [m for m in list_messages(db, ListQuery(1)).messages if m.has_attachments]
+    assert len(with_att) == 1
+    msg = get_message(db, 1, with_att[0].id)
+    assert msg is not None
+    meta = msg.attachments[0]
+    assert meta.stored
+    path = stored_path(policy, meta.sha256)
+    assert path is not None and path.read_bytes().startswith("Région".encode())

@@ -1,0 +1,256 @@
+"""store.messages: idempotent batch upserts, keyset pages, sync helpers, FTS kept in step."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prx_email.errors import InvalidArgument
+from prx_email.mail.parse import parse_message
+from prx_email.store.db import Database
+from prx_email.store.messages import MessageStore, StoreItem
+from prx_email.types import ListQuery, SearchQuery
+
+SEEN = "\\Seen"
+
+
+def raw(
+    n: int, *, date: str | None = "default", subject: str | None = None, body: str = ""
+) -> bytes:
+    if date == "default":
+        date = f"Mon, {1 + n % 28} Jun 2026 {n % 24:02d}:00:00 +0000"
+    lines = [
+        f"From: Sender {n} <s{n}@example.com>",
+        f"To: Rcpt <r{n}@example.org>",
+        f"Subject: {subject if subject is not None else f'message {n}'}",
+        f"Message-ID: <m{n}@example.com>",
+    ]
+    if date is not None:
+        lines.append(f"Date: {date}")
+    return ("\r\n".join(lines) + "\r\n\r\n" + (body or f"body of message {n}") + "\r\n").encode()
+
+
+def item(uid: int | None, data: bytes, flags: tuple[str, ...] = ()) -> StoreItem:
+    return StoreItem(uid=uid, flags=flags, size=len(data), parsed=parse_message(data))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(tmp_path / "store.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def store(db: Database) -> MessageStore:
+    return MessageStore(db)
+
+
+def all_pages(store: MessageStore, q: ListQuery) -> list[int]:
+    ids: list[int] = []
+    cursor = None
+    while True:
+        page = store.list_page(ListQuery(q.account_id, q.folder, q.unseen_only, q.limit, cursor))
+        ids += [m.id for m in page.messages]
+        if page.next_cursor is None:
+            return ids
+        cursor = page.next_cursor
+
+
+def test_upsert_is_idempotent_per_uid_and_uidvalidity(store: MessageStore) -> None:
+    items = [item(uid, raw(uid)) for uid in range(1, 6)]
+    assert store.upsert_many(1, "INBOX", 100, items) == 5
+    first = {m.uid: m.id for m in store.list_page(ListQuery(1)).messages}
+    store.upsert_many(1, "INBOX", 100, items)
+    again = {m.uid: m.id for m in store.list_page(ListQuery(1)).messages}
+    assert first == again and store.count(1) == 5
+    # Same UIDs under another UIDVALIDITY are other messages.
+    store.upsert_many(1, "INBOX", 101, items[:2])
+    assert store.count(1) == 7
+    assert store.uids_in_folder(1, "INBOX", 100) == {1, 2, 3, 4, 5}
+    assert store.uids_in_folder(1, "INBOX", 101) == {1, 2}
+    assert store.max_uid(1, "INBOX", 100) == 5
+    assert store.max_uid(1, "Other", 100) is None
+
+
+def test_upsert_updates_flags_and_content(store: MessageStore) -> None:
+    store.upsert_many(1, "INBOX", 1, [item(7, raw(7, body="old words zebra"))])
+    key = store.list_page(ListQuery(1)).messages[0].id
+    store.upsert_many(1, "INBOX", 1, [item(7, raw(7, body="new words yak"), (SEEN,))])
+    msg = store.get(1, key)
+    assert msg is not None and msg.summary.flags == (SEEN,)
+    assert msg.body_text == "new words yak\n"
+    assert [m.id for m in store.search(SearchQuery(1, text="yak")).messages] == [key]
+    assert store.search(SearchQuery(1, text="zebra")).messages == ()
+
+
+def test_imports_dedupe_by_content(store: MessageStore) -> None:
+    data = raw(1)
+    assert store.upsert_many(1, "INBOX", 0, [item(None, data), item(None, data)]) == 1
+    assert store.upsert_many(1, "INBOX", 0, [item(None, data)]) == 0
+    assert store.upsert_many(1, "Archive", 0, [item(None, data)]) == 1
+    assert store.count(1) == 2
+
+
+def test_get_round_trips_every_field(store: MessageStore) -> None:
+    data = (
+        b"From: A <a@example.com>\r\nTo: B <b@example.org>, c@example.org\r\n"
+        b"Cc: D <d@example.net>\r\nReply-To: R <r@example.com>\r\nSubject: full\r\n"
+        b"Message-ID: <full@x>\r\nIn-Reply-To: <p@x>\r\nReferences: <o@x> <p@x>\r\n"
+        b"Date: Tue, 3 Mar 2026 00:00:00 +0000\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        b'--b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename="p.png"\r\n'
+        b"\r\nPNGDATA\r\n--b--\r\n"
+    )
+    store.upsert_many(1, "INBOX", 9, [item(3, data, (SEEN, "\\Flagged"))])
+    key = store.list_page(ListQuery(1)).messages[0].id
+    msg = store.get(1, key)
+    assert msg is not None
+    s = msg.summary
+    assert (s.account_id, s.folder, s.uid, s.message_id) == (1, "INBOX", 3, "<full@x>")
+    assert s.from_ == "A <a@example.com>"
+    assert s.to == ("B <b@example.org>", "c@example.org")
+    assert s.cc == ("D <d@example.net>",)
+    assert s.date == 1772496000 and s.flags == (SEEN, "\\Flagged")
+    assert s.has_attachments and s.size == len(data) and s.snippet == "hello"
+    assert msg.reply_to == ("R <r@example.com>",)
+    assert msg.in_reply_to == "<p@x>" and msg.references == ("<o@x>", "<p@x>")
+    assert msg.body_text == "hello" and msg.body_html is None and not msg.body_truncated
+    assert [(a.index, a.filename, a.content_type, a.size, a.stored) for a in msg.attachments] == [
+        (0, "p.png", "image/png", 7, False)
+    ]
+    assert ("Subject", "full") in [(h.name, h.value) for h in msg.headers]
+    assert store.get(2, key) is None  # another account's key
+    assert store.get(1, key + 1000) is None
+
+
+def test_listing_order_newest_first_undated_last(store: MessageStore) -> None:
+    items = [
+        item(1, raw(1, date="Mon, 1 Jun 2026 10:00:00 +0000")),
+        item(2, raw(2, date=None)),
+        item(3, raw(3, date="Wed, 3 Jun 2026 10:00:00 +0000")),
+        item(4, raw(4, date="garbage")),
+        item(5, raw(5, date="Wed, 3 Jun 2026 10:00:00 +0000")),  # same date as 3
+        item(6, raw(6, date="Tue, 2 Jun 2026 10:00:00 +0000")),
+    ]
+    store.upsert_many(1, "INBOX", 1, items)
+    uids = [m.uid for m in store.list_page(ListQuery(1, limit=10)).messages]
+    assert uids == [5, 3, 6, 1, 4, 2]
+    for limit in (1, 2, 4, 5):
+        keys = all_pages(store, ListQuery(1, limit=limit))
+        assert [store.get(1, k).summary.uid for k in keys] == uids  # type: ignore[union-attr]
+
+
+def test_pages_are_stable_under_concurrent_inserts(store: MessageStore) -> None:
+    store.upsert_many(1, "INBOX", 1, [item(i, raw(i)) for i in range(1, 41)])
+    before = all_pages(store, ListQuery(1, limit=500))
+    seen: list[int] = []
+    order: list[tuple[int, int]] = []
+    page = store.list_page(ListQuery(1, limit=7))
+    n = 100
+    while True:
+        seen += [m.id for m in page.messages]
+        order += [(-(1 << 62) if m.date is None else m.date, m.id) for m in page.messages]
+        # New mail, newer and older than the cursor, arrives between pages.
+        store.upsert_many(1, "INBOX", 1, [item(n, raw(n)), item(n + 1, raw(n + 1, date=None))])
+        n += 2
+        if page.next_cursor is None:
+            break
+        page = store.list_page(ListQuery(1, limit=7, cursor=page.next_cursor))
+    assert len(seen) == len(set(seen))  # nothing twice
+    assert set(before) <= set(seen)  # nothing that existed was skipped
+    assert order == sorted(order, reverse=True)  # one consistent newest-first walk
+
+
+def test_folder_and_unseen_filters(store: MessageStore) -> None:
+    store.upsert_many(1, "INBOX", 1, [item(1, raw(1), (SEEN,)), item(2, raw(2))])
+    store.upsert_many(1, "Archive", 1, [item(1, raw(3))])
+    store.upsert_many(2, "INBOX", 1, [item(1, raw(4))])
+    assert {m.uid for m in store.list_page(ListQuery(1, folder="INBOX")).messages} == {1, 2}
+    assert [m.folder for m in store.list_page(ListQuery(1, folder="Archive")).messages] == [
+        "Archive"
+    ]
+    unseen = store.list_page(ListQuery(1, unseen_only=True)).messages
+    assert {(m.folder, m.uid) for m in unseen} == {("INBOX", 2), ("Archive", 1)}
+    assert store.count(1) == 3 and store.count(2) == 1
+
+
+def test_set_flags_and_uid_flags(store: MessageStore) -> None:
+    store.upsert_many(1, "INBOX", 5, [item(u, raw(u)) for u in (1, 2, 3)])
+    assert store.set_flags(1, "INBOX", {1: [SEEN], 2: [SEEN, "\\Answered"], 99: [SEEN]}) == 2
+    assert store.set_flags(1, "INBOX", {1: [SEEN]}) == 0  # unchanged rows are not rewritten
+    assert store.uid_flags(1, "INBOX", 5) == {1: (SEEN,), 2: (SEEN, "\\Answered"), 3: ()}
+    assert store.set_flags(1, "INBOX", {3: [SEEN]}, uidvalidity=6) == 0
+    unseen = store.list_page(ListQuery(1, unseen_only=True)).messages
+    assert [m.uid for m in unseen] == [3]
+
+
+def test_delete_uids_removes_search_entries(store: MessageStore, db: Database) -> None:
+    store.upsert_many(1, "INBOX", 5, [item(u, raw(u, body=f"unique{u} shared")) for u in (1, 2, 3)])
+    assert store.delete_uids(1, "INBOX", [2, 42]) == 1
+    assert store.uids_in_folder(1, "INBOX", 5) == {1, 3}
+    assert store.search(SearchQuery(1, text="unique2")).messages == ()
+    assert len(store.search(SearchQuery(1, text="shared")).messages) == 2
+    assert store.delete_uids(1, "INBOX", [1], uidvalidity=4) == 0
+    fts_rows = db.connect().execute("SELECT count(*) FROM messages_fts").fetchone()[0]
+    assert fts_rows == 2
+
+
+def test_delete_folder_for_uidvalidity_reset(store: MessageStore, db: Database) -> None:
+    store.upsert_many(1, "INBOX", 5, [item(u, raw(u)) for u in (1, 2)])
+    store.upsert_many(1, "Other", 5, [item(1, raw(9))])
+    assert store.delete_folder(1, "INBOX") == 2
+    assert store.count(1) == 1
+    assert db.connect().execute("SELECT count(*) FROM messages_fts").fetchone()[0] == 1
+    # Keys are never reused after a delete.
+    store.upsert_many(1, "INBOX", 6, [item(1, raw(1))])
+    keys = [m.id for m in store.list_page(ListQuery(1)).messages]
+    assert len(keys) == len(set(keys)) and max(keys) == 4
+
+
+def test_find_by_message_id(store: MessageStore) -> None:
+    store.upsert_many(1, "INBOX", 1, [item(1, raw(1))])
+    store.upsert_many(1, "Sent", 1, [item(1, raw(1))])
+    found = store.find_by_message_id(1, "<m1@example.com>")
+    assert {m.folder for m in found} == {"INBOX", "Sent"}
+    assert store.find_by_message_id(2, "<m1@example.com>") == []
+    assert store.find_by_message_id(1, "<nope@x>") == []
+
+
+@pytest.mark.parametrize("cursor", ["", "garbage!", "bTE6eDp5", "YWJj", "x" * 500, "é"])
+def test_bad_cursor_is_invalid_argument(store: MessageStore, cursor: str) -> None:
+    with pytest.raises(InvalidArgument):
+        store.list_page(ListQuery(1, cursor=cursor))
+
+
+@pytest.mark.parametrize("limit", [0, -1, 501])
+def test_bad_limit_is_invalid_argument(store: MessageStore, limit: int) -> None:
+    with pytest.raises(InvalidArgument):
+        store.list_page(ListQuery(1, limit=limit))
+
+
+def test_concurrent_writers_and_readers(db: Database) -> None:
+    store = MessageStore(db)
+    errors: list[BaseException] = []
+
+    def writer(base: int) -> None:
+        try:
+            for i in range(10):
+                uid = base + i
+                store.upsert_many(1, "INBOX", 1, [item(uid, raw(uid, body=f"tok{uid}"))])
+                # What a committed upsert stored is searchable at once.
+                found = store.search(SearchQuery(1, text=f"tok{uid}")).messages
+                assert [m.uid for m in found] == [uid]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(b,)) for b in (1000, 2000, 3000)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.count(1) == 30
