@@ -419,7 +419,7 @@ class _Deliverer:
             now = self.ctx.clock()
             timeout = self.account.smtp.timeout if self.account.smtp else 30.0
             return self.repo.mark_data(
-                row.id, row.token, now=now, lease_until=now + 2 * timeout + 5.0
+                row.id, row.token, now=now, lease_until=now + 2 * timeout + 1.0
             )
 
         return check
