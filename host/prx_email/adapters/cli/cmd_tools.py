@@ -31,8 +31,7 @@ def _first_line(text: object) -> str:
 def table(catalogue: list[dict[str, Any]]) -> str:
     rows = [("TOOL", "EFFECTS", "DESCRIPTION")]
     rows += [
-        (str(t.get("name", "?")), _effects(t), _first_line(t.get("description")))
-        for t in catalogue
+        (str(t.get("name", "?")), _effects(t), _first_line(t.get("description"))) for t in catalogue
     ]
     width0 = max(len(r[0]) for r in rows)
     width1 = max(len(r[1]) for r in rows)

@@ -1,0 +1,7 @@
+"""``python -m prx_email.adapters.cli``."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())
