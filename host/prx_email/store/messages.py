@@ -67,15 +67,33 @@ _UPDATABLE = (
 )
 _SET_EXCLUDED = ", ".join(f"{c} = excluded.{c}" for c in (c.strip() for c in _UPDATABLE.split(",")))
 
-_UPSERT_UID = (
-    f"INSERT INTO messages ({_COLUMNS}) VALUES ({_PLACEHOLDERS}) "
-    "ON CONFLICT (account_id, folder, uidvalidity, uid) WHERE uid IS NOT NULL "
+_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
+# A UID twice in one batch: the later copy wins, as a replay of the batch would do.
+_INSERT_UID = (
+    _INSERT + " ON CONFLICT (account_id, folder, uidvalidity, uid) WHERE uid IS NOT NULL "
     f"DO UPDATE SET {_SET_EXCLUDED}"
 )
 _INSERT_IMPORT = (
-    f"INSERT INTO messages ({_COLUMNS}) VALUES ({_PLACEHOLDERS}) "
-    "ON CONFLICT (account_id, folder, import_key) WHERE import_key IS NOT NULL DO NOTHING"
+    _INSERT + " ON CONFLICT (account_id, folder, import_key) WHERE import_key IS NOT NULL "
+    "DO NOTHING"
 )
+_UPDATE_BY_ID = (
+    "UPDATE messages SET "
+    + ", ".join(f"{c.strip()} = ?" for c in _UPDATABLE.split(","))
+    + " WHERE id = ?"
+)
+# Index every row this transaction inserted: AUTOINCREMENT keys only grow.
+_INDEX_NEW = (
+    "INSERT INTO messages_fts (rowid, subject, from_addr, to_addrs, cc_addrs, body) "
+    "SELECT id, subject, from_addr, to_addrs, cc_addrs, "
+    "coalesce(body_text, body_html_text, '') FROM messages WHERE id > ?"
+)
+_EXISTING_UIDS = (
+    "SELECT uid, id FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity = ? "
+    "AND uid IN (SELECT value FROM json_each(?))"
+)
+_FIRST_UPDATABLE = len(_COLUMNS.split(",")) - len(_UPDATABLE.split(","))
+assert _COLUMNS.endswith(_UPDATABLE.split(",", 1)[1])  # row[_FIRST_UPDATABLE:] is the SET list
 
 _SUMMARY = (
     "id, account_id, folder, uid, message_id, subject, from_addr, to_addrs, cc_addrs, date, "
@@ -251,10 +269,26 @@ class MessageStore:
             return 0
         changed = 0
         with self.db.transaction() as tx:
+            floor = tx.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
             if synced:
-                changed += tx.executemany(_UPSERT_UID, synced).rowcount
+                uids = json.dumps([row[3] for row in synced])
+                known = dict(
+                    tx.execute(_EXISTING_UIDS, (account_id, folder, uidvalidity, uids)).fetchall()
+                )
+                if known:
+                    updates = [
+                        (*row[_FIRST_UPDATABLE:], known[row[3]])
+                        for row in synced
+                        if row[3] in known
+                    ]
+                    synced = [row for row in synced if row[3] not in known]
+                    # Changes of indexed text re-index through the update trigger.
+                    changed += tx.executemany(_UPDATE_BY_ID, updates).rowcount
+                if synced:
+                    changed += tx.executemany(_INSERT_UID, synced).rowcount
             if imported:
                 changed += tx.executemany(_INSERT_IMPORT, imported).rowcount
+            tx.execute(_INDEX_NEW, (floor,))
         return changed
 
     def set_flags(
@@ -292,15 +326,21 @@ class MessageStore:
         uidvalidity: int | None = None,
     ) -> int:
         """Delete stored messages by UID (their search index entries go with them)."""
-        sql = "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uid = ?"
-        params: list[tuple[object, ...]] = [(account_id, folder, uid) for uid in uids]
-        if not params:
+        # One statement, not executemany: each statement's savepoint flushes FTS5's
+        # pending deletes into a new index segment.
+        wanted = json.dumps(sorted({int(uid) for uid in uids}))
+        if wanted == "[]":
             return 0
+        sql = (
+            "DELETE FROM messages WHERE account_id = ? AND folder = ? "
+            "AND uid IN (SELECT value FROM json_each(?))"
+        )
+        params: list[object] = [account_id, folder, wanted]
         if uidvalidity is not None:
             sql += " AND uidvalidity = ?"
-            params = [(*p, uidvalidity) for p in params]
+            params.append(uidvalidity)
         with self.db.transaction() as tx:
-            return tx.executemany(sql, params).rowcount
+            return tx.execute(sql, params).rowcount
 
     def delete_folder(self, account_id: AccountId, folder: str) -> int:
         """Delete every stored message of a folder (a UIDVALIDITY reset)."""
