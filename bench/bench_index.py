@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))
 
-from prx_email.mail.parse import ParsedMessage, parse_message  # noqa: E402
-from prx_email.store import messages  # noqa: E402
-from prx_email.store.db import Database  # noqa: E402
-from prx_email.store.messages import MessageStore, StoreItem  # noqa: E402
+from prx_email.mail.parse import ParsedMessage, parse_message
+from prx_email.store import messages
+from prx_email.store.db import Database
+from prx_email.store.messages import MessageStore, StoreItem
 
 SEEN = "\\Seen"
 
