@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))
@@ -73,7 +73,7 @@ def fresh(tmp: Path, name: str) -> sqlite3.Connection:
     return conn
 
 
-def raw_fts(tmp: Path, rows: list[tuple[str, ...]], *, contentless: bool) -> float:
+def raw_fts(tmp: Path, rows: Sequence[tuple[str, ...]], *, contentless: bool) -> float:
     conn = fresh(tmp, f"raw{contentless}{time.perf_counter_ns()}")
     opts = ", content=''" if contentless else ""
     conn.execute(f"CREATE VIRTUAL TABLE fts USING fts5(subject, f, t, c, body{opts})")
