@@ -70,7 +70,7 @@ GUEST_ONLY_CODES: Final = (
 
 CODES: Final[dict[str, CodeInfo]] = {
     INVALID_JSON: CodeInfo(
-        "args_json is not valid JSON (or is nested too deeply).",
+        "args_json is not JSON (empty, malformed, NaN/Infinity).",
         'Pass the arguments as one JSON object, e.g. {"account_id": 1}.',
     ),
     UNSUPPORTED_TOOL: CodeInfo(
@@ -86,7 +86,8 @@ CODES: Final[dict[str, CodeInfo]] = {
         "Ask for less at once: a smaller limit, fewer or smaller attachments, shorter bodies.",
     ),
     INVALID_ARGUMENT: CodeInfo(
-        "An argument is missing, unknown, of the wrong type or out of range.",
+        "An argument is missing, unknown, of the wrong type or out of range, or args_json "
+        "is not an object or is over a limit (8 MiB, nesting 32).",
         "Check the arguments against the tool's input_schema (`prx-email tools`).",
     ),
     NOT_FOUND: CodeInfo(

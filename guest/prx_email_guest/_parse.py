@@ -1,7 +1,9 @@
 """``args_json`` → a dict, refusing what the tools never need before the JSON parser sees it.
 
-Limits: 8 MiB of UTF-8, nesting depth 32 (the deepest valid argument is 3 levels), no
-duplicate keys (last-wins would hide mistakes), no NaN/Infinity.
+Limits (each refused with ``EMAIL_INVALID_ARGUMENT`` before parsing): 8 MiB of UTF-8,
+nesting depth 32 (the deepest valid argument is 3 levels), 2,000 brackets outside strings,
+20,000 strings. Also refused: duplicate keys (last-wins would hide mistakes) and NaN/Infinity.
+Text that is not JSON at all is ``EMAIL_INVALID_JSON``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ __all__ = ["MAX_ARGS_BYTES", "MAX_DEPTH", "parse_args"]
 MAX_ARGS_BYTES: Final = 8 * 1024 * 1024
 MAX_DEPTH: Final = 32
 
-_STRING: Final = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
-_INNER_PAIR: Final = re.compile(r"\[\]|\{\}")
+# Valid arguments have a handful of arrays/objects and at most a few hundred strings; these caps
+# bound the structure scan below and refuse floods before the parser allocates for them.
+MAX_BRACKETS: Final = 2_000  # [ ] { } outside strings
+MAX_STRINGS: Final = 20_000
+
+_BRACKET: Final = re.compile(r"[\[\]{}]")
 
 
 class _Duplicate(ValueError):
@@ -44,31 +49,69 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _too_deep(text: str) -> bool:
-    """Whether brackets outside strings nest deeper than MAX_DEPTH or do not balance.
+def _structure_problem(text: str) -> GuestError | None:
+    """Refuse nesting deeper than MAX_DEPTH *before* the C parser recurses into it.
 
-    Cheap unless there are many brackets: peel innermost ``[]``/``{}`` pairs at most MAX_DEPTH
-    times; anything left is too deep or unbalanced (invalid either way, and the parser would
-    have recursed into it first).
+    Inside the component a few thousand levels exhaust the wasm stack and trap the instance
+    (seen with CPython 3.14 / componentize-py 0.25), so this cannot be left to RecursionError.
+    The scan jumps from string to string with ``str.find`` and counts brackets between them
+    with ``str.count``: Python-level work is per string and per bracket outside strings, and
+    both are capped. Ordinary arguments (≤ MAX_DEPTH brackets in all) skip it entirely.
     """
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return False
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    for _ in range(MAX_DEPTH):
-        if not brackets:
-            return False
-        reduced = _INNER_PAIR.sub("", brackets)
-        if reduced == brackets:
-            break
-        brackets = reduced
-    return bool(brackets)
+    if text.count("[") + text.count("{") <= MAX_DEPTH and text.count(
+        '"'
+    ) <= 2 * MAX_STRINGS + text.count('\\"'):
+        return None
+    t = text
+    if '\\"' in t:  # backslashes matter only where one precedes a quote
+        # Drop escaped backslashes, then escaped quotes: every '"' left delimits a string.
+        t = t.replace("\\\\", "").replace('\\"', "")
+    n = len(t)
+    pos = depth = brackets = strings = 0
+    while True:
+        quote = t.find('"', pos)
+        end = n if quote < 0 else quote
+        opens = t.count("[", pos, end) + t.count("{", pos, end)
+        closes = t.count("]", pos, end) + t.count("}", pos, end)
+        brackets += opens + closes
+        if brackets > MAX_BRACKETS:
+            return invalid(
+                f"args_json has more than {MAX_BRACKETS} array/object brackets",
+                "No tool takes that many values: pass a flat object of arguments.",
+            )
+        if depth + opens > MAX_DEPTH:
+            for m in _BRACKET.finditer(t, pos, end):
+                depth += 1 if m.group() in "[{" else -1
+                if depth > MAX_DEPTH:
+                    return invalid(
+                        f"args_json nests deeper than {MAX_DEPTH} levels",
+                        "Pass a flat JSON object of arguments.",
+                    )
+                if depth < 0:
+                    return None  # the parser stops at this stray closing bracket
+        else:
+            depth += opens - closes
+            if depth < 0:
+                return None
+        if quote < 0:
+            return None
+        closing = t.find('"', quote + 1)
+        if closing < 0:
+            return None  # unterminated string: the parser reports it
+        strings += 1
+        if strings > MAX_STRINGS:
+            return invalid(
+                f"args_json has more than {MAX_STRINGS} strings",
+                "No tool takes that many values: send less at once.",
+            )
+        pos = closing + 1
 
 
 def parse_args(args_json: str) -> dict[str, object]:
     """The arguments object.
 
-    :raises GuestError: ``EMAIL_INVALID_ARGUMENT`` when too large or not an object,
-        ``EMAIL_INVALID_JSON`` when not JSON or nested too deeply.
+    :raises GuestError: ``EMAIL_INVALID_ARGUMENT`` when over a limit or not an object,
+        ``EMAIL_INVALID_JSON`` when not JSON.
     """
     n = len(args_json)
     if n > MAX_ARGS_BYTES or (
@@ -80,12 +123,9 @@ def parse_args(args_json: str) -> dict[str, object]:
         )
     if not args_json.strip():
         raise GuestError(_codes.INVALID_JSON, "args_json is empty", "Pass {} for no arguments.")
-    if _too_deep(args_json):
-        raise GuestError(
-            _codes.INVALID_JSON,
-            f"args_json nests deeper than {MAX_DEPTH} levels or its brackets do not balance",
-            "Pass a flat JSON object of arguments.",
-        )
+    problem = _structure_problem(args_json)
+    if problem is not None:
+        raise problem
     try:
         value = json.loads(args_json, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except _Duplicate as exc:
@@ -94,9 +134,7 @@ def parse_args(args_json: str) -> dict[str, object]:
             "Give every argument once.",
         ) from None
     except RecursionError:
-        raise GuestError(
-            _codes.INVALID_JSON, "args_json nests too deeply", "Pass a flat JSON object."
-        ) from None
+        raise invalid("args_json nests too deeply", "Pass a flat JSON object.") from None
     except ValueError as exc:  # json.JSONDecodeError, overlong integers, NaN
         raise GuestError(
             _codes.INVALID_JSON, f"args_json is not valid JSON: {_reason(exc)}"
