@@ -114,8 +114,13 @@ def decode_header_value(value: str) -> str:
 
 def snippet_of(text: str, length: int = 200) -> str:
     """The first ``length`` characters of ``text`` with whitespace collapsed."""
-    head = text[: length * 8]
-    return " ".join(head.split())[:length]
+    window = length * 2
+    while True:
+        words = text[:window].split()
+        out = " ".join(words)
+        if len(out) >= length or window >= len(text):
+            return out[:length]
+        window *= 4
 
 
 _TAG = re.compile(r"<[^<>]*>")

@@ -16,7 +16,7 @@ from email import message_from_bytes
 from email.message import Message as MimeMessage
 from email.utils import mktime_tz, parsedate_tz
 
-from ..types import Header, ParsedAttachment
+from ..types import ParsedAttachment
 from .addresses import parse_addresses
 from .decode import decode_bytes, decode_header_value, html_to_text, snippet_of, unfold
 
@@ -26,6 +26,7 @@ DEFAULT_MAX_BODY_BYTES = 1_048_576
 _MAX_DEPTH = 32  # MIME nesting beyond this is hostile; its parts are ignored
 _MAX_PARTS = 1000
 _MSGID = re.compile(r"<[^<>\s]+>")
+_FIELD = re.compile(r"^([^\s:]+)[ \t]*:[ \t]*(.*(?:\n[ \t].*)*)", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ class ParsedMessage:
     in_reply_to: str | None
     references: tuple[str, ...]
     date: int | None
-    headers: tuple[Header, ...]
+    headers: tuple[tuple[str, str], ...]  # (name, decoded value), in message order
     body_text: str | None
     body_html: str | None
     body_truncated: bool
@@ -132,7 +133,7 @@ class _Bodies:
 def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
     """Header fields (name, raw value with folds) and the body of one entity."""
     crlf = raw.find(b"\r\n\r\n")
-    lf = raw.find(b"\n\n")
+    lf = raw.find(b"\n\n", 0, len(raw) if crlf == -1 else crlf)
     if crlf != -1 and (lf == -1 or crlf < lf):
         head, body = raw[:crlf], raw[crlf + 4 :]
     elif lf != -1:
@@ -143,13 +144,21 @@ def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
         return [], raw[2:]
     if raw[:1] == b"\n":
         return [], raw[1:]
+    text = head.decode("ascii", "surrogateescape")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if text[:1] not in (" ", "\t"):
+        found = _FIELD.findall(text)
+        # Every line is a field start or a fold: the common case, all in one C pass.
+        if len(found) == text.count("\n") + 1 - text.count("\n ") - text.count("\n\t"):
+            return found, body
     fields: list[tuple[str, str]] = []
-    lines = head.decode("ascii", "surrogateescape").split("\n")
+    lines = text.split("\n")
     for n, line in enumerate(lines):
         if line and line[0] in " \t":
             if fields:
                 name, value = fields[-1]
-                fields[-1] = (name, value + "\r\n" + line.rstrip("\r"))
+                fields[-1] = (name, value + "\n" + line.rstrip("\r"))
             continue
         colon = line.find(":")
         name = line[:colon].strip() if colon > 0 else ""
@@ -357,11 +366,11 @@ def _walk(part: MimeMessage, out: _Bodies, depth: int) -> None:
 
 def _decode_fields(
     fields: list[tuple[str, str]],
-) -> tuple[dict[str, str], dict[str, str], tuple[Header, ...]]:
+) -> tuple[dict[str, str], dict[str, str], tuple[tuple[str, str], ...]]:
     """First raw and first decoded value of each header by lowercase name, and the list."""
     first: dict[str, str] = {}
     first_decoded: dict[str, str] = {}
-    decoded: list[Header] = []
+    decoded: list[tuple[str, str]] = []
     for name, value in fields:
         if not isinstance(value, str):
             value = str(value)
@@ -372,7 +381,7 @@ def _decode_fields(
             first_decoded[key] = text
         if not name.isascii():
             name = name.encode("ascii", "surrogateescape").decode("utf-8", "replace")
-        decoded.append(Header(name, text))
+        decoded.append((name, text))
     return first, first_decoded, tuple(decoded)
 
 

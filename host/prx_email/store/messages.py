@@ -224,7 +224,7 @@ def _row(account_id: int, folder: str, uidvalidity: int, item: StoreItem) -> tup
         p.body_html,
         p.index_text if p.body_text is None and p.body_html is not None else None,
         1 if p.body_truncated else 0,
-        json.dumps([[h.name, h.value] for h in p.headers], ensure_ascii=False),
+        json.dumps(p.headers, ensure_ascii=False),
         _attachments_json(metas),
     )
 
