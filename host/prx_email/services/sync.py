@@ -23,6 +23,7 @@ the same summaries, ordering and cursors as a local search.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from ..errors import AuthFailed, ConfigError, InvalidArgument
 from ..mail.errors import map_imap_errors
 from ..mail.imap import FetchResult, ImapClient, Literal, astring, connect, format_uid_set
 from ..mail.imap._quote import Arg
-from ..mail.parse import ParsedMessage, parse_message
+from ..mail.parse import parse_message
 from ..store import sync_state
 from ..store.cursor import decode_cursor, encode_cursor
 from ..store.messages import MAX_PAGE, MessageStore, StoreItem
@@ -233,25 +234,41 @@ class _FolderRun:
             return 0, more
         size = max(1, self.acc.sync.batch_size)
         batches = [uids[i : i + size] for i in range(0, total, size)]
+        loop = asyncio.get_running_loop()
         done = 0
+        storing: asyncio.Future[int] | None = None
         inflight = await self.client.uid_fetch_send(format_uid_set(batches[0]), _FETCH_ITEMS)
-        for n, batch in enumerate(batches):
-            fut, result = inflight
-            await self.client.wait_ok(fut, "UID FETCH")
-            if n + 1 < len(batches):
-                # Keep the server busy while this batch is parsed and stored.
-                inflight = await self.client.uid_fetch_send(
-                    format_uid_set(batches[n + 1]), _FETCH_ITEMS
-                )
-            items = self._build(result)
-            with self.ctx.db.transaction() as tx:
-                sync_state.store_batch(
-                    tx, self.acc.id, self.folder, uidvalidity, items, last_uid=batch[-1]
-                )
-            done += len(items)
-            self._report(done, total)
-            await asyncio.sleep(0)
+        try:
+            for n, batch in enumerate(batches):
+                fut, result = inflight
+                await self.client.wait_ok(fut, "UID FETCH")
+                if n + 1 < len(batches):
+                    # Keep the server busy while this batch is parsed and stored.
+                    inflight = await self.client.uid_fetch_send(
+                        format_uid_set(batches[n + 1]), _FETCH_ITEMS
+                    )
+                items = self._build(result)
+                if storing is not None:
+                    done += await storing
+                    self._report(done, total)
+                # SQLite releases the GIL: the write of batch N overlaps the parse of N+1.
+                # Batches are stored strictly in order, each with its cursor move.
+                storing = loop.run_in_executor(None, self._store, uidvalidity, items, batch[-1])
+            if storing is not None:
+                done += await storing
+                storing = None
+                self._report(done, total)
+        finally:
+            if storing is not None:
+                # A failed fetch must not leave a write running behind our back.
+                with contextlib.suppress(Exception):
+                    await storing
         return done, more
+
+    def _store(self, uidvalidity: int, items: list[StoreItem], last_uid: int) -> int:
+        with self.ctx.db.transaction() as tx:
+            sync_state.store_batch(tx, self.acc.id, self.folder, uidvalidity, items, last_uid)
+        return len(items)
 
     def _build(self, result: FetchResult) -> list[StoreItem]:
         max_body = self.acc.sync.max_body_bytes
@@ -262,15 +279,15 @@ class _FolderRun:
             raw = it.get(b"BODY[]")
             if uid is None or not isinstance(raw, bytes):
                 continue
-            parsed: ParsedMessage = parse_message(raw, max_body_bytes=max_body)
+            msg = parse_message(raw, max_body_bytes=max_body)
             size = it.get(b"RFC822.SIZE")
-            metas = save_attachments(policy, parsed.attachments) if parsed.attachments else None
+            metas = save_attachments(policy, msg.attachments) if msg.attachments else None
             items.append(
                 StoreItem(
                     uid=uid,
                     flags=_flags(it.get(b"FLAGS")),
                     size=size if isinstance(size, int) else len(raw),
-                    parsed=parsed,
+                    parsed=msg,
                     attachments=metas,
                 )
             )

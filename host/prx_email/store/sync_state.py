@@ -7,11 +7,14 @@ the message writes they describe.
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-# Private adapter: the repository's row builder and upsert, so a batch and its cursor share
-# one transaction (see store_batch).
-from .messages import _UPSERT_UID, StoreItem, _row
+from .db import Database
+from .messages import MessageStore, StoreItem
 
 __all__ = [
     "FolderState",
@@ -110,6 +113,33 @@ def put_job(conn: sqlite3.Connection, job: JobState) -> None:
     )
 
 
+class _BoundDatabase(Database):
+    """A ``Database`` view of one connection already inside a transaction.
+
+    ``MessageStore`` opens its own transaction per batch; handing it this view makes its
+    writes join the caller's transaction, so a batch and its cursor commit together.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:  # no super(): nothing to open
+        self.path = Path(":memory:")
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._all = []
+
+    def connect(self) -> sqlite3.Connection:
+        return self._conn
+
+    @contextmanager
+    def transaction(self, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        yield self._conn
+
+    def migrate(self) -> int:  # pragma: no cover - never called on a view
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
 def store_batch(
     conn: sqlite3.Connection,
     account_id: int,
@@ -118,15 +148,11 @@ def store_batch(
     items: list[StoreItem],
     last_uid: int,
 ) -> int:
-    """Upsert a fetched batch and advance the cursor in the caller's transaction.
-
-    ``MessageStore.upsert_many`` opens its own transaction; the cursor must move in the
-    same one as the rows it covers, so this writes the same rows through the repository's
-    row builder and upsert statement on ``conn``.
-    """
+    """Upsert a fetched batch and advance the cursor in the caller's transaction ``conn``."""
     changed = 0
     if items:
-        rows = [_row(account_id, folder, uidvalidity, item) for item in items]
-        changed = conn.executemany(_UPSERT_UID, rows).rowcount
+        changed = MessageStore(_BoundDatabase(conn)).upsert_many(
+            account_id, folder, uidvalidity, items
+        )
     set_last_uid(conn, account_id, folder, last_uid)
     return changed

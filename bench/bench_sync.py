@@ -1,0 +1,310 @@
+"""Sync benchmark (issue 3): first sync of 10,000 ~3 KB messages from a local Dovecot.
+
+Runs, as whole processes side by side (alternating, median of N rounds):
+
+- baseline: a plain ``imaplib`` script — one ``UID FETCH 1:* (UID FLAGS BODY.PEEK[])``
+  and one ``executemany`` of (uid, flags, raw) into SQLite;
+- prx-email: ``services.sync.sync`` into a fresh store (parsed summaries, bodies, FTS5);
+- mbsync, when installed.
+
+Then, in this process: the no-change resync time, and the FETCH reader's rate for batch
+sizes from 20 to 10,000 messages per command (it must stay flat).
+
+Usage: python bench/bench_sync.py [--messages 10000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "host"))
+
+from fixtures.dovecot import DovecotServer, start_dovecot  # noqa: E402
+
+WORDS = [
+    "invoice",
+    "meeting",
+    "project",
+    "report",
+    "quarterly",
+    "budget",
+    "review",
+    "schedule",
+    "travel",
+    "contract",
+    "update",
+    "summary",
+    "proposal",
+    "deadline",
+    "customer",
+    "support",
+    "release",
+    "notes",
+    "agenda",
+    "minutes",
+]
+
+
+def message(i: int, rng: random.Random) -> bytes:
+    """A ~3 KB plain-text message (built as text: EmailMessage costs ~9 ms each)."""
+    lines = []
+    size = 0
+    while size < 2600:
+        line = " ".join(rng.choice(WORDS) for _ in range(12))
+        lines.append(line)
+        size += len(line) + 2
+    thread = ""
+    if i % 3 == 0:
+        thread = (
+            f"In-Reply-To: <bench{i - 1}@example.org>\r\n"
+            f"References: <bench{i - 2}@example.org> <bench{i - 1}@example.org>\r\n"
+        )
+    head = (
+        f"From: Sender {i % 97} <sender{i % 97}@example.org>\r\n"
+        "To: alice@example.org, Bob <bob@example.org>\r\n"
+        "Cc: carol@example.org\r\n"
+        f"Subject: {rng.choice(WORDS).title()} {rng.choice(WORDS)} #{i}\r\n"
+        f"Date: Mon, {1 + i % 28:02d} Jan 2024 {i % 24:02d}:00:00 +0000\r\n"
+        f"Message-ID: <bench{i}@example.org>\r\n{thread}"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 7bit\r\n\r\n"
+    )
+    return (head + "\r\n".join(lines) + "\r\n").encode()
+
+
+BASELINE = r"""
+import imaplib, re, sqlite3, ssl, sys, time
+host, port, user, pw, ca, db = sys.argv[1:7]
+t0 = time.perf_counter()
+ctx = ssl.create_default_context(cafile=ca)
+m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx)
+m.login(user, pw)
+m.select("INBOX", readonly=True)
+typ, data = m.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[])")
+rows = []
+rx = re.compile(rb"UID (\d+) FLAGS \(([^)]*)\)")
+for part in data:
+    if isinstance(part, tuple):
+        mm = rx.search(part[0])
+        rows.append((int(mm.group(1)), mm.group(2).decode(), part[1]))
+conn = sqlite3.connect(db)
+conn.execute("CREATE TABLE IF NOT EXISTS m (uid INTEGER PRIMARY KEY, flags TEXT, raw BLOB)")
+conn.executemany("INSERT OR REPLACE INTO m VALUES (?, ?, ?)", rows)
+conn.commit()
+m.logout()
+print(len(rows), time.perf_counter() - t0)
+"""
+
+OURS = r"""
+import asyncio, os, sys, time
+t0 = time.perf_counter()
+from pathlib import Path
+from prx_email.auth.credentials import StaticCredentialProvider
+from prx_email.config.model import (AccountConfig, Config, PasswordAuth, ServerConfig,
+    SyncSettings, TlsMode)
+from prx_email.services.context import ServiceContext
+from prx_email.services.sync import sync
+from prx_email.store.db import Database
+from prx_email.types import SyncRequest
+host, port, user, ca, db, batch = sys.argv[1:7]
+acc = AccountConfig(id=1, name="b", address="alice@example.org",
+    imap=ServerConfig(host=host, port=int(port), tls=TlsMode.IMPLICIT, username=user,
+        auth=PasswordAuth(password_env="BENCH_PW"), ca_file=Path(ca)),
+    sync=SyncSettings(batch_size=int(batch)))
+ctx = ServiceContext(config=Config(accounts=(acc,)), db=Database(db),
+    credentials=StaticCredentialProvider())
+rep = asyncio.run(sync(ctx, SyncRequest(account_id=1, folder="INBOX")))
+print(rep.folders[0].fetched, time.perf_counter() - t0)
+"""
+
+
+def run_proc(code: str, args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, env=env, check=False
+    )
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.decode()[-3000:])
+    return wall, out.stdout.decode().strip()
+
+
+async def reader_rates(server: DovecotServer, total: int) -> list[tuple[int, float]]:
+    from prx_email.auth.credentials import Password
+    from prx_email.config.model import PasswordAuth, ServerConfig, TlsMode
+    from prx_email.mail.imap import connect
+
+    sc = ServerConfig(
+        host=server.host,
+        port=server.imaps_port,
+        tls=TlsMode.IMPLICIT,
+        username=server.user,
+        auth=PasswordAuth(),
+        ca_file=server.ca_file,
+    )
+    client = await connect(sc, Password(server.user, server.password))
+    await client.select("INBOX")
+    out = []
+    for batch in (20, 100, 1000, 10_000):
+        if batch > total:
+            break
+        t0 = time.perf_counter()
+        n = 0
+        for start in range(1, total + 1, batch):
+            end = min(total, start + batch - 1)
+            res = await client.uid_fetch(f"{start}:{end}", "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
+            n += len(res.items)
+        dt = time.perf_counter() - t0
+        out.append((batch, n / dt))
+    await client.logout()
+    return out
+
+
+async def no_change_resync(server: DovecotServer, db: Path) -> float:
+    from prx_email.auth.credentials import StaticCredentialProvider
+    from prx_email.config.model import (
+        AccountConfig,
+        Config,
+        PasswordAuth,
+        ServerConfig,
+        TlsMode,
+    )
+    from prx_email.services.context import ServiceContext
+    from prx_email.services.sync import open_imap, sync_folder
+    from prx_email.store.db import Database
+
+    acc = AccountConfig(
+        id=1,
+        name="b",
+        address="alice@example.org",
+        imap=ServerConfig(
+            host=server.host,
+            port=server.imaps_port,
+            tls=TlsMode.IMPLICIT,
+            username=server.user,
+            auth=PasswordAuth(password_env="BENCH_PW"),
+            ca_file=server.ca_file,
+        ),
+    )
+    ctx = ServiceContext(
+        config=Config(accounts=(acc,)), db=Database(db), credentials=StaticCredentialProvider()
+    )
+    client = await open_imap(ctx, acc)
+    await client.enable("QRESYNC")
+    t0 = time.perf_counter()
+    rep = await sync_folder(ctx, acc, client, "INBOX")
+    dt = time.perf_counter() - t0
+    assert rep.fetched == 0, rep
+    await client.logout()
+    return dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=500)
+    opts = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="prx-bench-"))
+    os.chmod(work, 0o755)
+    server = start_dovecot(work / "dovecot")
+    try:
+        rng = random.Random(7)
+        t0 = time.perf_counter()
+        msgs = [message(i, rng) for i in range(opts.messages)]
+        server.add_messages(msgs, "INBOX")
+        avg = sum(map(len, msgs)) / len(msgs)
+        print(
+            f"mailbox: {len(msgs)} messages, avg {avg:.0f} bytes, written in "
+            f"{time.perf_counter() - t0:.2f}s"
+        )
+        t0 = time.perf_counter()
+        server.index("INBOX")
+        print(f"dovecot indexed in {time.perf_counter() - t0:.2f}s")
+
+        env = dict(os.environ, BENCH_PW=server.password, PYTHONPATH=str(ROOT / "host"))
+        base_times: list[float] = []
+        our_times: list[float] = []
+        last_db = work / "ours-last.db"
+        for r in range(opts.rounds):
+            bdb, odb = work / f"base{r}.db", work / f"ours{r}.db"
+            wall, out = run_proc(
+                BASELINE,
+                [
+                    server.host,
+                    str(server.imaps_port),
+                    server.user,
+                    server.password,
+                    str(server.ca_file),
+                    str(bdb),
+                ],
+                env,
+            )
+            assert int(out.split()[0]) == opts.messages, out
+            base_times.append(wall)
+            wall, out = run_proc(
+                OURS,
+                [
+                    server.host,
+                    str(server.imaps_port),
+                    server.user,
+                    str(server.ca_file),
+                    str(odb),
+                    str(opts.batch),
+                ],
+                env,
+            )
+            assert int(out.split()[0]) == opts.messages, out
+            our_times.append(wall)
+            print(f"round {r + 1}: imaplib {base_times[-1]:.2f}s  prx-email {our_times[-1]:.2f}s")
+            shutil.copy(odb, last_db) if r == opts.rounds - 1 else None
+        b, o = statistics.median(base_times), statistics.median(our_times)
+        mbsync = shutil.which("mbsync")
+        result = {
+            "messages": opts.messages,
+            "batch_size": opts.batch,
+            "imaplib_s": round(b, 3),
+            "prx_email_s": round(o, 3),
+            "ratio": round(o / b, 3),
+            "mbsync": "not installed" if mbsync is None else mbsync,
+        }
+        print(
+            f"first sync: imaplib {b:.2f}s, prx-email {o:.2f}s, ratio {o / b:.2f}x "
+            f"(target <= 1.5x); {opts.messages / o:.0f} msg/s"
+        )
+        if mbsync is None:
+            print("mbsync: not installed, skipped")
+
+        os.environ["BENCH_PW"] = server.password
+        nc = asyncio.run(no_change_resync(server, last_db))
+        result["no_change_resync_ms"] = round(nc * 1000, 2)
+        print(f"no-change resync of {opts.messages}: {nc * 1000:.1f} ms")
+
+        rates = asyncio.run(reader_rates(server, opts.messages))
+        result["reader_rates"] = {str(k): round(v) for k, v in rates}
+        for batch, rate in rates:
+            print(f"FETCH reader, {batch:>6} messages per command: {rate:,.0f} msg/s")
+        print(json.dumps(result))
+        return 0 if o / b <= 1.5 else 1
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
