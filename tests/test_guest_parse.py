@@ -73,3 +73,14 @@ def test_invalid_structures_are_left_to_the_parser_when_harmless(raw: str) -> No
     with pytest.raises(GuestError) as info:
         parse_args(raw)
     assert info.value.code == "EMAIL_INVALID_JSON"
+
+
+def test_value_flood_is_refused() -> None:
+    problem = _structure_problem("[" + "1," * 30_000 + "1]")
+    assert isinstance(problem, GuestError)
+    assert "values" in problem.message
+
+
+def test_commas_inside_strings_do_not_count() -> None:
+    raw = json.dumps({"body_text": "a, " * 30_000})
+    assert _structure_problem(raw) is None

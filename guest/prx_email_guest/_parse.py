@@ -1,9 +1,9 @@
 """``args_json`` → a dict, refusing what the tools never need before the JSON parser sees it.
 
 Limits (each refused with ``EMAIL_INVALID_ARGUMENT`` before parsing): 8 MiB of UTF-8,
-nesting depth 32 (the deepest valid argument is 3 levels), 2,000 brackets outside strings,
-20,000 strings. Also refused: duplicate keys (last-wins would hide mistakes) and NaN/Infinity.
-Text that is not JSON at all is ``EMAIL_INVALID_JSON``.
+nesting depth 32 (the deepest valid argument is 3 levels), 2,000 brackets, 20,000 strings
+and 20,000 commas outside strings. Also refused: duplicate keys (last-wins would hide
+mistakes) and NaN/Infinity. Text that is not JSON at all is ``EMAIL_INVALID_JSON``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ MAX_DEPTH: Final = 32
 # bound the structure scan below and refuse floods before the parser allocates for them.
 MAX_BRACKETS: Final = 2_000  # [ ] { } outside strings
 MAX_STRINGS: Final = 20_000
+MAX_COMMAS: Final = 20_000  # outside strings: a bound on the number of values
 
 _BRACKET: Final = re.compile(r"[\[\]{}]")
 
@@ -56,24 +57,31 @@ def _structure_problem(text: str) -> GuestError | None:
     (seen with CPython 3.14 / componentize-py 0.25), so this cannot be left to RecursionError.
     The scan jumps from string to string with ``str.find`` and counts brackets between them
     with ``str.count``: Python-level work is per string and per bracket outside strings, and
-    both are capped. Ordinary arguments (≤ MAX_DEPTH brackets in all) skip it entirely.
+    both are capped. Ordinary arguments (≤ MAX_DEPTH brackets, few quotes and commas in all)
+    skip it entirely.
     """
-    if text.count("[") + text.count("{") <= MAX_DEPTH and text.count(
-        '"'
-    ) <= 2 * MAX_STRINGS + text.count('\\"'):
+    few_brackets = text.count("[") + text.count("{") <= MAX_DEPTH
+    few_quotes = text.count('"') <= 2 * MAX_STRINGS + text.count('\\"')
+    if few_brackets and few_quotes and text.count(",") <= MAX_COMMAS:
         return None
     t = text
     if '\\"' in t:  # backslashes matter only where one precedes a quote
         # Drop escaped backslashes, then escaped quotes: every '"' left delimits a string.
         t = t.replace("\\\\", "").replace('\\"', "")
     n = len(t)
-    pos = depth = brackets = strings = 0
+    pos = depth = brackets = strings = commas = 0
     while True:
         quote = t.find('"', pos)
         end = n if quote < 0 else quote
         opens = t.count("[", pos, end) + t.count("{", pos, end)
         closes = t.count("]", pos, end) + t.count("}", pos, end)
         brackets += opens + closes
+        commas += t.count(",", pos, end)
+        if commas > MAX_COMMAS:
+            return invalid(
+                f"args_json has more than {MAX_COMMAS} values",
+                "No tool takes that many values: send less at once.",
+            )
         if brackets > MAX_BRACKETS:
             return invalid(
                 f"args_json has more than {MAX_BRACKETS} array/object brackets",
