@@ -1,0 +1,250 @@
+"""The multi-account sync runner: many (account, folder) jobs, a hard concurrency cap,
+per-job exponential failure backoff, and a per-job report.
+
+:func:`run_sync_runner` is pure with respect to time: the caller passes ``now`` and gets
+each job's next due time back, so tests are deterministic (no jitter, no clock reads).
+:func:`load_jobs` / :func:`save_jobs` keep the backoff state in the store (``sync_jobs``),
+so a restarted ``prx-email sync --watch`` keeps backing off a failing server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+
+from ..errors import EmailError, ErrorCode, OperationTimeout
+from ..store import sync_state
+from ..types import SyncRequest
+from .context import ServiceContext
+
+__all__ = [
+    "JobReport",
+    "RunnerConfig",
+    "RunnerReport",
+    "SyncJob",
+    "backoff_delay",
+    "jobs_for",
+    "load_jobs",
+    "run_sync_runner",
+    "save_jobs",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncJob:
+    """One (account, folder) with its failure state."""
+
+    account_id: int
+    folder: str
+    failures: int = 0
+    next_due: float = 0.0  # unix seconds; 0 = due now
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    max_concurrency: int = 4
+    interval_seconds: float = 300.0  # after a success
+    backoff_base_seconds: float = 30.0  # after the first failure; doubles per failure
+    backoff_max_seconds: float = 3600.0
+    job_timeout_seconds: float | None = None
+    max_messages: int | None = None  # per job and run
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    account_id: int
+    folder: str
+    ran: bool
+    synced: int = 0
+    error_code: str | None = None  # envelope code, e.g. EMAIL_AUTH_FAILED
+    error: str | None = None
+    hint: str | None = None
+    failures: int = 0
+    next_due: float = 0.0
+    more_pending: bool = False
+
+    @property
+    def job(self) -> SyncJob:
+        return SyncJob(self.account_id, self.folder, self.failures, self.next_due)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerReport:
+    jobs: tuple[JobReport, ...]
+
+    @property
+    def next_due(self) -> float | None:
+        return min((j.next_due for j in self.jobs), default=None)
+
+
+#: What actually syncs one job: returns (messages synced, more pending).
+JobRunner = Callable[[SyncJob], Awaitable[tuple[int, bool]]]
+ProgressHook = Callable[[SyncJob, int, int], None]
+
+
+def backoff_delay(failures: int, config: RunnerConfig) -> float:
+    """``base * 2**(failures-1)``, capped at the ceiling (0 for no failures)."""
+    if failures <= 0:
+        return 0.0
+    exp = min(failures - 1, 62)
+    return float(min(config.backoff_base_seconds * (2**exp), config.backoff_max_seconds))
+
+
+def _default_runner(
+    ctx: ServiceContext, config: RunnerConfig, progress: ProgressHook | None
+) -> JobRunner:
+    from . import sync as sync_service
+
+    async def run(job: SyncJob) -> tuple[int, bool]:
+        def on_progress(p: sync_service.SyncProgress) -> None:
+            if progress is not None:
+                progress(job, p.done, p.total)
+
+        rep = await sync_service.sync(
+            ctx,
+            SyncRequest(job.account_id, job.folder, config.max_messages),
+            progress=on_progress,
+        )
+        return (
+            sum(f.fetched for f in rep.folders),
+            any(f.more_pending for f in rep.folders),
+        )
+
+    return run
+
+
+async def run_sync_runner(
+    jobs: Sequence[SyncJob],
+    now: float,
+    config: RunnerConfig,
+    *,
+    ctx: ServiceContext | None = None,
+    runner: JobRunner | None = None,
+    progress: ProgressHook | None = None,
+) -> RunnerReport:
+    """Run every due job, at most ``config.max_concurrency`` at a time.
+
+    A job is due when ``next_due <= now``. Success: failures reset, next due after the
+    interval (at once when ``more_pending``). Failure: failures + 1, next due after the
+    backoff. Jobs not due are reported with ``ran=False``. Expected failures never escape:
+    they become the job's ``error_code``; an unexpected exception becomes EMAIL_INTERNAL.
+
+    :param runner: what syncs one job (default: ``services.sync.sync`` with ``ctx``).
+    """
+    if config.max_concurrency < 1:
+        raise ValueError("max_concurrency must be at least 1")
+    if runner is None:
+        if ctx is None:
+            raise ValueError("run_sync_runner needs ctx or runner")
+        runner = _default_runner(ctx, config, progress)
+    gate = asyncio.Semaphore(config.max_concurrency)
+    run_job = runner
+
+    async def one(job: SyncJob) -> JobReport:
+        if job.next_due > now:
+            return JobReport(
+                job.account_id,
+                job.folder,
+                ran=False,
+                failures=job.failures,
+                next_due=job.next_due,
+            )
+        async with gate:
+            try:
+                if config.job_timeout_seconds is not None:
+                    try:
+                        synced, more = await asyncio.wait_for(
+                            run_job(job), config.job_timeout_seconds
+                        )
+                    except TimeoutError as exc:
+                        raise OperationTimeout(
+                            f"sync of {job.folder} took longer than "
+                            f"{config.job_timeout_seconds:g} s",
+                            hint="raise the job timeout or lower max_messages",
+                        ) from exc
+                else:
+                    synced, more = await run_job(job)
+            except EmailError as exc:
+                return _failed(job, now, config, exc.code, exc.message, exc.hint)
+            except Exception as exc:  # a bug must not take the other jobs down
+                return _failed(job, now, config, ErrorCode.INTERNAL, type(exc).__name__, None)
+        return JobReport(
+            job.account_id,
+            job.folder,
+            ran=True,
+            synced=synced,
+            failures=0,
+            next_due=now if more else now + config.interval_seconds,
+            more_pending=more,
+        )
+
+    reports = await asyncio.gather(*(one(j) for j in jobs))
+    return RunnerReport(tuple(reports))
+
+
+def _failed(
+    job: SyncJob,
+    now: float,
+    config: RunnerConfig,
+    code: ErrorCode,
+    message: str,
+    hint: str | None,
+) -> JobReport:
+    failures = job.failures + 1
+    return JobReport(
+        job.account_id,
+        job.folder,
+        ran=True,
+        error_code=code.envelope,
+        error=message,
+        hint=hint,
+        failures=failures,
+        next_due=now + backoff_delay(failures, config),
+    )
+
+
+def jobs_for(
+    ctx: ServiceContext, account_id: int | None = None, folder: str | None = None
+) -> list[SyncJob]:
+    """Jobs for every configured IMAP account and folder (or the ones selected).
+
+    :raises AccountNotFound: ``account_id`` is not configured.
+    """
+    accounts = [ctx.account(account_id)] if account_id is not None else ctx.config.accounts
+    jobs = []
+    for acc in accounts:
+        if acc.imap is None:
+            continue
+        for f in (folder,) if folder else acc.sync.folders:
+            jobs.append(SyncJob(acc.id, f))
+    return jobs
+
+
+def load_jobs(ctx: ServiceContext, jobs: Sequence[SyncJob]) -> list[SyncJob]:
+    """The same jobs with their persisted failure count and next due time."""
+    conn = ctx.db.connect()
+    out = []
+    for job in jobs:
+        st = sync_state.get_job(conn, job.account_id, job.folder)
+        out.append(replace(job, failures=st.failures, next_due=st.next_due))
+    return out
+
+
+def save_jobs(ctx: ServiceContext, report: RunnerReport, now: float) -> None:
+    """Persist each job's failure count, next due time and last error."""
+    with ctx.db.transaction() as tx:
+        for j in report.jobs:
+            if not j.ran:
+                continue
+            sync_state.put_job(
+                tx,
+                sync_state.JobState(
+                    j.account_id,
+                    j.folder,
+                    failures=j.failures,
+                    next_due=j.next_due,
+                    last_error=j.error_code,
+                    last_run_at=now,
+                ),
+            )
