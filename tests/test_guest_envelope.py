@@ -42,6 +42,7 @@ json_values = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(tool=st.sampled_from(TOOL_NAMES), args=json_values)
 def test_arbitrary_json_values_give_an_envelope(tool: str, args: object) -> None:
     check_envelope(NATIVE.execute(tool, json.dumps(args)))
@@ -75,7 +76,7 @@ def test_arbitrary_tool_names(tool: str, raw: str) -> None:
         assert "email.list" in env["error"]["hint"]
 
 
-@settings(max_examples=20)
+@settings(max_examples=20, deadline=None)
 @given(size=st.integers(min_value=0, max_value=200_000), ch=st.characters())
 def test_huge_strings_in_every_text_argument(size: int, ch: str) -> None:
     text = ch * size

@@ -28,7 +28,7 @@ def nested(levels: int, leaf: object) -> object:
     return value
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     levels=st.integers(min_value=0, max_value=60),
     leaf=st.one_of(tricky_text, st.lists(tricky_text, max_size=3)),

@@ -307,3 +307,10 @@ def test_search_criteria_refuse_line_breaks() -> None:
 
 def test_arguments_are_json_not_python() -> None:
     assert json.loads(Guest(None).describe())
+
+
+def test_reply_message_id_hint_explains_the_local_id() -> None:
+    env = refused(
+        "email.reply", {"account_id": 1, "message_id": "<a@b.c>", "body_text": "x"}, "message_id"
+    )
+    assert "local id" in env["error"]["hint"]

@@ -322,7 +322,12 @@ _BODY_REQUIRED: Final = (
 
 REPLY_TO_KEY: Final = Field(
     "message_id",
-    Integer(1, U64_MAX),
+    Integer(
+        1,
+        U64_MAX,
+        hint="message_id is the local id (an integer, the id field of email.list / "
+        "email.search results), not the RFC Message-ID header.",
+    ),
     "Local id (integer) of the stored message to answer, from email.list / email.search; "
     "not the RFC Message-ID header.",
     required=True,

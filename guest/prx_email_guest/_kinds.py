@@ -87,16 +87,19 @@ class Kind(Generic[T]):
 class Integer(Kind[int]):
     """A JSON integer (not a boolean, not a number with a fraction) within bounds."""
 
-    def __init__(self, minimum: int, maximum: int, example: int = 1) -> None:
+    def __init__(
+        self, minimum: int, maximum: int, example: int = 1, hint: str | None = None
+    ) -> None:
         self.minimum = minimum
         self.maximum = maximum
         self.example = example
+        self.hint = hint
 
     def check(self, name: str, value: object) -> int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise invalid(
                 f"{name} must be an integer, got {json_type(value)}",
-                f"Give {name} as a JSON integer, e.g. {self.example}.",
+                self.hint or f"Give {name} as a JSON integer, e.g. {self.example}.",
             )
         if not self.minimum <= value <= self.maximum:
             raise invalid(
