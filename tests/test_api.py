@@ -8,7 +8,6 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from prx_email import NETWORK_ENV, EmailError, Plugin, open_plugin
 from prx_email.config import Config
 from prx_email.errors import ConfigError

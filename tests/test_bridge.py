@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from wasmtime.component import Record, Variant
-
 from prx_email.bridge import NETWORK_ENV, convert, network_enabled, require_network
 from prx_email.errors import InvalidArgument, NetworkDisabled, NotFound
 from prx_email.types import (
@@ -19,6 +17,7 @@ from prx_email.types import (
     OutboxStatus,
     SyncReport,
 )
+from wasmtime.component import Record, Variant
 
 
 def _record(**fields: object) -> Record:

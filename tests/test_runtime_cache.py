@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-
 from prx_email.bridge import define_host
 from prx_email.errors import ConfigError
 from prx_email.runtime import (

@@ -7,7 +7,6 @@ import asyncio
 import time
 
 import pytest
-
 from prx_email import Plugin
 from prx_email.runtime import SANDBOX_OUTPUT, SANDBOX_TIMEOUT, SANDBOX_TRAP, Limits, Sandbox
 

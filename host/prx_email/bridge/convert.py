@@ -39,6 +39,9 @@ def _wit_name(name: str) -> str:
 
 # -- domain -> WIT ---------------------------------------------------------------
 
+# Dataclass type -> [(Python field, WIT field)], filled on first use.
+_FIELDS: dict[type, list[tuple[str, str]]] = {}
+
 
 def to_wit(value: Any) -> Any:
     """A domain value as a WIT value: dataclass → record, tuple → list, enum → case name.
@@ -52,10 +55,15 @@ def to_wit(value: Any) -> Any:
         return value
     if isinstance(value, enum.Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    names = _FIELDS.get(type(value))
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[type(value)] = [
+            (f.name, _wit_name(f.name)) for f in dataclasses.fields(value)
+        ]
+    if names is not None:
         rec = Record()
-        for f in dataclasses.fields(value):
-            setattr(rec, _wit_name(f.name), to_wit(getattr(value, f.name)))
+        for name, wit in names:
+            setattr(rec, wit, to_wit(getattr(value, name)))
         return rec
     if isinstance(value, tuple | list):
         return [to_wit(v) for v in value]
@@ -202,31 +210,12 @@ def outbox_query(rec: Any) -> OutboxQuery:
 
 # -- wasmtime-py workaround ------------------------------------------------------
 
-_patched = False
-
 
 def patch_result_lowering() -> None:
-    """Let ``ResultType`` lower a ``ResultErr`` as its err case (idempotent).
+    """Let wasmtime lower ``ResultErr`` as an err case; memoize its type lookups.
 
-    Works around wasmtime-py 50's untagged lowering of ``result<option<T>, E>``
-    (see ``ResultErr``); every other value goes through the original code path.
+    See ``_wasmtime_patches`` (idempotent; called before host functions are defined).
     """
-    global _patched
-    if _patched:
-        return
-    import ctypes
+    from . import _wasmtime_patches
 
-    from wasmtime import _ffi as ffi
-    from wasmtime.component import _types
-
-    original = _types.ResultType._lower
-
-    def _lower(self: Any, store: Any, val: Any) -> Any:
-        if isinstance(val, ResultErr):
-            raw = ffi.wasmtime_component_val_t()
-            self.err.convert_to_c(store, val.error, ctypes.pointer(raw))
-            return ("err", ffi.wasmtime_component_val_new(ctypes.byref(raw)))
-        return original(self, store, val)
-
-    _types.ResultType._lower = _lower  # type: ignore[method-assign]
-    _patched = True
+    _wasmtime_patches.apply(ResultErr, lambda value: value.error)
