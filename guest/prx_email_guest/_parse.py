@@ -122,8 +122,11 @@ def parse_args(args_json: str) -> dict[str, object]:
         ``EMAIL_INVALID_JSON`` when not JSON.
     """
     n = len(args_json)
+    # Characters ≤ bytes ≤ 4 × characters; encode only when that cannot decide it.
     if n > MAX_ARGS_BYTES or (
-        n > MAX_ARGS_BYTES // 4 and len(args_json.encode("utf-8", "surrogatepass")) > MAX_ARGS_BYTES
+        n > MAX_ARGS_BYTES // 4
+        and not args_json.isascii()
+        and len(args_json.encode("utf-8", "surrogatepass")) > MAX_ARGS_BYTES
     ):
         raise invalid(
             f"args_json is larger than {MAX_ARGS_BYTES} bytes",
