@@ -6,18 +6,10 @@ import imaplib
 import itertools
 import ssl
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
-from fixtures.dovecot import DovecotServer, free_port
-from prx_email.auth.credentials import StaticCredentialProvider
+from fixtures.dovecot import PW_ENV, DovecotServer, free_port
 from prx_email.config.model import (
-    AccountConfig,
-    AttachmentPolicy,
-    Config,
-    PasswordAuth,
-    ServerConfig,
-    SyncSettings,
     TlsMode,
 )
 from prx_email.errors import (
@@ -29,7 +21,6 @@ from prx_email.errors import (
 )
 from prx_email.services import sync as sync_service
 from prx_email.services.context import ServiceContext
-from prx_email.store.db import Database
 from prx_email.store.messages import MessageStore
 from prx_email.store.sync_state import get_state
 from prx_email.types import ListQuery, SearchQuery, SyncRequest
@@ -37,7 +28,6 @@ from prx_email.types import ListQuery, SearchQuery, SyncRequest
 pytestmark = pytest.mark.integration
 
 _folders = itertools.count()
-PW_ENV = "PRX_TEST_IMAP_PW"
 
 
 def new_folder(prefix: str = "T") -> str:
@@ -53,50 +43,6 @@ def make_msg(i: int, *, subject: str | None = None, body: str | None = None) -> 
     m["Date"] = f"Mon, {1 + i % 28:02d} Jan 2024 10:00:00 +0000"
     m.set_content(body or f"Hello, this is message {i}.\n" * 5)
     return bytes(m)
-
-
-def account(
-    dovecot: DovecotServer,
-    *,
-    tls: TlsMode = TlsMode.IMPLICIT,
-    port: int | None = None,
-    ca_file: Path | None = None,
-    batch_size: int = 50,
-    max_body_bytes: int = 1_048_576,
-    timeout: float = 10.0,
-    folders: tuple[str, ...] = ("INBOX",),
-) -> AccountConfig:
-    if port is None:
-        port = dovecot.imaps_port if tls is TlsMode.IMPLICIT else dovecot.imap_port
-    return AccountConfig(
-        id=1,
-        name="Test",
-        address="alice@example.org",
-        imap=ServerConfig(
-            host="127.0.0.1",
-            port=port,
-            tls=tls,
-            username=dovecot.user,
-            auth=PasswordAuth(password_env=PW_ENV),
-            ca_file=ca_file or dovecot.ca_file,
-            timeout=timeout,
-        ),
-        sync=SyncSettings(folders=folders, batch_size=batch_size, max_body_bytes=max_body_bytes),
-    )
-
-
-@pytest.fixture
-def make_ctx(dovecot: DovecotServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(PW_ENV, dovecot.password)
-    db = Database(tmp_path / "mail.db")
-
-    def make(acc: AccountConfig | None = None, **kw) -> ServiceContext:
-        acc = acc or account(dovecot, **kw)
-        cfg = Config(accounts=(acc,), attachments=AttachmentPolicy(root=tmp_path / "attachments"))
-        return ServiceContext(config=cfg, db=db, credentials=StaticCredentialProvider())
-
-    yield make
-    db.close()
 
 
 def imap_admin(dovecot: DovecotServer) -> imaplib.IMAP4_SSL:

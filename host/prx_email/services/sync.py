@@ -377,11 +377,13 @@ def search_criteria(q: SearchQuery) -> tuple[list[Arg], str | None]:
     ):
         if value:
             keys += [key, astring(value, key.decode().lower())]
+    # SENT*: the Date header, as the local search uses (SINCE/BEFORE would be INTERNALDATE).
+    # IMAP compares whole days, so the server may return a few extra matches at the edges;
+    # the page is filtered again below with the exact timestamps.
     if q.since is not None:
-        keys += [b"SINCE", _imap_date(q.since)]
+        keys += [b"SENTSINCE", _imap_date(q.since)]
     if q.before is not None:
-        # SEARCH BEFORE is by date only; "before" in our API is exclusive of the instant.
-        keys += [b"BEFORE", _imap_date(q.before)]
+        keys += [b"SENTBEFORE", _imap_date(q.before + 86_399)]
     if q.unseen is True:
         keys.append(b"UNSEEN")
     elif q.unseen is False:
@@ -429,7 +431,7 @@ async def search_remote(ctx: ServiceContext, query: SearchQuery) -> MessagePage:
                     store.upsert_many(acc.id, folder, info.uidvalidity, run._build(res))
     finally:
         await client.logout()
-    return _page_of_uids(ctx, acc.id, folder, info.uidvalidity, uids, query.limit, after)
+    return _page_of_uids(ctx, acc.id, folder, info.uidvalidity, uids, query, after)
 
 
 def _page_of_uids(
@@ -438,14 +440,21 @@ def _page_of_uids(
     folder: str,
     uidvalidity: int,
     uids: list[int],
-    limit: int,
+    query: SearchQuery,
     after: tuple[int, int] | None,
 ) -> MessagePage:
+    limit = query.limit
     sql = (
         "SELECT id, sort_date FROM messages WHERE account_id = ? AND folder = ?"
         " AND uidvalidity = ? AND uid IN (SELECT value FROM json_each(?))"
     )
     params: list[object] = [account_id, folder, uidvalidity, json.dumps(uids)]
+    if query.since is not None:
+        sql += " AND date >= ?"
+        params.append(query.since)
+    if query.before is not None:
+        sql += " AND date < ?"
+        params.append(query.before)
     if after is not None:
         sql += " AND (sort_date, id) < (?, ?)"
         params += list(after)

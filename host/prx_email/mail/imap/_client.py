@@ -289,9 +289,10 @@ class ImapClient:
             self.close()
 
     def close(self) -> None:
+        """Drop the connection at once (after LOGOUT or a failure: nothing left to say)."""
         t = self._r.transport
-        if t is not None and not t.is_closing():
-            t.close()
+        if t is not None:
+            t.abort()
 
 
 def _select_info(untagged: list[Response]) -> SelectInfo:

@@ -1,0 +1,171 @@
+"""IMAP wire pieces without a server: quoting, mailbox names, response parsing, the reader."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prx_email.errors import InvalidArgument
+from prx_email.mail.imap import (
+    Literal,
+    astring,
+    decode_mailbox,
+    encode_mailbox,
+    format_uid_set,
+    mailbox,
+    parse_uid_set,
+    quoted,
+)
+from prx_email.mail.imap._reader import ResponseReader
+from prx_email.mail.imap._response import Response, fetch_items, parse_values
+
+_UNQUOTE = re.compile(rb'^"((?:[^"\\]|\\["\\])*)"$')
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)))
+def test_quoted_round_trip_and_stays_one_token(text: str) -> None:
+    q = quoted(text)
+    m = _UNQUOTE.match(q)
+    assert m is not None, q  # one quoted string: no bare quote can end it early
+    assert m.group(1).replace(b'\\"', b'"').replace(b"\\\\", b"\\").decode() == text
+
+
+@given(st.text())
+def test_astring_never_lets_line_breaks_through(text: str) -> None:
+    if any(c in text for c in "\r\n\x00"):
+        with pytest.raises(InvalidArgument):
+            astring(text)
+        return
+    out = astring(text)
+    if isinstance(out, Literal):
+        assert out.data == text.encode("utf-8")
+        assert not text.isascii() or any(not 0x20 <= ord(c) <= 0x7E for c in text)
+    else:
+        assert b"\r" not in out and b"\n" not in out
+
+
+@pytest.mark.parametrize("bad", ['x"\r\nA1 DELETE INBOX', "a\nb", "nul\x00", "cr\r"])
+def test_control_characters_rejected(bad: str) -> None:
+    with pytest.raises(InvalidArgument):
+        astring(bad)
+    with pytest.raises(InvalidArgument):
+        mailbox(bad)
+
+
+def test_injection_attempt_is_one_quoted_string() -> None:
+    assert astring('foo" OR ALL') == b'"foo\\" OR ALL"'
+    assert astring("back\\slash") == b'"back\\\\slash"'
+
+
+@given(st.text(min_size=1).filter(lambda s: not any(c in s for c in "\r\n\x00")))
+def test_mailbox_utf7_round_trip(name: str) -> None:
+    enc = encode_mailbox(name)
+    assert enc.isascii()
+    assert decode_mailbox(enc) == name
+
+
+def test_mailbox_utf7_known_values() -> None:
+    assert encode_mailbox("Entwürfe") == "Entw&APw-rfe"
+    assert encode_mailbox("A&B") == "A&-B"
+    assert encode_mailbox("日本語") == "&ZeVnLIqe-"
+
+
+@given(st.lists(st.integers(min_value=1, max_value=5000), min_size=1, max_size=200))
+def test_uid_set_round_trip(uids: list[int]) -> None:
+    assert parse_uid_set(format_uid_set(uids).encode()) == sorted(set(uids))
+
+
+def test_fetch_items_with_literal_quoted_nil_and_sections() -> None:
+    body = b'Subject: x\r\n\r\n(unbalanced ( parens " quote\r\n'
+    parts = [
+        b"* 12 FETCH (UID 7 FLAGS (\\Seen $Label) RFC822.SIZE 55 MODSEQ (9) "
+        b'X-GM "q\\"uoted" NIL-ISH NIL BODY[HEADER.FIELDS (FROM TO)] {3}',
+        b"abc",
+        b" BODY[] {%d}" % len(body),
+        body,
+        b")",
+    ]
+    items = fetch_items(Response(parts))
+    assert items is not None
+    assert items[b"UID"] == 7 and items[b"FLAGS"] == [b"\\Seen", b"$Label"]
+    assert items[b"RFC822.SIZE"] == 55 and items[b"MODSEQ"] == [9]
+    assert items[b"X-GM"] == b'q"uoted' and items[b"NIL-ISH"] is None
+    assert items[b"BODY[HEADER.FIELDS (FROM TO)]"] == b"abc"
+    assert items[b"BODY[]"] == body
+
+
+def test_parse_values_non_fetch() -> None:
+    assert parse_values([b'* LIST (\\HasNoChildren) "." "INBOX"'], 7) == [
+        [b"\\HasNoChildren"],
+        b".",
+        b"INBOX",
+    ]
+
+
+class _Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:  # type: ignore[override]
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def _fetch_stream(n: int, size: int = 300) -> bytes:
+    out = bytearray()
+    for i in range(1, n + 1):
+        body = (b"line %d\r\n" % i) * (size // 10)
+        out += b"* %d FETCH (UID %d FLAGS () BODY[] {%d}\r\n" % (i, i, len(body))
+        out += body + b")\r\n"
+    out += b"P1 OK done\r\n"
+    return bytes(out)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
+async def test_reader_handles_any_chunking(chunk: int) -> None:
+    reader = ResponseReader()
+    reader.connection_made(_Transport())
+    pending = reader.register(b"P1")
+    got: list[Response] = []
+    pending.on_untagged = got.append
+    data = _fetch_stream(50)
+    for i in range(0, len(data), chunk):
+        reader.data_received(data[i : i + chunk])
+    tagged = await pending.done
+    assert tagged.status == "OK" and len(got) == 50
+    items = [fetch_items(r) for r in got]
+    assert [it[b"UID"] for it in items if it] == list(range(1, 51))
+    assert all(it and it[b"BODY[]"].startswith(b"line ") for it in items)
+
+
+async def test_reader_many_lines_per_response_no_recursion() -> None:
+    """aioimaplib recurses once per line; the reader is a loop (10,000 lines, low limit)."""
+    reader = ResponseReader()
+    reader.connection_made(_Transport())
+    pending = reader.register(b"P1")
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)
+    try:
+        reader.data_received(_fetch_stream(10_000, size=40))
+    finally:
+        sys.setrecursionlimit(old)
+    tagged = await pending.done
+    assert len(tagged.untagged) == 10_000
+
+
+async def test_reader_pipelines_and_fails_pending_on_close() -> None:
+    reader = ResponseReader()
+    reader.connection_made(_Transport())
+    a, b = reader.register(b"A"), reader.register(b"B")
+    reader.data_received(b"* SEARCH 1 2\r\nA OK\r\n* SEARCH 3\r\n")
+    assert (await a.done).untagged[0].line == b"* SEARCH 1 2"
+    reader.connection_lost(None)
+    with pytest.raises(ConnectionResetError):
+        await b.done
