@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -174,6 +175,39 @@ async def reader_rates(server: DovecotServer, total: int) -> list[tuple[int, flo
     return out
 
 
+async def stock_aioimaplib_rates(server: DovecotServer) -> list[tuple[int, str]]:
+    """aioimaplib's own FETCH handling, for comparison (quadratic, recursive per line)."""
+    import ssl
+
+    import aioimaplib
+
+    out: list[tuple[int, str]] = []
+    for batch in (20, 100, 1000):
+        ctx = ssl.create_default_context(cafile=str(server.ca_file))
+        client = aioimaplib.IMAP4_SSL(
+            host=server.host, port=server.imaps_port, ssl_context=ctx, timeout=60
+        )
+        try:
+            await client.wait_hello_from_server()
+            await client.login(server.user, server.password)
+            await client.select("INBOX")
+            t0 = time.perf_counter()
+            resp = await asyncio.wait_for(
+                client.uid("fetch", f"1:{batch}", "(UID FLAGS BODY.PEEK[])"), 60
+            )
+            dt = time.perf_counter() - t0
+            ok = resp.result == "OK"
+            out.append((batch, f"{batch / dt:,.0f} msg/s" if ok else f"failed: {resp.result}"))
+        except RecursionError:
+            out.append((batch, "failed: RecursionError (one recursion per response line)"))
+        except Exception as exc:
+            out.append((batch, f"failed: {type(exc).__name__}"))
+        finally:
+            with contextlib.suppress(Exception):
+                client.protocol.transport.abort()
+    return out
+
+
 async def no_change_resync(server: DovecotServer, db: Path) -> float:
     from prx_email.auth.credentials import StaticCredentialProvider
     from prx_email.config.model import (
@@ -299,6 +333,10 @@ def main() -> int:
         result["reader_rates"] = {str(k): round(v) for k, v in rates}
         for batch, rate in rates:
             print(f"FETCH reader, {batch:>6} messages per command: {rate:,.0f} msg/s")
+        stock = asyncio.run(stock_aioimaplib_rates(server))
+        result["stock_aioimaplib"] = {str(k): v for k, v in stock}
+        for batch, text in stock:
+            print(f"stock aioimaplib FETCH, {batch:>6} messages per command: {text}")
         print(json.dumps(result))
         return 0 if o / b <= 1.5 else 1
     finally:

@@ -169,3 +169,27 @@ async def test_reader_pipelines_and_fails_pending_on_close() -> None:
     reader.connection_lost(None)
     with pytest.raises(ConnectionResetError):
         await b.done
+
+
+@given(
+    st.integers(min_value=1, max_value=2**32 - 1),
+    st.lists(st.sampled_from([b"\\Seen", b"\\Flagged", b"$Label1", b"\\Answered"]), max_size=4),
+    st.binary(max_size=200),
+)
+def test_fast_fetch_path_agrees_with_tokenizer(uid: int, flags: list[bytes], body: bytes) -> None:
+    from prx_email.mail.imap import _response
+
+    head = b"* 3 FETCH (UID %d FLAGS (%s) RFC822.SIZE %d BODY[] {%d}" % (
+        uid,
+        b" ".join(flags),
+        len(body),
+        len(body),
+    )
+    resp = Response([head, body, b")"])
+    fast = fetch_items(resp)
+    m = _response._FETCH_HEAD.match(head)
+    assert m is not None
+    values = parse_values(resp.parts, m.end())[0]
+    assert isinstance(values, list)
+    slow = {values[i].upper(): values[i + 1] for i in range(0, len(values), 2)}  # type: ignore[union-attr]
+    assert fast == slow
