@@ -236,3 +236,41 @@ def test_concurrent_workers_deliver_each_row_once(smtpd: SmtpSink, tmp_path: Pat
     assert statuses(ctx) == {"sent": 50}
     assert smtpd.handler.counts() == dict.fromkeys(ids, 1)
     assert sum(1 for r in reports if r["sent"]) >= 2  # the work was actually shared
+
+
+def test_sent_unreachable_waits_instead_of_resending(
+    filing_sink: SmtpSink, dovecot: Any, tmp_path: Path
+):
+    """Killed after DATA while IMAP is down: the row waits and re-checks Sent, no duplicate."""
+    from fixtures.dovecot import free_port
+
+    sink = filing_sink
+    db = tmp_path / "outbox.db"
+    ctx = context(db, account(sink))
+    (mid,) = queue_n(ctx, 1)
+    good = spec_for(sink, db, imap=imap_spec(dovecot), backoff=30.0)
+    down = spec_for(sink, db, imap={**imap_spec(dovecot), "port": free_port()}, backoff=30.0)
+    oid = kill_at(good, "after-data", 1, tmp_path)
+    wait_for_leases(ctx)
+
+    report = run_to_end(down)
+    assert report["requeued"] == 1 and report["sent"] == 0
+    entry = outbox.get_entry(ctx, oid)
+    assert entry.status.value == "failed" and "unconfirmed" in (entry.last_error or "")
+
+    def make_due() -> None:
+        with ctx.db.transaction() as tx:
+            tx.execute("UPDATE outbox SET next_attempt_at = 0 WHERE id = ?", (oid,))
+
+    make_due()
+    report = run_to_end(down)  # still cannot tell: wait again, do not send
+    assert report["failed"] == 1 and report["sent"] == 0
+    assert sink.handler.count(mid) == 1
+
+    make_due()
+    report = run_to_end(good)
+    assert report["recovered"] == 1 and report["sent"] == 0
+    assert outbox.get_entry(ctx, oid).status.value == "sent"
+    assert sink.handler.count(mid) == 1
+    outcomes = [a.outcome for a in OutboxRepo(ctx.db).attempts(oid)]
+    assert outcomes == ["requeued", "unverified", "recovered"]

@@ -19,9 +19,12 @@ Lifecycle of a row::
 
 **Delivery guarantee.** Exactly once, except in one narrow window: the worker died after
 sending the end of DATA and before committing the result (microseconds in practice) *and*
-the Sent lookup cannot settle it (no IMAP configured, the server does not file sent mail
-itself and our own append had not run yet, or IMAP is unreachable). Then the message is
-sent again: at-least-once, never lost.
+the Sent folder cannot settle it — no IMAP/Sent folder configured, or the server does not
+file sent mail itself (``append_to_sent = true``: our own append runs after the finalize, so
+it never covers that window). Then the message is sent again: at-least-once, never lost.
+When the Sent folder is configured but unreachable, the row is not re-sent blindly: it waits
+(backoff) with ``verify_sent`` set and looks in Sent again before each further attempt, and
+only its last allowed attempt sends without that confirmation.
 
 Results: ``send``/``reply``/``retry`` return the row while the message is delivered or
 still queued (``sent``, ``failed`` with ``next_attempt_at``); they raise
@@ -447,6 +450,8 @@ class _Deliverer:
                 if row.id not in held:
                     self.report.lost_claims += 1
                     continue
+            if row.verify_sent and await self._settled_by_sent(row):
+                continue
             if not self.conn.connected:
                 try:
                     await self._connect()
@@ -476,6 +481,49 @@ class _Deliverer:
                 if self.failures_before:
                     self.breaker.success(self.account.id, self.ctx.clock())
             await self._finish(row, delivery)
+
+    async def _settled_by_sent(self, row: Claimed) -> bool:
+        """For a row that may already be delivered: look in Sent before sending again.
+
+        True when the row is settled without sending (found, or still cannot tell and
+        attempts remain); False to go ahead and send.
+        """
+        acc = self.account
+        if sent_folder_name(acc) is None:
+            return False
+        try:
+            found = await self.sent.contains(acc, row.message_id)
+        except EmailError as exc:
+            if row.attempt >= row.max_attempts:
+                return False  # out of patience: at-least-once rather than never
+            now = self.ctx.clock()
+            nxt = now + _backoff(acc, row.attempt)
+            held = self.repo.finalize(
+                row,
+                status=OutboxStatus.FAILED,
+                now=now,
+                outcome="unverified",
+                next_attempt_at=nxt,
+                last_error=f"delivery of an earlier attempt unconfirmed; Sent lookup failed"
+                f" ({exc.message}); checking again at {_iso(nxt)}",
+            )
+            self._count(held, "failed")
+            return True
+        if not found:
+            return False
+        held = self.repo.finalize(
+            row,
+            status=OutboxStatus.SENT,
+            now=self.ctx.clock(),
+            outcome="recovered",
+            remaining=(),
+            server_reply="found in the Sent folder: delivered by an earlier attempt",
+        )
+        if held:
+            self.report.recovered += 1
+        else:
+            self.report.lost_claims += 1
+        return True
 
     async def _finish(self, row: Claimed, d: Delivery) -> None:
         now = self.ctx.clock()
@@ -587,23 +635,11 @@ class _Run:
             )  # fmt: skip
             if claimed is None:
                 continue  # another worker is recovering it
+            found: bool | None = False
             if row.data_at is not None and account is not None and sent_folder_name(account):
-                try:
-                    found = await self.sent.contains(account, row.message_id)
-                except EmailError as exc:
-                    log.warning("outbox %s: Sent lookup failed: %s", row.id, exc.message)
-                    found = False
+                found = await self._in_sent(account, row.id, row.message_id)
                 if found:
-                    held = repo.finalize(
-                        claimed,
-                        status=OutboxStatus.SENT,
-                        now=ctx.clock(),
-                        outcome="recovered",
-                        remaining=(),
-                        server_reply="found in the Sent folder after the lease expired",
-                    )
-                    if held:
-                        self.report.recovered += 1
+                    self._recovered(claimed)
                     continue
             now = ctx.clock()
             if row.attempt >= row.max_attempts:
@@ -616,17 +652,55 @@ class _Run:
                 )
                 self.report.dead += 1
                 continue
-            uncertain = row.data_at is not None
-            repo.finalize(
-                claimed,
-                status=OutboxStatus.FAILED,
-                now=now,
-                outcome="requeued",
-                next_attempt_at=now,
-                last_error="worker stopped mid-send"
-                + ("; delivery unconfirmed, sending again" if uncertain else "; not delivered"),
-            )
+            if found is None:
+                # DATA may have gone through and Sent cannot be checked now: wait, and check
+                # Sent again before the next attempt rather than risk a duplicate.
+                assert account is not None
+                nxt = now + _backoff(account, row.attempt)
+                note = "delivery unconfirmed and the Sent folder unreachable; checking again"
+                repo.finalize(
+                    claimed,
+                    status=OutboxStatus.FAILED,
+                    now=now,
+                    outcome="requeued",
+                    next_attempt_at=nxt,
+                    last_error=f"worker stopped mid-send; {note} at {_iso(nxt)}",
+                    verify_sent=True,
+                )
+            else:
+                uncertain = row.data_at is not None
+                repo.finalize(
+                    claimed,
+                    status=OutboxStatus.FAILED,
+                    now=now,
+                    outcome="requeued",
+                    next_attempt_at=now,
+                    last_error="worker stopped mid-send"
+                    + ("; delivery unconfirmed, sending again" if uncertain else "; not delivered"),
+                )
             self.report.requeued += 1
+
+    async def _in_sent(
+        self, account: AccountConfig, outbox_id: int, message_id: str
+    ) -> bool | None:
+        """Whether the Message-ID is in the Sent folder; None when that cannot be told."""
+        try:
+            return await self.sent.contains(account, message_id)
+        except EmailError as exc:
+            log.warning("outbox %s: Sent lookup failed: %s", outbox_id, exc.message)
+            return None
+
+    def _recovered(self, claimed: Claimed) -> None:
+        held = self.repo.finalize(
+            claimed,
+            status=OutboxStatus.SENT,
+            now=self.ctx.clock(),
+            outcome="recovered",
+            remaining=(),
+            server_reply="found in the Sent folder: delivered by an earlier attempt",
+        )
+        if held:
+            self.report.recovered += 1
 
 
 def _breaker(ctx: ServiceContext, settings: CircuitSettings | None = None) -> CircuitBreaker:

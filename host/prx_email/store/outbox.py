@@ -42,6 +42,7 @@ class Claimed:
     attempt: int
     max_attempts: int
     token: str
+    verify_sent: bool = False
 
     @property
     def attempt_key(self) -> str:
@@ -164,7 +165,7 @@ class OutboxRepo:
             " ORDER BY next_attempt_at, id LIMIT ?)"
             f" AND {cond}"
             " RETURNING id, account_id, message_id, sender, recipients, raw, attempts,"
-            " max_attempts"
+            " max_attempts, verify_sent"
         )
         all_params = [token, worker_id, lease_until, now, *params, limit, *params]
         try:
@@ -181,6 +182,7 @@ class OutboxRepo:
                         attempt=int(r["attempts"]),
                         max_attempts=int(r["max_attempts"]),
                         token=token,
+                        verify_sent=bool(r["verify_sent"]),
                     )
                     for r in rows
                 ]
@@ -240,15 +242,22 @@ class OutboxRepo:
         remaining: Sequence[str] | None = None,
         smtp_code: int | None = None,
         server_reply: str | None = None,
+        verify_sent: bool | None = None,
     ) -> bool:
-        """End the attempt, only while still holding the claim. False: the claim was lost."""
+        """End the attempt, only while still holding the claim. False: the claim was lost.
+
+        ``verify_sent`` None keeps the flag; a row that ends ``sent`` or ``dead`` clears it.
+        """
         sent_at = now if status is OutboxStatus.SENT else None
+        if status in (OutboxStatus.SENT, OutboxStatus.DEAD):
+            verify_sent = False
         try:
             with self.db.transaction() as tx:
                 cur = tx.execute(
                     "UPDATE outbox SET status = ?, claim_token = NULL, lease_until = NULL,"
                     " next_attempt_at = ?, last_error = ?, updated_at = ?,"
-                    " sent_at = coalesce(?, sent_at), recipients = coalesce(?, recipients)"
+                    " sent_at = coalesce(?, sent_at), recipients = coalesce(?, recipients),"
+                    " verify_sent = coalesce(?, verify_sent)"
                     " WHERE id = ? AND claim_token = ? AND status = 'sending'",
                     (
                         status.value,
@@ -257,6 +266,7 @@ class OutboxRepo:
                         now,
                         sent_at,
                         json.dumps(list(remaining)) if remaining is not None else None,
+                        None if verify_sent is None else int(verify_sent),
                         claimed.id,
                         claimed.token,
                     ),
@@ -330,7 +340,7 @@ class OutboxRepo:
                     " updated_at = ? WHERE id = ? AND status = 'sending' AND claim_token = ?"
                     " AND lease_until <= ?"
                     " RETURNING id, account_id, message_id, sender, recipients, raw, attempts,"
-                    " max_attempts",
+                    " max_attempts, verify_sent",
                     (token, worker_id, lease_until, now, row.id, row.token, now),
                 ).fetchone()
                 if r is None:
@@ -352,6 +362,7 @@ class OutboxRepo:
             attempt=int(r["attempts"]),
             max_attempts=int(r["max_attempts"]),
             token=token,
+            verify_sent=bool(r["verify_sent"]),
         )
 
     # -- reads --------------------------------------------------------------------------

@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     -- Set right before the DATA command of the current attempt: a crash after this point
     -- may have delivered the message, so recovery looks in the Sent folder first.
     data_at REAL,
+    -- 1 when an earlier attempt may have been delivered but the Sent folder could not be
+    -- checked: the next attempt looks in Sent before sending again.
+    verify_sent INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     sent_at REAL,
@@ -41,7 +44,8 @@ CREATE TABLE IF NOT EXISTS outbox_attempts (
     worker_id TEXT,
     started_at REAL NOT NULL,
     finished_at REAL,
-    -- sent | partial | transient | permanent | recovered | requeued | lost-claim
+    -- sent | partial | transient | permanent | exhausted | recovered | requeued | unverified
+    -- | lost-claim
     outcome TEXT,
     smtp_code INTEGER,
     server_reply TEXT,
