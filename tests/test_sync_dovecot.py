@@ -318,3 +318,26 @@ async def test_timeout_on_silent_server(make_ctx, dovecot) -> None:
             await sync_service.sync(ctx, SyncRequest(account_id=1))
     finally:
         srv.close()
+
+
+async def test_condstore_without_qresync(dovecot, make_ctx, monkeypatch) -> None:
+    """CHANGEDSINCE for flags; expunges found by a UID SEARCH diff (no VANISHED)."""
+    from prx_email.mail.imap import ImapClient
+
+    async def no_enable(self, *caps):
+        return frozenset()
+
+    monkeypatch.setattr(ImapClient, "enable", no_enable)
+    folder = new_folder()
+    dovecot.add_messages((make_msg(i) for i in range(5)), folder)
+    ctx = make_ctx()
+    await sync_service.sync(ctx, SyncRequest(account_id=1, folder=folder))
+    m = imap_admin(dovecot)
+    m.select(folder)
+    m.uid("STORE", "5", "+FLAGS", "(\\Seen)")
+    m.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    m.logout()
+    rep = (await sync_service.sync(ctx, SyncRequest(account_id=1, folder=folder))).folders[0]
+    assert (rep.flags_updated, rep.expunged) == (1, 1)
+    assert sorted(r.uid for r in stored(ctx, folder)) == [1, 3, 4, 5]

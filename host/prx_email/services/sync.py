@@ -126,7 +126,7 @@ class _FolderRun:
 
     async def run(self, budget: int | None) -> FolderReport:
         db = self.ctx.db
-        qresync = "QRESYNC" in self.client.capabilities
+        qresync = "QRESYNC" in self.client.enabled
         info = await self.client.select(self.folder)
         conn = db.connect()
         state = sync_state.get_state(conn, self.acc.id, self.folder)

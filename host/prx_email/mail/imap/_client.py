@@ -64,6 +64,7 @@ class ImapClient:
         self.timeout = timeout
         self._tagnum = 0
         self.selected: str | None = None
+        self.enabled: frozenset[str] = frozenset()
 
     # -- low level -------------------------------------------------------------------------
     def _next_tag(self) -> bytes:
@@ -189,9 +190,15 @@ class ImapClient:
             if resp.line.startswith(b"* CAPABILITY "):
                 self.capabilities = frozenset(resp.line[13:].decode("ascii").upper().split())
 
-    async def enable(self, *caps: str) -> None:
-        if "ENABLE" in self.capabilities:
-            await self.command([b"ENABLE", *(c.encode("ascii") for c in caps)])
+    async def enable(self, *caps: str) -> frozenset[str]:
+        """ENABLE the offered ones among ``caps`` (RFC 5161); returns what is now enabled."""
+        wanted = [c for c in caps if c.upper() in self.capabilities]
+        if wanted and "ENABLE" in self.capabilities:
+            tagged = await self.command([b"ENABLE", *(c.encode("ascii") for c in wanted)])
+            for resp in tagged.untagged:
+                if resp.line.startswith(b"* ENABLED"):
+                    self.enabled |= frozenset(resp.line[9:].decode("ascii").upper().split())
+        return self.enabled
 
     async def select(
         self, folder: str, *, readonly: bool = True, condstore: bool = True
