@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import wasmtime
 from wasmtime.component import Component, Func, Linker
 
-from ..errors import ConfigError
+from ..errors import ConfigError, EmailError
 from ._engine import deadline_ticks
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,9 @@ class Sandbox:
             return self._call("execute", tool, args_json)
         except SandboxError as exc:
             return exc.envelope()
+        except EmailError as exc:  # re-instantiation failed (e.g. a broken component)
+            error = {"code": exc.code.envelope, "message": exc.message, "hint": exc.hint}
+            return json.dumps({"ok": False, "error": error})
 
     def describe(self) -> str:
         """The guest's catalogue JSON.
