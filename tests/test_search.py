@@ -111,6 +111,8 @@ def test_bad_cursor_and_limit(db: Database) -> None:
         search_local(db, SearchQuery(1, text="x", cursor="not-a-cursor"))
     with pytest.raises(InvalidArgument):
         search_local(db, SearchQuery(1, limit=0))
+    with pytest.raises(InvalidArgument):
+        search_local(db, SearchQuery(1, since=OCT_10, before=OCT_10 - 1))
 
 
 @pytest.mark.parametrize(

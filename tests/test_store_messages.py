@@ -84,6 +84,7 @@ def test_upsert_updates_flags_and_content(store: MessageStore) -> None:
     assert msg.body_text == "new words yak\n"
     assert [m.id for m in store.search(SearchQuery(1, text="yak")).messages] == [key]
     assert store.search(SearchQuery(1, text="zebra")).messages == ()
+    check_index(store.db)
 
 
 def test_imports_dedupe_by_content(store: MessageStore) -> None:
@@ -197,6 +198,35 @@ def test_delete_uids_removes_search_entries(store: MessageStore, db: Database) -
     assert store.delete_uids(1, "INBOX", [1], uidvalidity=4) == 0
     fts_rows = db.connect().execute("SELECT count(*) FROM messages_fts").fetchone()[0]
     assert fts_rows == 2
+    check_index(db)
+
+
+def check_index(db: Database) -> None:
+    """The FTS index holds exactly what indexing the stored rows afresh would hold."""
+    conn = db.connect()
+    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    fts_rows = conn.execute("SELECT count(*) FROM messages_fts").fetchone()[0]
+    assert fts_rows == conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    conn.execute("DROP TABLE IF EXISTS temp.fresh_fts")
+    conn.execute(
+        "CREATE VIRTUAL TABLE temp.fresh_fts USING fts5(subject, from_addr, to_addrs, "
+        "cc_addrs, body, content='', tokenize='unicode61 remove_diacritics 2')"
+    )
+    conn.execute(
+        "INSERT INTO temp.fresh_fts (rowid, subject, from_addr, to_addrs, cc_addrs, body) "
+        "SELECT id, subject, from_addr, to_addrs, cc_addrs, "
+        "coalesce(body_text, body_html_text, '') FROM messages"
+    )
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.v_live USING fts5vocab(main, messages_fts, row)"
+    )
+    conn.execute("DROP TABLE IF EXISTS temp.v_fresh")
+    conn.execute("CREATE VIRTUAL TABLE temp.v_fresh USING fts5vocab(temp, fresh_fts, row)")
+    live = conn.execute(
+        "SELECT term, doc, cnt FROM temp.v_live WHERE doc != 0 ORDER BY term"
+    ).fetchall()
+    fresh = conn.execute("SELECT term, doc, cnt FROM temp.v_fresh ORDER BY term").fetchall()
+    assert [tuple(r) for r in live] == [tuple(r) for r in fresh]
 
 
 def test_delete_folder_for_uidvalidity_reset(store: MessageStore, db: Database) -> None:
@@ -209,6 +239,7 @@ def test_delete_folder_for_uidvalidity_reset(store: MessageStore, db: Database) 
     store.upsert_many(1, "INBOX", 6, [item(1, raw(1))])
     keys = [m.id for m in store.list_page(ListQuery(1)).messages]
     assert len(keys) == len(set(keys)) and max(keys) == 4
+    check_index(db)
 
 
 def test_find_by_message_id(store: MessageStore) -> None:
@@ -254,3 +285,24 @@ def test_concurrent_writers_and_readers(db: Database) -> None:
         t.join()
     assert not errors
     assert store.count(1) == 30
+
+
+def test_mixed_batches_keep_the_index_exact(store: MessageStore, db: Database) -> None:
+    store.upsert_many(1, "INBOX", 1, [item(1, raw(1, body="alpha")), item(2, raw(2))])
+    batch = [
+        item(2, raw(2, body="bravo changed")),  # known UID, new text
+        item(3, raw(3, body="charlie")),  # new
+        item(3, raw(3, body="delta")),  # the same new UID again: the later copy wins
+        item(1, raw(1, body="alpha"), (SEEN,)),  # known UID, flags only
+    ]
+    assert store.upsert_many(1, "INBOX", 1, batch) == 3  # rows, not items
+    assert store.uids_in_folder(1, "INBOX", 1) == {1, 2, 3}
+
+    def uids(text: str) -> list[int | None]:
+        return [m.uid for m in store.search(SearchQuery(1, text=text)).messages]
+
+    assert uids("bravo") == [2]
+    assert uids("delta") == [3]
+    assert uids("charlie") == []
+    assert uids("alpha") == [1]
+    check_index(db)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import InvalidArgument
 from ..store.db import Database
 from ..store.messages import MessageStore
 from ..types import AccountId, ListQuery, Message, MessageKey, MessagePage, SearchQuery
@@ -28,4 +29,9 @@ def search_local(db: Database, q: SearchQuery) -> MessagePage:
     :raises InvalidArgument: a limit outside 1..=500, a cursor this store did not issue, or
         ``since`` after ``before``.
     """
+    if q.since is not None and q.before is not None and q.since > q.before:
+        raise InvalidArgument(
+            "since is after before",
+            hint="since is inclusive and before exclusive; pass since <= before",
+        )
     return MessageStore(db).search(q)

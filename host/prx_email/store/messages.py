@@ -65,14 +65,8 @@ _UPDATABLE = (
     "sort_date, flags, seen, snippet, size, has_attachments, body_text, body_html, "
     "body_html_text, body_truncated, headers, attachments"
 )
-_SET_EXCLUDED = ", ".join(f"{c} = excluded.{c}" for c in (c.strip() for c in _UPDATABLE.split(",")))
 
 _INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"
-# A UID twice in one batch: the later copy wins, as a replay of the batch would do.
-_INSERT_UID = (
-    _INSERT + " ON CONFLICT (account_id, folder, uidvalidity, uid) WHERE uid IS NOT NULL "
-    f"DO UPDATE SET {_SET_EXCLUDED}"
-)
 _INSERT_IMPORT = (
     _INSERT + " ON CONFLICT (account_id, folder, import_key) WHERE import_key IS NOT NULL "
     "DO NOTHING"
@@ -259,12 +253,17 @@ class MessageStore:
         An item whose (account, folder, uidvalidity, uid) is already stored updates that
         row (same key). An imported item (uid None) already present is skipped, not counted.
         """
-        synced: list[tuple[object, ...]] = []
+        by_uid: dict[int, tuple[object, ...]] = {}
         imported: list[tuple[object, ...]] = []
         for item in items:
-            (imported if item.uid is None else synced).append(
-                _row(account_id, folder, uidvalidity, item)
-            )
+            if item.uid is None:
+                imported.append(_row(account_id, folder, uidvalidity, item))
+            else:
+                # A UID twice in one batch: the later copy wins. Deduplicated here, because
+                # updating a row this batch inserted (not indexed yet) would make the
+                # update trigger delete index entries that do not exist.
+                by_uid[item.uid] = _row(account_id, folder, uidvalidity, item)
+        synced = list(by_uid.values())
         if not synced and not imported:
             return 0
         changed = 0
@@ -285,7 +284,7 @@ class MessageStore:
                     # Changes of indexed text re-index through the update trigger.
                     changed += tx.executemany(_UPDATE_BY_ID, updates).rowcount
                 if synced:
-                    changed += tx.executemany(_INSERT_UID, synced).rowcount
+                    changed += tx.executemany(_INSERT, synced).rowcount
             if imported:
                 changed += tx.executemany(_INSERT_IMPORT, imported).rowcount
             tx.execute(_INDEX_NEW, (floor,))
