@@ -17,21 +17,24 @@ def register(subparsers: Any) -> None:
 def _effects(tool: dict[str, Any]) -> str:
     effects = tool.get("effects")
     if isinstance(effects, dict):
-        return ", ".join(k for k, v in sorted(effects.items()) if v) or "-"
+        return ", ".join(k for k, v in sorted(effects.items()) if v) or "read-only"
     if isinstance(effects, list):
         return ", ".join(str(e) for e in effects) or "-"
     return str(effects) if effects else "-"
 
 
-def _first_line(text: object) -> str:
+def _first_sentence(text: object) -> str:
     lines = str(text or "").strip().splitlines()
-    return lines[0] if lines else ""
+    first = lines[0] if lines else ""
+    head, dot, _ = first.partition(". ")
+    return head + "." if dot else first
 
 
 def table(catalogue: list[dict[str, Any]]) -> str:
     rows = [("TOOL", "EFFECTS", "DESCRIPTION")]
     rows += [
-        (str(t.get("name", "?")), _effects(t), _first_line(t.get("description"))) for t in catalogue
+        (str(t.get("name", "?")), _effects(t), _first_sentence(t.get("description")))
+        for t in catalogue
     ]
     width0 = max(len(r[0]) for r in rows)
     width1 = max(len(r[1]) for r in rows)
