@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prx_email.errors import InvalidArgument
 from prx_email.mail.parse import parse_message
 from prx_email.store.db import Database
@@ -306,3 +309,48 @@ def test_mixed_batches_keep_the_index_exact(store: MessageStore, db: Database) -
     assert uids("charlie") == []
     assert uids("alpha") == [1]
     check_index(db)
+
+
+_op = st.one_of(
+    st.tuples(
+        st.just("upsert"),
+        st.lists(
+            st.tuples(st.integers(1, 6), st.sampled_from(["red fox", "blue owl", "red owl", ""])),
+            max_size=5,
+        ),
+    ),
+    st.tuples(st.just("flags"), st.lists(st.integers(1, 6), max_size=3)),
+    st.tuples(st.just("delete"), st.lists(st.integers(1, 6), max_size=3)),
+    st.tuples(st.just("import"), st.lists(st.sampled_from(["red", "owl", "cat"]), max_size=3)),
+    st.tuples(st.just("reset"), st.just([])),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_op, max_size=8))
+def test_any_write_sequence_keeps_the_index_exact(ops: list[tuple[str, list[Any]]]) -> None:
+    database = Database(":memory:")
+    store = MessageStore(database)
+    for name, args in ops:
+        if name == "upsert":
+            store.upsert_many(1, "INBOX", 1, [item(u, raw(u, body=b or "-")) for u, b in args])
+        elif name == "flags":
+            store.set_flags(1, "INBOX", {u: [SEEN] for u in args})
+        elif name == "delete":
+            store.delete_uids(1, "INBOX", args)
+        elif name == "import":
+            store.upsert_many(1, "Local", 0, [item(None, raw(7, body=w)) for w in args])
+        else:
+            store.delete_folder(1, "INBOX")
+    check_index(database)
+    for word in ("red", "owl", "fox", "cat"):
+        found = {m.id for m in store.search(SearchQuery(1, text=word, limit=500)).messages}
+        expected = {
+            r[0]
+            for r in database.connect().execute(
+                "SELECT id, body_text FROM messages WHERE account_id = 1"
+            )
+            if word in (r[1] or "").split()
+        }
+        assert found == expected
+    database.close()
