@@ -8,7 +8,14 @@ import time
 
 import pytest
 from prx_email import Plugin
-from prx_email.runtime import SANDBOX_OUTPUT, SANDBOX_TIMEOUT, SANDBOX_TRAP, Limits, Sandbox
+from prx_email.runtime import (
+    SANDBOX_MEMORY,
+    SANDBOX_OUTPUT,
+    SANDBOX_TIMEOUT,
+    SANDBOX_TRAP,
+    Limits,
+    Sandbox,
+)
 
 pytestmark = pytest.mark.component
 
@@ -72,6 +79,15 @@ def test_memory_limit_stops_an_allocation_and_the_next_call_succeeds(hostile: Pl
     assert "MemoryError" in envelope["error"]["message"] or envelope["error"]["code"].startswith(
         "EMAIL_SANDBOX_"
     )
+    _assert_next_call_works(hostile)
+
+
+def test_memory_error_escaping_the_guest_traps_and_the_next_call_succeeds(
+    hostile: Plugin,
+) -> None:
+    envelope = hostile.execute("alloc-uncaught")
+    assert envelope["ok"] is False
+    assert envelope["error"]["code"] in {SANDBOX_TRAP, SANDBOX_MEMORY}
     _assert_next_call_works(hostile)
 
 

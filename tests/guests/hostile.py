@@ -60,8 +60,11 @@ def _spin(args: dict) -> str:
 
 
 def _alloc(args: dict) -> str:
-    while True:
-        _HOARD.append(bytearray(16 * 1024 * 1024))
+    try:
+        while True:
+            _HOARD.append(bytearray(16 * 1024 * 1024))
+    finally:
+        _HOARD.clear()  # so the instance itself stays usable
 
 
 def _huge(args: dict) -> str:
@@ -130,6 +133,9 @@ class WitWorld(_World):
             raise RuntimeError("escaped the guest")  # uncaught: a trap
         if tool == "ok":
             return _ok("pong")
+        if tool == "alloc-uncaught":  # MemoryError escapes the export: a trap
+            _HOARD.clear()
+            _alloc({})
         args = json.loads(args_json or "{}")
         try:
             return _ACTIONS[tool](args)
@@ -139,4 +145,5 @@ class WitWorld(_World):
             return _failed(exc)
 
     def describe(self) -> str:
-        return json.dumps([{"name": name} for name in ["ok", "raise", *_ACTIONS]])
+        names = ["ok", "raise", "alloc-uncaught", *_ACTIONS]
+        return json.dumps([{"name": name} for name in names])
