@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,20 @@ _line = st.sampled_from(
 def test_mime_shaped_garbage_never_raises(lines: list[bytes]) -> None:
     raw = b"\r\n".join(lines)
     assert parse_message(raw).size == len(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"Subject: " + b"=?utf-8?q?a?= " * 50_000 + b"\r\n\r\nx",
+        b"Content-Type: text/html\r\n\r\n" + b"<script></script>x" * 50_000,
+        b"Content-Type: text/html\r\n\r\n" + b"<" * 1_000_000,
+        b"To: " + b'"a\\"b" <x@y>, ' * 20_000 + b"\r\n\r\nx",
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b\r\n\r\nx\r\n" * 50_000,
+    ],
+    ids=["encoded-words", "script-tags", "lt-storm", "quoted-names", "many-parts"],
+)
+def test_hostile_sizes_parse_in_linear_time(raw: bytes) -> None:
+    start = time.process_time()
+    parse_message(raw)
+    assert time.process_time() - start < 3.0

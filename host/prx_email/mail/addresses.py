@@ -15,6 +15,7 @@ __all__ = ["format_address", "parse_addresses"]
 
 _SPECIALS = frozenset('()<>[]:;@\\,."')
 _HARD = frozenset('"(;:')  # shapes the hand splitter does not handle
+_MAX_CHARS = 65_536  # about 1,500 recipients; past that, the rest of a header is dropped
 
 
 def format_address(name: str, addr: str) -> str:
@@ -53,6 +54,8 @@ def parse_addresses(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Display strings and bare addresses of one raw (undecoded) address header."""
     if not raw:
         return (), ()
+    if len(raw) > _MAX_CHARS:
+        raw = raw[: raw.rfind(",", 0, _MAX_CHARS) + 1 or _MAX_CHARS]
     if not raw.isascii():
         # 8-bit header: recover Unicode first; the splitters work on str.
         raw = decode_header_value(raw)

@@ -12,7 +12,14 @@ import re
 from email.errors import HeaderParseError
 from email.header import decode_header
 
-__all__ = ["decode_bytes", "decode_header_value", "html_to_text", "snippet_of", "unfold"]
+__all__ = [
+    "MAX_HEADER_CHARS",
+    "decode_bytes",
+    "decode_header_value",
+    "html_to_text",
+    "snippet_of",
+    "unfold",
+]
 
 # Charsets seen in the wild under names Python does not know.
 _CHARSET_ALIASES = {
@@ -89,8 +96,17 @@ def _from_8bit(value: str) -> str:
     return decode_bytes(raw, None)
 
 
+MAX_HEADER_CHARS = 16_384  # RFC 5322 lines stop at 998; longer values are cut, not decoded
+
+
 def decode_header_value(value: str) -> str:
-    """One header value as Unicode: 8-bit bytes recovered, RFC 2047 encoded-words decoded."""
+    """One header value as Unicode: 8-bit bytes recovered, RFC 2047 encoded-words decoded.
+
+    Values over ``MAX_HEADER_CHARS`` are cut first (the stdlib decoder is quadratic in the
+    number of encoded-words).
+    """
+    if len(value) > MAX_HEADER_CHARS:
+        value = value[:MAX_HEADER_CHARS]
     if not value.isascii():
         value = _from_8bit(value)
     value = unfold(value)
@@ -133,21 +149,22 @@ def _drop_hidden(markup: str) -> str:
     lower = markup.lower()
     if not any("<" + name in lower for name in _HIDDEN):
         return markup
+    n = len(markup)
+    # Next start of each element at or after `pos`, cached so every search is linear.
+    starts = {name: lower.find("<" + name) for name in _HIDDEN}
     out: list[str] = []
     pos = 0
-    n = len(markup)
     while pos < n:
-        best = -1
-        best_name = ""
-        for name in _HIDDEN:
-            i = lower.find("<" + name, pos)
-            if i != -1 and (best == -1 or i < best):
-                best, best_name = i, name
-        if best == -1:
+        for name, at in starts.items():
+            if at != -1 and at < pos:
+                starts[name] = lower.find("<" + name, pos)
+        live = [(at, name) for name, at in starts.items() if at != -1]
+        if not live:
             out.append(markup[pos:])
             break
+        best, name = min(live)
         out.append(markup[pos:best])
-        end = lower.find("</" + best_name, best)
+        end = lower.find("</" + name, best)
         if end == -1:
             break  # unterminated: the rest is hidden
         close = lower.find(">", end)
