@@ -157,3 +157,31 @@ async def test_xoauth2_rejected_token_is_refreshed_once(dovecot, tmp_path, retry
     assert provider.rejections == 1  # refreshed once at most, never in a loop
     assert "token-one" not in str(exc.value) and "token-two" not in str(exc.value)
     db.close()
+
+
+async def test_search_fetched_row_expunged_before_cursor_reaches_it(dovecot, make_ctx) -> None:
+    folder = new_folder("Ahead")
+    dovecot.add_messages([make_msg(i, subject=f"item {i}") for i in range(1, 6)], folder)
+    ctx = make_ctx()
+    await sync_service.sync(ctx, SyncRequest(account_id=1, folder=folder, max_messages=2))
+    page = await sync_service.search_remote(
+        ctx, SearchQuery(account_id=1, subject="item 5", folder=folder, remote=True)
+    )
+    assert [m.uid for m in page.messages] == [5]  # stored ahead of the cursor (2)
+    m = imap_admin(dovecot)
+    m.select(folder)
+    m.uid("STORE", "5", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    m.logout()
+    await sync_service.sync(ctx, SyncRequest(account_id=1, folder=folder))
+    from prx_email.store.messages import MessageStore
+
+    assert MessageStore(ctx.db).uids_in_folder(1, folder, _uidvalidity(ctx, folder)) == {1, 2, 3, 4}
+
+
+def _uidvalidity(ctx: ServiceContext, folder: str) -> int:
+    from prx_email.store.sync_state import get_state
+
+    st = get_state(ctx.db.connect(), 1, folder)
+    assert st is not None
+    return st.uidvalidity

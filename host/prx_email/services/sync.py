@@ -225,6 +225,17 @@ class _FolderRun:
     async def _new(self, last_uid: int, uidvalidity: int, budget: int | None) -> tuple[int, bool]:
         found = await self.client.uid_search([b"UID", b"%d:*" % (last_uid + 1)])
         uids = sorted(u for u in found if u > last_uid)
+        # Rows ahead of the cursor come from remote search; drop those the server no longer
+        # has, or the cursor would pass them without the expunge scan ever seeing them.
+        ahead = {
+            u
+            for u in self.store.uids_in_folder(self.acc.id, self.folder, uidvalidity)
+            if u > last_uid
+        }
+        if ahead - set(uids):
+            self.store.delete_uids(
+                self.acc.id, self.folder, ahead - set(uids), uidvalidity=uidvalidity
+            )
         more = budget is not None and len(uids) > budget
         if budget is not None:
             uids = uids[:budget]
