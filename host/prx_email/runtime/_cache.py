@@ -1,11 +1,13 @@
 """Compile the component once; keep the compiled artifact on disk and in memory.
 
-On disk: ``<cache dir>/components/<key>.cwasm`` where ``key`` is the sha256 of the
-``.wasm`` bytes, the wasmtime version and the engine fingerprint. The file is
-``MAGIC + sha256(artifact) + artifact``: wasmtime trusts the bytes it deserializes
-(they are native code), so a file that does not verify is deleted and rebuilt
-rather than loaded. Writes are atomic (temporary file + rename); the directory is
-0700 and the file 0600.
+On disk: ``<cache dir>/components/<key>.<crc32>.cwasm`` where ``key`` is the sha256
+of the ``.wasm`` bytes, the wasmtime version and the engine fingerprint, and ``crc32``
+the checksum of the file itself. wasmtime trusts the bytes it deserializes (they are
+native code), so a file whose checksum does not match — or that wasmtime rejects — is
+deleted and rebuilt rather than loaded. The file is mapped, not read (``deserialize_file``),
+and the checksum is taken over the mapping: ~30 ms for 35 MB, versus ~70 ms for sha256
+plus ~150 ms to copy the bytes into wasmtime. Writes are atomic (temporary file + rename);
+the directory is 0700 and the file 0600.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import mmap
 import os
 import tempfile
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +32,6 @@ from ._engine import ENGINE_FINGERPRINT, wasmtime_version
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "PRX_EMAIL_CACHE_DIR"
-_MAGIC = b"PRXCWASM1\n"
-_DIGEST = 32
 
 
 @dataclass(slots=True)
@@ -86,42 +88,50 @@ def load_component(
         if use_memory and key in _memory:
             stats.memory_hits += 1
             return LoadedComponent(_memory[key], key, "memory")
-        target = (directory or cache_dir()) / "components" / f"{key}.cwasm"
-        component = _read(engine, target)
+        folder = (directory or cache_dir()) / "components"
+        component = _read(engine, folder, key)
         source = "disk"
         if component is None:
             component = Component(engine, wasm)
             stats.compiles += 1
             source = "compiled"
-            _write(target, bytes(component.serialize()))
+            _write(folder, key, bytes(component.serialize()))
         else:
             stats.disk_hits += 1
         _memory[key] = component
         return LoadedComponent(component, key, source)
 
 
-def _read(engine: wasmtime.Engine, target: Path) -> Component | None:
+def artifact_paths(folder: Path, key: str) -> list[Path]:
+    """Cached artifacts for ``key``: ``<key>.<crc32 hex>.cwasm``."""
     try:
-        blob = target.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        log.warning("cannot read the compiled-component cache %s: %s", target, exc)
-        return None
-    head = len(_MAGIC) + _DIGEST
-    artifact = blob[head:]
-    if (
-        len(blob) <= head
-        or blob[: len(_MAGIC)] != _MAGIC
-        or hashlib.sha256(artifact).digest() != blob[len(_MAGIC) : head]
-    ):
-        _discard(target, "checksum mismatch")
-        return None
-    try:
-        return Component.deserialize(engine, artifact)
-    except wasmtime.WasmtimeError as exc:
-        _discard(target, str(exc))
-        return None
+        return sorted(folder.glob(f"{key}.*.cwasm"))
+    except OSError:
+        return []
+
+
+def _crc32_of(path: Path) -> int:
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        return zlib.crc32(view)
+
+
+def _read(engine: wasmtime.Engine, folder: Path, key: str) -> Component | None:
+    for path in artifact_paths(folder, key):
+        expected = path.name[len(key) + 1 : -len(".cwasm")]
+        try:
+            actual = _crc32_of(path)
+        except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
+            _discard(path, f"unreadable: {exc}")
+            continue
+        if f"{actual:08x}" != expected:
+            _discard(path, "checksum mismatch")
+            continue
+        try:
+            # Maps the file instead of copying 35 MB through Python: ~10 ms instead of ~150.
+            return Component.deserialize_file(engine, str(path))
+        except wasmtime.WasmtimeError as exc:
+            _discard(path, str(exc).splitlines()[0] if str(exc) else "rejected")
+    return None
 
 
 def _discard(target: Path, why: str) -> None:
@@ -131,18 +141,17 @@ def _discard(target: Path, why: str) -> None:
         target.unlink()
 
 
-def _write(target: Path, artifact: bytes) -> None:
+def _write(folder: Path, key: str, artifact: bytes) -> None:
     """Best effort: a read-only or full cache dir only costs the next start a compile."""
+    target = folder / f"{key}.{zlib.crc32(artifact):08x}.cwasm"
     try:
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for directory in (target.parent, target.parent.parent):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for directory in (folder, folder.parent):
             if directory.stat().st_uid == os.getuid():
                 directory.chmod(0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".cwasm", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".partial", dir=folder)
         try:
             with os.fdopen(fd, "wb") as fh:  # mkstemp creates the file 0600
-                fh.write(_MAGIC)
-                fh.write(hashlib.sha256(artifact).digest())
                 fh.write(artifact)
                 fh.flush()
                 os.fsync(fh.fileno())
