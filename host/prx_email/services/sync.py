@@ -53,6 +53,8 @@ from .context import ServiceContext
 __all__ = ["SyncProgress", "open_imap", "search_remote", "sync", "sync_folder"]
 
 _FETCH_ITEMS = "(UID FLAGS RFC822.SIZE BODY.PEEK[])"
+#: Write batch N in a worker thread while batch N+1 is parsed (SQLite releases the GIL).
+STORE_IN_THREAD = True
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -264,7 +266,11 @@ class _FolderRun:
                     self._report(done, total)
                 # SQLite releases the GIL: the write of batch N overlaps the parse of N+1.
                 # Batches are stored strictly in order, each with its cursor move.
-                storing = loop.run_in_executor(None, self._store, uidvalidity, items, batch[-1])
+                if STORE_IN_THREAD:
+                    storing = loop.run_in_executor(None, self._store, uidvalidity, items, batch[-1])
+                else:
+                    storing = loop.create_future()
+                    storing.set_result(self._store(uidvalidity, items, batch[-1]))
             if storing is not None:
                 done += await storing
                 storing = None
