@@ -35,6 +35,7 @@ LIMIT = 20
 
 CHILD = r"""
 import json, sys, time
+LIMIT = int(sys.argv[2])
 t0 = time.perf_counter()
 from prx_email import open_plugin
 from prx_email.config import AccountConfig, Config
@@ -80,8 +81,10 @@ def bench_cold_start(db_path: Path, cache: Path, runs: int) -> tuple[list[float]
             capture_output=True,
             text=True,
             env=env,
-            check=True,
+            check=False,
         )
+        if out.returncode != 0:
+            raise SystemExit(f"the cold-start child failed:\n{out.stderr}")
         walls.append(time.perf_counter() - started)
         inner.append(json.loads(out.stdout))
     assert all(i["source"] == "disk" for i in inner), inner
