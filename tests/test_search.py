@@ -138,7 +138,8 @@ def test_fts_syntax_in_user_text_is_literal(db: Database, text: str) -> None:
 def test_operator_words_are_searched_as_words(db: Database) -> None:
     assert subjects(db, text="invoice OR noodle") == []  # OR is a word here, not an operator
     assert terms('say "hi"') == ['"say"*', '"""hi"""*']
-    assert match_expression([("subject", "x y")]) == '{subject} : "x"* AND {subject} : "y"*'
+    assert terms("ab a") == ['"ab"', '"a"']  # short words: whole tokens only
+    assert match_expression([("subject", "xyz y")]) == '{subject} : "xyz"* AND {subject} : "y"'
     assert match_expression([(None, "!!! ...")]) is None
 
 

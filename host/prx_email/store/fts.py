@@ -1,8 +1,10 @@
 """User text → a safe FTS5 MATCH expression.
 
 User text never reaches FTS5 as syntax: every whitespace-separated word becomes a quoted
-string (a phrase of its tokens) with a prefix star, so ``AND``, ``NEAR``, ``*``, ``:``,
-quotes and parentheses are matched as text, never interpreted.
+string (a phrase of its tokens), so ``AND``, ``NEAR``, ``*``, ``:``, quotes and parentheses
+are matched as text, never interpreted. Words of three characters or more match as
+prefixes (``invoice`` finds ``invoices``); shorter ones match whole tokens only, since a
+one- or two-letter prefix matches most of a mailbox and costs a scan of the whole index.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ __all__ = ["FTS_COLUMNS", "match_expression", "terms"]
 
 FTS_COLUMNS = frozenset({"subject", "from_addr", "to_addrs", "cc_addrs", "body"})
 _MAX_TERMS = 32
+_MIN_PREFIX = 3
 
 
 def terms(text: str) -> list[str]:
-    """Quoted prefix terms of ``text``; words without a letter or digit are dropped."""
+    """Quoted terms of ``text``; words without a letter or digit are dropped."""
     out: list[str] = []
     for word in text.split():
         if not any(ch.isalnum() for ch in word):
             continue  # unicode61 would make an empty phrase of it
         word = word.replace("\x00", "")
-        out.append('"' + word.replace('"', '""') + '"*')
+        quoted = '"' + word.replace('"', '""') + '"'
+        out.append(quoted + "*" if len(word) >= _MIN_PREFIX else quoted)
         if len(out) == _MAX_TERMS:
             break
     return out

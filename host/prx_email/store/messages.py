@@ -8,6 +8,7 @@ search never misses what a committed upsert stored.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -243,6 +244,12 @@ class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def _read(self) -> sqlite3.Cursor:
+        """A cursor on this thread's connection returning plain tuples (3x cheaper than Row)."""
+        cur = self.db.connect().cursor()
+        cur.row_factory = None
+        return cur
+
     # --- writes -------------------------------------------------------------------------
 
     def upsert_many(
@@ -353,7 +360,7 @@ class MessageStore:
 
     def uids_in_folder(self, account_id: AccountId, folder: str, uidvalidity: int) -> set[int]:
         """UIDs stored for (account, folder, uidvalidity)."""
-        rows = self.db.connect().execute(
+        rows = self._read().execute(
             "SELECT uid FROM messages "
             "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
             (account_id, folder, uidvalidity),
@@ -364,7 +371,7 @@ class MessageStore:
         self, account_id: AccountId, folder: str, uidvalidity: int
     ) -> dict[int, tuple[str, ...]]:
         """Stored flags by UID for (account, folder, uidvalidity): the base of a flag scan."""
-        rows = self.db.connect().execute(
+        rows = self._read().execute(
             "SELECT uid, flags FROM messages "
             "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
             (account_id, folder, uidvalidity),
@@ -374,7 +381,7 @@ class MessageStore:
     def max_uid(self, account_id: AccountId, folder: str, uidvalidity: int) -> int | None:
         """The highest stored UID, or None when the folder holds none."""
         row = (
-            self.db.connect()
+            self._read()
             .execute(
                 "SELECT max(uid) FROM messages "
                 "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
@@ -386,7 +393,7 @@ class MessageStore:
 
     def find_by_message_id(self, account_id: AccountId, message_id: str) -> list[MessageSummary]:
         """Stored messages with this Message-ID (any folder), newest first."""
-        rows = self.db.connect().execute(
+        rows = self._read().execute(
             f"SELECT {_SUMMARY} FROM messages WHERE account_id = ? AND message_id = ? "
             "ORDER BY sort_date DESC, id DESC",
             (account_id, message_id),
@@ -397,7 +404,7 @@ class MessageStore:
 
     def get(self, account_id: AccountId, key: MessageKey) -> Message | None:
         row = (
-            self.db.connect()
+            self._read()
             .execute(
                 f"SELECT {_FULL} FROM messages WHERE id = ? AND account_id = ?",
                 (key, account_id),
@@ -412,7 +419,7 @@ class MessageStore:
         if folder is not None:
             sql += " AND folder = ?"
             params.append(folder)
-        return int(self.db.connect().execute(sql, params).fetchone()[0])
+        return int(self._read().execute(sql, params).fetchone()[0])
 
     def list_page(self, q: ListQuery) -> MessagePage:
         """Newest first (date DESC, id DESC; undated last), keyset-paginated.
@@ -482,7 +489,7 @@ class MessageStore:
             "ORDER BY sort_date DESC, id DESC LIMIT ?"
         )
         params.append(limit + 1)
-        rows = self.db.connect().execute(sql, params).fetchall()
+        rows = self._read().execute(sql, params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1][14], rows[-1][0]) if more and rows else None

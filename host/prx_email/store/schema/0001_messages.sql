@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS messages (
 
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_uid
     ON messages (account_id, folder, uidvalidity, uid) WHERE uid IS NOT NULL;
+-- Covers the flag scan of a resync (uid -> flags) without touching the wide rows.
+CREATE INDEX IF NOT EXISTS messages_uid_flags
+    ON messages (account_id, folder, uidvalidity, uid, flags) WHERE uid IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_import
     ON messages (account_id, folder, import_key) WHERE import_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_listing
