@@ -205,7 +205,51 @@ async def stock_aioimaplib_rates(server: DovecotServer) -> list[tuple[int, str]]
         finally:
             with contextlib.suppress(Exception):
                 client.protocol.transport.abort()
+    # A response of many short lines (FLAGS of the whole mailbox) hits the per-line recursion.
+    ctx = ssl.create_default_context(cafile=str(server.ca_file))
+    client = aioimaplib.IMAP4_SSL(
+        host=server.host, port=server.imaps_port, ssl_context=ctx, timeout=60
+    )
+    try:
+        await client.wait_hello_from_server()
+        await client.login(server.user, server.password)
+        await client.select("INBOX")
+        t0 = time.perf_counter()
+        resp = await asyncio.wait_for(client.uid("fetch", "1:*", "(UID FLAGS)"), 60)
+        dt = time.perf_counter() - t0
+        text = f"{len(resp.lines)} lines in {dt:.2f}s ({resp.result})"
+    except RecursionError:
+        text = "failed: RecursionError"
+    except Exception as exc:
+        text = f"failed: {type(exc).__name__}"
+    finally:
+        with contextlib.suppress(Exception):
+            client.protocol.transport.abort()
+    out.append((0, f"UID FETCH 1:* (UID FLAGS): {text}"))
     return out
+
+
+async def flags_scan_ours(server: DovecotServer) -> float:
+    from prx_email.auth.credentials import Password
+    from prx_email.config.model import PasswordAuth, ServerConfig, TlsMode
+    from prx_email.mail.imap import connect
+
+    sc = ServerConfig(
+        host=server.host,
+        port=server.imaps_port,
+        tls=TlsMode.IMPLICIT,
+        username=server.user,
+        auth=PasswordAuth(),
+        ca_file=server.ca_file,
+    )
+    client = await connect(sc, Password(server.user, server.password))
+    await client.select("INBOX")
+    t0 = time.perf_counter()
+    res = await client.uid_fetch("1:*", "(UID FLAGS)")
+    dt = time.perf_counter() - t0
+    assert len(res.items) > 0
+    await client.logout()
+    return dt
 
 
 async def no_change_resync(server: DovecotServer, db: Path) -> float:
@@ -336,7 +380,13 @@ def main() -> int:
         stock = asyncio.run(stock_aioimaplib_rates(server))
         result["stock_aioimaplib"] = {str(k): v for k, v in stock}
         for batch, text in stock:
-            print(f"stock aioimaplib FETCH, {batch:>6} messages per command: {text}")
+            if batch:
+                print(f"stock aioimaplib FETCH, {batch:>6} messages per command: {text}")
+            else:
+                print(f"stock aioimaplib {text}")
+        fs = asyncio.run(flags_scan_ours(server))
+        result["flags_scan_s"] = round(fs, 3)
+        print(f"our reader UID FETCH 1:* (UID FLAGS) of {opts.messages}: {fs:.2f}s")
         print(json.dumps(result))
         return 0 if o / b <= 1.5 else 1
     finally:
