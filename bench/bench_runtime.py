@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prx_email import open_plugin
@@ -63,64 +65,80 @@ def _median_us(samples: list[float]) -> float:
     return statistics.median(samples) * 1e6
 
 
-def bench_compile(wasm: Path, scratch: Path) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_compile(wasm: Path, scratch: Path) -> tuple[float, float]:
+    """Wall and process CPU (all threads: cranelift compiles in parallel) of one compile."""
+    wall, cpu = time.perf_counter(), time.process_time()
     loaded = load_component(shared_engine(), wasm, directory=scratch, use_memory=False)
-    elapsed = time.perf_counter() - started
+    result = time.perf_counter() - wall, time.process_time() - cpu
     assert loaded.source == "compiled"
-    return elapsed
+    return result
 
 
-def bench_cold_start(db_path: Path, cache: Path, runs: int) -> tuple[list[float], list[dict]]:
+def bench_cold_start(db_path: Path, cache: Path, runs: int) -> dict[str, list[float]]:
     env = {**os.environ, "PRX_EMAIL_CACHE_DIR": str(cache)}
-    walls, inner = [], []
+    out: dict[str, list[float]] = {"wall": [], "cpu": [], "import": [], "open": [], "first": []}
     for _ in range(runs):
-        started = time.perf_counter()
-        out = subprocess.run(
+        cpu, wall = _children_cpu(), time.perf_counter()
+        child = subprocess.run(
             [sys.executable, "-c", CHILD, str(db_path), str(LIMIT)],
             capture_output=True,
             text=True,
             env=env,
             check=False,
         )
-        if out.returncode != 0:
-            raise SystemExit(f"the cold-start child failed:\n{out.stderr}")
-        walls.append(time.perf_counter() - started)
-        inner.append(json.loads(out.stdout))
-    assert all(i["source"] == "disk" for i in inner), inner
-    return walls, inner
+        out["wall"].append(time.perf_counter() - wall)
+        out["cpu"].append(_children_cpu() - cpu)
+        if child.returncode != 0:
+            raise SystemExit(f"the cold-start child failed:\n{child.stderr}")
+        inner = json.loads(child.stdout)
+        assert inner["source"] == "disk", inner
+        out["import"].append(inner["import"])
+        out["open"].append(inner["open"])
+        out["first"].append(inner["first_call"])
+    return out
 
 
-def bench_calls(db_path: Path, calls: int) -> dict[str, list[float]]:
+def _timed(fn: Callable[[], object], wall: list[float], cpu: list[float]) -> None:
+    w, c = time.perf_counter(), time.thread_time()
+    fn()
+    cpu.append(time.thread_time() - c)
+    wall.append(time.perf_counter() - w)
+
+
+def bench_calls(db_path: Path, calls: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall and thread-CPU per call (the guest runs on the calling thread)."""
     config = Config(accounts=(AccountConfig(1, "Bench", "me@example.org"),))
     db = Database(db_path)
     query = ListQuery(account_id=1, limit=LIMIT)
     args = {"account_id": 1, "limit": LIMIT}
-    results: dict[str, list[float]] = {"direct": [], "sandbox": [], "accounts": []}
+    paths = ("direct", "sandbox", "accounts")
+    results: dict[str, tuple[list[float], list[float]]] = {p: ([], []) for p in paths}
     with open_plugin(db, config) as plugin:
         expected = len(mailbox.list_messages(db, query).messages)
         got = plugin.execute("email.list", args)
         assert got["ok"] and len(got["data"]["messages"]) == expected, got
-        for _ in range(50):  # warm both paths
-            mailbox.list_messages(db, query)
-            plugin.execute("email.list", args)
-        for _ in range(calls):  # interleaved, so drift hits both alike
-            t0 = time.perf_counter()
-            mailbox.list_messages(db, query)
-            t1 = time.perf_counter()
-            plugin.execute("email.list", args)
-            t2 = time.perf_counter()
-            plugin.execute("email.accounts", {})
-            t3 = time.perf_counter()
-            results["direct"].append(t1 - t0)
-            results["sandbox"].append(t2 - t1)
-            results["accounts"].append(t3 - t2)
+        bodies: dict[str, Callable[[], object]] = {
+            "direct": lambda: mailbox.list_messages(db, query),
+            "sandbox": lambda: plugin.execute("email.list", args),
+            "accounts": lambda: plugin.execute("email.accounts", {}),
+        }
+        for _ in range(50):  # warm every path
+            for body in bodies.values():
+                body()
+        for _ in range(calls):  # interleaved, so load drift hits every path alike
+            for name, body in bodies.items():
+                _timed(body, *results[name])
     db.close()
     return results
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="cold-start processes (median)")
     parser.add_argument("--calls", type=int, default=500, help="calls per path (median)")
     parser.add_argument("--copies", type=int, default=10, help="copies of the sample mailbox")
@@ -136,37 +154,39 @@ def main() -> int:
         report = importer.import_path(db, mbox, account_id=1, folder="INBOX")
         db.close()
 
-        compile_s = bench_compile(wasm, scratch / "cache")
-        walls, inner = bench_cold_start(db_path, scratch / "cache", opts.runs)
+        compile_wall, compile_cpu = bench_compile(wasm, scratch / "cache")
+        cold = bench_cold_start(db_path, scratch / "cache", opts.runs)
         calls = bench_calls(db_path, opts.calls)
 
-    direct = _median_us(calls["direct"])
-    sandbox = _median_us(calls["sandbox"])
-    accounts = _median_us(calls["accounts"])
-    ms = 1000.0
-    print(f"component: {wasm} ({wasm.stat().st_size / 1e6:.1f} MB)")
+    def ms(values: list[float]) -> str:
+        return f"{statistics.median(values) * 1e3:10.1f}"
+
+    size = wasm.stat().st_size / 1e6
+    load = os.getloadavg()[0]
+    print(f"component {wasm.name}: {size:.1f} MB; load average {load:.1f} on {os.cpu_count()} CPUs")
     print(f"store: {report.imported} messages; email.list limit={LIMIT}")
     print()
-    print("(a) start-up                                         median        min")
-    print(f"    one-time compile (cache miss, in process)   {compile_s * ms:9.0f} ms")
-    print(
-        f"    cold start, new process → first answer       {statistics.median(walls) * ms:9.0f} ms"
-        f"  {min(walls) * ms:9.0f} ms   ({opts.runs} runs)"
-    )
-    for key, label in (
-        ("import", "python + import prx_email"),
-        ("open", "open_plugin (cache load + instantiate)"),
-        ("first_call", "first email.list"),
-    ):
-        values = [i[key] for i in inner]
-        print(f"      {label:<42} {statistics.median(values) * ms:9.1f} ms")
+    print(f"(a) start-up, median of {opts.runs} new processes       wall ms     CPU ms")
+    compiled = f"{compile_wall * 1e3:10.1f} {compile_cpu * 1e3:10.1f}"
+    print(f"    one-time compile (cache miss, in process) {compiled}")
+    print(f"    new process -> first answered email.list  {ms(cold['wall'])} {ms(cold['cpu'])}")
+    print(f"      python start + import prx_email         {ms(cold['import'])}")
+    print(f"      open_plugin (cached artifact, instance) {ms(cold['open'])}")
+    print(f"      first email.list                        {ms(cold['first'])}")
     print()
-    print(f"(b) per call, median of {opts.calls}                        µs/call")
-    print(f"    mailbox.list_messages, direct                 {direct:9.0f}")
-    print(f"    email.list through the sandbox                {sandbox:9.0f}")
-    print(f"    email.accounts through the sandbox (no store) {accounts:9.0f}")
-    print(f"    overhead of the sandbox                       {sandbox - direct:9.0f}")
-    print(f"    ratio sandbox / direct                        {sandbox / direct:9.2f}x")
+    print(f"(b) per call, median of {opts.calls}                       wall µs     CPU µs")
+    rows = (
+        ("direct", "mailbox.list_messages, direct"),
+        ("sandbox", "email.list through the sandbox"),
+        ("accounts", "email.accounts through the sandbox"),
+    )
+    med = {k: (_median_us(w), _median_us(c)) for k, (w, c) in calls.items()}
+    for key, label in rows:
+        print(f"    {label:<41} {med[key][0]:10.0f} {med[key][1]:10.0f}")
+    over = (med["sandbox"][0] - med["direct"][0], med["sandbox"][1] - med["direct"][1])
+    ratio = (med["sandbox"][0] / med["direct"][0], med["sandbox"][1] / med["direct"][1])
+    print(f"    {'sandbox overhead (µs)':<41} {over[0]:10.0f} {over[1]:10.0f}")
+    print(f"    {'ratio sandbox / direct':<41} {ratio[0]:9.1f}x {ratio[1]:9.1f}x")
     return 0
 
 
