@@ -297,6 +297,21 @@ class MessageStore:
             tx.execute(_INDEX_NEW, (floor,))
         return changed
 
+    def _uidvalidities(self, account_id: AccountId, folder: str, given: int | None) -> list[int]:
+        """The UIDVALIDITY values to address: the given one, else every stored one (one, normally).
+
+        Statements keyed on (account, folder, uidvalidity, uid) use the UID index; without
+        uidvalidity they would scan the whole folder once per UID.
+        """
+        if given is not None:
+            return [given]
+        rows = self._read().execute(
+            "SELECT DISTINCT uidvalidity FROM messages INDEXED BY messages_by_uid "
+            "WHERE account_id = ? AND folder = ? AND uid IS NOT NULL",
+            (account_id, folder),
+        )
+        return [int(r[0]) for r in rows]
+
     def set_flags(
         self,
         account_id: AccountId,
@@ -305,23 +320,29 @@ class MessageStore:
         *,
         uidvalidity: int | None = None,
     ) -> int:
-        """Replace the flags of stored UIDs; returns how many rows changed."""
+        """Replace the flags of stored UIDs; returns how many rows changed.
+
+        Without ``uidvalidity``, UIDs are matched under every stored UIDVALIDITY of the folder.
+        """
         if not flags_by_uid:
             return 0
-        rows = []
+        rows: list[tuple[str, int, int]] = []
         for uid, flags in flags_by_uid.items():
             joined = " ".join(flags)
-            rows.append((joined, 1 if _SEEN in joined.split() else 0, account_id, folder, uid))
+            rows.append((joined, 1 if _SEEN in joined.split() else 0, int(uid)))
         sql = (
-            "UPDATE messages SET flags = ?, seen = ? "
-            "WHERE account_id = ? AND folder = ? AND uid = ? AND flags IS NOT ?"
+            "UPDATE messages SET flags = ?, seen = ? WHERE account_id = ? AND folder = ? "
+            "AND uidvalidity = ? AND uid = ? AND flags IS NOT ?"
         )
-        params: list[tuple[object, ...]] = [(*r, r[0]) for r in rows]
-        if uidvalidity is not None:
-            sql += " AND uidvalidity = ?"
-            params = [(*p, uidvalidity) for p in params]
+        changed = 0
         with self.db.transaction() as tx:
-            return tx.executemany(sql, params).rowcount
+            for validity in self._uidvalidities(account_id, folder, uidvalidity):
+                params = [
+                    (joined, seen, account_id, folder, validity, uid, joined)
+                    for joined, seen, uid in rows
+                ]
+                changed += tx.executemany(sql, params).rowcount
+        return changed
 
     def delete_uids(
         self,
@@ -331,22 +352,24 @@ class MessageStore:
         *,
         uidvalidity: int | None = None,
     ) -> int:
-        """Delete stored messages by UID (their search index entries go with them)."""
+        """Delete stored messages by UID (their search index entries go with them).
+
+        Without ``uidvalidity``, UIDs are matched under every stored UIDVALIDITY of the folder.
+        """
         # One statement, not executemany: each statement's savepoint flushes FTS5's
         # pending deletes into a new index segment.
         wanted = json.dumps(sorted({int(uid) for uid in uids}))
         if wanted == "[]":
             return 0
         sql = (
-            "DELETE FROM messages WHERE account_id = ? AND folder = ? "
+            "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity = ? "
             "AND uid IN (SELECT value FROM json_each(?))"
         )
-        params: list[object] = [account_id, folder, wanted]
-        if uidvalidity is not None:
-            sql += " AND uidvalidity = ?"
-            params.append(uidvalidity)
+        changed = 0
         with self.db.transaction() as tx:
-            return tx.execute(sql, params).rowcount
+            for validity in self._uidvalidities(account_id, folder, uidvalidity):
+                changed += tx.execute(sql, (account_id, folder, validity, wanted)).rowcount
+        return changed
 
     def delete_folder(self, account_id: AccountId, folder: str) -> int:
         """Delete every stored message of a folder (a UIDVALIDITY reset)."""
@@ -394,7 +417,8 @@ class MessageStore:
     def find_by_message_id(self, account_id: AccountId, message_id: str) -> list[MessageSummary]:
         """Stored messages with this Message-ID (any folder), newest first."""
         rows = self._read().execute(
-            f"SELECT {_SUMMARY} FROM messages WHERE account_id = ? AND message_id = ? "
+            f"SELECT {_SUMMARY} FROM messages INDEXED BY messages_by_message_id "
+            "WHERE account_id = ? AND message_id = ? "
             "ORDER BY sort_date DESC, id DESC",
             (account_id, message_id),
         )
