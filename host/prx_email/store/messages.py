@@ -34,6 +34,8 @@ __all__ = ["MAX_PAGE", "MessageStore", "StoreItem"]
 
 MAX_PAGE = 500
 _SEEN = "\\Seen"
+# One encoder for every row: json.dumps(..., ensure_ascii=False) builds a new one per call.
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +173,7 @@ def attachment_metas(parsed: ParsedMessage, *, stored: bool = False) -> tuple[At
 def _attachments_json(metas: tuple[AttachmentMeta, ...]) -> str:
     if not metas:
         return "[]"
-    return json.dumps(
+    return _to_json(
         [
             {
                 "index": m.index,
@@ -182,8 +184,7 @@ def _attachments_json(metas: tuple[AttachmentMeta, ...]) -> str:
                 "stored": m.stored,
             }
             for m in metas
-        ],
-        ensure_ascii=False,
+        ]
     )
 
 
@@ -219,7 +220,7 @@ def _row(account_id: int, folder: str, uidvalidity: int, item: StoreItem) -> tup
         p.body_html,
         p.index_text if p.body_text is None and p.body_html is not None else None,
         1 if p.body_truncated else 0,
-        json.dumps(p.headers, ensure_ascii=False),
+        _to_json(p.headers),
         _attachments_json(metas),
     )
 
