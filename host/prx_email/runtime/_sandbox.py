@@ -248,7 +248,8 @@ class Sandbox:
         self.traps += 1
         text = str(exc)
         first = _reason(text) or type(exc).__name__
-        if "interrupt" in text:
+        trapped = isinstance(exc, wasmtime.WasmtimeError)
+        if trapped and first == "interrupt":  # the epoch deadline
             log.warning("guest call stopped at the deadline")
             return SandboxError(
                 SANDBOX_TIMEOUT,
@@ -262,7 +263,7 @@ class Sandbox:
                 f"the plugin exceeded its {self.limits.memory_bytes // MiB} MiB memory limit",
                 hint="the call was stopped; the next call runs in a fresh instance",
             )
-        if isinstance(exc, wasmtime.WasmtimeError):
+        if trapped:
             log.warning("guest call trapped: %s", first)
         else:  # a Python exception that escaped a host function
             log.error("host function failed during a guest call", exc_info=exc)
