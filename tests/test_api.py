@@ -37,6 +37,15 @@ def test_execute_takes_a_dict_or_json_text(real_plugin: Plugin, fake_services) -
     assert [name for name, _ in fake_services.calls] == ["list_messages", "list_messages"]
 
 
+def test_oversized_arguments_never_reach_the_guest(real_plugin: Plugin, fake_services) -> None:
+    huge = '{"account_id": 1, "folder": "' + "x" * (17 * 1024 * 1024) + '"}'
+    envelope = real_plugin.execute("email.list", huge)
+    assert envelope["error"]["code"] == "EMAIL_INVALID_ARGUMENT"
+    assert "larger than" in envelope["error"]["message"]
+    assert real_plugin.sandbox.traps == 0
+    assert fake_services.calls == []
+
+
 def test_args_that_are_not_json_serialisable(real_plugin: Plugin) -> None:
     envelope = real_plugin.execute("email.list", {"account_id": object()})
     assert envelope["error"]["code"] == "EMAIL_INVALID_ARGUMENT"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import wasmtime
 from wasmtime.component import Component, Func, Linker
 
-from ..errors import ConfigError, EmailError
+from ..errors import ConfigError, EmailError, ErrorCode
 from ._engine import deadline_ticks
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ SANDBOX_MEMORY = "EMAIL_SANDBOX_MEMORY"
 SANDBOX_TRAP = "EMAIL_SANDBOX_TRAP"
 SANDBOX_OUTPUT = "EMAIL_SANDBOX_OUTPUT_TOO_LARGE"
 SANDBOX_CLOSED = "EMAIL_SANDBOX_CLOSED"
+INVALID_ARGUMENT = ErrorCode.INVALID_ARGUMENT.envelope
 
 MiB = 1024 * 1024
 
@@ -48,6 +49,8 @@ class Limits:
     deadline_seconds: float = 5.0
     #: Largest envelope accepted from the guest, in bytes.
     max_output_bytes: int = 16 * MiB
+    #: Largest tool name + arguments passed to the guest, in characters.
+    max_input_chars: int = 16 * MiB
     #: Instances kept for concurrent calls.
     pool_size: int = 2
     #: Budget for instantiation (the guest's start-up code), in seconds.
@@ -152,6 +155,12 @@ class Sandbox:
 
     def execute(self, tool: str, args_json: str) -> str:
         """The guest's envelope for one tool call, or a sandbox error envelope."""
+        if len(tool) + len(args_json) > self.limits.max_input_chars:
+            return SandboxError(
+                INVALID_ARGUMENT,
+                f"the arguments are larger than {self.limits.max_input_chars} characters",
+                hint="send large content as an attachment path instead of inline",
+            ).envelope()
         try:
             return self._call("execute", tool, args_json)
         except SandboxError as exc:
