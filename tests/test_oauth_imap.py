@@ -4,8 +4,9 @@ authorization server's introspection endpoint whether a bearer token is live."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,14 @@ def setup(
         yield ctx, account
     finally:
         db.close()
+
+
+@pytest.fixture(autouse=True)
+async def settle() -> AsyncIterator[None]:
+    """Let transports of refused logins finish closing on this loop (no ResourceWarning later)."""
+    yield
+    await asyncio.sleep(0.1)
+    gc.collect()
 
 
 def seed(idp: OAuthServer, *, ttl: float = 3600) -> TokenSet:
