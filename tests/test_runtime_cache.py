@@ -34,6 +34,7 @@ def _wasm(tmp_path: Path, wat: str, name: str = "c.wasm") -> Path:
 
 
 def _artifacts(directory: Path) -> list[Path]:
+    """Compiled artifacts (the small ``*.key`` files are stat hints)."""
     return sorted((directory / "components").glob("*.cwasm"))
 
 
@@ -64,7 +65,8 @@ def test_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE(artifact.stat().st_mode) == 0o600
     assert stat.S_IMODE(artifact.parent.stat().st_mode) == 0o700
     assert not list(artifact.parent.glob(".tmp-*"))
-    assert len(list(artifact.parent.iterdir())) == 1
+    for hint in artifact.parent.glob("*.key"):
+        assert stat.S_IMODE(hint.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize(
@@ -99,6 +101,38 @@ def test_key_depends_on_the_component(tmp_path: Path) -> None:
     kb = load_component(shared_engine(), b, directory=cache, use_memory=False).key
     assert ka != kb
     assert len(_artifacts(cache)) == 2
+
+
+def test_an_unchanged_component_is_not_hashed_again(tmp_path: Path) -> None:
+    wasm = _wasm(tmp_path, EMPTY)
+    cache = tmp_path / "cache"
+    hashed = stats.hashed
+    first = load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    second = load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    assert stats.hashed == hashed + 1
+    assert first.key == second.key
+
+
+def test_a_rebuilt_component_gets_a_new_key(tmp_path: Path) -> None:
+    wasm = _wasm(tmp_path, EMPTY)
+    cache = tmp_path / "cache"
+    first = load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    wasm.write_bytes(wasmtime.wat2wasm(WANTS_WASI))  # same path, new content and mtime
+    os.utime(wasm, ns=(wasm.stat().st_atime_ns, wasm.stat().st_mtime_ns + 1_000_000))
+    second = load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    assert second.key != first.key
+    assert second.source == "compiled"
+
+
+def test_a_bad_hint_is_ignored(tmp_path: Path) -> None:
+    wasm = _wasm(tmp_path, EMPTY)
+    cache = tmp_path / "cache"
+    first = load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    for hint in (cache / "components").glob("*.key"):
+        hint.write_text("not a key")
+    again = load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    assert again.key == first.key
+    assert again.source == "disk"
 
 
 def test_unwritable_cache_still_loads(tmp_path: Path) -> None:

@@ -39,6 +39,8 @@ class CacheStats:
     """Process-wide counters; tests and benchmarks read them."""
 
     compiles: int = 0
+    #: Times the .wasm was read and hashed (a stat hint saves it on later starts).
+    hashed: int = 0
     disk_hits: int = 0
     memory_hits: int = 0
     discarded: int = 0
@@ -82,17 +84,16 @@ def load_component(
 
     :raises wasmtime.WasmtimeError: the file is not a valid component.
     """
-    wasm = wasm_path.read_bytes()
-    key = cache_key(wasm)
+    folder = (directory or cache_dir()) / "components"
     with _lock:
+        key = _component_key(wasm_path, folder)
         if use_memory and key in _memory:
             stats.memory_hits += 1
             return LoadedComponent(_memory[key], key, "memory")
-        folder = (directory or cache_dir()) / "components"
         component = _read(engine, folder, key)
         source = "disk"
         if component is None:
-            component = Component(engine, wasm)
+            component = Component(engine, wasm_path.read_bytes())
             stats.compiles += 1
             source = "compiled"
             _write(folder, key, bytes(component.serialize()))
@@ -100,6 +101,31 @@ def load_component(
             stats.disk_hits += 1
         _memory[key] = component
         return LoadedComponent(component, key, source)
+
+
+def _component_key(wasm_path: Path, folder: Path) -> str:
+    """``cache_key`` of the file, remembered under a hint named after its stat.
+
+    Hashing 18 MB costs ~30-60 ms of every start; the hint (path, size, mtime_ns, inode,
+    device, wasmtime version, engine) lets an unchanged file skip it. A rebuilt file
+    has a new mtime (and usually size), so it gets a new hint and is hashed again.
+    """
+    st = wasm_path.stat()
+    ident = (
+        f"{wasm_path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_dev}"
+        f"\0{wasmtime_version()}\0{ENGINE_FINGERPRINT}"
+    )
+    hint = folder / f"{hashlib.sha256(ident.encode()).hexdigest()[:32]}.key"
+    try:
+        key = hint.read_text(encoding="ascii").strip()
+        if len(key) == 64 and all(c in "0123456789abcdef" for c in key):
+            return key
+    except (OSError, UnicodeDecodeError):
+        pass
+    key = cache_key(wasm_path.read_bytes())
+    stats.hashed += 1
+    _write_atomic(folder, hint, key.encode("ascii"))
+    return key
 
 
 def artifact_paths(folder: Path, key: str) -> list[Path]:
@@ -142,8 +168,11 @@ def _discard(target: Path, why: str) -> None:
 
 
 def _write(folder: Path, key: str, artifact: bytes) -> None:
+    _write_atomic(folder, folder / f"{key}.{zlib.crc32(artifact):08x}.cwasm", artifact)
+
+
+def _write_atomic(folder: Path, target: Path, data: bytes) -> None:
     """Best effort: a read-only or full cache dir only costs the next start a compile."""
-    target = folder / f"{key}.{zlib.crc32(artifact):08x}.cwasm"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         for directory in (folder, folder.parent):
@@ -152,7 +181,7 @@ def _write(folder: Path, key: str, artifact: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".partial", dir=folder)
         try:
             with os.fdopen(fd, "wb") as fh:  # mkstemp creates the file 0600
-                fh.write(artifact)
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
