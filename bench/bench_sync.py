@@ -133,15 +133,35 @@ print(rep.folders[0].fetched, time.perf_counter() - t0)
 """
 
 
-def run_proc(code: str, args: list[str], env: dict[str, str]) -> tuple[float, str]:
+def run_proc(code: str, args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a script as a whole process: (wall seconds, CPU seconds user+sys, stdout)."""
     t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, env=env, check=False
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     )
+    out, err = proc.communicate()
     wall = time.perf_counter() - t0
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr.decode()[-3000:])
-    return wall, out.stdout.decode().strip()
+    if proc.returncode != 0:
+        raise RuntimeError(err.decode()[-3000:])
+    cpu = _child_cpu()
+    return wall, cpu, out.decode().strip()
+
+
+_last_child_cpu = 0.0
+
+
+def _child_cpu() -> float:
+    """CPU of children reaped since the last call (RUSAGE_CHILDREN is cumulative)."""
+    global _last_child_cpu
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = ru.ru_utime + ru.ru_stime
+    delta, _last_child_cpu = total - _last_child_cpu, total
+    return delta
 
 
 async def reader_rates(server: DovecotServer, total: int) -> list[tuple[int, float]]:
@@ -318,10 +338,13 @@ def main() -> int:
         env = dict(os.environ, BENCH_PW=server.password, PYTHONPATH=str(ROOT / "host"))
         base_times: list[float] = []
         our_times: list[float] = []
+        base_cpu: list[float] = []
+        our_cpu: list[float] = []
+        _child_cpu()  # reset: dovecot helpers (doveadm) ran as children too
         last_db = work / "ours-last.db"
         for r in range(opts.rounds):
             bdb, odb = work / f"base{r}.db", work / f"ours{r}.db"
-            wall, out = run_proc(
+            wall, cpu, out = run_proc(
                 BASELINE,
                 [
                     server.host,
@@ -335,7 +358,8 @@ def main() -> int:
             )
             assert int(out.split()[0]) == opts.messages, out
             base_times.append(wall)
-            wall, out = run_proc(
+            base_cpu.append(cpu)
+            wall, cpu, out = run_proc(
                 OURS,
                 [
                     server.host,
@@ -349,7 +373,11 @@ def main() -> int:
             )
             assert int(out.split()[0]) == opts.messages, out
             our_times.append(wall)
-            print(f"round {r + 1}: imaplib {base_times[-1]:.2f}s  prx-email {our_times[-1]:.2f}s")
+            our_cpu.append(cpu)
+            print(
+                f"round {r + 1}: imaplib {base_times[-1]:.2f}s (cpu {base_cpu[-1]:.2f}s)  "
+                f"prx-email {our_times[-1]:.2f}s (cpu {our_cpu[-1]:.2f}s)"
+            )
             shutil.copy(odb, last_db) if r == opts.rounds - 1 else None
         b, o = statistics.median(base_times), statistics.median(our_times)
         mbsync = shutil.which("mbsync")
@@ -359,11 +387,19 @@ def main() -> int:
             "imaplib_s": round(b, 3),
             "prx_email_s": round(o, 3),
             "ratio": round(o / b, 3),
+            "imaplib_cpu_s": round(statistics.median(base_cpu), 3),
+            "prx_email_cpu_s": round(statistics.median(our_cpu), 3),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
             "mbsync": "not installed" if mbsync is None else mbsync,
         }
         print(
             f"first sync: imaplib {b:.2f}s, prx-email {o:.2f}s, ratio {o / b:.2f}x "
             f"(target <= 1.5x); {opts.messages / o:.0f} msg/s"
+        )
+        print(
+            f"cpu: imaplib {result['imaplib_cpu_s']}s, prx-email {result['prx_email_cpu_s']}s; "
+            f"load average {result['load_avg_1m']} on {os.cpu_count()} cpus (wall ratios "
+            "stretch under load: the CPU-heavier process loses more)"
         )
         if mbsync is None:
             print("mbsync: not installed, skipped")
