@@ -260,3 +260,29 @@ def test_validate_oauth2() -> None:
         validate_oauth2("x", OAuth2Auth(token_endpoint="http://example.org/t", client_id="c"))
     with pytest.raises(ConfigError, match="client_id"):
         validate_oauth2("x", OAuth2Auth(provider="google"))
+
+
+async def test_client_secret_is_sent_but_never_shown(
+    server: OAuthServer, monkeypatch, caplog: pytest.LogCaptureFixture, capsys
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+    real_token = server._token
+
+    def spy(form: dict[str, str]) -> tuple[int, dict[str, object]]:
+        seen.append(form.get("client_secret", ""))
+        return real_token(form)
+
+    monkeypatch.setattr(server, "_token", spy)
+    monkeypatch.setenv("CLIENT_SECRET", "s3cr3t-client-value")
+    seed(server, ttl=-1)
+    account = oauth_account(server, client_secret_env="CLIENT_SECRET")
+    await CredentialManager().credential(account, "imap")
+    assert seen == ["s3cr3t-client-value"]
+    server.reject_refresh = True
+    seed(server, ttl=-1)
+    with pytest.raises(AuthRefreshFailed) as info:
+        await CredentialManager().credential(account, "imap")
+    out = capsys.readouterr()
+    text = str(info.value) + (info.value.hint or "") + caplog.text + out.out + out.err
+    assert_no_secrets(text, ["s3cr3t-client-value", *server.issued])

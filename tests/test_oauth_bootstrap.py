@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 import os
@@ -52,7 +53,7 @@ class ConsentingStdin(io.StringIO):
         callback = self.server.consent(url)
         if self.tamper:
             callback = callback.replace("state=", "state=x")
-        return callback + "\n"
+        return str(callback) + "\n"
 
 
 def boot_args(server: OAuthServer, *extra: str) -> list[str]:
@@ -187,17 +188,13 @@ async def test_pkce_verifier_is_checked(oauth_server: OAuthServer) -> None:
         token_endpoint=oauth_server.token_url,
     )
     code = code_from_callback(oauth_server.consent(authorization_url(plan)), plan)
-    wrong = plan.__class__(**{**_fields(plan), "pkce": Pkce.new()})
+    wrong = dataclasses.replace(plan, pkce=Pkce.new())
     with pytest.raises(AuthRefreshFailed, match="invalid_grant") as info:
         await exchange_code(wrong, code)
     assert plan.pkce.verifier not in str(info.value)
     # the code was single use: the right verifier no longer helps either
     with pytest.raises(AuthRefreshFailed):
         await exchange_code(plan, code)
-
-
-def _fields(obj: object) -> dict[str, object]:
-    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]
 
 
 def test_callback_parsing() -> None:

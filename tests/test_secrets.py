@@ -155,3 +155,12 @@ def test_token_file_in_world_writable_dir_is_refused(tmp_path, secret_home) -> N
     with pytest.raises(ConfigError, match="writable by group or others"):
         tf.save(TokenSet("a"))
     assert not (shared / "t.token").exists()
+
+
+def test_token_store_with_env_key_creates_private_dirs(secret_home, monkeypatch) -> None:
+    monkeypatch.setenv("PRX_EMAIL_SECRET_KEY", generate_key())
+    TokenFile(default_token_path(1), SecretBox.from_environment()).save(TokenSet("a"))
+    assert _mode(secrets_dir()) == 0o700
+    assert _mode(secrets_dir() / "tokens") == 0o700
+    monkeypatch.delenv("PRX_EMAIL_SECRET_KEY")
+    assert len(load_key()) == 32  # the key file can still be created in that directory

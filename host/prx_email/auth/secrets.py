@@ -46,17 +46,24 @@ def secrets_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) 0700, or check an existing one is not looser.
+    """Create ``path`` (and any missing parents) 0700, or check an existing one is not looser.
 
     :raises ConfigError: the directory exists and group or others have access.
     """
     if path.exists():
         check_private(path, kind="directory")
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700)
-    os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+    missing = [path]
+    while not missing[-1].parent.exists():
+        missing.append(missing[-1].parent)
+    for d in reversed(missing):  # every directory we create is private, not just the leaf
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # created concurrently; checked below
+        except OSError as exc:
+            raise ConfigError(f"cannot create directory {d}: {exc.strerror}") from None
+        os.chmod(d, 0o700)  # mkdir's mode is masked by the umask
     check_private(path, kind="directory")
     return path
 
