@@ -307,3 +307,61 @@ def test_hostile_sizes_parse_in_linear_time(raw: bytes) -> None:
     start = time.process_time()
     parse_message(raw)
     assert time.process_time() - start < 3.0
+
+
+_words = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(" \n"),
+    max_size=80,
+)
+_names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    subject=_words,
+    name=_names,
+    text=st.none() | _words,
+    markup=st.none() | _words,
+    files=st.lists(
+        st.tuples(
+            _names,
+            st.sampled_from(["application/pdf", "image/png", "text/csv"]),
+            st.binary(max_size=300),
+        ),
+        max_size=3,
+    ),
+)
+def test_fast_splitter_agrees_with_stdlib_on_generated_mime(
+    subject: str,
+    name: str,
+    text: str | None,
+    markup: str | None,
+    files: list[tuple[str, str, bytes]],
+) -> None:
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["Subject"] = " ".join(subject.split())
+    m["From"] = Address(" ".join(name.split()) or "x", "sender@example.com")
+    m["To"] = "rcpt@example.org"
+    m.set_content(text if text is not None else "")
+    if markup is not None:
+        m.add_alternative(f"<p>{markup}</p>", subtype="html")
+    for filename, ctype, data in files:
+        maintype, subtype = ctype.split("/")
+        m.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    raw = m.as_bytes()
+    fast = parse_mod._build(raw, 1 << 20, fast=True)
+    slow = parse_mod._build(raw, 1 << 20, fast=False)
+    assert fast.subject == slow.subject
+    assert fast.from_ == slow.from_
+    assert fast.headers == slow.headers
+    assert (fast.body_text or "") == (slow.body_text or "")
+    assert (fast.body_html or "") == (slow.body_html or "")
+    assert [(a.filename, a.content_type, a.data) for a in fast.attachments] == [
+        (a.filename, a.content_type, a.data) for a in slow.attachments
+    ]
+    assert [a.data for a in fast.attachments] == [data for _, _, data in files]
+    assert [a.filename for a in fast.attachments] == [f for f, _, _ in files]
+    assert (fast.body_text or "").rstrip("\n") == (text or "").rstrip("\n")
