@@ -183,11 +183,22 @@ async def post_token_request(
     )
 
 
+def _is_loopback_url(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _send(
     request: urllib.request.Request, timeout: float, endpoint: str, what: str
 ) -> tuple[int, dict[str, Any]]:
+    # A loopback endpoint never goes through an HTTP(S)_PROXY from the environment.
+    handlers = [urllib.request.ProxyHandler({})] if _is_loopback_url(endpoint) else []
+    opener = urllib.request.build_opener(*handlers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        with opener.open(request, timeout=timeout) as resp:
             status, raw = int(resp.status), resp.read(1_048_576)
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read(65_536)
