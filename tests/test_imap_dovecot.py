@@ -185,3 +185,17 @@ def _uidvalidity(ctx: ServiceContext, folder: str) -> int:
     st = get_state(ctx.db.connect(), 1, folder)
     assert st is not None
     return st.uidvalidity
+
+
+async def test_synchronizing_literal_without_literal_plus(dovecot) -> None:
+    """Servers without LITERAL+ get {n}, a wait for "+", then the bytes."""
+    folder = new_folder("Sync")
+    dovecot.add_messages([make_msg(1, subject="Café crème")], folder)
+    client = await _client(dovecot)
+    client.capabilities = client.capabilities - {"LITERAL+"}
+    try:
+        with map_imap_errors("127.0.0.1", 0):
+            await client.select(folder)
+            assert await client.uid_search([b"SUBJECT", astring("crème")], charset="UTF-8") == [1]
+    finally:
+        await client.logout()
