@@ -313,7 +313,7 @@ def test_mixed_batches_keep_the_index_exact(store: MessageStore, db: Database) -
 
 _op = st.one_of(
     st.tuples(
-        st.just("upsert"),
+        st.sampled_from(["upsert", "upsert-deferred"]),
         st.lists(
             st.tuples(st.integers(1, 6), st.sampled_from(["red fox", "blue owl", "red owl", ""])),
             max_size=5,
@@ -322,7 +322,7 @@ _op = st.one_of(
     st.tuples(st.just("flags"), st.lists(st.integers(1, 6), max_size=3)),
     st.tuples(st.just("delete"), st.lists(st.integers(1, 6), max_size=3)),
     st.tuples(st.just("import"), st.lists(st.sampled_from(["red", "owl", "cat"]), max_size=3)),
-    st.tuples(st.just("reset"), st.just([])),
+    st.tuples(st.sampled_from(["reset", "index"]), st.just([])),
 )
 
 
@@ -332,17 +332,20 @@ def test_any_write_sequence_keeps_the_index_exact(ops: list[tuple[str, list[Any]
     database = Database(":memory:")
     store = MessageStore(database)
     for name, args in ops:
-        if name == "upsert":
-            store.upsert_many(1, "INBOX", 1, [item(u, raw(u, body=b or "-")) for u, b in args])
+        if name.startswith("upsert"):
+            batch = [item(u, raw(u, body=b or "-")) for u, b in args]
+            store.upsert_many(1, "INBOX", 1, batch, index=name == "upsert")
         elif name == "flags":
             store.set_flags(1, "INBOX", {u: [SEEN] for u in args})
         elif name == "delete":
             store.delete_uids(1, "INBOX", args)
         elif name == "import":
             store.upsert_many(1, "Local", 0, [item(None, raw(7, body=w)) for w in args])
+        elif name == "index":
+            store.index_pending()
         else:
             store.delete_folder(1, "INBOX")
-    check_index(database)
+    # Searching catches a deferred index up first; then the index is exact.
     for word in ("red", "owl", "fox", "cat"):
         found = {m.id for m in store.search(SearchQuery(1, text=word, limit=500)).messages}
         expected = {
@@ -353,4 +356,29 @@ def test_any_write_sequence_keeps_the_index_exact(ops: list[tuple[str, list[Any]
             if word in (r[1] or "").split()
         }
         assert found == expected
+    assert not store.has_pending_index()
+    check_index(database)
     database.close()
+
+
+def test_deferred_indexing(store: MessageStore, db: Database) -> None:
+    store.upsert_many(1, "INBOX", 1, [item(1, raw(1, body="kept"))])
+    store.upsert_many(
+        1, "INBOX", 1, [item(u, raw(u, body=f"later{u}")) for u in (2, 3, 4)], index=False
+    )
+    assert store.has_pending_index()
+    # Pending rows can change or go before they are indexed.
+    store.upsert_many(1, "INBOX", 1, [item(3, raw(3, body="changed"))], index=False)
+    store.delete_uids(1, "INBOX", [4])
+    assert [m.uid for m in store.list_page(ListQuery(1)).messages] == [3, 2, 1]  # listed at once
+    assert [m.uid for m in store.search(SearchQuery(1, text="later2")).messages] == [2]
+    assert not store.has_pending_index()
+    assert [m.uid for m in store.search(SearchQuery(1, text="changed")).messages] == [3]
+    assert store.search(SearchQuery(1, text="later3")).messages == ()
+    assert store.index_pending() == 0
+    check_index(db)
+    # An inline batch also indexes whatever an earlier deferred batch left.
+    store.upsert_many(1, "INBOX", 1, [item(5, raw(5, body="five"))], index=False)
+    store.upsert_many(1, "INBOX", 1, [item(6, raw(6, body="six"))])
+    assert not store.has_pending_index()
+    check_index(db)

@@ -50,13 +50,15 @@ CREATE INDEX IF NOT EXISTS messages_by_message_id
     ON messages (account_id, message_id) WHERE message_id IS NOT NULL;
 
 -- Full-text index over subject, from, to, cc and body. Contentless: the text lives in
--- `messages`. Every write keeps both in step inside the writer's own transaction, so a
--- committed write is always searchable:
---   * inserts: `store.messages.MessageStore` indexes each batch of new rows with one
---     INSERT ... SELECT after its executemany. (Not a per-row trigger: a trigger opens a
---     statement savepoint per row, and FTS5 flushes its pending index at every savepoint,
---     which makes bulk inserts ~7x slower.) Insert messages only through MessageStore.
---   * deletes and changes of indexed text: the triggers below.
+-- `messages`. Rows with id <= fts_state.indexed_upto are indexed, later rows are pending.
+--   * inserts: `store.messages.MessageStore` indexes every pending row with one
+--     INSERT ... SELECT, either at the end of the writing transaction (the default) or in
+--     a deferred step (`upsert_many(index=False)`, then `index_pending()`); `search` runs
+--     the deferred step first, so it never misses a committed row. (Not a per-row trigger:
+--     a trigger opens a statement savepoint per row, and FTS5 flushes its pending index at
+--     every savepoint, which makes bulk inserts ~7x slower.) Insert messages only through
+--     MessageStore.
+--   * deletes and changes of indexed text of indexed rows: the triggers below.
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
     subject, from_addr, to_addrs, cc_addrs, body,
     content = '',
@@ -66,7 +68,17 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
 -- at a time instead of the default 4: a third less indexing work, queries barely notice.
 INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 16);
 
-CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+CREATE TABLE IF NOT EXISTS fts_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_upto INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO fts_state (id, indexed_upto) VALUES (1, 0);
+
+-- A contentless index can only forget a row given exactly the values it indexed, so these
+-- fire only for indexed rows (a pending row gets its current values when it is indexed).
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages
+WHEN old.id <= (SELECT indexed_upto FROM fts_state WHERE id = 1)
+BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, subject, from_addr, to_addrs, cc_addrs, body)
     VALUES ('delete', old.id, old.subject, old.from_addr, old.to_addrs, old.cc_addrs,
             coalesce(old.body_text, old.body_html_text, ''));
@@ -75,12 +87,13 @@ END;
 -- Flag updates do not touch the index; only a change of indexed text re-indexes the row.
 CREATE TRIGGER IF NOT EXISTS messages_fts_update
 AFTER UPDATE OF subject, from_addr, to_addrs, cc_addrs, body_text, body_html_text ON messages
-WHEN old.subject IS NOT new.subject
+WHEN (old.subject IS NOT new.subject
     OR old.from_addr IS NOT new.from_addr
     OR old.to_addrs IS NOT new.to_addrs
     OR old.cc_addrs IS NOT new.cc_addrs
     OR old.body_text IS NOT new.body_text
-    OR old.body_html_text IS NOT new.body_html_text
+    OR old.body_html_text IS NOT new.body_html_text)
+    AND old.id <= (SELECT indexed_upto FROM fts_state WHERE id = 1)
 BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, subject, from_addr, to_addrs, cc_addrs, body)
     VALUES ('delete', old.id, old.subject, old.from_addr, old.to_addrs, old.cc_addrs,
