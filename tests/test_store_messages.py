@@ -311,7 +311,7 @@ def test_mixed_batches_keep_the_index_exact(store: MessageStore, db: Database) -
     check_index(db)
 
 
-_op = st.one_of(
+_op: st.SearchStrategy[tuple[str, list[Any]]] = st.one_of(
     st.tuples(
         st.sampled_from(["upsert", "upsert-deferred"]),
         st.lists(
