@@ -11,11 +11,16 @@ from prx_email.types import (
     AttachmentBase64,
     AttachmentPath,
     FolderReport,
+    ListQuery,
     MessagePage,
     MessageSummary,
     OutboxEntry,
+    OutboxQuery,
     OutboxStatus,
+    ReplyRequest,
+    SearchQuery,
     SyncReport,
+    SyncRequest,
 )
 from wasmtime.component import Record, Variant
 
@@ -231,3 +236,79 @@ def test_accounts_never_fails(hostile, fake_services) -> None:
     assert hostile.execute("host-accounts") == {"ok": True, "data": ["me@example.org"]}
     fake_services.fail_with = RuntimeError("boom")
     assert hostile.execute("host-accounts") == {"ok": True, "data": []}
+
+
+# -- round trips (property-based) ----------------------------------------------------------
+
+_u32 = st.integers(0, 2**32 - 1)
+_u64 = st.integers(0, 2**64 - 1)
+_s64 = st.integers(-(2**63), 2**63 - 1)
+_opt_text = st.none() | st.text(max_size=30)
+
+
+@given(
+    st.builds(
+        SearchQuery,
+        account_id=_u32,
+        text=_opt_text,
+        from_=_opt_text,
+        to=_opt_text,
+        subject=_opt_text,
+        body=_opt_text,
+        since=st.none() | _s64,
+        before=st.none() | _s64,
+        unseen=st.none() | st.booleans(),
+        folder=_opt_text,
+        limit=_u32,
+        cursor=_opt_text,
+        remote=st.booleans(),
+    )
+)
+def test_search_query_round_trip(query: SearchQuery) -> None:
+    assert convert.search_query(convert.to_wit(query)) == query
+
+
+@given(
+    st.builds(
+        ListQuery,
+        account_id=_u32,
+        folder=_opt_text,
+        unseen_only=st.booleans(),
+        limit=_u32,
+        cursor=_opt_text,
+    )
+)
+def test_list_query_round_trip(query: ListQuery) -> None:
+    assert convert.list_query(convert.to_wit(query)) == query
+
+
+@given(st.builds(SyncRequest, account_id=_u32, folder=_opt_text, max_messages=st.none() | _u32))
+def test_sync_request_round_trip(req: SyncRequest) -> None:
+    assert convert.sync_request(convert.to_wit(req)) == req
+
+
+@given(
+    st.builds(
+        ReplyRequest,
+        account_id=_u32,
+        message=_u64,
+        body_text=_opt_text,
+        body_html=_opt_text,
+        reply_all=st.booleans(),
+    )
+)
+def test_reply_request_round_trip(req: ReplyRequest) -> None:
+    assert convert.reply_request(convert.to_wit(req)) == req
+
+
+@given(
+    st.builds(
+        OutboxQuery,
+        account_id=st.none() | _u32,
+        status=st.none() | st.sampled_from(OutboxStatus),
+        limit=_u32,
+        cursor=_opt_text,
+    )
+)
+def test_outbox_query_round_trip(query: OutboxQuery) -> None:
+    assert convert.outbox_query(convert.to_wit(query)) == query
