@@ -188,11 +188,11 @@ class CredentialManager:
             stored = self._stored(account, auth)
         except ConfigError as exc:
             return base(mechanism="xoauth2", source=f"token file {path}", problem=exc.message)
-        source = (
-            f"token file {path}"
-            if path.exists()
-            else "env " + (auth.access_token_env or auth.refresh_token_env or "(none)")
-        )
+        env_names = [n for n in (auth.access_token_env, auth.refresh_token_env) if n]
+        if path.exists() or not env_names:
+            source = f"token file {path}" + ("" if path.exists() else " (not created yet)")
+        else:
+            source = "env " + ", ".join(env_names)
         problem = None
         if not stored.access_token and not stored.refresh_token:
             problem = "no token yet; run `prx-email oauth bootstrap`"
