@@ -270,3 +270,21 @@ def test_status_reports_a_loose_token_file(tmp_path: Path, secret_home: Path, ca
     assert main(["--config", str(path), "auth", "status"]) == 1
     out = capsys.readouterr()
     assert "group or others" in out.err
+
+
+def test_reload_config_on_a_service_context(tmp_path: Path, secret_home: Path) -> None:
+    from prx_email.services.context import ServiceContext
+    from prx_email.store.db import Database
+
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD)
+    db = Database(tmp_path / "mail.db")
+    try:
+        ctx = ServiceContext(config=load_config(path), db=db, credentials=CredentialManager())
+        path.write_text(GOOD.replace("127.0.0.1", "127.0.0.2"))
+        result = reload_config(ctx)
+        assert result.changed == (1,)
+        acc = ctx.account(1)
+        assert acc.imap is not None and acc.imap.host == "127.0.0.2"
+    finally:
+        db.close()

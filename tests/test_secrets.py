@@ -7,6 +7,8 @@ import stat
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prx_email.auth.secrets import (
     SecretBox,
     SecretTampered,
@@ -164,3 +166,18 @@ def test_token_store_with_env_key_creates_private_dirs(secret_home, monkeypatch)
     assert _mode(secrets_dir() / "tokens") == 0o700
     monkeypatch.delenv("PRX_EMAIL_SECRET_KEY")
     assert len(load_key()) == 32  # the key file can still be created in that directory
+
+
+@given(plaintext=st.binary(max_size=2048), purpose=st.binary(min_size=1, max_size=32))
+def test_seal_open_round_trip_property(plaintext: bytes, purpose: bytes) -> None:
+    box = SecretBox(b"k" * 32)
+    assert box.open(box.seal(plaintext, purpose=purpose), purpose=purpose) == plaintext
+
+
+@given(text=st.text(max_size=80))
+def test_bad_key_text_never_echoed_property(text: str) -> None:
+    try:
+        decode_key(text)
+    except ConfigError as exc:
+        if len(text.strip()) >= 4:
+            assert text.strip() not in exc.message + (exc.hint or "")
