@@ -147,3 +147,12 @@ def test_concurrent_calls_use_the_pool(hostile: Plugin) -> None:
         results = list(pool.map(lambda _: hostile.execute("ok"), range(16)))
     assert all(r == {"ok": True, "data": "pong"} for r in results)
     assert hostile.sandbox.instantiations <= hostile.limits.pool_size
+
+
+def test_keyboard_interrupt_in_a_host_function_reaches_the_caller(hostile, fake_services) -> None:
+    fake_services.fail_with = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt):
+        hostile.execute("host-list")
+    fake_services.fail_with = None
+    assert hostile.execute("host-list") == {"ok": True, "data": {"count": 0}}
+    assert hostile.sandbox.traps == 0

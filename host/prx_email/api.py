@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from .bridge import HostServices, define_host
+from .bridge.hostfns import raise_pending
 from .config import Config, resolve_config_path, resolve_db_path
 from .errors import ConfigError, ErrorCode, InternalError
 from .runtime import (
@@ -84,7 +85,11 @@ class Plugin:
                 args_json = json.dumps(args)
             except (TypeError, ValueError) as exc:
                 return _error(ErrorCode.INVALID_ARGUMENT.envelope, f"args are not JSON: {exc}")
-        return _parse(self._sandbox.execute(tool, args_json))
+        try:
+            answer = self._sandbox.execute(tool, args_json)
+        finally:
+            raise_pending()
+        return _parse(answer)
 
     async def aexecute(self, tool: str, args: dict[str, Any] | str | None = None) -> Envelope:
         """``execute`` in a worker thread: the event loop is never blocked by the guest."""
@@ -96,7 +101,11 @@ class Plugin:
         :raises InternalError: the guest failed to produce it.
         """
         try:
-            catalogue = json.loads(self._sandbox.describe())
+            try:
+                raw = self._sandbox.describe()
+            finally:
+                raise_pending()
+            catalogue = json.loads(raw)
         except SandboxError as exc:
             raise InternalError(exc.message, hint=exc.hint) from None
         except ValueError:

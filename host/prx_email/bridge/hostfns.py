@@ -10,6 +10,7 @@ with its traceback.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -82,10 +83,27 @@ def _guarded(
         except Exception:
             log.exception("host function %s failed", name)
             return on_error(InternalError(f"the host failed while running {name}"))
+        except BaseException as exc:
+            # KeyboardInterrupt/SystemExit must not unwind through wasmtime's C frames
+            # (ctypes would swallow it and hand back an unset result): answer, then
+            # re-raise in the caller once the guest returns (``raise_pending``).
+            _pending.exc = exc
+            return on_error(InternalError(f"{name} was interrupted"))
         finally:
             on_leave()
 
     return host_function
+
+
+_pending = threading.local()
+
+
+def raise_pending() -> None:
+    """Re-raise a KeyboardInterrupt/SystemExit that hit a host function on this thread."""
+    exc: BaseException | None = getattr(_pending, "exc", None)
+    if exc is not None:
+        _pending.exc = None
+        raise exc
 
 
 def _search(services: HostServices, rec: Any) -> Any:
