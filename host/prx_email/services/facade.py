@@ -67,6 +67,9 @@ class _LoopThread:
                 f"the operation did not finish within {timeout:g} s",
                 hint="try again later or with a smaller request (max_messages, fewer folders)",
             ) from None
+        except BaseException:  # e.g. KeyboardInterrupt while waiting: stop the work too
+            future.cancel()
+            raise
 
     def close(self) -> None:
         with self._lock:
