@@ -21,7 +21,14 @@ from email.utils import mktime_tz, parsedate_tz
 
 from ..types import ParsedAttachment
 from .addresses import parse_addresses
-from .decode import decode_bytes, decode_header_value, html_to_text, snippet_of, unfold
+from .decode import (
+    MAX_HEADER_CHARS,
+    decode_bytes,
+    decode_header_value,
+    html_to_text,
+    snippet_of,
+    unfold,
+)
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ParsedMessage", "parse_message"]
 
@@ -274,6 +281,8 @@ def _entity(raw: bytes, out: _Bodies, depth: int) -> list[tuple[str, str]]:
     fields, body = _split_head(raw)
     ctype_raw = cte = disp_raw = None
     for name, value in fields:
+        if name[:8].lower() != "content-":
+            continue
         key = name.lower()
         if key == "content-type" and ctype_raw is None:
             ctype_raw = value
@@ -378,7 +387,16 @@ def _decode_fields(
     for name, value in fields:
         if not isinstance(value, str):
             value = str(value)
-        text = decode_header_value(value)
+        if (
+            value.isascii()
+            and "=?" not in value
+            and "\n" not in value
+            and "\t" not in value
+            and len(value) <= MAX_HEADER_CHARS
+        ):
+            text = value.strip()  # the common case, without the call
+        else:
+            text = decode_header_value(value)
         key = name.lower()
         if key not in first:
             first[key] = value
