@@ -67,7 +67,7 @@ def test_deadline_stops_a_spin_and_the_next_call_succeeds(hostile: Plugin) -> No
     assert envelope["ok"] is False
     assert envelope["error"]["code"] == SANDBOX_TIMEOUT
     assert "deadline" in envelope["error"]["message"]
-    assert 0.9 <= elapsed < 3.0
+    assert 0.9 <= elapsed < 5.0  # wall-clock epochs; generous for loaded CI machines
     _assert_next_call_works(hostile)
 
 
