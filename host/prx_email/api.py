@@ -19,6 +19,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .auth import (
+    ConfigReload,
+    CredentialManager,
+    EnvReload,
+    default_manager,
+    reload_auth_from_env,
+    reload_config,
+)
 from .bridge import HostServices, define_host
 from .bridge.hostfns import raise_pending
 from .config import Config, resolve_config_path, resolve_db_path
@@ -117,6 +125,29 @@ class Plugin:
     async def adescribe(self) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.describe)
 
+    def reload_config(self, path: PathArg | None = None) -> ConfigReload:
+        """Re-read the config file (default: the one in use) and apply it when valid.
+
+        :raises ConfigError: the new file is invalid; the current config stays in effect.
+        """
+        return reload_config(self.context, None if path is None else Path(path))
+
+    def reload_auth_from_env(
+        self, prefix: str = "PRX_EMAIL", *, account_id: int | None = None
+    ) -> EnvReload:
+        """Apply ``{prefix}_{IMAP,SMTP}_OAUTH_TOKEN``/``…_EXPIRES_AT`` to the next connection.
+
+        :raises InvalidArgument: a bad prefix or expiry value (nothing is changed then).
+        :raises ConfigError: the plugin was opened with a custom credential provider.
+        """
+        manager = self.context.credentials
+        if not isinstance(manager, CredentialManager):
+            raise ConfigError(
+                "this plugin's credential provider does not take tokens from the environment",
+                hint="open the plugin without a custom credential provider",
+            )
+        return reload_auth_from_env(prefix, account_id=account_id, manager=manager)
+
     def close(self) -> None:
         """Release the instances, the service loop and the store (idempotent)."""
         with self._lock:
@@ -208,7 +239,7 @@ def open_plugin(
         else:
             database = Database(resolve_db_path(db))
             owned.append(database)
-        ctx = ServiceContext(config=cfg, db=database)
+        ctx = ServiceContext(config=cfg, db=database, credentials=default_manager())
         if services is None:
             facade = Services(ctx)
             owned.append(facade)
