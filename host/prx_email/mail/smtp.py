@@ -92,7 +92,7 @@ class SmtpConnection:
                 await client.connect()
             await self._authenticate(client)
         except BaseException:
-            client.close()
+            _hard_close(client, client.transport)
             raise
         self._client = client
 
@@ -190,21 +190,34 @@ class SmtpConnection:
             self.abort()
 
     def abort(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
+        """Drop the connection now (after an error; nothing left worth flushing)."""
+        client, self._client = self._client, None
+        if client is not None:
+            _hard_close(client, client.transport)
 
     async def close(self) -> None:
+        """QUIT and close."""
         client, self._client = self._client, None
         if client is None:
             return
+        transport = client.transport
         try:
             if client.is_connected:
                 await client.quit()
         except (aiosmtplib.SMTPException, OSError):
             pass
         finally:
-            client.close()
+            _hard_close(client, transport)
+
+
+def _hard_close(client: aiosmtplib.SMTP, transport: object) -> None:
+    # After QUIT (or an error) there is nothing to flush; abort() releases the socket at
+    # once, where close() on a TLS transport would wait for the peer's close_notify and
+    # could outlive the event loop.
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()
+    client.close()
 
 
 __all__ = ["Delivery", "SmtpConnection"]
