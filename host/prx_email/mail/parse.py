@@ -14,10 +14,10 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message as MimeMessage
 from email.utils import mktime_tz, parsedate_tz
+from typing import NamedTuple
 
 from ..types import ParsedAttachment
 from .addresses import parse_addresses
@@ -39,9 +39,12 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 _FIELD = re.compile(r"^([^\s:]+)[ \t]*:[ \t]*(.*(?:\n[ \t].*)*)", re.MULTILINE)
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedMessage:
+class ParsedMessage(NamedTuple):
     """Everything the store and the services need from one raw message.
+
+    A ``NamedTuple`` rather than a frozen dataclass: it is built once per message on the
+    sync hot path, and a frozen dataclass's ``__init__`` (one ``object.__setattr__`` per
+    field) costs twice as much for these 22 fields.
 
     Address fields come twice: display strings (``Name <addr>``) for people and bare
     addresses for replies. ``index_text`` is the text that full-text search indexes for
@@ -70,7 +73,7 @@ class ParsedMessage:
     attachments: tuple[ParsedAttachment, ...]
     size: int
     sha256: str
-    index_text: str = field(default="", repr=False)
+    index_text: str = ""
 
     @property
     def has_attachments(self) -> bool:
