@@ -111,7 +111,8 @@ async def _round(ctx: Any, args: argparse.Namespace, out: TextIO) -> tuple[float
             line = f"synced {j.synced} message{'s' if j.synced != 1 else ''}{more}"
         if bars is not None:
             bars.update(label, line)
-        else:
+        elif not (args.watch and (not j.ran or (j.synced == 0 and not j.error_code))):
+            # --watch without a terminal: only rounds that did something (or failed).
             print(f"{label}: {line}", file=out, flush=True)
     return report.next_due, any(j.error_code for j in report.jobs)
 
