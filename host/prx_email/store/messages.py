@@ -30,7 +30,7 @@ from .cursor import NO_DATE, decode_cursor, encode_cursor
 from .db import Database
 from .fts import match_expression
 
-__all__ = ["MAX_PAGE", "MessageStore", "StoreItem"]
+__all__ = ["MAX_PAGE", "MessageStore", "StoreItem", "attachment_metas"]
 
 MAX_PAGE = 500
 _SEEN = "\\Seen"
