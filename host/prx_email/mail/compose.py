@@ -19,15 +19,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy as email_policy
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
 from ..errors import InvalidArgument
 
+
+class _CachedHeaderRegistry(HeaderRegistry):
+    # The stdlib registry builds a new header class with type() on every lookup, which is
+    # a third of the time spent building a message; the classes are the same every time.
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
 # SMTP line endings, and 7bit-safe bodies (quoted-printable/base64 for non-ASCII) so the
 # message needs no 8BITMIME/SMTPUTF8 support from the server.
-POLICY = email_policy.SMTP.clone(cte_type="7bit")
+POLICY = email_policy.SMTP.clone(cte_type="7bit", header_factory=_CachedHeaderRegistry())
 
 MAX_SUBJECT = 998
 _CTL = re.compile(r"[\x00-\x1f\x7f]")

@@ -431,10 +431,15 @@ class _Deliverer:
         await self.conn.connect()
 
     async def run(self, rows: Sequence[Claimed]) -> None:
+        """Deliver one batch and close the connection."""
         try:
-            await self._run(rows)
+            await self.run_batch(rows)
         finally:
             await self.conn.close()
+
+    async def run_batch(self, rows: Sequence[Claimed]) -> None:
+        """Deliver one batch, keeping the connection open for the next one."""
+        await self._run(rows)
 
     async def _run(self, rows: Sequence[Claimed]) -> None:
         ids = [r.id for r in rows]
@@ -820,7 +825,8 @@ async def drain_due(
 ) -> DrainReport:
     """Deliver due rows (and settle expired leases) until none is due or ``limit`` is reached.
 
-    One SMTP connection per account per batch; accounts whose circuit is open are skipped.
+    One SMTP connection per account for the whole run (reconnecting after a failure);
+    accounts whose circuit is open are skipped.
     Safe to run in several processes at once. ``hook`` is for tests only.
     """
     report = DrainReport(worker_id=worker_id or _worker_id())
@@ -829,6 +835,7 @@ async def drain_due(
     own_sent = sent_folder is None
     sent: SentFolder = sent_folder if sent_folder is not None else ImapSentFolder(ctx.credentials)
     run = _Run(ctx, repo, breaker, sent, report, hook)
+    deliverers: dict[int, _Deliverer] = {}
     try:
         await run.recover_expired(limit)
         progress = True
@@ -857,10 +864,14 @@ async def drain_due(
                     continue
                 progress = True
                 report.claimed += len(rows)
-                d = run.deliverer(account)
+                d = deliverers.get(account.id)
+                if d is None:
+                    d = deliverers[account.id] = run.deliverer(account)
                 d.failures_before = failures
-                await d.run(rows)
+                await d.run_batch(rows)
     finally:
+        for d in deliverers.values():
+            await d.conn.close()
         if own_sent:
             await sent.close()
     return report

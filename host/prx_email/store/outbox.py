@@ -107,28 +107,28 @@ class OutboxRepo:
     ) -> int:
         rcpts = json.dumps(list(recipients))
         try:
-            with self.db.transaction() as tx:
-                cur = tx.execute(
-                    "INSERT INTO outbox (account_id, status, message_id, subject, sender,"
-                    " recipients, all_recipients, raw, max_attempts, next_attempt_at,"
-                    " created_at, updated_at, parent_key)"
-                    " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        account_id,
-                        message_id,
-                        subject,
-                        sender,
-                        rcpts,
-                        rcpts,
-                        raw,
-                        max_attempts,
-                        now,
-                        now,
-                        now,
-                        parent_key,
-                    ),
-                )
-                row_id = cur.lastrowid
+            # One statement: atomic on its own in autocommit mode, and one commit.
+            cur = self.db.connect().execute(
+                "INSERT INTO outbox (account_id, status, message_id, subject, sender,"
+                " recipients, all_recipients, raw, max_attempts, next_attempt_at,"
+                " created_at, updated_at, parent_key)"
+                " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    account_id,
+                    message_id,
+                    subject,
+                    sender,
+                    rcpts,
+                    rcpts,
+                    raw,
+                    max_attempts,
+                    now,
+                    now,
+                    now,
+                    parent_key,
+                ),
+            )
+            row_id = cur.lastrowid
         except sqlite3.Error as exc:
             raise _storage(exc) from exc
         assert row_id is not None
@@ -203,13 +203,12 @@ class OutboxRepo:
         the caller must not send.
         """
         try:
-            with self.db.transaction() as tx:
-                cur = tx.execute(
-                    "UPDATE outbox SET data_at = ?, lease_until = max(lease_until, ?)"
-                    " WHERE id = ? AND claim_token = ? AND status = 'sending' AND lease_until > ?",
-                    (now, lease_until, outbox_id, token, now),
-                )
-                return cur.rowcount == 1
+            cur = self.db.connect().execute(
+                "UPDATE outbox SET data_at = ?, lease_until = max(lease_until, ?)"
+                " WHERE id = ? AND claim_token = ? AND status = 'sending' AND lease_until > ?",
+                (now, lease_until, outbox_id, token, now),
+            )
+            return cur.rowcount == 1
         except sqlite3.Error as exc:
             raise _storage(exc) from exc
 
