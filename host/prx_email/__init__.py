@@ -1,23 +1,67 @@
 """prx-email: a WebAssembly-sandboxed email plugin for AI-agent runtimes.
 
 Embed it with ``open_plugin``; errors on the Python API are ``EmailError`` subclasses.
+
+The public names are loaded on first use (PEP 562), so ``import prx_email.services.sync``
+or a CLI subcommand does not pay for wasmtime and the crypto stack it does not use.
 """
 
-from .api import Envelope, Plugin, load_config, open_plugin
-from .auth import (
-    ConfigReload,
-    CredentialManager,
-    EnvReload,
-    OAuthRefreshProvider,
-    RefreshTokenGrant,
-    SecretTampered,
-    TokenSet,
-    reload_auth_from_env,
-    reload_config,
-)
-from .bridge import NETWORK_ENV, HostServices, network_enabled
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import EmailError, ErrorCode
-from .runtime import Limits
+
+if TYPE_CHECKING:
+    from .api import Envelope, Plugin, load_config, open_plugin
+    from .auth import (
+        ConfigReload,
+        CredentialManager,
+        EnvReload,
+        OAuthRefreshProvider,
+        RefreshTokenGrant,
+        SecretTampered,
+        TokenSet,
+        reload_auth_from_env,
+        reload_config,
+    )
+    from .bridge import NETWORK_ENV, HostServices, network_enabled
+    from .runtime import Limits
+
+_LAZY = {
+    "Envelope": ".api",
+    "Plugin": ".api",
+    "load_config": ".api",
+    "open_plugin": ".api",
+    "ConfigReload": ".auth",
+    "CredentialManager": ".auth",
+    "EnvReload": ".auth",
+    "OAuthRefreshProvider": ".auth",
+    "RefreshTokenGrant": ".auth",
+    "SecretTampered": ".auth",
+    "TokenSet": ".auth",
+    "reload_auth_from_env": ".auth",
+    "reload_config": ".auth",
+    "NETWORK_ENV": ".bridge",
+    "HostServices": ".bridge",
+    "network_enabled": ".bridge",
+    "Limits": ".runtime",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'prx_email' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "NETWORK_ENV",

@@ -6,6 +6,11 @@ refresh-once on rejection, sealed token files), :func:`reload_auth_from_env` and
 :func:`reload_config` apply new tokens or a new config without a restart.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .credentials import (
     Credential,
     CredentialProvider,
@@ -15,13 +20,67 @@ from .credentials import (
     read_secret_file,
     xoauth2_initial_response,
 )
-from .envreload import EnvReload, reload_auth_from_env
-from .manager import AuthStatus, CredentialManager, default_manager
-from .refresh import OAuthRefreshProvider, RefreshTokenGrant
-from .reload import ConfigHolder, ConfigReload, reload_config
-from .secrets import SecretBox, SecretTampered
-from .tokens import TokenSet
-from .validate import validate_auth, validate_oauth2
+
+if TYPE_CHECKING:
+    from .envreload import (
+        EnvReload,
+        reload_auth_from_env,
+    )
+    from .manager import (
+        AuthStatus,
+        CredentialManager,
+        default_manager,
+    )
+    from .refresh import (
+        OAuthRefreshProvider,
+        RefreshTokenGrant,
+    )
+    from .reload import (
+        ConfigHolder,
+        ConfigReload,
+        reload_config,
+    )
+    from .secrets import (
+        SecretBox,
+        SecretTampered,
+    )
+    from .tokens import (
+        TokenSet,
+    )
+    from .validate import (
+        validate_auth,
+        validate_oauth2,
+    )
+
+# Loaded on first use: the OAuth2 and sealing modules import cryptography and urllib,
+# which every IMAP/SMTP connection with a plain password does not need.
+_LAZY = {
+    "EnvReload": ".envreload",
+    "reload_auth_from_env": ".envreload",
+    "AuthStatus": ".manager",
+    "CredentialManager": ".manager",
+    "default_manager": ".manager",
+    "OAuthRefreshProvider": ".refresh",
+    "RefreshTokenGrant": ".refresh",
+    "ConfigHolder": ".reload",
+    "ConfigReload": ".reload",
+    "reload_config": ".reload",
+    "SecretBox": ".secrets",
+    "SecretTampered": ".secrets",
+    "TokenSet": ".tokens",
+    "validate_auth": ".validate",
+    "validate_oauth2": ".validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AuthStatus",
