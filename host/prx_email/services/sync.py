@@ -11,8 +11,16 @@ Per folder, one run:
    ``UID FETCH 1:<cursor> (UID FLAGS)`` scan diffed against the store.
 5. New messages: ``UID SEARCH UID <cursor+1>:*``, then ``UID FETCH`` of ``batch_size`` UIDs
    at a time (``BODY.PEEK[] FLAGS RFC822.SIZE``), pipelined: batch N+1 is on the wire while
-   batch N is parsed and stored. Each batch is upserted and the cursor moved to its last
+   batch N is parsed and stored. Each message is stored as its header-level summary
+   (``mail.parse.parse_summary``: sender, recipients, subject, date, threading ids) plus its
+   raw bytes, pending completion; each batch is upserted and the cursor moved to its last
    UID in one transaction, so a failure leaves the cursor at the last stored batch.
+
+After the network part, :func:`sync` completes the account's pending rows
+(``MessageStore.complete_pending``: full parse, bodies, attachments saved under the policy,
+full-text index), one transaction per batch, off the event loop. Reads complete pending rows
+before they answer too, so a search never misses what a sync stored, even when this phase
+was interrupted.
 
 Remote search (:func:`search_remote`) runs ``UID SEARCH`` on the server, fetches and stores
 any matching message not yet in the local store (without moving the cursor: the upsert is
@@ -35,10 +43,10 @@ from ..errors import AuthFailed, ConfigError, InvalidArgument
 from ..mail.errors import map_imap_errors
 from ..mail.imap import FetchResult, ImapClient, Literal, astring, connect, format_uid_set
 from ..mail.imap._quote import Arg
-from ..mail.parse import parse_message
+from ..mail.parse import parse_message, parse_summary
 from ..store import sync_state
 from ..store.cursor import decode_cursor, encode_cursor
-from ..store.messages import MAX_PAGE, MessageStore, StoreItem
+from ..store.messages import MAX_PAGE, MessageStore, StoreItem, SummaryItem
 from ..types import (
     FolderReport,
     MessagePage,
@@ -50,7 +58,14 @@ from ..types import (
 from .attachments import save_attachments
 from .context import ServiceContext
 
-__all__ = ["SyncProgress", "open_imap", "search_remote", "sync", "sync_folder"]
+__all__ = [
+    "SyncProgress",
+    "complete_pending",
+    "open_imap",
+    "search_remote",
+    "sync",
+    "sync_folder",
+]
 
 _FETCH_ITEMS = "(UID FLAGS RFC822.SIZE BODY.PEEK[])"
 #: Write batch N in a worker thread while batch N+1 is parsed (SQLite releases the GIL).
@@ -245,6 +260,11 @@ class _FolderRun:
         self._report(0, total)
         if not uids:
             return 0, more
+        self.store.set_completion_settings(
+            self.acc.id,
+            max_body_bytes=self.acc.sync.max_body_bytes,
+            attachments=self.ctx.config.attachments,
+        )
         size = max(1, self.acc.sync.batch_size)
         batches = [uids[i : i + size] for i in range(0, total, size)]
         loop = asyncio.get_running_loop()
@@ -282,12 +302,35 @@ class _FolderRun:
                     await storing
         return done, more
 
-    def _store(self, uidvalidity: int, items: list[StoreItem], last_uid: int) -> int:
+    def _store(self, uidvalidity: int, items: list[SummaryItem], last_uid: int) -> int:
         with self.ctx.db.transaction() as tx:
-            sync_state.store_batch(tx, self.acc.id, self.folder, uidvalidity, items, last_uid)
+            sync_state.store_summaries(
+                tx, self.store, self.acc.id, self.folder, uidvalidity, items, last_uid
+            )
         return len(items)
 
-    def _build(self, result: FetchResult) -> list[StoreItem]:
+    def _build(self, result: FetchResult) -> list[SummaryItem]:
+        """Summaries and raw bytes of a fetched batch (bodies are completed later)."""
+        items: list[SummaryItem] = []
+        for it in result.items:
+            uid = _uid(it)
+            raw = it.get(b"BODY[]")
+            if uid is None or not isinstance(raw, bytes):
+                continue
+            size = it.get(b"RFC822.SIZE")
+            items.append(
+                SummaryItem(
+                    uid=uid,
+                    flags=_flags(it.get(b"FLAGS")),
+                    size=size if isinstance(size, int) else len(raw),
+                    summary=parse_summary(raw),
+                    raw=raw,
+                )
+            )
+        return items
+
+    def _build_full(self, result: FetchResult) -> list[StoreItem]:
+        """Fully parsed items of a fetched batch, attachments saved (remote search)."""
         max_body = self.acc.sync.max_body_bytes
         policy = self.ctx.config.attachments
         items: list[StoreItem] = []
@@ -331,10 +374,27 @@ async def sync_folder(
         return await run.run(budget)
 
 
+async def complete_pending(ctx: ServiceContext, account_id: int) -> int:
+    """Complete the account's pending rows (bodies, attachments, index) off the event loop."""
+    store = MessageStore(ctx.db)
+    if not store.has_pending(account_id):
+        return 0
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, store.complete_pending, account_id)
+
+
 async def sync(
-    ctx: ServiceContext, req: SyncRequest, *, progress: ProgressFn | None = None
+    ctx: ServiceContext,
+    req: SyncRequest,
+    *,
+    progress: ProgressFn | None = None,
+    complete: bool = True,
 ) -> SyncReport:
     """Fetch new mail, flag changes and expunges for one account (one folder or its defaults).
+
+    New messages are stored as summaries first; then, unless ``complete`` is False (a
+    benchmark timing the phases apart), their bodies are completed and indexed
+    (:func:`complete_pending`). Rows left pending are completed by the next read or sync.
 
     :raises AccountNotFound, ConfigError, ConnectionFailed, TlsFailed, AuthFailed,
         FolderNotFound, OperationTimeout, ProtocolError, InvalidArgument:
@@ -362,6 +422,8 @@ async def sync(
                     break
     finally:
         await client.logout()
+    if complete:
+        await complete_pending(ctx, acc.id)
     return SyncReport(acc.id, tuple(reports))
 
 
@@ -445,9 +507,10 @@ async def search_remote(ctx: ServiceContext, query: SearchQuery) -> MessagePage:
                 for i in range(0, len(missing), acc.sync.batch_size):
                     chunk = missing[i : i + acc.sync.batch_size]
                     res = await client.uid_fetch(format_uid_set(chunk), _FETCH_ITEMS)
-                    store.upsert_many(acc.id, folder, info.uidvalidity, run._build(res))
+                    store.upsert_many(acc.id, folder, info.uidvalidity, run._build_full(res))
     finally:
         await client.logout()
+    await complete_pending(ctx, acc.id)
     return _page_of_uids(ctx, acc.id, folder, info.uidvalidity, uids, query, after)
 
 

@@ -3,18 +3,29 @@
 Writers use one transaction and one ``executemany`` per batch; the full-text index is kept
 in step by triggers (``schema/0001_messages.sql``) inside that same transaction, so a
 search never misses what a committed upsert stored.
+
+Two ways in: :meth:`MessageStore.upsert_many` stores fully parsed messages;
+:meth:`MessageStore.upsert_summaries` (a first sync) stores header-level summaries with the
+raw bytes set aside as *pending* (``schema/0005_deferred_bodies.sql``), and
+:meth:`MessageStore.complete_pending` later parses those in full, fills bodies, snippet,
+headers and attachments and indexes them, one transaction per batch. Reads complete what
+they are about to return (``get``, ``list_page``) or the whole account (``search``) first,
+so no caller ever sees a pending row.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ..config.model import AttachmentPolicy
 from ..errors import InvalidArgument
-from ..mail.parse import ParsedMessage
+from ..mail.parse import DEFAULT_MAX_BODY_BYTES, ParsedMessage, ParsedSummary, parse_message
 from ..types import (
     AccountId,
     AttachmentMeta,
@@ -24,13 +35,21 @@ from ..types import (
     MessageKey,
     MessagePage,
     MessageSummary,
+    ParsedAttachment,
     SearchQuery,
 )
 from .cursor import NO_DATE, decode_cursor, encode_cursor
 from .db import Database
 from .fts import match_expression
 
-__all__ = ["MAX_PAGE", "MessageStore", "StoreItem", "attachment_metas"]
+__all__ = [
+    "MAX_PAGE",
+    "AttachmentSaver",
+    "MessageStore",
+    "StoreItem",
+    "SummaryItem",
+    "attachment_metas",
+]
 
 MAX_PAGE = 500
 _SEEN = "\\Seen"
@@ -55,6 +74,22 @@ class StoreItem:
     attachments: tuple[AttachmentMeta, ...] | None = None
     import_key: str | None = None
 
+
+@dataclass(frozen=True, slots=True)
+class SummaryItem:
+    """One synced message stored as its summary now and completed later from ``raw``."""
+
+    uid: int
+    flags: tuple[str, ...]
+    size: int
+    summary: ParsedSummary
+    raw: bytes
+
+
+#: Saves attachment bytes under a policy; returns the metadata with ``stored`` set.
+AttachmentSaver = Callable[
+    [AttachmentPolicy, Sequence[ParsedAttachment]], tuple[AttachmentMeta, ...]
+]
 
 _COLUMNS = (
     "account_id, folder, uidvalidity, uid, import_key, message_id, subject, from_addr, "
@@ -109,6 +144,39 @@ _FULL = (
     _SUMMARY + ", reply_to, in_reply_to, refs, headers, body_text, body_html, body_truncated, "
     "attachments"
 )
+
+
+_SUMMARY_INSERT = (
+    "INSERT INTO messages (account_id, folder, uidvalidity, uid, message_id, subject, "
+    "from_addr, to_addrs, cc_addrs, reply_to, in_reply_to, refs, date, sort_date, flags, seen, "
+    "size, has_attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_STILL_PENDING = "SELECT id FROM message_pending WHERE id IN (SELECT value FROM json_each(?))"
+_PENDING_INSERT = "INSERT OR REPLACE INTO message_pending (id, account_id, raw) VALUES (?, ?, ?)"
+_SET_FLAGS_BY_ID = "UPDATE messages SET flags = ?, seen = ? WHERE id = ? AND flags IS NOT ?"
+_COMPLETE_BY_ID = (
+    "UPDATE messages SET message_id = ?, subject = ?, from_addr = ?, to_addrs = ?, "
+    "cc_addrs = ?, reply_to = ?, in_reply_to = ?, refs = ?, date = ?, sort_date = ?, "
+    "snippet = ?, has_attachments = ?, body_text = ?, body_html = ?, body_html_text = ?, "
+    "body_truncated = ?, headers = ?, attachments = ? WHERE id = ?"
+)
+# The index step of one completed batch: rows up to the batch's highest key only, so rows
+# still pending after it are not indexed before their bodies are known. (Rows indexed
+# early by another writer's watermark step are re-indexed by the update trigger.)
+_INDEX_UPTO = (
+    "INSERT INTO messages_fts (rowid, subject, from_addr, to_addrs, cc_addrs, body) "
+    "SELECT id, subject, from_addr, to_addrs, cc_addrs, "
+    "coalesce(body_text, body_html_text, '') FROM messages "
+    "WHERE id > (SELECT indexed_upto FROM fts_state WHERE id = 1) AND id <= ?"
+)
+_ADVANCE_WATERMARK_TO = "UPDATE fts_state SET indexed_upto = max(indexed_upto, ?) WHERE id = 1"
+_COMPLETION_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class _CompletionSettings:
+    max_body_bytes: int
+    policy: AttachmentPolicy | None  # None: record metadata only
 
 
 def _lines(text: str) -> tuple[str, ...]:
@@ -234,6 +302,67 @@ def _row(account_id: int, folder: str, uidvalidity: int, item: StoreItem) -> tup
     )
 
 
+def _summary_row(
+    account_id: int, folder: str, uidvalidity: int, item: SummaryItem
+) -> tuple[object, ...]:
+    p = item.summary
+    return (
+        account_id,
+        folder,
+        uidvalidity,
+        item.uid,
+        p.message_id,
+        p.subject,
+        p.from_,
+        "\n".join(p.to),
+        "\n".join(p.cc),
+        "\n".join(p.reply_to),
+        p.in_reply_to,
+        " ".join(p.references),
+        p.date,
+        NO_DATE if p.date is None else p.date,
+        " ".join(item.flags),
+        1 if _SEEN in item.flags else 0,
+        item.size,
+        1 if p.attachment_hint else 0,
+    )
+
+
+def _completed_row(
+    key: int, p: ParsedMessage, metas: tuple[AttachmentMeta, ...]
+) -> tuple[object, ...]:
+    return (
+        p.message_id,
+        p.subject,
+        p.from_,
+        "\n".join(p.to),
+        "\n".join(p.cc),
+        "\n".join(p.reply_to),
+        p.in_reply_to,
+        " ".join(p.references),
+        p.date,
+        NO_DATE if p.date is None else p.date,
+        p.snippet,
+        1 if metas else 0,
+        p.body_text,
+        p.body_html,
+        p.index_text if p.body_text is None and p.body_html is not None else None,
+        1 if p.body_truncated else 0,
+        _to_json(p.headers),
+        _attachments_json(metas),
+        key,
+    )
+
+
+def _default_saver(
+    policy: AttachmentPolicy, attachments: Sequence[ParsedAttachment]
+) -> tuple[AttachmentMeta, ...]:
+    # Imported here: services import the store, not the other way round at load time.
+    from ..services.attachments import save_attachments
+
+    return save_attachments(policy, attachments)
+
+
 def _limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidArgument(
@@ -260,6 +389,15 @@ class MessageStore:
         cur.row_factory = None
         return cur
 
+    @contextmanager
+    def _tx(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+        """The caller's open transaction ``conn``, or a new one of our own."""
+        if conn is not None:
+            yield conn
+        else:
+            with self.db.transaction() as tx:
+                yield tx
+
     # --- writes -------------------------------------------------------------------------
 
     def upsert_many(
@@ -270,6 +408,7 @@ class MessageStore:
         items: Iterable[StoreItem],
         *,
         index: bool = True,
+        conn: sqlite3.Connection | None = None,
     ) -> int:
         """Store a batch in one transaction; returns how many rows were inserted or updated.
 
@@ -280,6 +419,9 @@ class MessageStore:
         transaction. ``index=False`` defers that (a bulk sync indexes once at the end with
         :meth:`index_pending`, about a third cheaper than per batch); :meth:`search` indexes
         whatever is pending before it queries, so it never misses a stored row.
+
+        With ``conn`` (a connection inside an open transaction) the writes join that
+        transaction instead of opening their own.
         """
         by_uid: dict[int, tuple[object, ...]] = {}
         imported: list[tuple[object, ...]] = []
@@ -295,7 +437,7 @@ class MessageStore:
         if not synced and not imported:
             return 0
         changed = 0
-        with self.db.transaction() as tx:
+        with self._tx(conn) as tx:
             if synced:
                 uids = json.dumps([row[3] for row in synced])
                 known = dict(
@@ -318,6 +460,189 @@ class MessageStore:
                 tx.execute(_INDEX_PENDING)
                 tx.execute(_ADVANCE_WATERMARK)
         return changed
+
+    def upsert_summaries(
+        self,
+        account_id: AccountId,
+        folder: str,
+        uidvalidity: int,
+        items: Iterable[SummaryItem],
+        *,
+        conn: sqlite3.Connection | None = None,
+    ) -> int:
+        """Store synced messages as summaries plus raw bytes, pending completion.
+
+        New UIDs get a summary row (listable and filterable by sender, recipients, subject,
+        date, flags and threading ids at once) and a pending entry holding the raw bytes;
+        :meth:`complete_pending` adds bodies, attachments and the full-text entry. A UID
+        already stored keeps its row (UID and UIDVALIDITY name immutable content) and gets
+        its flags updated. No full-text indexing here. Returns rows inserted or updated.
+
+        With ``conn`` (a connection inside an open transaction) the writes join it, so a
+        sync commits a batch and its cursor move together.
+        """
+        by_uid = {item.uid: item for item in items}  # a UID twice: the later copy wins
+        if not by_uid:
+            return 0
+        changed = 0
+        with self._tx(conn) as tx:
+            uids = json.dumps(list(by_uid))
+            known: dict[int, int] = dict(
+                tx.execute(_EXISTING_UIDS, (account_id, folder, uidvalidity, uids)).fetchall()
+            )
+            if known:
+                flags = []
+                for uid, key in known.items():
+                    joined = " ".join(by_uid[uid].flags)
+                    flags.append((joined, 1 if _SEEN in by_uid[uid].flags else 0, key, joined))
+                tx.executemany(_SET_FLAGS_BY_ID, flags)
+                changed += len(known)
+            new = [item for uid, item in by_uid.items() if uid not in known]
+            if new:
+                rows = [_summary_row(account_id, folder, uidvalidity, item) for item in new]
+                changed += tx.executemany(_SUMMARY_INSERT, rows).rowcount
+                keys = dict(
+                    tx.execute(
+                        _EXISTING_UIDS,
+                        (account_id, folder, uidvalidity, json.dumps([i.uid for i in new])),
+                    ).fetchall()
+                )
+                tx.executemany(_PENDING_INSERT, [(keys[i.uid], account_id, i.raw) for i in new])
+        return changed
+
+    def set_completion_settings(
+        self,
+        account_id: AccountId,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        attachments: AttachmentPolicy | None = None,
+    ) -> None:
+        """Record how :meth:`complete_pending` completes this account's pending rows.
+
+        Written by a sync before it stores summaries, so whoever completes them (the sync
+        itself, or a read that gets there first) applies the same body cap and saves
+        attachment bytes under the same policy (only when the policy has a root).
+        """
+        policy = attachments if attachments is not None and attachments.root else None
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT OR REPLACE INTO completion_settings (account_id, max_body_bytes, "
+                "attachment_root, attachment_max_bytes, attachment_types) VALUES (?, ?, ?, ?, ?)",
+                (
+                    account_id,
+                    max_body_bytes,
+                    None if policy is None else str(policy.root),
+                    0 if policy is None else policy.max_bytes,
+                    _to_json(list(policy.allowed_types) if policy is not None else []),
+                ),
+            )
+
+    def _settings(self, account_id: int) -> _CompletionSettings:
+        row = (
+            self._read()
+            .execute(
+                "SELECT max_body_bytes, attachment_root, attachment_max_bytes, attachment_types "
+                "FROM completion_settings WHERE account_id = ?",
+                (account_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return _CompletionSettings(DEFAULT_MAX_BODY_BYTES, None)
+        policy = None
+        if row[1] is not None:
+            policy = AttachmentPolicy(
+                root=Path(row[1]),
+                max_bytes=int(row[2]),
+                allowed_types=tuple(str(t) for t in json.loads(row[3])),
+            )
+        return _CompletionSettings(int(row[0]), policy)
+
+    def has_pending(self, account_id: AccountId | None = None) -> bool:
+        """Whether some rows (of ``account_id``, or of any account) await completion."""
+        if account_id is None:
+            row = self._read().execute("SELECT 1 FROM message_pending LIMIT 1").fetchone()
+        else:
+            row = (
+                self._read()
+                .execute(
+                    "SELECT 1 FROM message_pending WHERE account_id = ? LIMIT 1", (account_id,)
+                )
+                .fetchone()
+            )
+        return row is not None
+
+    def complete_pending(
+        self,
+        account_id: AccountId | None = None,
+        *,
+        keys: Iterable[MessageKey] | None = None,
+        limit: int | None = None,
+        saver: AttachmentSaver | None = None,
+        batch_size: int = _COMPLETION_BATCH,
+    ) -> int:
+        """Complete pending rows (all, one account's, or just ``keys``); returns how many.
+
+        Each batch is parsed in full (:func:`~prx_email.mail.parse.parse_message`), its
+        attachment bytes saved when the account's recorded policy has a root (``saver``,
+        default ``services.attachments.save_attachments``), then, in one transaction: the
+        rows get bodies, snippet, headers and attachment metadata, are full-text indexed,
+        and leave the pending table. A crash or error mid-way leaves the current batch
+        pending (never half-indexed); a later call finishes it. Idempotent, and safe to
+        run from several threads (a row another completer finished is skipped). When
+        nothing is pending this is one indexed lookup.
+        """
+        if not self.has_pending(account_id):
+            return 0
+        wanted = None if keys is None else sorted({int(k) for k in keys})
+        if wanted is not None and not wanted:
+            return 0
+        save = saver or _default_saver
+        settings: dict[int, _CompletionSettings] = {}
+        done = 0
+        after = 0
+        while limit is None or done < limit:
+            n = batch_size if limit is None else min(batch_size, limit - done)
+            sql = "SELECT id, account_id, raw FROM message_pending WHERE id > ?"
+            params: list[object] = [after]
+            if account_id is not None:
+                sql += " AND account_id = ?"
+                params.append(account_id)
+            if wanted is not None:
+                sql += " AND id IN (SELECT value FROM json_each(?))"
+                params.append(json.dumps(wanted))
+            sql += " ORDER BY id LIMIT ?"
+            params.append(n)
+            rows = self._read().execute(sql, params).fetchall()
+            if not rows:
+                break
+            after = int(rows[-1][0])
+            updates: list[tuple[object, ...]] = []
+            for key, acc, raw in rows:
+                cfg = settings.get(acc)
+                if cfg is None:
+                    cfg = settings[acc] = self._settings(acc)
+                parsed = parse_message(bytes(raw), max_body_bytes=cfg.max_body_bytes)
+                if cfg.policy is not None and parsed.attachments:
+                    metas = save(cfg.policy, parsed.attachments)
+                else:
+                    metas = attachment_metas(parsed)
+                updates.append(_completed_row(int(key), parsed, metas))
+            ids = json.dumps([u[-1] for u in updates])
+            with self.db.transaction() as tx:
+                still = {int(r[0]) for r in tx.execute(_STILL_PENDING, (ids,))}
+                todo = [u for u in updates if u[-1] in still]
+                if todo:
+                    tx.executemany(_COMPLETE_BY_ID, todo)
+                    tx.execute(
+                        "DELETE FROM message_pending WHERE id IN (SELECT value FROM json_each(?))",
+                        (json.dumps(sorted(still)),),
+                    )
+                    top = max(still)
+                    tx.execute(_INDEX_UPTO, (top,))
+                    tx.execute(_ADVANCE_WATERMARK_TO, (top,))
+            done += len(todo)
+        return done
 
     def has_pending_index(self) -> bool:
         """Whether some stored rows are not full-text indexed yet."""
@@ -463,6 +788,8 @@ class MessageStore:
     # --- reads --------------------------------------------------------------------------
 
     def get(self, account_id: AccountId, key: MessageKey) -> Message | None:
+        """The full message; a pending row is completed first (bodies, attachments)."""
+        self.complete_pending(account_id, keys=(key,))
         row = (
             self._read()
             .execute(
@@ -484,6 +811,9 @@ class MessageStore:
     def list_page(self, q: ListQuery) -> MessagePage:
         """Newest first (date DESC, id DESC; undated last), keyset-paginated.
 
+        Rows of the page still pending completion are completed, then the page is read
+        again (a full parse may correct a summary field), so snippets are never missing.
+
         :raises InvalidArgument: bad limit or cursor.
         """
         where = ["account_id = ?"]
@@ -493,13 +823,20 @@ class MessageStore:
             params.append(q.folder)
         if q.unseen_only:
             where.append("seen = 0")
-        return self._page(where, params, q.limit, q.cursor)
+        if not self.has_pending(q.account_id):
+            return self._page(where, params, q.limit, q.cursor)
+        page = self._page(list(where), list(params), q.limit, q.cursor)
+        if self.complete_pending(q.account_id, keys=[m.id for m in page.messages]):
+            page = self._page(where, params, q.limit, q.cursor)
+        return page
 
     def search(self, q: SearchQuery) -> MessagePage:
         """Every present criterion must match; same order and cursors as :meth:`list_page`.
 
         ``text``, ``subject`` and ``body`` match words (prefixes) through the full-text
         index; ``from_`` and ``to`` match substrings of the address display strings.
+        Rows of the account pending completion are completed (and indexed) first, so a
+        search never misses what a sync stored.
 
         :raises InvalidArgument: bad limit or cursor.
         """
@@ -524,6 +861,7 @@ class MessageStore:
             where.append("to_addrs LIKE ? ESCAPE '\\'")
             params.append(_like(q.to))
         criteria: list[tuple[str | None, str]] = []
+        self.complete_pending(q.account_id)
         if q.text or q.subject or q.body:
             self.index_pending()  # a deferred index step catches up before the query
         if q.text:

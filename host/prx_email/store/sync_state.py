@@ -1,20 +1,15 @@
 """Per-(account, folder) sync cursors and scheduler backoff rows (schema ``0002_sync``).
 
 Functions take an open connection so callers put cursor moves in the same transaction as
-the message writes they describe.
+the message writes they describe (the store's writers take that connection as ``conn``).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from .db import Database
-from .messages import MessageStore, StoreItem
+from .messages import MessageStore, StoreItem, SummaryItem
 
 __all__ = [
     "FolderState",
@@ -26,6 +21,7 @@ __all__ = [
     "put_state",
     "set_last_uid",
     "store_batch",
+    "store_summaries",
 ]
 
 
@@ -113,35 +109,9 @@ def put_job(conn: sqlite3.Connection, job: JobState) -> None:
     )
 
 
-class _BoundDatabase(Database):
-    """A ``Database`` view of one connection already inside a transaction.
-
-    ``MessageStore`` opens its own transaction per batch; handing it this view makes its
-    writes join the caller's transaction, so a batch and its cursor commit together.
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:  # no super(): nothing to open
-        self.path = Path(":memory:")
-        self._conn = conn
-        self._lock = threading.Lock()
-        self._all = []
-
-    def connect(self) -> sqlite3.Connection:
-        return self._conn
-
-    @contextmanager
-    def transaction(self, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
-        yield self._conn
-
-    def migrate(self) -> int:  # pragma: no cover - never called on a view
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
 def store_batch(
     conn: sqlite3.Connection,
+    store: MessageStore,
     account_id: int,
     folder: str,
     uidvalidity: int,
@@ -151,8 +121,23 @@ def store_batch(
     """Upsert a fetched batch and advance the cursor in the caller's transaction ``conn``."""
     changed = 0
     if items:
-        changed = MessageStore(_BoundDatabase(conn)).upsert_many(
-            account_id, folder, uidvalidity, items
-        )
+        changed = store.upsert_many(account_id, folder, uidvalidity, items, conn=conn)
+    set_last_uid(conn, account_id, folder, last_uid)
+    return changed
+
+
+def store_summaries(
+    conn: sqlite3.Connection,
+    store: MessageStore,
+    account_id: int,
+    folder: str,
+    uidvalidity: int,
+    items: list[SummaryItem],
+    last_uid: int,
+) -> int:
+    """Store a fetched batch as pending summaries and advance the cursor, in ``conn``."""
+    changed = 0
+    if items:
+        changed = store.upsert_summaries(account_id, folder, uidvalidity, items, conn=conn)
     set_last_uid(conn, account_id, folder, last_uid)
     return changed
