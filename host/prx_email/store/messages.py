@@ -776,13 +776,15 @@ class MessageStore:
         return None if row is None or row[0] is None else int(row[0])
 
     def find_by_message_id(self, account_id: AccountId, message_id: str) -> list[MessageSummary]:
-        """Stored messages with this Message-ID (any folder), newest first."""
-        rows = self._read().execute(
+        """Stored messages with this Message-ID (any folder), newest first (completed)."""
+        sql = (
             f"SELECT {_SUMMARY} FROM messages INDEXED BY messages_by_message_id "
             "WHERE account_id = ? AND message_id = ? "
-            "ORDER BY sort_date DESC, id DESC",
-            (account_id, message_id),
+            "ORDER BY sort_date DESC, id DESC"
         )
+        rows = self._read().execute(sql, (account_id, message_id)).fetchall()
+        if rows and self.complete_pending(account_id, keys=[r[0] for r in rows]):
+            rows = self._read().execute(sql, (account_id, message_id)).fetchall()
         return [_summary(r) for r in rows]
 
     # --- reads --------------------------------------------------------------------------
