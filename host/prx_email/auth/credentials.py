@@ -9,13 +9,13 @@ provider can refresh it.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
 from ..config.model import AccountConfig, OAuth2Auth, PasswordAuth
 from ..errors import AuthFailed, ConfigError
+from ._perms import check_private
 
 Protocol_ = Literal["imap", "smtp"]
 
@@ -54,18 +54,7 @@ def read_secret_file(path: Path) -> str:
 
     :raises ConfigError: missing, unreadable or too permissive.
     """
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read secret file {path}: {exc.strerror}",
-            hint="check the path in the config",
-        ) from None
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        raise ConfigError(
-            f"secret file {path} is readable by group or others",
-            hint=f"run: chmod 600 {path}",
-        )
+    check_private(path)
     return path.read_text(encoding="utf-8").strip()
 
 

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..config.paths import data_dir
 from ..errors import ConfigError
+from ._perms import check_private
 
 KEY_ENV = "PRX_EMAIL_SECRET_KEY"
 KEY_FILE_ENV = "PRX_EMAIL_SECRET_KEY_FILE"
@@ -66,27 +67,6 @@ def ensure_private_dir(path: Path) -> Path:
         os.chmod(d, 0o700)  # mkdir's mode is masked by the umask
     check_private(path, kind="directory")
     return path
-
-
-def check_private(path: Path, *, kind: str = "file") -> None:
-    """Refuse a secret file (or directory) that group or others can access.
-
-    :raises ConfigError: missing, unreadable or too permissive.
-    """
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read secret {kind} {path}: {exc.strerror}",
-            hint="check the path in the config",
-        ) from None
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        mode = "700" if kind == "directory" else "600"
-        raise ConfigError(
-            f"secret {kind} {path} is accessible by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):o})",
-            hint=f"run: chmod {mode} {path}",
-        )
 
 
 def check_parent_safe(path: Path) -> None:

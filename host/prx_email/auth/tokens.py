@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ._perms import check_private
 from .secrets import (
     SecretBox,
     check_parent_safe,
-    check_private,
     ensure_private_dir,
     read_private,
     secrets_dir,
