@@ -324,3 +324,16 @@ async def test_sync_without_completion_then_reads_complete(dovecot, make_ctx) ->
         "SELECT attachment_root FROM completion_settings WHERE account_id = 1"
     ).fetchone()
     assert row is not None and row[0]
+
+
+def test_completion_corrects_a_summary_the_full_parse_disagrees_with(db: Database) -> None:
+    store = MessageStore(db)
+    raw = _raw(1, "zebra1 body")
+    wrong = parse_summary(raw)._replace(subject="not the subject", date=None)
+    store.upsert_summaries(1, "INBOX", 7, [SummaryItem(1, (), len(raw), wrong, raw)])
+    store.upsert_summaries(1, "INBOX", 7, _items(1, start=2))
+    assert store.complete_pending(1) == 2
+    subjects = store.search(SearchQuery(account_id=1, subject="message"))
+    assert sorted(m.subject for m in subjects.messages) == ["message 1", "message 2"]
+    assert all(m.date is not None for m in subjects.messages)
+    assert store.search(SearchQuery(account_id=1, subject="wrong")).messages == ()

@@ -160,6 +160,18 @@ _COMPLETE_BY_ID = (
     "snippet = ?, has_attachments = ?, body_text = ?, body_html = ?, body_html_text = ?, "
     "body_truncated = ?, headers = ?, attachments = ? WHERE id = ?"
 )
+# The common case: the full parse agrees with the stored summary. Not naming the summary
+# columns spares rewriting the listing and Message-ID index entries (~15 % of completion).
+_COMPLETE_BODIES_BY_ID = (
+    "UPDATE messages SET snippet = ?, has_attachments = ?, body_text = ?, body_html = ?, "
+    "body_html_text = ?, body_truncated = ?, headers = ?, attachments = ? WHERE id = ?"
+)
+_SUMMARY_PART = 9  # _completed_row()[:9] are the stored summary columns, [10:] the rest
+_PENDING_BATCH = (
+    "SELECT p.id, p.account_id, p.raw, m.message_id, m.subject, m.from_addr, m.to_addrs, "
+    "m.cc_addrs, m.reply_to, m.in_reply_to, m.refs, m.date "
+    "FROM message_pending p JOIN messages m ON m.id = p.id WHERE p.id > ?"
+)
 # The index step of one completed batch: rows up to the batch's highest key only, so rows
 # still pending after it are not indexed before their bodies are known. (Rows indexed
 # early by another writer's watermark step are re-indexed by the update trigger.)
@@ -603,22 +615,22 @@ class MessageStore:
         after = 0
         while limit is None or done < limit:
             n = batch_size if limit is None else min(batch_size, limit - done)
-            sql = "SELECT id, account_id, raw FROM message_pending WHERE id > ?"
+            sql = _PENDING_BATCH
             params: list[object] = [after]
             if account_id is not None:
-                sql += " AND account_id = ?"
+                sql += " AND p.account_id = ?"
                 params.append(account_id)
             if wanted is not None:
-                sql += " AND id IN (SELECT value FROM json_each(?))"
+                sql += " AND p.id IN (SELECT value FROM json_each(?))"
                 params.append(json.dumps(wanted))
-            sql += " ORDER BY id LIMIT ?"
+            sql += " ORDER BY p.id LIMIT ?"
             params.append(n)
             rows = self._read().execute(sql, params).fetchall()
             if not rows:
                 break
             after = int(rows[-1][0])
             updates: list[tuple[object, ...]] = []
-            for key, acc, raw in rows:
+            for key, acc, raw, *stored in rows:
                 cfg = settings.get(acc)
                 if cfg is None:
                     cfg = settings[acc] = self._settings(acc)
@@ -628,12 +640,19 @@ class MessageStore:
                 else:
                     metas = attachment_metas(parsed)
                 updates.append(_completed_row(int(key), parsed, metas))
+                if list(updates[-1][:_SUMMARY_PART]) == stored:
+                    updates[-1] = updates[-1][_SUMMARY_PART + 1 :]
             ids = json.dumps([u[-1] for u in updates])
             with self.db.transaction() as tx:
                 still = {int(r[0]) for r in tx.execute(_STILL_PENDING, (ids,))}
                 todo = [u for u in updates if u[-1] in still]
                 if todo:
-                    tx.executemany(_COMPLETE_BY_ID, todo)
+                    narrow = [u for u in todo if len(u) == 9]
+                    wide = [u for u in todo if len(u) != 9]
+                    if narrow:
+                        tx.executemany(_COMPLETE_BODIES_BY_ID, narrow)
+                    if wide:
+                        tx.executemany(_COMPLETE_BY_ID, wide)
                     tx.execute(
                         "DELETE FROM message_pending WHERE id IN (SELECT value FROM json_each(?))",
                         (json.dumps(sorted(still)),),
