@@ -337,3 +337,37 @@ def test_completion_corrects_a_summary_the_full_parse_disagrees_with(db: Databas
     assert sorted(m.subject for m in subjects.messages) == ["message 1", "message 2"]
     assert all(m.date is not None for m in subjects.messages)
     assert store.search(SearchQuery(account_id=1, subject="wrong")).messages == ()
+
+
+def _stdlib_date(value: str) -> int | None:
+    from email.utils import mktime_tz, parsedate_tz
+
+    try:
+        parsed = parsedate_tz(value)
+        stamp = None if parsed is None else mktime_tz(parsed)
+    except (ValueError, OverflowError, TypeError, IndexError):
+        return None
+    if stamp is None or not -2_208_988_800 <= stamp <= 253_402_300_799:
+        return None
+    return stamp
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    day=st.sampled_from(["", "Mon, ", "Xyz, ", "mon,", "Tue "]),
+    dd=st.integers(0, 39),
+    month=st.sampled_from(["Jan", "feb", "MAR", "Sep", "Dec", "Foo", "June"]),
+    year=st.integers(0, 10_500),
+    hms=st.tuples(st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)),
+    zone=st.sampled_from(["+0000", "-0000", "+0130", "-0945", "+9999", "GMT", "EST", ""]),
+    pad=st.sampled_from(["", " ", "  ", "\t"]),
+)
+def test_fast_date_path_matches_the_stdlib(
+    day: str, dd: int, month: str, year: int, hms: tuple[int, int, int], zone: str, pad: str
+) -> None:
+    from prx_email.mail.parse import _parse_date
+
+    h, m, s = hms
+    for y in (str(year), f"{year:04d}"):
+        value = f"{pad}{day}{dd} {month} {y} {h:02d}:{m:02d}:{s:02d} {zone}{pad}"
+        assert _parse_date(value) == _stdlib_date(value), value

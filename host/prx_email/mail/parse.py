@@ -14,6 +14,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
+from calendar import timegm
 from email import message_from_bytes
 from email.message import Message as MimeMessage
 from email.utils import mktime_tz, parsedate_tz
@@ -122,9 +123,47 @@ def _truncate(text: str, max_bytes: int) -> tuple[str, bool]:
     return encoded[:max_bytes].decode("utf-8", "ignore"), True
 
 
+# RFC 5322's own shape, ``[Mon, ]4 Jan 2024 03:00:00 +0000``: most Date headers. Computed
+# directly; anything else (and ``-0000``, "unknown zone"; years below 1000, which the
+# stdlib reads as two-digit years) goes through the stdlib.
+_RFC_DATE = re.compile(
+    r"[ \t]*(?:[A-Za-z]{3}, )?(\d{1,2}) ([A-Za-z]{3}) ([1-9]\d{3}) (\d\d):(\d\d):(\d\d) "
+    r"([+-])(\d\d)(\d\d)[ \t]*\Z"
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+
+
 def _parse_date(value: str | None) -> int | None:
     if not value:
         return None
+    m = _RFC_DATE.match(value)
+    if m is not None:
+        month = _MONTHS.get(m.group(2).lower())
+        if month is not None and (m.group(7) == "+" or m.group(8) != "00" or m.group(9) != "00"):
+            offset = int(m.group(8)) * 3600 + int(m.group(9)) * 60
+            if m.group(7) == "-":
+                offset = -offset
+            stamp = (
+                timegm(
+                    (
+                        int(m.group(3)),
+                        month,
+                        int(m.group(1)),
+                        int(m.group(4)),
+                        int(m.group(5)),
+                        int(m.group(6)),
+                    )
+                )
+                - offset
+            )
+            if not -2_208_988_800 <= stamp <= 253_402_300_799:
+                return None
+            return stamp
     try:
         parsed = parsedate_tz(value)
         if parsed is None:
@@ -136,6 +175,26 @@ def _parse_date(value: str | None) -> int | None:
     if not -2_208_988_800 <= stamp <= 253_402_300_799:
         return None
     return stamp
+
+
+# Senders and recipient lists repeat across a mailbox (colleagues, lists, one's own
+# address); their parsed form is immutable, so parse each distinct header value once.
+_ADDRESS_CACHE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_ADDRESS_CACHE_MAX = 4096
+_NO_ADDRESSES: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+
+
+def _addresses(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if not raw:
+        return _NO_ADDRESSES
+    found = _ADDRESS_CACHE.get(raw)
+    if found is None:
+        found = parse_addresses(raw)
+        if len(raw) <= 1024:
+            if len(_ADDRESS_CACHE) >= _ADDRESS_CACHE_MAX:
+                _ADDRESS_CACHE.clear()
+            _ADDRESS_CACHE[raw] = found
+    return found
 
 
 def _first_msgid(value: str | None) -> str | None:
@@ -459,10 +518,10 @@ def _subject(first: dict[str, str]) -> str:
 
 def _summary(first: dict[str, str], raw: bytes, attachment_hint: bool) -> ParsedSummary:
     """The summary fields from the first raw value of each header (by lowercase name)."""
-    from_display, from_addrs = parse_addresses(first.get("from"))
-    to, to_addrs = parse_addresses(first.get("to"))
-    cc, cc_addrs = parse_addresses(first.get("cc"))
-    reply_to, reply_to_addrs = parse_addresses(first.get("reply-to"))
+    from_display, from_addrs = _addresses(first.get("from"))
+    to, to_addrs = _addresses(first.get("to"))
+    cc, cc_addrs = _addresses(first.get("cc"))
+    reply_to, reply_to_addrs = _addresses(first.get("reply-to"))
     refs = first.get("references")
     return ParsedSummary(
         message_id=_first_msgid(first.get("message-id")),
