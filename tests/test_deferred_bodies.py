@@ -87,7 +87,7 @@ def test_summary_agrees_with_full_parse_on_generated_messages(
 ) -> None:
     try:
         raw = _generated(subject.strip(), name.strip(), body, attach)
-    except (ValueError, TypeError):  # EmailMessage refuses some header values
+    except Exception:  # EmailMessage refuses (or trips over) some header values
         return
     agree(raw)
 
