@@ -397,15 +397,13 @@ class _Deliverer:
             )
             self._count(held, "failed")
         else:
-            reason = text if not is_transient(exc) else f"gave up after {row.attempt} attempts: "
-            if is_transient(exc):
-                reason += text
+            exhausted = is_transient(exc)
             held = self.repo.finalize(
                 row,
                 status=OutboxStatus.DEAD,
                 now=now,
-                outcome="permanent" if not is_transient(exc) else "exhausted",
-                last_error=reason,
+                outcome="exhausted" if exhausted else "permanent",
+                last_error=f"gave up after {row.attempt} attempts: {text}" if exhausted else text,
                 smtp_code=code,
                 server_reply=text,
             )
@@ -472,11 +470,13 @@ class _Deliverer:
                 )
             except EmailError as exc:
                 code = getattr(exc, "smtp_code", None)
-                if not isinstance(exc, SmtpPermanent):
-                    self.conn.abort() if code is None else await self.conn.reset()
-                    self.breaker.failure(self.account.id, self.ctx.clock(), exc.message)
+                if code is None and not isinstance(exc, SmtpPermanent):
+                    self.conn.abort()  # the session broke (network, timeout, TLS)
                 else:
-                    await self.conn.reset()
+                    await self.conn.reset()  # a reply code: the session is still usable
+                if not isinstance(exc, SmtpPermanent):
+                    # Server-level trouble counts for the circuit; a 5xx for this message not.
+                    self.breaker.failure(self.account.id, self.ctx.clock(), exc.message)
                 self._fail(row, exc, code=code)
                 continue
             if delivery.data_sent and self.hook is not None:
