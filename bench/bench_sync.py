@@ -10,6 +10,7 @@ Runs, as whole processes side by side (alternating, median of N rounds):
 - prx-email, phase 2, a separate process: ``MessageStore.complete_pending`` on that store
   (full parse, bodies, snippet, attachment metadata, FTS5), which a normal ``sync`` runs
   right after phase 1 and every read runs before it answers;
+- prx-email, both phases in one process: a plain ``services.sync.sync`` (what users run);
 - mbsync, when installed.
 
 Then, in this process: the no-change resync time, and the FETCH reader's rate for batch
@@ -133,7 +134,8 @@ acc = AccountConfig(id=1, name="b", address="alice@example.org",
     sync=SyncSettings(batch_size=int(batch)))
 ctx = ServiceContext(config=Config(accounts=(acc,)), db=Database(db),
     credentials=StaticCredentialProvider())
-rep = asyncio.run(sync(ctx, SyncRequest(account_id=1, folder="INBOX"), complete=False))
+complete = len(sys.argv) > 7 and sys.argv[7] == "complete"
+rep = asyncio.run(sync(ctx, SyncRequest(account_id=1, folder="INBOX"), complete=complete))
 print(rep.folders[0].fetched, time.perf_counter() - t0)
 """
 
@@ -362,6 +364,8 @@ def main() -> int:
         our_cpu: list[float] = []
         done_times: list[float] = []
         done_cpu: list[float] = []
+        one_times: list[float] = []
+        one_cpu: list[float] = []
         _child_cpu()  # reset: dovecot helpers (doveadm) ran as children too
         last_db = work / "ours-last.db"
         for r in range(opts.rounds):
@@ -400,15 +404,33 @@ def main() -> int:
             assert int(out.split()[0]) == opts.messages, out
             done_times.append(wall)
             done_cpu.append(cpu)
+            wall, cpu, out = run_proc(
+                OURS,
+                [
+                    server.host,
+                    str(server.imaps_port),
+                    server.user,
+                    str(server.ca_file),
+                    str(work / f"one{r}.db"),
+                    str(opts.batch),
+                    "complete",
+                ],
+                env,
+            )
+            assert int(out.split()[0]) == opts.messages, out
+            one_times.append(wall)
+            one_cpu.append(cpu)
             print(
                 f"round {r + 1}: imaplib {base_times[-1]:.2f}s (cpu {base_cpu[-1]:.2f}s)  "
                 f"prx-email summaries {our_times[-1]:.2f}s (cpu {our_cpu[-1]:.2f}s)  "
-                f"completion {done_times[-1]:.2f}s (cpu {done_cpu[-1]:.2f}s)"
+                f"completion {done_times[-1]:.2f}s (cpu {done_cpu[-1]:.2f}s)  "
+                f"plain sync {one_times[-1]:.2f}s (cpu {one_cpu[-1]:.2f}s)"
             )
             shutil.copy(odb, last_db) if r == opts.rounds - 1 else None
         b, o = statistics.median(base_times), statistics.median(our_times)
         c = statistics.median(done_times)
         tot = statistics.median([x + y for x, y in zip(our_times, done_times, strict=True)])
+        one = statistics.median(one_times)
         mbsync = shutil.which("mbsync")
         result = {
             "messages": opts.messages,
@@ -420,6 +442,8 @@ def main() -> int:
             "completion_msg_per_s": round(opts.messages / c),
             "total_s": round(tot, 3),
             "total_ratio": round(tot / b, 3),
+            "plain_sync_s": round(one, 3),
+            "plain_sync_cpu_s": round(statistics.median(one_cpu), 3),
             "imaplib_cpu_s": round(statistics.median(base_cpu), 3),
             "prx_email_cpu_s": round(statistics.median(our_cpu), 3),
             "completion_cpu_s": round(statistics.median(done_cpu), 3),
@@ -435,6 +459,10 @@ def main() -> int:
             f"{opts.messages / c:.0f} msg/s"
         )
         print(f"(c) total (a) + (b): {tot:.2f}s, {tot / b:.2f}x the imaplib script")
+        print(
+            f"(d) plain services.sync.sync (both phases, one process): {one:.2f}s, "
+            f"{one / b:.2f}x the imaplib script"
+        )
         print(
             f"cpu: imaplib {result['imaplib_cpu_s']}s, prx-email {result['prx_email_cpu_s']}s "
             f"+ completion {result['completion_cpu_s']}s; "
