@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prx_email.config.model import AttachmentPolicy
 from prx_email.mail.parse import ParsedSummary, parse_message, parse_summary
 from prx_email.services import mailbox
 from prx_email.services import sync as sync_service
@@ -371,3 +372,27 @@ def test_fast_date_path_matches_the_stdlib(
     for y in (str(year), f"{year:04d}"):
         value = f"{pad}{day}{dd} {month} {y} {h:02d}:{m:02d}:{s:02d} {zone}{pad}"
         assert _parse_date(value) == _stdlib_date(value), value
+
+
+def test_an_unusable_attachment_root_fails_the_sync_completion_not_reads(
+    db: Database, tmp_path: Path
+) -> None:
+    from prx_email.errors import StorageError
+
+    m = EmailMessage()
+    m["From"] = "a@example.org"
+    m["Subject"] = "att"
+    m.set_content("numbat text")
+    m.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="a.pdf")
+    raw = bytes(m)
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_bytes(b"")
+    store = MessageStore(db)
+    store.set_completion_settings(1, attachments=AttachmentPolicy(root=not_a_dir))
+    store.upsert_summaries(1, "INBOX", 7, [SummaryItem(1, (), len(raw), parse_summary(raw), raw)])
+    with pytest.raises(StorageError):
+        store.complete_pending(1)  # what sync runs: the error surfaces, the row stays pending
+    assert store.has_pending(1)
+    (hit,) = store.search(SearchQuery(account_id=1, text="numbat")).messages
+    full = store.get(1, hit.id)
+    assert full is not None and [a.stored for a in full.attachments] == [False]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.model import AttachmentPolicy
-from ..errors import InvalidArgument
+from ..errors import EmailError, InvalidArgument
 from ..mail.parse import DEFAULT_MAX_BODY_BYTES, ParsedMessage, ParsedSummary, parse_message
 from ..types import (
     AccountId,
@@ -373,6 +373,20 @@ def _default_saver(
     from ..services.attachments import save_attachments
 
     return save_attachments(policy, attachments)
+
+
+def _lenient_saver(
+    policy: AttachmentPolicy, attachments: Sequence[ParsedAttachment]
+) -> tuple[AttachmentMeta, ...]:
+    """The saver reads complete with: an unusable attachment root must not fail a read
+    (the metadata is recorded, ``stored`` false, as for a type the policy refuses)."""
+    try:
+        return _default_saver(policy, attachments)
+    except EmailError:
+        return tuple(
+            AttachmentMeta(i, a.filename, a.content_type, len(a.data), a.sha256, False)
+            for i, a in enumerate(attachments)
+        )
 
 
 def _limit(limit: int) -> int:
@@ -802,7 +816,8 @@ class MessageStore:
             "ORDER BY sort_date DESC, id DESC"
         )
         rows = self._read().execute(sql, (account_id, message_id)).fetchall()
-        if rows and self.complete_pending(account_id, keys=[r[0] for r in rows]):
+        keys = [r[0] for r in rows]
+        if rows and self.complete_pending(account_id, keys=keys, saver=_lenient_saver):
             rows = self._read().execute(sql, (account_id, message_id)).fetchall()
         return [_summary(r) for r in rows]
 
@@ -810,7 +825,7 @@ class MessageStore:
 
     def get(self, account_id: AccountId, key: MessageKey) -> Message | None:
         """The full message; a pending row is completed first (bodies, attachments)."""
-        self.complete_pending(account_id, keys=(key,))
+        self.complete_pending(account_id, keys=(key,), saver=_lenient_saver)
         row = (
             self._read()
             .execute(
@@ -847,7 +862,9 @@ class MessageStore:
         if not self.has_pending(q.account_id):
             return self._page(where, params, q.limit, q.cursor)
         page = self._page(list(where), list(params), q.limit, q.cursor)
-        if self.complete_pending(q.account_id, keys=[m.id for m in page.messages]):
+        if self.complete_pending(
+            q.account_id, keys=[m.id for m in page.messages], saver=_lenient_saver
+        ):
             page = self._page(where, params, q.limit, q.cursor)
         return page
 
@@ -882,7 +899,7 @@ class MessageStore:
             where.append("to_addrs LIKE ? ESCAPE '\\'")
             params.append(_like(q.to))
         criteria: list[tuple[str | None, str]] = []
-        self.complete_pending(q.account_id)
+        self.complete_pending(q.account_id, saver=_lenient_saver)
         if q.text or q.subject or q.body:
             self.index_pending()  # a deferred index step catches up before the query
         if q.text:
