@@ -6,7 +6,7 @@ search never misses what a committed upsert stored.
 
 Two ways in: :meth:`MessageStore.upsert_many` stores fully parsed messages;
 :meth:`MessageStore.upsert_summaries` (a first sync) stores header-level summaries with the
-raw bytes set aside as *pending* (``schema/0005_deferred_bodies.sql``), and
+raw bytes kept in the row as *pending* (``schema/0005_deferred_bodies.sql``), and
 :meth:`MessageStore.complete_pending` later parses those in full, fills bodies, snippet,
 headers and attachments and indexes them, one transaction per batch. Reads complete what
 they are about to return (``get``, ``list_page``) or the whole account (``search``) first,
@@ -149,28 +149,30 @@ _FULL = (
 _SUMMARY_INSERT = (
     "INSERT INTO messages (account_id, folder, uidvalidity, uid, message_id, subject, "
     "from_addr, to_addrs, cc_addrs, reply_to, in_reply_to, refs, date, sort_date, flags, seen, "
-    "size, has_attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "size, has_attachments, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_STILL_PENDING = "SELECT id FROM message_pending WHERE id IN (SELECT value FROM json_each(?))"
-_PENDING_INSERT = "INSERT OR REPLACE INTO message_pending (id, account_id, raw) VALUES (?, ?, ?)"
+_STILL_PENDING = (
+    "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?)) AND raw IS NOT NULL"
+)
 _SET_FLAGS_BY_ID = "UPDATE messages SET flags = ?, seen = ? WHERE id = ? AND flags IS NOT ?"
 _COMPLETE_BY_ID = (
     "UPDATE messages SET message_id = ?, subject = ?, from_addr = ?, to_addrs = ?, "
     "cc_addrs = ?, reply_to = ?, in_reply_to = ?, refs = ?, date = ?, sort_date = ?, "
     "snippet = ?, has_attachments = ?, body_text = ?, body_html = ?, body_html_text = ?, "
-    "body_truncated = ?, headers = ?, attachments = ? WHERE id = ?"
+    "body_truncated = ?, headers = ?, attachments = ?, raw = NULL WHERE id = ?"
 )
 # The common case: the full parse agrees with the stored summary. Not naming the summary
 # columns spares rewriting the listing and Message-ID index entries (~15 % of completion).
 _COMPLETE_BODIES_BY_ID = (
     "UPDATE messages SET snippet = ?, has_attachments = ?, body_text = ?, body_html = ?, "
-    "body_html_text = ?, body_truncated = ?, headers = ?, attachments = ? WHERE id = ?"
+    "body_html_text = ?, body_truncated = ?, headers = ?, attachments = ?, raw = NULL "
+    "WHERE id = ?"
 )
 _SUMMARY_PART = 9  # _completed_row()[:9] are the stored summary columns, [10:] the rest
 _PENDING_BATCH = (
-    "SELECT p.id, p.account_id, p.raw, m.message_id, m.subject, m.from_addr, m.to_addrs, "
-    "m.cc_addrs, m.reply_to, m.in_reply_to, m.refs, m.date "
-    "FROM message_pending p JOIN messages m ON m.id = p.id WHERE p.id > ?"
+    "SELECT id, account_id, raw, message_id, subject, from_addr, to_addrs, cc_addrs, "
+    "reply_to, in_reply_to, refs, date FROM messages INDEXED BY messages_pending "
+    "WHERE raw IS NOT NULL AND id > ?"
 )
 # The index step of one completed batch: rows up to the batch's highest key only, so rows
 # still pending after it are not indexed before their bodies are known. (Rows indexed
@@ -337,6 +339,7 @@ def _summary_row(
         1 if _SEEN in item.flags else 0,
         item.size,
         1 if p.attachment_hint else 0,
+        item.raw,
     )
 
 
@@ -499,7 +502,7 @@ class MessageStore:
         """Store synced messages as summaries plus raw bytes, pending completion.
 
         New UIDs get a summary row (listable and filterable by sender, recipients, subject,
-        date, flags and threading ids at once) and a pending entry holding the raw bytes;
+        date, flags and threading ids at once) holding the raw bytes, pending;
         :meth:`complete_pending` adds bodies, attachments and the full-text entry. A UID
         already stored keeps its row (UID and UIDVALIDITY name immutable content) and gets
         its flags updated. No full-text indexing here. Returns rows inserted or updated.
@@ -527,13 +530,6 @@ class MessageStore:
             if new:
                 rows = [_summary_row(account_id, folder, uidvalidity, item) for item in new]
                 changed += tx.executemany(_SUMMARY_INSERT, rows).rowcount
-                keys = dict(
-                    tx.execute(
-                        _EXISTING_UIDS,
-                        (account_id, folder, uidvalidity, json.dumps([i.uid for i in new])),
-                    ).fetchall()
-                )
-                tx.executemany(_PENDING_INSERT, [(keys[i.uid], account_id, i.raw) for i in new])
         return changed
 
     def set_completion_settings(
@@ -587,12 +583,17 @@ class MessageStore:
     def has_pending(self, account_id: AccountId | None = None) -> bool:
         """Whether some rows (of ``account_id``, or of any account) await completion."""
         if account_id is None:
-            row = self._read().execute("SELECT 1 FROM message_pending LIMIT 1").fetchone()
+            row = (
+                self._read()
+                .execute("SELECT 1 FROM messages WHERE raw IS NOT NULL LIMIT 1")
+                .fetchone()
+            )
         else:
             row = (
                 self._read()
                 .execute(
-                    "SELECT 1 FROM message_pending WHERE account_id = ? LIMIT 1", (account_id,)
+                    "SELECT 1 FROM messages WHERE account_id = ? AND raw IS NOT NULL LIMIT 1",
+                    (account_id,),
                 )
                 .fetchone()
             )
@@ -613,7 +614,7 @@ class MessageStore:
         attachment bytes saved when the account's recorded policy has a root (``saver``,
         default ``services.attachments.save_attachments``), then, in one transaction: the
         rows get bodies, snippet, headers and attachment metadata, are full-text indexed,
-        and leave the pending table. A crash or error mid-way leaves the current batch
+        and their raw bytes are dropped. A crash or error mid-way leaves the current batch
         pending (never half-indexed); a later call finishes it. Idempotent, and safe to
         run from several threads (a row another completer finished is skipped). When
         nothing is pending this is one indexed lookup.
@@ -632,12 +633,12 @@ class MessageStore:
             sql = _PENDING_BATCH
             params: list[object] = [after]
             if account_id is not None:
-                sql += " AND p.account_id = ?"
+                sql += " AND account_id = ?"
                 params.append(account_id)
             if wanted is not None:
-                sql += " AND p.id IN (SELECT value FROM json_each(?))"
+                sql += " AND id IN (SELECT value FROM json_each(?))"
                 params.append(json.dumps(wanted))
-            sql += " ORDER BY p.id LIMIT ?"
+            sql += " ORDER BY id LIMIT ?"
             params.append(n)
             rows = self._read().execute(sql, params).fetchall()
             if not rows:
@@ -667,10 +668,6 @@ class MessageStore:
                         tx.executemany(_COMPLETE_BODIES_BY_ID, narrow)
                     if wide:
                         tx.executemany(_COMPLETE_BY_ID, wide)
-                    tx.execute(
-                        "DELETE FROM message_pending WHERE id IN (SELECT value FROM json_each(?))",
-                        (json.dumps(sorted(still)),),
-                    )
                     top = max(still)
                     tx.execute(_INDEX_UPTO, (top,))
                     tx.execute(_ADVANCE_WATERMARK_TO, (top,))
