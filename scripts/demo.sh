@@ -10,18 +10,30 @@ rm -f "$DB" "$DB-wal" "$DB-shm"
 unset PRX_EMAIL_ENABLE_REAL_NETWORK
 
 cli() { "$BIN/prx-email" --db "$DB" --config "$CFG" "$@"; }
-show() {
-    printf '\n\033[1m$ prx-email call %s %s\033[0m\n' "$1" "$2"
-    cli call "$1" "$2" | "$BIN/python" -m json.tool --no-ensure-ascii | head -n "${3:-40}" || true
-}
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
-printf '\033[1m$ prx-email import examples/sample.mbox\033[0m\n'
+table() { "$BIN/python" scripts/demo_table.py; }
+pretty() { "$BIN/python" -m json.tool --no-ensure-ascii | head -n "${1:-40}"; }
+
+say prx-email import examples/sample.mbox
 cli import examples/sample.mbox --account 1 --folder INBOX
 
-show email.list '{"account_id": 1, "limit": 3}'
-show email.search '{"account_id": 1, "query": "invoice"}' 30
+say "prx-email call email.list '{\"account_id\": 1, \"limit\": 5}'"
+cli call email.list '{"account_id": 1, "limit": 5}' | table
+
+say "prx-email call email.search '{\"account_id\": 1, \"query\": \"invoice\"}'"
+cli call email.search '{"account_id": 1, "query": "invoice"}' | table
+
 first_id=$(cli call email.search '{"account_id": 1, "query": "invoice", "limit": 1}' \
     | "$BIN/python" -c 'import json,sys; print(json.load(sys.stdin)["data"]["messages"][0]["id"])')
-show email.get "{\"account_id\": 1, \"id\": $first_id}" 30
-show email.send '{"account_id": 1, "to": ["friend@example.net"], "subject": "Hi", "body_text": "Hello"}'
-printf '\nThe send above was refused by the host: real network is off unless the operator sets PRX_EMAIL_ENABLE_REAL_NETWORK=1.\n'
+say "prx-email call email.get '{\"account_id\": 1, \"id\": $first_id}'"
+cli call email.get "{\"account_id\": 1, \"id\": $first_id}" | pretty 30
+echo "  ..."
+
+say "prx-email call email.send '{\"account_id\": 1, \"to\": \"friend@example.net\", ...}'"
+if cli call email.send '{"account_id": 1, "to": ["friend@example.net"], "subject": "Hi", "body_text": "Hello"}' | pretty; then
+    echo "unexpected: the send was not refused" >&2; exit 1
+fi
+printf '\nThe host refused the send: real network is off unless the operator sets PRX_EMAIL_ENABLE_REAL_NETWORK=1.\n'
+printf 'Nothing was queued: '
+cli call email.outbox '{"account_id": 1}' | "$BIN/python" -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["entries"]), "outbox rows")'
