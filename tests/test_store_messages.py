@@ -382,3 +382,16 @@ def test_deferred_indexing(store: MessageStore, db: Database) -> None:
     store.upsert_many(1, "INBOX", 1, [item(6, raw(6, body="six"))])
     assert not store.has_pending_index()
     check_index(db)
+
+
+def test_migrations_are_contiguous_and_all_applied(tmp_path: Path) -> None:
+    from prx_email.store import db as dbmod
+
+    numbers = [n for n, _, _ in dbmod._migrations()]
+    assert numbers == list(range(1, len(numbers) + 1))
+    database = dbmod.Database(tmp_path / "v.db")
+    try:
+        version = database.connect().execute("PRAGMA user_version").fetchone()[0]
+        assert version == numbers[-1]
+    finally:
+        database.close()

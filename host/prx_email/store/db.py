@@ -26,6 +26,14 @@ def _migrations() -> list[tuple[int, str, str]]:
         if m:
             found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     found.sort()
+    # user_version records only the highest number applied, so a gap would let a
+    # migration added later with a lower number be skipped silently on existing stores.
+    numbers = [number for number, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StorageError(
+            f"store migrations are not numbered 1..{len(numbers)}: {numbers}",
+            hint="number store/schema/NNNN_*.sql files contiguously from 0001",
+        )
     return found
 
 

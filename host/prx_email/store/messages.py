@@ -6,7 +6,7 @@ search never misses what a committed upsert stored.
 
 Two ways in: :meth:`MessageStore.upsert_many` stores fully parsed messages;
 :meth:`MessageStore.upsert_summaries` (a first sync) stores header-level summaries with the
-raw bytes kept in the row as *pending* (``schema/0005_deferred_bodies.sql``), and
+raw bytes kept in the row as *pending* (``schema/0004_deferred_bodies.sql``), and
 :meth:`MessageStore.complete_pending` later parses those in full, fills bodies, snippet,
 headers and attachments and indexes them, one transaction per batch. Reads complete what
 they are about to return (``get``, ``list_page``) or the whole account (``search``) first,

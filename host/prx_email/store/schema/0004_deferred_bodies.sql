@@ -9,7 +9,6 @@
 -- `raw` is the last column, so reads of the other columns never walk its overflow pages;
 -- in the row rather than a side table: one insert and one update per message instead of
 -- two inserts and a delete (about 10 % of either phase).
--- (0004 is reserved for the auth/token store.)
 ALTER TABLE messages ADD COLUMN raw BLOB;
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (account_id, id) WHERE raw IS NOT NULL;
 
