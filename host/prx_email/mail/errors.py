@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import aioimaplib
-import aiosmtplib
 
 from ..errors import (
     AuthFailed,
@@ -168,6 +167,9 @@ def is_transient(exc: EmailError) -> bool:
 @contextmanager
 def map_smtp_errors(what: str, host: str) -> Iterator[None]:
     """Translate library exceptions raised inside the block. Our own errors pass through."""
+    # Imported here: IMAP-only processes (sync) do not pay for aiosmtplib's import.
+    import aiosmtplib
+
     try:
         yield
     except EmailError:
