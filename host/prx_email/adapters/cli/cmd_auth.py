@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,12 @@ def register(subparsers: Any) -> None:
         metavar="PREFIX",
         help="read PREFIX_IMAP_OAUTH_TOKEN, PREFIX_SMTP_OAUTH_TOKEN, …_EXPIRES_AT "
         "(default: PRX_EMAIL)",
+    )
+    reload.add_argument(
+        "--signal",
+        type=int,
+        metavar="PID",
+        help="after checking, send SIGHUP to a running `prx-email sync --watch` so it reloads",
     )
     reload.set_defaults(handler=run_reload)
 
@@ -180,6 +187,18 @@ def run_reload(args: argparse.Namespace) -> int:
             print(f"{p.protocol}: token from {p.variable}, expires {_expiry(p.expires_at, now)}")
         else:
             print(f"{p.protocol}: {p.variable} not set (token file / config sources apply)")
+    if args.signal is not None:
+        # Only a checked config reaches the running process: an invalid file raised above.
+        try:
+            os.kill(args.signal, signal.SIGHUP)
+        except OSError as exc:
+            raise CommandError(
+                f"cannot signal process {args.signal}: {exc.strerror}",
+                hint="pass the PID of a running `prx-email sync --watch`",
+            ) from None
+        print(f"sent SIGHUP to {args.signal}: it reloads before its next round")
+    else:
+        print("a running `prx-email sync --watch` reloads on SIGHUP (use --signal PID)")
     return 0
 
 

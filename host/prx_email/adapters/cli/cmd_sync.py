@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import signal
 import sys
 import time
 from typing import Any, TextIO
@@ -31,6 +32,12 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="S",
         help="seconds between rounds in --watch (default: the accounts' interval_seconds)",
+    )
+    p.add_argument(
+        "--env-prefix",
+        default="PRX_EMAIL",
+        metavar="PREFIX",
+        help="on SIGHUP in --watch, read {PREFIX}_{IMAP,SMTP}_OAUTH_TOKEN (default: PRX_EMAIL)",
     )
     p.set_defaults(handler=run)
 
@@ -146,6 +153,11 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
         db=Database(resolve_db_path(args.db)),
         credentials=default_manager(),
     )
+    hangup: asyncio.Event | None = None
+    if args.watch:
+        # `kill -HUP PID` (or `prx-email auth reload --signal PID`) reloads without a restart.
+        hangup = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hangup.set)
     try:
         if args.account is not None:
             ctx.account(args.account)  # AccountNotFound before any network
@@ -156,9 +168,41 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
             await _drain_outbox(ctx, out)
             cap = args.interval if args.interval is not None else 300.0
             wait = cap if next_due is None else min(cap, max(1.0, next_due - time.time()))
-            await asyncio.sleep(wait)
+            if await _sleep_or_hangup(hangup, wait):
+                _reload(ctx, args, out)
     finally:
+        if hangup is not None:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         ctx.db.close()
+
+
+async def _sleep_or_hangup(hangup: asyncio.Event | None, seconds: float) -> bool:
+    """Sleep; True when SIGHUP cut the sleep short (the round then starts at once)."""
+    if hangup is None:
+        await asyncio.sleep(seconds)
+        return False
+    try:
+        await asyncio.wait_for(hangup.wait(), seconds)
+    except TimeoutError:
+        return False
+    hangup.clear()
+    return True
+
+
+def _reload(ctx: Any, args: argparse.Namespace, out: TextIO) -> None:
+    """SIGHUP: apply the config file and the OAuth token variables; keep the old on error."""
+    from ...auth import CredentialManager, reload_auth_from_env, reload_config
+
+    try:
+        result = reload_config(ctx, args.config)
+        changed = "unchanged" if result.unchanged else "applied"
+        print(f"reload: config {changed}", file=out, flush=True)
+        if isinstance(ctx.credentials, CredentialManager):
+            reload_auth_from_env(args.env_prefix, manager=ctx.credentials)
+            print("reload: OAuth token variables applied", file=out, flush=True)
+    except EmailError as exc:
+        hint = f" (hint: {exc.hint})" if exc.hint else ""
+        print(f"reload: error {exc.code.envelope}: {exc.message}{hint}", file=out, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
