@@ -366,3 +366,29 @@ def test_fast_splitter_agrees_with_stdlib_on_generated_mime(
     # Names are trimmed; a blank one is no name.
     assert [a.filename for a in fast.attachments] == [f.strip() or None for f, _, _ in files]
     assert (fast.body_text or "").rstrip("\n") == (text or "").rstrip("\n")
+
+
+@given(
+    st.integers(1900, 9999),
+    st.integers(1, 12),
+    st.integers(1, 31),
+    st.integers(0, 23),
+    st.integers(0, 59),
+    st.integers(0, 60),
+    st.sampled_from(["+", "-"]),
+    st.integers(0, 14),
+    st.sampled_from([0, 30, 45]),
+)
+@settings(max_examples=300, deadline=None)
+def test_fast_rfc_date_agrees_with_timegm(y, mo, d, hh, mm, ss, sign, oh, om) -> None:
+    import calendar
+
+    months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+    value = f"Mon, {d} {months[mo - 1]} {y} {hh:02d}:{mm:02d}:{ss:02d} {sign}{oh:02d}{om:02d}"
+    offset = (oh * 3600 + om * 60) * (-1 if sign == "-" else 1)
+    want = calendar.timegm((y, mo, d, hh, mm, ss)) - offset
+    if sign == "-" and oh == 0 and om == 0:
+        return  # "-0000" (unknown zone) takes the stdlib path
+    if not -2_208_988_800 <= want <= 253_402_300_799:
+        want = None
+    assert parse_mod._parse_date(value) == want

@@ -14,7 +14,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-from calendar import timegm
 from email import message_from_bytes
 from email.message import Message as MimeMessage
 from email.utils import mktime_tz, parsedate_tz
@@ -138,27 +137,33 @@ _MONTHS = {
 }
 
 
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (linear in ``day``, as timegm)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    return era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+
+
 def _parse_date(value: str | None) -> int | None:
     if not value:
         return None
     m = _RFC_DATE.match(value)
     if m is not None:
-        month = _MONTHS.get(m.group(2).lower())
-        if month is not None and (m.group(7) == "+" or m.group(8) != "00" or m.group(9) != "00"):
-            offset = int(m.group(8)) * 3600 + int(m.group(9)) * 60
-            if m.group(7) == "-":
+        # One groups() call and integer arithmetic instead of nine group() calls and
+        # calendar.timegm: half the cost of this fast path, same results.
+        day, mon, year, hh, mm, ss, sign, oh, om = m.groups()
+        month = _MONTHS.get(mon.lower())
+        if month is not None and (sign == "+" or oh != "00" or om != "00"):
+            offset = int(oh) * 3600 + int(om) * 60
+            if sign == "-":
                 offset = -offset
             stamp = (
-                timegm(
-                    (
-                        int(m.group(3)),
-                        month,
-                        int(m.group(1)),
-                        int(m.group(4)),
-                        int(m.group(5)),
-                        int(m.group(6)),
-                    )
-                )
+                _days_from_civil(int(year), month, int(day)) * 86_400
+                + int(hh) * 3600
+                + int(mm) * 60
+                + int(ss)
                 - offset
             )
             if not -2_208_988_800 <= stamp <= 253_402_300_799:
@@ -235,14 +240,18 @@ class _Bodies:
 # --- the fast path: our own splitter for headers and MIME parts --------------------------
 
 
-def _split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
-    """Header fields (name, raw value with folds) and the body of one entity."""
+def _split_head(raw: bytes, with_body: bool = True) -> tuple[list[tuple[str, str]], bytes]:
+    """Header fields (name, raw value with folds) and the body of one entity.
+
+    ``with_body=False`` (the summary path) skips copying the body: the fields are the same,
+    the body returned is then meaningless.
+    """
     crlf = raw.find(b"\r\n\r\n")
     lf = raw.find(b"\n\n", 0, len(raw) if crlf == -1 else crlf)
     if crlf != -1 and (lf == -1 or crlf < lf):
-        head, body = raw[:crlf], raw[crlf + 4 :]
+        head, body = raw[:crlf], raw[crlf + 4 :] if with_body else b""
     elif lf != -1:
-        head, body = raw[:lf], raw[lf + 2 :]
+        head, body = raw[:lf], raw[lf + 2 :] if with_body else b""
     else:
         head, body = raw, b""
     if raw[:2] == b"\r\n":
@@ -559,7 +568,7 @@ _SUMMARY_HEADERS = frozenset(
 
 
 def _summary_fast(raw: bytes) -> ParsedSummary:
-    fields, _body = _split_head(raw)
+    fields, _body = _split_head(raw, with_body=False)
     first: dict[str, str] = {}
     for name, value in fields:
         key = name.lower()
