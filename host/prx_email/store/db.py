@@ -11,7 +11,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 from ..errors import StorageError
@@ -21,7 +20,9 @@ _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 def _migrations() -> list[tuple[int, str, str]]:
     found = []
-    for entry in resources.files("prx_email.store").joinpath("schema").iterdir():
+    # A plain path next to this module, not importlib.resources: that import pulls in
+    # tempfile, shutil, random, bz2 and lzma (~9 ms of every sync process's start).
+    for entry in (Path(__file__).parent / "schema").iterdir():
         m = _MIGRATION.match(entry.name)
         if m:
             found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
