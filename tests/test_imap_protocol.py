@@ -145,6 +145,34 @@ async def test_reader_handles_any_chunking(chunk: int) -> None:
     assert all(it and it[b"BODY[]"].startswith(b"line ") for it in items)
 
 
+@pytest.mark.parametrize("chunk", [1, 5, 1 << 20])
+async def test_reader_literal_forms(chunk: int) -> None:
+    """``{n+}`` is a literal; ``{x}``, ``{}`` and a brace mid-line are not; empty literals."""
+    reader = ResponseReader()
+    reader.connection_made(_Transport())
+    pending = reader.register(b"P1")
+    got: list[Response] = []
+    pending.on_untagged = got.append
+    data = (
+        b"* 1 FETCH (UID 1 BODY[] {3+}\r\nabc)\r\n"
+        b"* 2 FETCH (UID 2 BODY[] {0}\r\n)\r\n"
+        b"* OK weird {x}\r\n"
+        b"* OK empty {}\r\n"
+        b"* OK {5} not at the end\r\n"
+        b"P1 OK done\r\n"
+    )
+    for i in range(0, len(data), chunk):
+        reader.data_received(data[i : i + chunk])
+    await pending.done
+    assert [r.parts for r in got] == [
+        [b"* 1 FETCH (UID 1 BODY[] {3+}", b"abc", b")"],
+        [b"* 2 FETCH (UID 2 BODY[] {0}", b"", b")"],
+        [b"* OK weird {x}"],
+        [b"* OK empty {}"],
+        [b"* OK {5} not at the end"],
+    ]
+
+
 async def test_reader_many_lines_per_response_no_recursion() -> None:
     """aioimaplib recurses once per line; the reader is a loop (10,000 lines, low limit)."""
     reader = ResponseReader()

@@ -383,7 +383,7 @@ def test_fast_splitter_agrees_with_stdlib_on_generated_mime(
 def test_fast_rfc_date_agrees_with_timegm(y, mo, d, hh, mm, ss, sign, oh, om) -> None:
     import calendar
 
-    months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     value = f"Mon, {d} {months[mo - 1]} {y} {hh:02d}:{mm:02d}:{ss:02d} {sign}{oh:02d}{om:02d}"
     offset = (oh * 3600 + om * 60) * (-1 if sign == "-" else 1)
     want = calendar.timegm((y, mo, d, hh, mm, ss)) - offset

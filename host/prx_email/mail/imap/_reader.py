@@ -13,7 +13,6 @@ Commands are pipelined: untagged responses belong to the oldest command still wa
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from dataclasses import dataclass, field
 
 from ._response import Response, Tagged
 
-_LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}$")
 _COMPACT_AT = 1 << 20
 
 
@@ -74,29 +72,42 @@ class ResponseReader(asyncio.Protocol):
         buf = self._buf
         pos = self._pos
         size = len(buf)
-        while True:
-            if self._literal_need >= 0:
-                end = pos + self._literal_need
-                if end > size:
-                    break
-                self._parts.append(bytes(buf[pos:end]))
-                self._literal_need = -1
-                pos = end
-                continue
-            eol = buf.find(b"\r\n", pos)
-            if eol < 0:
-                break
-            line = bytes(buf[pos:eol])
-            pos = eol + 2
-            self._parts.append(line)
-            if line.endswith(b"}"):
-                m = _LITERAL_AT_END.search(line)
-                if m is not None:
-                    self._literal_need = int(m.group(1))
+        # Slices of a memoryview copy once (bytes(buf[a:b]) copies twice: bytearray, bytes).
+        # The view is released before the buffer is resized below.
+        view = memoryview(buf)
+        try:
+            while True:
+                if self._literal_need >= 0:
+                    end = pos + self._literal_need
+                    if end > size:
+                        break
+                    self._parts.append(bytes(view[pos:end]))
+                    self._literal_need = -1
+                    pos = end
                     continue
-            parts = self._parts
-            self._parts = []
-            self._dispatch(parts)
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0:
+                    break
+                line = bytes(view[pos:eol])
+                pos = eol + 2
+                self._parts.append(line)
+                if line.endswith(b"}"):
+                    # ``{n}`` / ``{n+}`` at the end: rfind instead of a regex search, which
+                    # tries every offset of the line (same as re.search(rb"\{(\d+)\+?\}$")).
+                    brace = line.rfind(b"{")
+                    digits = line[brace + 1 : -1] if brace >= 0 else b""
+                    if digits.endswith(b"+"):
+                        digits = digits[:-1]
+                    if digits.isdigit():
+                        self._literal_need = int(digits)
+                        continue
+                parts = self._parts
+                self._parts = []
+                self._dispatch(parts)
+        finally:
+            view.release()
+            # Keep the position even when a dispatch raised (the caller aborts anyway).
+            self._pos = pos
         if pos >= _COMPACT_AT or pos == size:
             del buf[:pos]
             pos = 0
