@@ -284,3 +284,37 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_empty_config_is_valid() -> None:
     cfg = parse_config("")
     assert cfg.accounts == ()
+
+
+def test_send_circuit_settings(tmp_path: Path) -> None:
+    base = "[[accounts]]\nid = 1\naddress = 'a@example.org'\n[accounts.send]\n"
+    cfg = load_config(
+        _write(tmp_path, base + "circuit_failures = 3\ncircuit_cooldown_seconds = 15\n")
+    )
+    send = cfg.accounts[0].send
+    assert send.circuit_failures == 3
+    assert send.circuit_cooldown_seconds == 15.0 and isinstance(
+        send.circuit_cooldown_seconds, float
+    )
+    # Defaults: the breaker's former constants (5 failures, 60 s).
+    default = load_config(_write(tmp_path, base)).accounts[0].send
+    assert (default.circuit_failures, default.circuit_cooldown_seconds) == (5, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("circuit_failures = 0", ":6: accounts[0].send.circuit_failures: must be greater than"),
+        ("circuit_failures = 2.5", ":6: accounts[0].send.circuit_failures: must be an integer"),
+        ("circuit_cooldown_seconds = -1", ":6: accounts[0].send.circuit_cooldown_seconds: must"),
+        ("circuit_cooldown_seconds = 'soon'", ":6: accounts[0].send.circuit_cooldown_seconds"),
+        ("circuit_failure = 3", ":6: accounts[0].send.circuit_failure: unknown key"),
+    ],
+)
+def test_send_circuit_settings_errors(tmp_path: Path, line: str, needle: str) -> None:
+    text = "[[accounts]]\nid = 1\naddress = 'a@example.org'\n[accounts.send]\nmax_attempts = 3\n"
+    text += line + "\n"
+    err = _error(tmp_path, text)
+    assert needle in err.message, err.message
+    if "unknown key" in needle:
+        assert err.hint is not None and "circuit_failures" in err.hint

@@ -274,3 +274,89 @@ def test_sent_unreachable_waits_instead_of_resending(
     assert sink.handler.count(mid) == 1
     outcomes = [a.outcome for a in OutboxRepo(ctx.db).attempts(oid)]
     assert outcomes == ["requeued", "unverified", "recovered"]
+
+
+def test_sigkill_after_data_keeps_deferred_recipients(
+    filing_sink: SmtpSink, dovecot: Any, tmp_path: Path
+):
+    """A 4xx-deferred recipient survives a crash the Sent folder settles (nothing lost).
+
+    The server defers one recipient at RCPT and accepts DATA for the others; the worker is
+    killed before it can record that. Recovery finds the message in Sent, so the accepted
+    recipients are not sent it again, and the deferred one still gets it: every recipient
+    exactly one copy, all copies the same bytes.
+    """
+    sink = filing_sink
+    db = tmp_path / "outbox.db"
+    ctx = context(db, account(sink))
+    rcpts = ["a@example.org", "busy@example.org", "c@example.org"]
+    oid = outbox.queue(
+        ctx,
+        OutgoingMessage(
+            account_id=1,
+            to=tuple(rcpts[:2]),
+            bcc=(rcpts[2],),
+            subject="deferred",
+            body_text="for everyone",
+        ),
+    )
+    mid = outbox.get_entry(ctx, oid).message_id
+    spec = spec_for(sink, db, imap=imap_spec(dovecot))
+
+    sink.handler.rcpt_replies["busy@example.org"] = "450 4.2.1 mailbox busy, try later"
+    assert kill_at(spec, "after-data", 1, tmp_path) == oid
+    assert [r.rcpt_tos for r in sink.received] == [["a@example.org", "c@example.org"]]
+    assert outbox.get_entry(ctx, oid).status.value == "sending"
+
+    del sink.handler.rcpt_replies["busy@example.org"]  # the mailbox is free again
+    wait_for_leases(ctx)
+    report = run_to_end(spec)
+    assert report["recovered"] == 1
+    for _ in range(3):  # the deferred recipient is due at once; one more run at most
+        if statuses(ctx) == {"sent": 1}:
+            break
+        run_to_end(spec)
+    assert statuses(ctx) == {"sent": 1}
+
+    per_rcpt = {r: sum(r in rec.rcpt_tos for rec in sink.received) for r in rcpts}
+    assert per_rcpt == dict.fromkeys(rcpts, 1)
+    assert sink.handler.count(mid) == 2
+    assert len({rec.content for rec in sink.received}) == 1  # same bytes, same Message-ID
+    outcomes = [a.outcome for a in OutboxRepo(ctx.db).attempts(oid)]
+    assert outcomes == ["recovered-partial", "sent"]
+
+
+def test_sigkill_on_the_deferred_retry_resends_rather_than_trusting_sent(
+    filing_sink: SmtpSink, dovecot: Any, tmp_path: Path
+):
+    """Killed after DATA on the retry of a deferred recipient: Sent already holds the
+    Message-ID from the first delivery, so it cannot vouch for the retry. The deferred
+    recipient may get it twice (the documented at-least-once window), never zero times,
+    and the recipients of the first delivery never again."""
+    sink = filing_sink
+    db = tmp_path / "outbox.db"
+    ctx = context(db, account(sink))
+    oid = outbox.queue(
+        ctx,
+        OutgoingMessage(
+            account_id=1, to=("a@example.org", "busy@example.org"), subject="x", body_text="y"
+        ),
+    )
+    spec = spec_for(sink, db, imap=imap_spec(dovecot), backoff=30.0)
+    sink.handler.rcpt_replies["busy@example.org"] = "451 4.3.0 try later"
+    run_to_end(spec)  # a@ gets it, busy@ deferred (partial)
+    assert outbox.get_entry(ctx, oid).status.value == "failed"
+    del sink.handler.rcpt_replies["busy@example.org"]
+    with ctx.db.transaction() as tx:
+        tx.execute("UPDATE outbox SET next_attempt_at = 0 WHERE id = ?", (oid,))
+    kill_at(spec, "after-data", 1, tmp_path)  # the retry's DATA accepted, then killed
+    wait_for_leases(ctx)
+    run_to_end(spec)
+    assert statuses(ctx) == {"sent": 1}
+    per_rcpt = {
+        r: sum(r in rec.rcpt_tos for rec in sink.received)
+        for r in ("a@example.org", "busy@example.org")
+    }
+    assert per_rcpt == {"a@example.org": 1, "busy@example.org": 2}
+    outcomes = [a.outcome for a in OutboxRepo(ctx.db).attempts(oid)]
+    assert outcomes == ["partial", "requeued", "sent"]

@@ -3,10 +3,8 @@ authorization server's introspection endpoint whether a bearer token is live."""
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,14 +69,6 @@ def setup(
         db.close()
 
 
-@pytest.fixture(autouse=True)
-async def settle() -> AsyncIterator[None]:
-    """Let transports of refused logins finish closing on this loop (no ResourceWarning later)."""
-    yield
-    await asyncio.sleep(0.1)
-    gc.collect()
-
-
 def seed(idp: OAuthServer, *, ttl: float = 3600) -> TokenSet:
     access, refresh, exp = idp.issue(ttl=ttl)
     tokens = TokenSet(access, exp, refresh)
@@ -92,7 +82,6 @@ async def login(ctx: ServiceContext, account: AccountConfig) -> None:
         await client.select("INBOX")
     finally:
         await client.logout()
-        await asyncio.sleep(0.05)  # let the TLS transport finish closing
 
 
 async def test_xoauth2_login_with_a_live_token(idp: OAuthServer, setup) -> None:

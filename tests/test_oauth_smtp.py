@@ -3,13 +3,11 @@ the loopback authorization server whether the bearer token is live."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import gc
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +60,6 @@ class BearerHandler:
         assert session.authenticated
         self.messages.append(bytes(envelope.original_content or b""))
         return "250 OK"
-
-
-@pytest.fixture(autouse=True)
-async def settle() -> AsyncIterator[None]:
-    """Let closed transports finish on this loop (no ResourceWarning in a later test)."""
-    yield
-    await asyncio.sleep(0.1)
-    gc.collect()
 
 
 @pytest.fixture(scope="module")

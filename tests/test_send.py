@@ -358,6 +358,49 @@ async def test_circuit_opens_fails_fast_and_half_open_probe(tmp_path: Path, smtp
         sink2.stop()
 
 
+async def test_circuit_threshold_and_cooldown_come_from_the_account(
+    tmp_path: Path, smtp_password: str
+):
+    """``[accounts.send] circuit_failures``/``circuit_cooldown_seconds``, per account."""
+    clock = Clock()
+    sink = SmtpSink(tls="none").start()
+    sink.stop()  # connection refused from now on
+    send = SendSettings(
+        backoff_base_seconds=1.0,
+        append_to_sent=False,
+        circuit_failures=2,
+        circuit_cooldown_seconds=10.0,
+    )
+    strict = account(sink, send=send)
+    lenient = account(sink, id=2, address="other@example.com")  # the defaults: 5 failures
+    ctx = context(tmp_path / "db", strict, lenient, clock=clock)
+    assert (await outbox.send(ctx, msg())).status is OutboxStatus.FAILED
+    assert (await outbox.send(ctx, msg(account_id=2))).status is OutboxStatus.FAILED
+    clock.advance(5)
+    report = await outbox.drain_due(ctx)
+    assert report.failed == 2
+    # Two failures open account 1's circuit; account 2 keeps trying (threshold 5).
+    with pytest.raises(CircuitOpen) as exc:
+        await outbox.send(ctx, msg())
+    assert "after 2 consecutive failures" in exc.value.message
+    assert "in 10s" in (exc.value.hint or "")
+    assert (await outbox.send(ctx, msg(account_id=2))).status is OutboxStatus.FAILED
+    clock.advance(5)
+    assert (await outbox.drain_due(ctx)).skipped_accounts == [1]
+    # The configured 10 s cooldown (not the default 60 s) lets a probe through.
+    sink2 = SmtpSink(tls="none").start()
+    try:
+        ctx.config = context(
+            tmp_path / "db", account(sink2, send=send), account(sink2, id=2), clock=clock
+        ).config
+        clock.advance(6)
+        report = await outbox.drain_due(ctx)
+        assert report.skipped_accounts == [] and report.sent == 3
+        assert (await outbox.send(ctx, msg())).status is OutboxStatus.SENT
+    finally:
+        sink2.stop()
+
+
 def store_parent(ctx, raw: bytes, uid: int = 7) -> int:
     parsed = parse_message(raw)
     store = MessageStore(ctx.db)

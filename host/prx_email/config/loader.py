@@ -71,6 +71,8 @@ _SEND_KEYS = (
     "lease_seconds",
     "sent_folder",
     "append_to_sent",
+    "circuit_failures",
+    "circuit_cooldown_seconds",
 )
 _ATTACH_KEYS = ("root", "max_bytes", "allowed_types")
 
@@ -376,6 +378,10 @@ def _send(ctx: _Ctx, raw: Any, path: KeyPath) -> SendSettings:
         lease_seconds=ctx.positive(t, path, "lease_seconds", d.lease_seconds),
         sent_folder=sent or None,
         append_to_sent=ctx.get(t, path, "append_to_sent", bool, d.append_to_sent),
+        circuit_failures=ctx.positive(t, path, "circuit_failures", d.circuit_failures),
+        circuit_cooldown_seconds=ctx.positive(
+            t, path, "circuit_cooldown_seconds", d.circuit_cooldown_seconds
+        ),
     )
 
 

@@ -92,6 +92,10 @@ class SendSettings:
     sent_folder: str | None = "Sent"
     # Append a copy to the Sent folder after sending (false when the server files it itself).
     append_to_sent: bool = True
+    # SMTP circuit breaker: after this many consecutive server-level failures, sending pauses
+    # for the cooldown (doubling with each further failure, up to 15 minutes or the cooldown).
+    circuit_failures: int = 5
+    circuit_cooldown_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

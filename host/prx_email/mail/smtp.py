@@ -12,16 +12,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import aiosmtplib
 
 from ..auth.credentials import CredentialProvider, OAuthBearer, Password
 from ..config.model import AccountConfig, TlsMode
 from ..errors import AuthFailed, ConfigError, InternalError, ProtocolError
+from ._closing import abort_and_wait
 from .errors import map_smtp_errors
 from .imap import is_loopback, tls_context
 
@@ -56,7 +59,7 @@ class SmtpConnection:
         self.account = account
         self.server = account.smtp
         self.credentials = credentials
-        self._client: aiosmtplib.SMTP | None = None
+        self._client: _TrackedSMTP | None = None
 
     @property
     def host(self) -> str:
@@ -78,7 +81,7 @@ class SmtpConnection:
                 f"refusing plaintext SMTP to {server.host}",
                 hint="use tls = 'starttls' or 'implicit'; plaintext is only for loopback",
             )
-        client = aiosmtplib.SMTP(
+        client = _TrackedSMTP(
             hostname=server.host,
             port=server.port,
             timeout=server.timeout,
@@ -92,7 +95,7 @@ class SmtpConnection:
                 await client.connect()
             await self._authenticate(client)
         except BaseException:
-            _hard_close(client, client.transport)
+            await _release(client)
             raise
         self._client = client
 
@@ -141,12 +144,14 @@ class SmtpConnection:
         recipients: Sequence[str],
         raw: bytes,
         *,
-        before_data: Callable[[], bool] | None = None,
+        before_data: Callable[[Mapping[str, tuple[int, str]]], bool] | None = None,
     ) -> Delivery:
         """Send one message on this connection.
 
         Returns the per-recipient outcome; ``data_sent`` is False when no recipient was
         accepted or ``before_data`` returned False (then the envelope is reset).
+        ``before_data`` gets the recipients refused at RCPT (so the caller can persist who
+        this DATA will not reach before the point of no return).
 
         :raises SmtpTransient, SmtpPermanent: MAIL FROM or DATA refused (by reply code).
         :raises ConnectionFailed, OperationTimeout, TlsFailed: the session broke.
@@ -166,7 +171,7 @@ class SmtpConnection:
                     refused[rcpt] = (exc.code, " ".join(exc.message.split()))
                 else:
                     accepted.append(rcpt)
-        if not accepted or (before_data is not None and not before_data()):
+        if not accepted or (before_data is not None and not before_data(refused)):
             await self.reset()
             return Delivery(accepted=(), refused=refused)
         with map_smtp_errors("DATA", self.host):
@@ -187,37 +192,56 @@ class SmtpConnection:
         try:
             await client.rset()
         except (aiosmtplib.SMTPException, OSError):
-            self.abort()
+            await self.abort()
 
-    def abort(self) -> None:
-        """Drop the connection now (after an error; nothing left worth flushing)."""
+    async def abort(self) -> None:
+        """Drop the connection (after an error; nothing left worth flushing).
+
+        Returns once the socket is released.
+        """
         client, self._client = self._client, None
         if client is not None:
-            _hard_close(client, client.transport)
+            await _release(client)
 
     async def close(self) -> None:
-        """QUIT and close."""
+        """QUIT and close; returns once the socket is released (also when cancelled)."""
         client, self._client = self._client, None
         if client is None:
             return
-        transport = client.transport
         try:
             if client.is_connected:
                 await client.quit()
         except (aiosmtplib.SMTPException, OSError):
             pass
         finally:
-            _hard_close(client, transport)
+            await _release(client)
 
 
-def _hard_close(client: aiosmtplib.SMTP, transport: object) -> None:
-    # After QUIT (or an error) there is nothing to flush; abort() releases the socket at
-    # once, where close() on a TLS transport would wait for the peer's close_notify and
-    # could outlive the event loop.
-    abort = getattr(transport, "abort", None)
-    if callable(abort):
-        abort()
+class _TrackedSMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client, remembering every transport it drops.
+
+    aiosmtplib closes and forgets its transport by itself (after QUIT, a timeout, a failed
+    connect or STARTTLS), without waiting for the close to finish; we keep them so
+    :func:`_release` can wait until each socket is really released.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dropped: list[asyncio.BaseTransport] = []
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.dropped.append(self.transport)
+        super().close()
+
+
+async def _release(client: _TrackedSMTP) -> None:
+    # After QUIT (or an error) there is nothing to flush: abort rather than close, which on
+    # a TLS transport would wait for the peer's close_notify.
     client.close()
+    transports, client.dropped = client.dropped, []
+    for transport in transports:
+        await abort_and_wait(transport)
 
 
 __all__ = ["Delivery", "SmtpConnection"]

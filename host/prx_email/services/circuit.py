@@ -15,6 +15,7 @@ a 5xx for one message's content or recipients does not.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,9 +36,21 @@ def _iso(ts: float) -> str:
 
 
 class CircuitBreaker:
-    def __init__(self, db: Database, settings: CircuitSettings | None = None) -> None:
+    """``settings`` applies to every account not in ``per_account``."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: CircuitSettings | None = None,
+        *,
+        per_account: Mapping[int, CircuitSettings] | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings or CircuitSettings()
+        self.per_account = dict(per_account or {})
+
+    def settings_for(self, account_id: int) -> CircuitSettings:
+        return self.per_account.get(account_id, self.settings)
 
     def _row(self, account_id: int) -> sqlite3.Row | None:
         try:
@@ -57,7 +70,7 @@ class CircuitBreaker:
     def open_until(self, account_id: int, now: float) -> float | None:
         """When the circuit is open now, the time it lets a probe through; else None."""
         row = self._row(account_id)
-        if row is None or row["failures"] < self.settings.threshold:
+        if row is None or row["failures"] < self.settings_for(account_id).threshold:
             return None
         until = row["open_until"]
         return float(until) if until is not None and until > now else None
@@ -67,8 +80,9 @@ class CircuitBreaker:
 
         :raises CircuitOpen: open, or half-open with another caller already probing.
         """
+        s = self.settings_for(account_id)
         row = self._row(account_id)
-        if row is None or row["failures"] < self.settings.threshold:
+        if row is None or row["failures"] < s.threshold:
             return int(row["failures"]) if row is not None else 0
         until = row["open_until"]
         if until is None or until <= now:
@@ -77,13 +91,13 @@ class CircuitBreaker:
                     won = tx.execute(
                         "UPDATE smtp_circuit SET open_until = ?, updated_at = ?"
                         " WHERE account_id = ? AND (open_until IS NULL OR open_until <= ?)",
-                        (now + self.settings.probe_seconds, now, account_id, now),
+                        (now + s.probe_seconds, now, account_id, now),
                     ).rowcount
             except sqlite3.Error as exc:
                 raise StorageError(f"circuit state unwritable: {exc}") from exc
             if won:
                 return int(row["failures"])
-            until = now + self.settings.probe_seconds
+            until = now + s.probe_seconds
         raise self._open_error(account_id, int(row["failures"]), float(until), now, row)
 
     def _open_error(
@@ -107,7 +121,7 @@ class CircuitBreaker:
 
     def failure(self, account_id: int, now: float, error: str) -> int:
         """Count one server-level failure; returns the new consecutive count."""
-        s = self.settings
+        s = self.settings_for(account_id)
         try:
             with self.db.transaction() as tx:
                 row = tx.execute(

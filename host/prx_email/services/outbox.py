@@ -41,7 +41,7 @@ import mimetypes
 import os
 import secrets
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -415,12 +415,15 @@ class _Deliverer:
             return
         setattr(self.report, what, getattr(self.report, what) + 1)
 
-    def _before_data(self, row: Claimed) -> Callable[[], bool]:
-        def check() -> bool:
+    def _before_data(self, row: Claimed) -> Callable[[Mapping[str, tuple[int, str]]], bool]:
+        def check(refused: Mapping[str, tuple[int, str]]) -> bool:
             now = self.ctx.clock()
             timeout = self.account.smtp.timeout if self.account.smtp else 30.0
+            # Who this DATA will not reach is durable before DATA starts: if we die before
+            # the finalize, recovery must not count them as delivered.
+            deferred = [r for r, (code, _) in refused.items() if 400 <= code < 500]
             return self.repo.mark_data(
-                row.id, row.token, now=now, lease_until=now + 2 * timeout + 1.0
+                row.id, row.token, now=now, lease_until=now + 2 * timeout + 1.0, deferred=deferred
             )
 
         return check
@@ -471,7 +474,7 @@ class _Deliverer:
             except EmailError as exc:
                 code = getattr(exc, "smtp_code", None)
                 if code is None and not isinstance(exc, SmtpPermanent):
-                    self.conn.abort()  # the session broke (network, timeout, TLS)
+                    await self.conn.abort()  # the session broke (network, timeout, TLS)
                 else:
                     await self.conn.reset()  # a reply code: the session is still usable
                 if not isinstance(exc, SmtpPermanent):
@@ -516,15 +519,7 @@ class _Deliverer:
             return True
         if not found:
             return False
-        held = self.repo.finalize(
-            row,
-            status=OutboxStatus.SENT,
-            now=self.ctx.clock(),
-            outcome="recovered",
-            remaining=(),
-            server_reply="found in the Sent folder: delivered by an earlier attempt",
-        )
-        if held:
+        if settle_found(self.repo, self.ctx.clock(), row, row.deferred):
             self.report.recovered += 1
         else:
             self.report.lost_claims += 1
@@ -641,10 +636,18 @@ class _Run:
             if claimed is None:
                 continue  # another worker is recovering it
             found: bool | None = False
-            if row.data_at is not None and account is not None and sent_folder_name(account):
+            if (
+                row.data_at is not None
+                and account is not None
+                and sent_folder_name(account)
+                # After an earlier partial delivery the Message-ID is in Sent already:
+                # finding it says nothing about this attempt (then: at-least-once).
+                and not repo.delivered_before(row.id, row.attempt)
+            ):
                 found = await self._in_sent(account, row.id, row.message_id)
                 if found:
-                    self._recovered(claimed)
+                    if settle_found(repo, ctx.clock(), claimed, row.deferred):
+                        self.report.recovered += 1
                     continue
             now = ctx.clock()
             if row.attempt >= row.max_attempts:
@@ -695,21 +698,70 @@ class _Run:
             log.warning("outbox %s: Sent lookup failed: %s", outbox_id, exc.message)
             return None
 
-    def _recovered(self, claimed: Claimed) -> None:
-        held = self.repo.finalize(
-            claimed,
+
+def settle_found(repo: OutboxRepo, now: float, row: Claimed, deferred: Sequence[str]) -> bool:
+    """Settle a row whose uncertain attempt was found in the Sent folder (delivered).
+
+    That DATA reached every recipient except those the server deferred (4xx at RCPT,
+    recorded before DATA): the row is ``sent`` when there are none, else it stays queued
+    for just those (same bytes, same Message-ID), due at once — the deferral is at least a
+    lease old. False when the claim was lost.
+    """
+    reply = "found in the Sent folder: delivered by an earlier attempt"
+    rest = [r for r in deferred if r in row.recipients]
+    if not rest:
+        return repo.finalize(
+            row,
             status=OutboxStatus.SENT,
-            now=self.ctx.clock(),
+            now=now,
             outcome="recovered",
             remaining=(),
-            server_reply="found in the Sent folder: delivered by an earlier attempt",
+            server_reply=reply,
         )
-        if held:
-            self.report.recovered += 1
+    if row.attempt >= row.max_attempts:
+        # Out of attempts, as in a normal partial delivery: sent, naming who did not get it.
+        return repo.finalize(
+            row,
+            status=OutboxStatus.SENT,
+            now=now,
+            outcome="recovered-partial",
+            remaining=(),
+            last_error=f"not delivered after {row.attempt} attempts: {', '.join(rest)}",
+            server_reply=reply,
+        )
+    return repo.finalize(
+        row,
+        status=OutboxStatus.FAILED,
+        now=now,
+        outcome="recovered-partial",
+        next_attempt_at=now,
+        last_error=f"delivered by an earlier attempt except to {', '.join(rest)} (deferred by"
+        " the server); retrying those",
+        remaining=rest,
+        server_reply=reply,
+        # Sent already holds this Message-ID: it cannot vouch for the next attempt.
+        verify_sent=False,
+    )
+
+
+def circuit_settings(account: AccountConfig) -> CircuitSettings:
+    """The account's circuit breaker settings (``[accounts.send] circuit_*``)."""
+    send = account.send
+    d = CircuitSettings()
+    return CircuitSettings(
+        threshold=send.circuit_failures,
+        cooldown_seconds=send.circuit_cooldown_seconds,
+        max_cooldown_seconds=max(d.max_cooldown_seconds, send.circuit_cooldown_seconds),
+    )
 
 
 def _breaker(ctx: ServiceContext, settings: CircuitSettings | None = None) -> CircuitBreaker:
-    return CircuitBreaker(ctx.db, settings)
+    """Per-account settings from the config; ``settings`` (tests) overrides them all."""
+    if settings is not None:
+        return CircuitBreaker(ctx.db, settings)
+    return CircuitBreaker(
+        ctx.db, per_account={a.id: circuit_settings(a) for a in ctx.config.accounts}
+    )
 
 
 async def _deliver_one(
@@ -851,7 +903,7 @@ async def drain_due(
                     if account.id not in report.skipped_accounts:
                         report.skipped_accounts.append(account.id)
                     continue
-                half_open = failures >= breaker.settings.threshold
+                half_open = failures >= breaker.settings_for(account.id).threshold
                 rows = repo.claim(
                     token=secrets.token_hex(16),
                     worker_id=report.worker_id,

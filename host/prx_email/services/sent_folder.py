@@ -118,9 +118,14 @@ class ImapSentFolder:
     async def _drop(self, account_id: int) -> None:
         client = self._clients.pop(account_id, None)
         if client is not None:
-            client.close()
+            await client.close()
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.logout()
+        try:
+            for client in clients:
+                await client.logout()
+        finally:
+            # Cancelled or failed part-way: the rest are still released before returning.
+            for client in clients:
+                await client.close()

@@ -7,7 +7,7 @@ Every state change that matters for exactly-once delivery is one conditional sta
 - **mark_data** (right before SMTP ``DATA``) and **finalize** only succeed while the caller
   still holds that token, so a worker whose lease was taken over can never finalize.
 
-The schema is ``schema/0003_outbox.sql``.
+The schema is ``schema/0003_outbox.sql`` (+ ``0005_outbox_deferred.sql``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class Claimed:
     max_attempts: int
     token: str
     verify_sent: bool = False
+    #: Recipients deferred (4xx at RCPT) by the attempt whose DATA may have gone through;
+    #: consulted when the Sent folder settles that attempt (``verify_sent``).
+    deferred: tuple[str, ...] = ()
 
     @property
     def attempt_key(self) -> str:
@@ -60,6 +63,7 @@ class Expired:
     attempt: int
     max_attempts: int
     data_at: float | None
+    deferred: tuple[str, ...] = ()  # stamped with data_at: recipients that DATA did not cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +169,7 @@ class OutboxRepo:
             " ORDER BY next_attempt_at, id LIMIT ?)"
             f" AND {cond}"
             " RETURNING id, account_id, message_id, sender, recipients, raw, attempts,"
-            " max_attempts, verify_sent"
+            " max_attempts, verify_sent, deferred"
         )
         all_params = [token, worker_id, lease_until, now, *params, limit, *params]
         try:
@@ -183,6 +187,7 @@ class OutboxRepo:
                         max_attempts=int(r["max_attempts"]),
                         token=token,
                         verify_sent=bool(r["verify_sent"]),
+                        deferred=_json_list(r["deferred"]),
                     )
                     for r in rows
                 ]
@@ -196,17 +201,28 @@ class OutboxRepo:
         claimed.sort(key=lambda c: c.id)
         return claimed
 
-    def mark_data(self, outbox_id: int, token: str, *, now: float, lease_until: float) -> bool:
+    def mark_data(
+        self,
+        outbox_id: int,
+        token: str,
+        *,
+        now: float,
+        lease_until: float,
+        deferred: Sequence[str] = (),
+    ) -> bool:
         """Record that DATA is about to start; extends the lease to cover it.
+
+        ``deferred``: the recipients the server deferred (4xx) at RCPT, which this DATA does
+        not reach; a recovery that finds the message delivered keeps the row queued for them.
 
         False when the claim was lost (the lease expired and another worker took the row):
         the caller must not send.
         """
         try:
             cur = self.db.connect().execute(
-                "UPDATE outbox SET data_at = ?, lease_until = max(lease_until, ?)"
+                "UPDATE outbox SET data_at = ?, deferred = ?, lease_until = max(lease_until, ?)"
                 " WHERE id = ? AND claim_token = ? AND status = 'sending' AND lease_until > ?",
-                (now, lease_until, outbox_id, token, now),
+                (now, json.dumps(list(deferred)), lease_until, outbox_id, token, now),
             )
             return cur.rowcount == 1
         except sqlite3.Error as exc:
@@ -307,7 +323,7 @@ class OutboxRepo:
                 self.db.connect()
                 .execute(
                     "SELECT id, account_id, message_id, claim_token, attempts, max_attempts,"
-                    " data_at FROM outbox WHERE status = 'sending' AND lease_until <= ?"
+                    " data_at, deferred FROM outbox WHERE status = 'sending' AND lease_until <= ?"
                     " ORDER BY id LIMIT ?",
                     (now, limit),
                 )
@@ -324,6 +340,7 @@ class OutboxRepo:
                 attempt=int(r["attempts"]),
                 max_attempts=int(r["max_attempts"]),
                 data_at=float(r["data_at"]) if r["data_at"] is not None else None,
+                deferred=_json_list(r["deferred"]),
             )
             for r in rows
         ]
@@ -339,7 +356,7 @@ class OutboxRepo:
                     " updated_at = ? WHERE id = ? AND status = 'sending' AND claim_token = ?"
                     " AND lease_until <= ?"
                     " RETURNING id, account_id, message_id, sender, recipients, raw, attempts,"
-                    " max_attempts, verify_sent",
+                    " max_attempts, verify_sent, deferred",
                     (token, worker_id, lease_until, now, row.id, row.token, now),
                 ).fetchone()
                 if r is None:
@@ -362,7 +379,28 @@ class OutboxRepo:
             max_attempts=int(r["max_attempts"]),
             token=token,
             verify_sent=bool(r["verify_sent"]),
+            deferred=_json_list(r["deferred"]),
         )
+
+    def delivered_before(self, outbox_id: int, attempt: int) -> bool:
+        """Whether an attempt before ``attempt`` already had its DATA accepted.
+
+        Then the Message-ID is in the Sent folder from that attempt, and finding it there
+        says nothing about ``attempt`` itself.
+        """
+        try:
+            r = (
+                self.db.connect()
+                .execute(
+                    "SELECT 1 FROM outbox_attempts WHERE outbox_id = ? AND attempt < ?"
+                    " AND outcome IN ('partial', 'recovered-partial') LIMIT 1",
+                    (outbox_id, attempt),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise _storage(exc) from exc
+        return r is not None
 
     # -- reads --------------------------------------------------------------------------
 
@@ -460,6 +498,10 @@ class OutboxRepo:
         except sqlite3.Error as exc:
             raise _storage(exc) from exc
         return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _json_list(value: object) -> tuple[str, ...]:
+    return tuple(json.loads(value)) if isinstance(value, str) else ()
 
 
 def _ts(value: object) -> int | None:

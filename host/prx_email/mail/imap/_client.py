@@ -18,6 +18,7 @@ from typing import Any
 from ...auth.credentials import Credential, Password
 from ...config.model import ServerConfig
 from ...errors import AuthFailed, FolderNotFound, ProtocolError
+from .._closing import abort_and_wait
 from ._connect import open_transport
 from ._quote import Arg, Literal, astring, check_text, decode_mailbox, mailbox
 from ._reader import ResponseReader
@@ -287,19 +288,22 @@ class ImapClient:
         return uids
 
     async def logout(self) -> None:
+        """LOGOUT (best effort, short wait) and close; returns once the socket is released."""
         try:
             fut = await self.send([b"LOGOUT"])
             await asyncio.wait_for(asyncio.shield(fut), 2.0)
         except (OSError, TimeoutError, ConnectionError):
             pass
         finally:
-            self.close()
+            await self.close()
 
-    def close(self) -> None:
-        """Drop the connection at once (after LOGOUT or a failure: nothing left to say)."""
-        t = self._r.transport
-        if t is not None:
-            t.abort()
+    async def close(self) -> None:
+        """Drop the connection (after LOGOUT or a failure: nothing left to say).
+
+        Returns once the socket is released, also when cancelled meanwhile, so no
+        transport outlives the caller's event loop.
+        """
+        await abort_and_wait(self._r.transport)
 
 
 def _select_info(untagged: list[Response]) -> SelectInfo:
@@ -344,6 +348,6 @@ async def connect(
             await client.refresh_capabilities()
         await client.login(cred)
     except BaseException:
-        client.close()
+        await client.close()
         raise
     return client

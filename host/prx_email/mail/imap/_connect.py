@@ -16,6 +16,7 @@ import aioimaplib
 
 from ...config.model import ServerConfig, TlsMode
 from ...errors import ConfigError, TlsFailed
+from .._closing import abort_and_wait
 from ._reader import ResponseReader
 
 
@@ -64,49 +65,67 @@ async def open_transport(
         )
     else:
         client = aioimaplib.IMAP4(host=server.host, port=server.port, timeout=timeout)
+    transport: asyncio.Transport | None = None
     try:
         await client.wait_hello_from_server()
+        proto = client.protocol
+        transport = proto.transport
+        caps = frozenset(c.upper() for c in proto.capabilities)
+        if server.tls is TlsMode.STARTTLS:
+            assert ctx is not None and transport is not None
+            transport = await _starttls(proto, transport, server, ctx, caps, timeout)
+            caps = frozenset()  # capabilities before STARTTLS must be discarded (RFC 3501 6.2.1)
     except BaseException:
-        _abort(client)
+        # Refused greeting, TLS failure, timeout or cancellation: the socket is released
+        # before the error leaves here, never on a later loop turn.
+        await _abort(client, transport)
         raise
-    proto = client.protocol
-    transport: asyncio.Transport = proto.transport
-    caps = frozenset(c.upper() for c in proto.capabilities)
-    if server.tls is TlsMode.STARTTLS:
-        assert ctx is not None
-        if "STARTTLS" not in caps:
-            transport.abort()
-            raise TlsFailed(
-                f"{server.host}:{server.port} does not offer STARTTLS",
-                hint='use tls = "implicit" on the server\'s IMAPS port (usually 993)',
-            )
-        try:
-            resp = await asyncio.wait_for(
-                proto.execute(aioimaplib.Command("STARTTLS", proto.new_tag(), loop=proto.loop)),
-                timeout,
-            )
-            if resp.result != "OK":
-                raise TlsFailed(f"{server.host} refused STARTTLS")
-            loop = asyncio.get_running_loop()
-            new_transport = await asyncio.wait_for(
-                loop.start_tls(transport, proto, ctx, server_hostname=server.host), timeout
-            )
-        except BaseException:
-            transport.abort()
-            raise
-        if new_transport is None:  # pragma: no cover - only when the transport closed
-            raise ConnectionResetError("connection closed during STARTTLS")
-        transport = new_transport
-        caps = frozenset()  # capabilities before STARTTLS must be discarded (RFC 3501 6.2.1)
+    assert transport is not None
     reader = ResponseReader()
     reader.take_over(transport)
     return reader, caps
 
 
-def _abort(client: aioimaplib.IMAP4) -> None:
+async def _starttls(
+    proto: aioimaplib.IMAP4ClientProtocol,
+    transport: asyncio.Transport,
+    server: ServerConfig,
+    ctx: ssl.SSLContext,
+    caps: frozenset[str],
+    timeout: float,
+) -> asyncio.Transport:
+    if "STARTTLS" not in caps:
+        raise TlsFailed(
+            f"{server.host}:{server.port} does not offer STARTTLS",
+            hint='use tls = "implicit" on the server\'s IMAPS port (usually 993)',
+        )
+    resp = await asyncio.wait_for(
+        proto.execute(aioimaplib.Command("STARTTLS", proto.new_tag(), loop=proto.loop)),
+        timeout,
+    )
+    if resp.result != "OK":
+        raise TlsFailed(f"{server.host} refused STARTTLS")
+    loop = asyncio.get_running_loop()
+    new_transport = await asyncio.wait_for(
+        loop.start_tls(transport, proto, ctx, server_hostname=server.host), timeout
+    )
+    if new_transport is None:  # pragma: no cover - only when the transport closed
+        raise ConnectionResetError("connection closed during STARTTLS")
+    return new_transport
+
+
+async def _abort(client: aioimaplib.IMAP4, transport: asyncio.Transport | None) -> None:
+    """Stop aioimaplib's connect task and release the socket, waiting for both."""
     task = getattr(client, "_client_task", None)
     if task is not None and not task.done():
         task.cancel()
-    transport = getattr(client.protocol, "transport", None)
-    if transport is not None:
-        transport.abort()
+    try:
+        if task is not None:
+            # A connect cancelled mid-handshake closes its own half-made transport.
+            await asyncio.wait({task}, timeout=1.0)
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: no "exception was never retrieved" later
+    finally:
+        if transport is None:
+            transport = getattr(client.protocol, "transport", None)
+        await abort_and_wait(transport)
