@@ -13,7 +13,7 @@ cli() { "$BIN/prx-email" --db "$DB" --config "$CFG" "$@"; }
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 table() { "$BIN/python" scripts/demo_table.py; }
-pretty() { "$BIN/python" -m json.tool --no-ensure-ascii | head -n "${1:-40}"; }
+pretty() { "$BIN/python" scripts/demo_table.py --json "${1:-40}"; }
 
 say prx-email import examples/sample.mbox
 cli import examples/sample.mbox --account 1 --folder INBOX
@@ -28,7 +28,6 @@ first_id=$(cli call email.search '{"account_id": 1, "query": "invoice", "limit":
     | "$BIN/python" -c 'import json,sys; print(json.load(sys.stdin)["data"]["messages"][0]["id"])')
 say "prx-email call email.get '{\"account_id\": 1, \"id\": $first_id}'"
 cli call email.get "{\"account_id\": 1, \"id\": $first_id}" | pretty 30
-echo "  ..."
 
 say "prx-email call email.send '{\"account_id\": 1, \"to\": \"friend@example.net\", ...}'"
 if cli call email.send '{"account_id": 1, "to": ["friend@example.net"], "subject": "Hi", "body_text": "Hello"}' | pretty; then
