@@ -25,6 +25,10 @@ it never covers that window). Then the message is sent again: at-least-once, nev
 When the Sent folder is configured but unreachable, the row is not re-sent blindly: it waits
 (backoff) with ``verify_sent`` set and looks in Sent again before each further attempt, and
 only its last allowed attempt sends without that confirmation.
+Recipients the server deferred (4xx at RCPT) are recorded before DATA, so a row settled by
+the Sent folder stays queued for them. Once an attempt was delivered, the Message-ID is in
+Sent and cannot vouch for a later attempt (to the deferred recipients): a crash after that
+later DATA re-sends to them (at-least-once, never lost).
 
 Results: ``send``/``reply``/``retry`` return the row while the message is delivered or
 still queued (``sent``, ``failed`` with ``next_attempt_at``); they raise
