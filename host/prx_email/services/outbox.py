@@ -383,23 +383,45 @@ class _Deliverer:
     def _lease(self) -> float:
         return float(self.account.send.lease_seconds)
 
+    def _retry_later(
+        self,
+        row: Claimed,
+        now: float,
+        outcome: str,
+        error: Callable[[str], str],
+        *,
+        remaining: Sequence[str] | None = None,
+        smtp_code: int | None = None,
+        server_reply: str | None = None,
+    ) -> None:
+        """End the attempt as ``failed``, due after the backoff; ``error`` gets the due time."""
+        nxt = now + _backoff(self.account, row.attempt)
+        held = self.repo.finalize(
+            row,
+            status=OutboxStatus.FAILED,
+            now=now,
+            outcome=outcome,
+            next_attempt_at=nxt,
+            last_error=error(_iso(nxt)),
+            remaining=remaining,
+            smtp_code=smtp_code,
+            server_reply=server_reply,
+        )
+        self._count(held, "failed")
+
     def _fail(self, row: Claimed, exc: EmailError, *, code: int | None = None) -> None:
         now = self.ctx.clock()
         text = exc.message
         if is_transient(exc) and row.attempt < row.max_attempts:
-            nxt = now + _backoff(self.account, row.attempt)
-            held = self.repo.finalize(
+            attempt = f"attempt {row.attempt}/{row.max_attempts}"
+            self._retry_later(
                 row,
-                status=OutboxStatus.FAILED,
-                now=now,
-                outcome="transient",
-                next_attempt_at=nxt,
-                last_error=f"{text} (attempt {row.attempt}/{row.max_attempts};"
-                f" next attempt {_iso(nxt)})",
+                now,
+                "transient",
+                lambda due: f"{text} ({attempt}; next attempt {due})",
                 smtp_code=code,
                 server_reply=text,
             )
-            self._count(held, "failed")
         else:
             exhausted = is_transient(exc)
             held = self.repo.finalize(
@@ -508,18 +530,16 @@ class _Deliverer:
         except EmailError as exc:
             if row.attempt >= row.max_attempts:
                 return False  # out of patience: at-least-once rather than never
-            now = self.ctx.clock()
-            nxt = now + _backoff(acc, row.attempt)
-            held = self.repo.finalize(
+            why = exc.message
+            self._retry_later(
                 row,
-                status=OutboxStatus.FAILED,
-                now=now,
-                outcome="unverified",
-                next_attempt_at=nxt,
-                last_error=f"delivery of an earlier attempt unconfirmed; Sent lookup failed"
-                f" ({exc.message}); checking again at {_iso(nxt)}",
+                self.ctx.clock(),
+                "unverified",
+                lambda due: (
+                    "delivery of an earlier attempt unconfirmed; Sent lookup failed"
+                    f" ({why}); checking again at {due}"
+                ),
             )
-            self._count(held, "failed")
             return True
         if not found:
             return False
@@ -544,18 +564,15 @@ class _Deliverer:
 
                 exc = SmtpTransientReply(f"all recipients refused: {refused_text}")
                 if row.attempt < row.max_attempts:
-                    nxt = now + _backoff(self.account, row.attempt)
-                    held = self.repo.finalize(
+                    why = exc.message
+                    self._retry_later(
                         row,
-                        status=OutboxStatus.FAILED,
-                        now=now,
-                        outcome="transient",
-                        next_attempt_at=nxt,
-                        last_error=f"{exc.message} (next attempt {_iso(nxt)})",
+                        now,
+                        "transient",
+                        lambda due: f"{why} (next attempt {due})",
                         remaining=list(soft),
                         server_reply=refused_text,
                     )
-                    self._count(held, "failed")
                     return
             else:
                 exc = SmtpPermanent(f"all recipients refused: {refused_text}")
@@ -563,20 +580,19 @@ class _Deliverer:
             return
         reply = f"{d.code} {d.reply}"
         if soft and row.attempt < row.max_attempts:
-            nxt = now + _backoff(self.account, row.attempt)
-            held = self.repo.finalize(
+            delivered = len(d.accepted)
+            self._retry_later(
                 row,
-                status=OutboxStatus.FAILED,
-                now=now,
-                outcome="partial",
-                next_attempt_at=nxt,
-                last_error=f"delivered to {len(d.accepted)}, deferred: {refused_text};"
-                f" retrying the deferred recipients at {_iso(nxt)}",
+                now,
+                "partial",
+                lambda due: (
+                    f"delivered to {delivered}, deferred: {refused_text};"
+                    f" retrying the deferred recipients at {due}"
+                ),
                 remaining=list(soft),
                 smtp_code=d.code,
                 server_reply=reply,
             )
-            self._count(held, "failed")
             return
         held = self.repo.finalize(
             row,
