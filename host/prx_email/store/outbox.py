@@ -175,22 +175,7 @@ class OutboxRepo:
         try:
             with self.db.transaction() as tx:
                 rows = tx.execute(sql, all_params).fetchall()
-                claimed = [
-                    Claimed(
-                        id=int(r["id"]),
-                        account_id=int(r["account_id"]),
-                        message_id=str(r["message_id"]),
-                        sender=str(r["sender"]),
-                        recipients=tuple(json.loads(r["recipients"])),
-                        raw=bytes(r["raw"]),
-                        attempt=int(r["attempts"]),
-                        max_attempts=int(r["max_attempts"]),
-                        token=token,
-                        verify_sent=bool(r["verify_sent"]),
-                        deferred=_json_list(r["deferred"]),
-                    )
-                    for r in rows
-                ]
+                claimed = [_claimed(r, token) for r in rows]
                 tx.executemany(
                     "INSERT OR REPLACE INTO outbox_attempts (outbox_id, attempt, attempt_key,"
                     " claim_token, worker_id, started_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -368,19 +353,7 @@ class OutboxRepo:
                 )
         except sqlite3.Error as exc:
             raise _storage(exc) from exc
-        return Claimed(
-            id=int(r["id"]),
-            account_id=int(r["account_id"]),
-            message_id=str(r["message_id"]),
-            sender=str(r["sender"]),
-            recipients=tuple(json.loads(r["recipients"])),
-            raw=bytes(r["raw"]),
-            attempt=int(r["attempts"]),
-            max_attempts=int(r["max_attempts"]),
-            token=token,
-            verify_sent=bool(r["verify_sent"]),
-            deferred=_json_list(r["deferred"]),
-        )
+        return _claimed(r, token)
 
     def delivered_before(self, outbox_id: int, attempt: int) -> bool:
         """Whether an attempt before ``attempt`` already had its DATA accepted.
@@ -545,3 +518,20 @@ def decode_cursor(cursor: str) -> int:
             "invalid outbox cursor", hint="pass next_cursor from a previous listing unchanged"
         ) from None
     return value
+
+
+def _claimed(r: sqlite3.Row, token: str) -> Claimed:
+    """A claimed row as the deliverer sees it (the row must carry the claim columns)."""
+    return Claimed(
+        id=int(r["id"]),
+        account_id=int(r["account_id"]),
+        message_id=str(r["message_id"]),
+        sender=str(r["sender"]),
+        recipients=tuple(json.loads(r["recipients"])),
+        raw=bytes(r["raw"]),
+        attempt=int(r["attempts"]),
+        max_attempts=int(r["max_attempts"]),
+        token=token,
+        verify_sent=bool(r["verify_sent"]),
+        deferred=_json_list(r["deferred"]),
+    )
