@@ -25,8 +25,9 @@ from ..auth.credentials import CredentialProvider, OAuthBearer, Password
 from ..config.model import AccountConfig, TlsMode
 from ..errors import AuthFailed, ConfigError, InternalError, ProtocolError
 from ._closing import abort_and_wait
+from ._tls import tls_context
 from .errors import map_smtp_errors
-from .imap import is_loopback, tls_context
+from .imap import is_loopback
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
-from pathlib import Path
 
 import aioimaplib
 
 from ...config.model import ServerConfig, TlsMode
 from ...errors import ConfigError, TlsFailed
 from .._closing import abort_and_wait
+from .._tls import tls_context
 from ._reader import ResponseReader
+
+__all__ = ["is_loopback", "open_transport", "tls_context"]
 
 
 def is_loopback(host: str) -> bool:
@@ -27,21 +29,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    """A verifying client context; ``ca_file`` adds a private CA (verification stays on)."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if ca_file is not None:
-        try:
-            ctx.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                f"cannot load ca_file {ca_file}: {exc}",
-                hint="point ca_file at a PEM file with the server's CA certificate",
-            ) from exc
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
 
 
 async def open_transport(
