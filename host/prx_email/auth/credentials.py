@@ -22,12 +22,16 @@ Protocol_ = Literal["imap", "smtp"]
 
 @dataclass(frozen=True, slots=True)
 class Password:
+    """A username and password (IMAP LOGIN, SMTP AUTH PLAIN or LOGIN)."""
+
     username: str
     password: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class OAuthBearer:
+    """A username and OAuth2 access token for XOAUTH2."""
+
     username: str
     access_token: str = field(repr=False)
 

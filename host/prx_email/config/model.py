@@ -45,6 +45,8 @@ Auth = PasswordAuth | OAuth2Auth
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
+    """One IMAP or SMTP server: where, how it is secured and who logs in."""
+
     host: str
     port: int
     tls: TlsMode
@@ -56,6 +58,8 @@ class ServerConfig:
 
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
+    """What a sync fetches and how: folders, batch size, body limit, schedule."""
+
     folders: tuple[str, ...] = ("INBOX",)
     batch_size: int = 500
     max_body_bytes: int = 1_048_576
@@ -84,6 +88,8 @@ class AttachmentPolicy:
 
 @dataclass(frozen=True, slots=True)
 class SendSettings:
+    """Outbox limits and retries, the Sent copy and the SMTP circuit breaker."""
+
     max_recipients: int = 100
     max_attempts: int = 6
     backoff_base_seconds: float = 30.0
@@ -100,6 +106,8 @@ class SendSettings:
 
 @dataclass(frozen=True, slots=True)
 class AccountConfig:
+    """One account: its address, servers, sync and send settings."""
+
     id: int
     name: str
     address: str
@@ -111,6 +119,8 @@ class AccountConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The whole configuration: accounts and the attachment policy."""
+
     accounts: tuple[AccountConfig, ...] = ()
     attachments: AttachmentPolicy = field(default_factory=AttachmentPolicy)
     source: Path | None = None

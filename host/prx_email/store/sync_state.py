@@ -27,6 +27,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class FolderState:
+    """The sync cursor of one (account, folder): UIDVALIDITY, last stored UID, server marks."""
+
     account_id: int
     folder: str
     uidvalidity: int
@@ -38,6 +40,8 @@ class FolderState:
 
 @dataclass(frozen=True, slots=True)
 class JobState:
+    """The scheduler's backoff row of one (account, folder)."""
+
     account_id: int
     folder: str
     failures: int = 0

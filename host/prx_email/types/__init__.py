@@ -1,0 +1,97 @@
+"""Domain values shared by every host layer.
+
+They mirror the records of ``wit/types.wit`` one to one (snake_case fields);
+``prx_email.bridge.convert`` is the only place that turns them into WIT values.
+
+Each concern lives in a private submodule, loaded on first use of one of its names (PEP 562):
+creating a frozen slotted dataclass costs about a millisecond, and a sync process needs only
+a few of them (attachments, sync reports), not the outbox or outgoing ones.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
+
+AccountId = int
+MessageKey = int
+OutboxId = int
+Timestamp = int  # seconds since the Unix epoch, UTC
+
+if TYPE_CHECKING:
+    from ._account import Account
+    from ._attachment import AttachmentMeta, ParsedAttachment
+    from ._message import Header, Message, MessagePage, MessageSummary
+    from ._outbox import OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
+    from ._query import ListQuery, SearchQuery
+    from ._send import (
+        AttachmentBase64,
+        AttachmentPath,
+        AttachmentSource,
+        OutgoingAttachment,
+        OutgoingMessage,
+        ReplyRequest,
+    )
+    from ._sync import FolderReport, SyncReport, SyncRequest
+
+_LAZY = {
+    "Account": "._account",
+    "AttachmentMeta": "._attachment",
+    "ParsedAttachment": "._attachment",
+    "Header": "._message",
+    "Message": "._message",
+    "MessagePage": "._message",
+    "MessageSummary": "._message",
+    "OutboxEntry": "._outbox",
+    "OutboxPage": "._outbox",
+    "OutboxQuery": "._outbox",
+    "OutboxStatus": "._outbox",
+    "ListQuery": "._query",
+    "SearchQuery": "._query",
+    "AttachmentBase64": "._send",
+    "AttachmentPath": "._send",
+    "AttachmentSource": "._send",
+    "OutgoingAttachment": "._send",
+    "OutgoingMessage": "._send",
+    "ReplyRequest": "._send",
+    "FolderReport": "._sync",
+    "SyncReport": "._sync",
+    "SyncRequest": "._sync",
+}
+
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "Account",
+    "AccountId",
+    "AttachmentBase64",
+    "AttachmentMeta",
+    "AttachmentPath",
+    "AttachmentSource",
+    "FolderReport",
+    "Header",
+    "ListQuery",
+    "Message",
+    "MessageKey",
+    "MessagePage",
+    "MessageSummary",
+    "OutboxEntry",
+    "OutboxId",
+    "OutboxPage",
+    "OutboxQuery",
+    "OutboxStatus",
+    "OutgoingAttachment",
+    "OutgoingMessage",
+    "ParsedAttachment",
+    "ReplyRequest",
+    "SearchQuery",
+    "SyncReport",
+    "SyncRequest",
+    "Timestamp",
+]
