@@ -169,6 +169,21 @@ def test_summaries_are_filterable_before_completion(db: Database) -> None:
     assert not store.has_pending(1)
 
 
+def test_summaries_insert_in_chunks_under_a_low_variable_limit(db: Database) -> None:
+    # Rows go in as multi-row INSERTs sized by SQLite's variable limit (999 on older
+    # builds); a limit fitting 2 rows per statement must still store every row, in order.
+    import sqlite3
+
+    store = MessageStore(db)
+    db.connect().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)
+    assert store.upsert_summaries(1, "INBOX", 7, _items(7)) == 7
+    rows = db.connect().execute("SELECT uid, subject FROM messages ORDER BY id").fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(n, f"message {n}") for n in range(1, 8)]
+    # A second pass only updates flags: no duplicate rows.
+    assert store.upsert_summaries(1, "INBOX", 7, _items(7)) == 7
+    assert db.connect().execute("SELECT count(*) FROM messages").fetchone()[0] == 7
+
+
 def test_get_of_a_pending_row_returns_full_bodies(db: Database) -> None:
     store = MessageStore(db)
     store.upsert_summaries(1, "INBOX", 7, _items(3))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -221,3 +224,118 @@ def test_fast_fetch_path_agrees_with_tokenizer(uid: int, flags: list[bytes], bod
     assert isinstance(values, list)
     slow = {values[i].upper(): values[i + 1] for i in range(0, len(values), 2)}  # type: ignore[union-attr]
     assert fast == slow
+
+
+# --- FetchPipeline: pipelined batches with flow control ---------------------------------
+
+
+class _FetchServer:
+    """A loopback IMAP-ish server answering ``UID FETCH a:b`` with bodies of ``size`` bytes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.commands: list[bytes] = []
+
+    async def handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve(r, w)
+        except ConnectionError:
+            pass  # the client went away mid-stream
+        finally:
+            w.close()
+
+    async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while line := await r.readline():
+            self.commands.append(line)
+            tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
+            m = re.match(rb"UID FETCH (\d+):(\d+) ", rest)
+            if m is None:
+                w.write(tag + b" NO unexpected\r\n")
+                continue
+            if b" FAIL " in rest:
+                w.write(tag + b" NO [SERVERBUG] failed\r\n")
+                continue
+            for uid in range(int(m.group(1)), int(m.group(2)) + 1):
+                body = bytes([65 + uid % 26]) * self.size
+                w.write(b"* %d FETCH (UID %d FLAGS () BODY[] {%d}\r\n" % (uid, uid, len(body)))
+                w.write(body + b")\r\n")
+                await w.drain()  # blocks once the client stops reading: TCP backpressure
+            w.write(tag + b" OK done\r\n")
+            await w.drain()
+
+
+@contextlib.asynccontextmanager
+async def _pipeline_client(size: int) -> AsyncIterator[tuple[_FetchServer, Any]]:
+    from prx_email.mail.imap import ImapClient
+
+    fake = _FetchServer(size)
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    transport, reader = await loop.create_connection(ResponseReader, "127.0.0.1", port)
+    try:
+        yield fake, ImapClient(reader, frozenset(), timeout=5.0)
+    finally:
+        transport.close()
+        server.close()
+        await server.wait_closed()
+        for _ in range(5):  # let the handler see the close and close its side
+            await asyncio.sleep(0.01)
+
+
+async def test_pipeline_returns_batches_in_order_and_keeps_commands_ahead() -> None:
+    from prx_email.mail.imap import FetchPipeline
+
+    sets = [f"{a}:{a + 9}" for a in range(1, 101, 10)]
+    async with (
+        _pipeline_client(100) as (fake, client),
+        FetchPipeline(client, "(UID BODY.PEEK[])", sets, ahead=3, max_buffered=1 << 20) as pipe,
+    ):
+        first = await pipe.next()
+        # The first batch came back with three more already on the wire.
+        assert len(fake.commands) == 4
+        uids = [it[b"UID"] for it in first.items]
+        for _ in range(9):
+            uids += [it[b"UID"] for it in (await pipe.next()).items]
+        assert uids == list(range(1, 101))
+        with pytest.raises(IndexError):
+            await pipe.next()
+
+
+async def test_pipeline_pauses_reading_beyond_its_budget_and_finishes() -> None:
+    from prx_email.mail.imap import FetchPipeline
+
+    sets = [f"{a}:{a + 9}" for a in range(1, 201, 10)]  # 20 batches of ~200 KB
+    budget = 100_000
+    async with (
+        _pipeline_client(20_000) as (_fake, client),
+        FetchPipeline(client, "(UID BODY.PEEK[])", sets, ahead=19, max_buffered=budget) as pipe,
+    ):
+        got: list[int] = []
+        paused_seen = False
+        for _ in sets:
+            result = await pipe.next()
+            got += [it[b"UID"] for it in result.items]
+            await asyncio.sleep(0.02)  # a slow consumer: the server is far ahead
+            paused_seen = paused_seen or pipe.paused
+            # Never more than the budget plus the one chunk being dispatched when it hit.
+            assert pipe.buffered_bytes <= budget + 300_000
+        assert got == list(range(1, 201))
+        assert paused_seen
+
+
+async def test_pipeline_failure_and_early_exit_leave_the_connection_usable() -> None:
+    from prx_email.mail.imap import CommandFailed, FetchPipeline
+
+    async with _pipeline_client(20_000) as (_fake, client):
+        sets = ["1:10", "11:20 FAIL", "21:30", "31:40"]
+        with pytest.raises(CommandFailed):
+            async with FetchPipeline(
+                client, "(UID BODY.PEEK[])", sets, ahead=3, max_buffered=10_000
+            ) as pipe:
+                await pipe.next()
+                await pipe.next()
+        # Everything still streaming was dropped and reading resumed: a new command works.
+        again = FetchPipeline(client, "(UID BODY.PEEK[])", ["41:42"], ahead=0, max_buffered=1)
+        result = await again.next()
+        assert [it[b"UID"] for it in result.items] == [41, 42]

@@ -78,6 +78,33 @@ async def test_implicit_tls_first_sync_and_no_change_resync(dovecot, make_ctx) -
     assert len(found.messages) == 50
 
 
+async def test_pipelined_batches_under_flow_control(dovecot, make_ctx, monkeypatch) -> None:
+    # Many batches in flight and a buffer budget smaller than one message: reading pauses
+    # and resumes all along, and every message still arrives once, cursor at the end.
+    from prx_email.mail.imap import ImapClient
+
+    folder = new_folder()
+    dovecot.add_messages((make_msg(i, body="x" * 20_000 + "\n") for i in range(60)), folder)
+    monkeypatch.setattr(sync_service, "FETCH_AHEAD", 5)
+    monkeypatch.setattr(sync_service, "FETCH_BUFFER_BYTES", 1)
+    pauses = {"n": 0}
+    real_pause = ImapClient.pause_reading
+
+    def counting_pause(self: ImapClient) -> None:
+        pauses["n"] += 1
+        real_pause(self)
+
+    monkeypatch.setattr(ImapClient, "pause_reading", counting_pause)
+    ctx = make_ctx(batch_size=4)
+    rep = await sync_service.sync(ctx, SyncRequest(account_id=1, folder=folder))
+    assert rep.folders[0].fetched == 60
+    rows = stored(ctx, folder)
+    assert sorted(r.uid for r in rows) == list(range(1, 61))
+    assert pauses["n"] > 0
+    state = get_state(ctx.db.connect(), 1, folder)
+    assert state is not None and state.last_uid == 60
+
+
 async def test_starttls(dovecot, make_ctx) -> None:
     folder = new_folder()
     dovecot.add_messages((make_msg(i) for i in range(5)), folder)

@@ -108,6 +108,13 @@ class ImapClient:
         self._r.write(bytes(chunk))
         return pending.done
 
+    def pause_reading(self) -> None:
+        """Flow control for pipelined commands (see ``FetchPipeline``)."""
+        self._r.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._r.resume_reading()
+
     async def _wait(self, fut: asyncio.Future[Any]) -> Any:
         """Wait with an *inactivity* timeout: a long FETCH that keeps streaming is fine."""
         while True:

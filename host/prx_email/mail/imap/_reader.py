@@ -168,6 +168,15 @@ class ResponseReader(asyncio.Protocol):
             raise ConnectionResetError("the IMAP connection is closed")
         self.transport.write(data)
 
+    def pause_reading(self) -> None:
+        """Stop reading the socket (flow control: the server blocks once TCP buffers fill)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def take_over(self, transport: asyncio.Transport) -> None:
         """Become the protocol of an open transport (after greeting/STARTTLS)."""
         transport.set_protocol(self)
