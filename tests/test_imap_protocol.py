@@ -235,6 +235,12 @@ class _FetchServer:
     def __init__(self, size: int) -> None:
         self.size = size
         self.commands: list[bytes] = []
+        self.fail_at = b""  # the first UID of a set answered with NO
+        self.interleave = False  # answer two commands at once, their responses mixed
+
+    def _fetch(self, uid: int) -> bytes:
+        body = bytes([65 + uid % 26]) * self.size
+        return b"* %d FETCH (UID %d FLAGS () BODY[] {%d}\r\n%s)\r\n" % (uid, uid, len(body), body)
 
     async def handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         try:
@@ -245,6 +251,9 @@ class _FetchServer:
             w.close()
 
     async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        if self.interleave:
+            await self._serve_interleaved(r, w)
+            return
         while line := await r.readline():
             self.commands.append(line)
             tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
@@ -252,16 +261,37 @@ class _FetchServer:
             if m is None:
                 w.write(tag + b" NO unexpected\r\n")
                 continue
-            if b" FAIL " in rest:
+            if m.group(1) == self.fail_at:
                 w.write(tag + b" NO [SERVERBUG] failed\r\n")
                 continue
             for uid in range(int(m.group(1)), int(m.group(2)) + 1):
-                body = bytes([65 + uid % 26]) * self.size
-                w.write(b"* %d FETCH (UID %d FLAGS () BODY[] {%d}\r\n" % (uid, uid, len(body)))
-                w.write(body + b")\r\n")
+                w.write(self._fetch(uid))
                 await w.drain()  # blocks once the client stops reading: TCP backpressure
             w.write(tag + b" OK done\r\n")
             await w.drain()
+
+    async def _serve_interleaved(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        # As a server running pipelined commands concurrently (RFC 3501 5.5): the responses
+        # of two UID FETCHes alternate, each tagged OK after its own responses.
+        while True:
+            lines = [await r.readline(), await r.readline()]
+            if not all(lines):
+                return
+            self.commands += lines
+            jobs = []
+            for line in lines:
+                tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
+                m = re.match(rb"UID FETCH (\d+):(\d+) ", rest)
+                assert m is not None
+                jobs.append((tag, list(range(int(m.group(1)), int(m.group(2)) + 1))))
+            (tag_a, a), (tag_b, b) = jobs
+            for k in range(max(len(a), len(b))):
+                for uids, tag in ((a, tag_a), (b, tag_b)):
+                    if k < len(uids):
+                        w.write(self._fetch(uids[k]))
+                    if k == len(uids) - 1:
+                        w.write(tag + b" OK done\r\n")
+                await w.drain()
 
 
 @contextlib.asynccontextmanager
@@ -286,7 +316,7 @@ async def _pipeline_client(size: int) -> AsyncIterator[tuple[_FetchServer, Any]]
 async def test_pipeline_returns_batches_in_order_and_keeps_commands_ahead() -> None:
     from prx_email.mail.imap import FetchPipeline
 
-    sets = [f"{a}:{a + 9}" for a in range(1, 101, 10)]
+    sets = [list(range(a, a + 10)) for a in range(1, 101, 10)]
     async with (
         _pipeline_client(100) as (fake, client),
         FetchPipeline(client, "(UID BODY.PEEK[])", sets, ahead=3, max_buffered=1 << 20) as pipe,
@@ -305,7 +335,7 @@ async def test_pipeline_returns_batches_in_order_and_keeps_commands_ahead() -> N
 async def test_pipeline_pauses_reading_beyond_its_budget_and_finishes() -> None:
     from prx_email.mail.imap import FetchPipeline
 
-    sets = [f"{a}:{a + 9}" for a in range(1, 201, 10)]  # 20 batches of ~200 KB
+    sets = [list(range(a, a + 10)) for a in range(1, 201, 10)]  # 20 batches of ~200 KB
     budget = 100_000
     async with (
         _pipeline_client(20_000) as (_fake, client),
@@ -327,8 +357,9 @@ async def test_pipeline_pauses_reading_beyond_its_budget_and_finishes() -> None:
 async def test_pipeline_failure_and_early_exit_leave_the_connection_usable() -> None:
     from prx_email.mail.imap import CommandFailed, FetchPipeline
 
-    async with _pipeline_client(20_000) as (_fake, client):
-        sets = ["1:10", "11:20 FAIL", "21:30", "31:40"]
+    async with _pipeline_client(20_000) as (fake, client):
+        fake.fail_at = b"11"
+        sets = [list(range(a, a + 10)) for a in (1, 11, 21, 31)]
         with pytest.raises(CommandFailed):
             async with FetchPipeline(
                 client, "(UID BODY.PEEK[])", sets, ahead=3, max_buffered=10_000
@@ -336,6 +367,24 @@ async def test_pipeline_failure_and_early_exit_leave_the_connection_usable() -> 
                 await pipe.next()
                 await pipe.next()
         # Everything still streaming was dropped and reading resumed: a new command works.
-        again = FetchPipeline(client, "(UID BODY.PEEK[])", ["41:42"], ahead=0, max_buffered=1)
+        again = FetchPipeline(client, "(UID BODY.PEEK[])", [[41, 42]], ahead=0, max_buffered=1)
         result = await again.next()
         assert [it[b"UID"] for it in result.items] == [41, 42]
+
+
+@pytest.mark.parametrize("budget", [1, 1 << 20])
+async def test_pipeline_routes_interleaved_responses_by_uid(budget: int) -> None:
+    # Dovecot runs pipelined FETCHes concurrently: "the oldest command" is not where a
+    # response belongs. Each batch must get exactly its own UIDs, and a tiny budget must
+    # not pause reading while the awaited batch is still incomplete (that would hang).
+    from prx_email.mail.imap import FetchPipeline
+
+    async with _pipeline_client(5_000) as (fake, client):
+        fake.interleave = True
+        batches = [list(range(a, a + 8)) for a in range(1, 81, 8)]
+        async with FetchPipeline(
+            client, "(UID BODY.PEEK[])", batches, ahead=1, max_buffered=budget
+        ) as pipe:
+            for batch in batches:
+                result = await asyncio.wait_for(pipe.next(), 10)
+                assert [it[b"UID"] for it in result.items] == batch

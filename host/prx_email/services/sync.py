@@ -284,7 +284,7 @@ class _FolderRun:
         pipeline = FetchPipeline(
             self.client,
             _FETCH_ITEMS,
-            [format_uid_set(batch) for batch in batches],
+            batches,
             ahead=FETCH_AHEAD,
             max_buffered=FETCH_BUFFER_BYTES,
         )

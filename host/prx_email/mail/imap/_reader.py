@@ -99,8 +99,17 @@ class ResponseReader(asyncio.Protocol):
                     if digits.endswith(b"+"):
                         digits = digits[:-1]
                     if digits.isdigit():
-                        self._literal_need = int(digits)
-                        continue
+                        need = int(digits)
+                        end = pos + need
+                        if buf[end : end + 3] == b")\r\n":
+                            # The usual FETCH response, literal and closing line already
+                            # buffered: one pass instead of three (a third of the reader).
+                            self._parts.append(bytes(view[pos:end]))
+                            self._parts.append(b")")
+                            pos = end + 3
+                        else:
+                            self._literal_need = need
+                            continue
                 parts = self._parts
                 self._parts = []
                 self._dispatch(parts)
