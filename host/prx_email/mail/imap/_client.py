@@ -43,6 +43,8 @@ class CommandFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SelectInfo:
+    """What SELECT or EXAMINE reported about a mailbox (RFC 3501 6.3.1, RFC 7162 3.1)."""
+
     uidvalidity: int
     uidnext: int | None
     exists: int
@@ -52,6 +54,8 @@ class SelectInfo:
 
 @dataclass(slots=True)
 class FetchResult:
+    """The untagged FETCH items (and QRESYNC VANISHED UIDs) of one UID FETCH, filled as read."""
+
     items: list[dict[bytes, object]] = field(default_factory=list)
     vanished: list[int] = field(default_factory=list)
 
