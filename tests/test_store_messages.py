@@ -395,3 +395,25 @@ def test_migrations_are_contiguous_and_all_applied(tmp_path: Path) -> None:
         assert version == numbers[-1]
     finally:
         database.close()
+
+
+def test_new_store_uses_16k_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    import sqlite3
+
+    new = Database(tmp_path / "new.db")
+    try:
+        assert new.connect().execute("PRAGMA page_size").fetchone()[0] == 16384
+    finally:
+        new.close()
+    # A store created with another page size (an older release) is opened as it is.
+    old_path = tmp_path / "old.db"
+    raw = sqlite3.connect(old_path)
+    raw.execute("PRAGMA page_size=4096")
+    raw.execute("CREATE TABLE t (x)")
+    raw.close()
+    old = Database(old_path)
+    try:
+        assert old.connect().execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert old.connect().execute("PRAGMA user_version").fetchone()[0] >= 1
+    finally:
+        old.close()
