@@ -36,7 +36,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
+from .. import types as _types
 from ..auth.credentials import OAuthBearer
 from ..config.model import AccountConfig, ServerConfig
 from ..errors import AuthFailed, ConfigError, InvalidArgument
@@ -55,16 +57,12 @@ from ..mail.parse import parse_message, parse_summary
 from ..store import sync_state
 from ..store.cursor import decode_cursor, encode_cursor
 from ..store.messages import MAX_PAGE, MessageStore, StoreItem, SummaryItem
-from ..types import (
-    FolderReport,
-    MessagePage,
-    MessageSummary,
-    SearchQuery,
-    SyncReport,
-    SyncRequest,
-)
+from ..types import FolderReport, SyncReport, SyncRequest
 from .attachments import save_attachments
 from .context import ServiceContext
+
+if TYPE_CHECKING:
+    from ..types import MessagePage, MessageSummary, SearchQuery
 
 __all__ = [
     "SyncProgress",
@@ -145,6 +143,8 @@ def _uid(item: dict[bytes, object]) -> int | None:
 
 @dataclass(slots=True)
 class _FolderRun:
+    """One folder's sync on an open connection."""
+
     ctx: ServiceContext
     acc: AccountConfig
     client: ImapClient
@@ -558,4 +558,4 @@ def _page_of_uids(
         if msg is not None:
             out.append(msg.summary)
     cursor = encode_cursor(rows[-1][1], rows[-1][0]) if more and rows else None
-    return MessagePage(tuple(out), cursor)
+    return _types.MessagePage(tuple(out), cursor)

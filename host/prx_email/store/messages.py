@@ -21,26 +21,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .. import types as _types
 from ..config.model import AttachmentPolicy
 from ..errors import EmailError, InvalidArgument
 from ..mail.parse import DEFAULT_MAX_BODY_BYTES, ParsedMessage, ParsedSummary, parse_message
-from ..types import (
-    AccountId,
-    AttachmentMeta,
-    Header,
-    ListQuery,
-    Message,
-    MessageKey,
-    MessagePage,
-    MessageSummary,
-    ParsedAttachment,
-    SearchQuery,
-)
+from ..types import AccountId, AttachmentMeta, MessageKey, ParsedAttachment
 from .cursor import NO_DATE, decode_cursor, encode_cursor
 from .db import Database
 from .fts import match_expression
+
+if TYPE_CHECKING:
+    from ..types import ListQuery, Message, MessagePage, MessageSummary, SearchQuery
+
+# The read-path values (message, page, summary) are built through ``_types`` so that a
+# sync, which only writes, never loads their module (``prx_email.types`` loads lazily).
 
 __all__ = [
     "MAX_PAGE",
@@ -195,6 +191,8 @@ _COMPLETION_BATCH = 200
 
 @dataclass(frozen=True, slots=True)
 class _CompletionSettings:
+    """How one account's pending rows are completed (recorded by its sync)."""
+
     max_body_bytes: int
     policy: AttachmentPolicy | None  # None: record metadata only
 
@@ -208,7 +206,7 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 def _summary(row: Sequence[Any]) -> MessageSummary:
-    return MessageSummary(
+    return _types.MessageSummary(
         id=row[0],
         account_id=row[1],
         folder=row[2],
@@ -227,7 +225,7 @@ def _summary(row: Sequence[Any]) -> MessageSummary:
 
 
 def _message(row: Sequence[Any]) -> Message:
-    headers = tuple(Header(str(n), str(v)) for n, v in json.loads(row[18]))
+    headers = tuple(_types.Header(str(n), str(v)) for n, v in json.loads(row[18]))
     attachments = tuple(
         AttachmentMeta(
             index=int(a["index"]),
@@ -239,7 +237,7 @@ def _message(row: Sequence[Any]) -> Message:
         )
         for a in json.loads(row[22])
     )
-    return Message(
+    return _types.Message(
         summary=_summary(row),
         reply_to=_lines(row[15]),
         in_reply_to=row[16],
@@ -956,4 +954,4 @@ class MessageStore:
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1][14], rows[-1][0]) if more and rows else None
-        return MessagePage(tuple(_summary(r) for r in rows), next_cursor)
+        return _types.MessagePage(tuple(_summary(r) for r in rows), next_cursor)
