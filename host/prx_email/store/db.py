@@ -69,6 +69,9 @@ class Database:
             # sync's inserts cost ~25 % less CPU than with the default 4 KiB (measured).
             conn.execute("PRAGMA page_size=16384")
             conn.execute("PRAGMA journal_mode=WAL")
+            # Checkpoint every 4 MiB of WAL, as the default (1000 pages) did with 4 KiB
+            # pages: a bigger WAL leaves more to copy when the last connection closes.
+            conn.execute("PRAGMA wal_autocheckpoint=256")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
