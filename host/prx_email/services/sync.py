@@ -10,8 +10,10 @@ Per folder, one run:
    ``UID FETCH 1:<cursor> (UID FLAGS) (CHANGEDSINCE m VANISHED)``; otherwise a full
    ``UID FETCH 1:<cursor> (UID FLAGS)`` scan diffed against the store.
 5. New messages: ``UID SEARCH UID <cursor+1>:*``, then ``UID FETCH`` of ``batch_size`` UIDs
-   at a time (``BODY.PEEK[] FLAGS RFC822.SIZE``), pipelined: batch N+1 is on the wire while
-   batch N is parsed and stored. Each message is stored as its header-level summary
+   at a time (``BODY.PEEK[] FLAGS RFC822.SIZE``), pipelined (``mail.imap.FetchPipeline``:
+   eight batches requested ahead, responses routed by UID, reading paused beyond 32 MiB
+   buffered), parsed on the event loop thread and written from a worker thread, batch N
+   while N+1 is parsed. Each message is stored as its header-level summary
    (``mail.parse.parse_summary``: sender, recipients, subject, date, threading ids) plus its
    raw bytes, pending completion; each batch is upserted and the cursor moved to its last
    UID in one transaction, so a failure leaves the cursor at the last stored batch.
@@ -75,7 +77,7 @@ __all__ = [
 
 _FETCH_ITEMS = "(UID FLAGS RFC822.SIZE BODY.PEEK[])"
 #: UID FETCH batches requested beyond the one being parsed: the server streams on while we
-#: parse and store (one batch ahead left it idle ~40 % of a first sync).
+#: parse and store (with one batch ahead, 10,000 messages took ~1.5x as long).
 FETCH_AHEAD = 8
 #: Fetched bytes buffered beyond the batch in hand before reading pauses (flow control).
 FETCH_BUFFER_BYTES = 32 << 20
