@@ -157,6 +157,11 @@ _STILL_PENDING = (
     "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?)) AND raw IS NOT NULL"
 )
 _SET_FLAGS_BY_ID = "UPDATE messages SET flags = ?, seen = ? WHERE id = ? AND flags IS NOT ?"
+# A UID already stored (same account, folder, UIDVALIDITY) keeps its row; only flags change.
+_SUMMARY_UPSERT_CLAUSE = (
+    " ON CONFLICT (account_id, folder, uidvalidity, uid) WHERE uid IS NOT NULL"
+    " DO UPDATE SET flags = excluded.flags, seen = excluded.seen"
+)
 _COMPLETE_BY_ID = (
     "UPDATE messages SET message_id = ?, subject = ?, from_addr = ?, to_addrs = ?, "
     "cc_addrs = ?, reply_to = ?, in_reply_to = ?, refs = ?, date = ?, sort_date = ?, "
@@ -320,14 +325,16 @@ def _row(account_id: int, folder: str, uidvalidity: int, item: StoreItem) -> tup
     )
 
 
-def _insert_rows(tx: sqlite3.Connection, insert: str, rows: list[tuple[object, ...]]) -> int:
-    """Insert ``rows`` with ``insert`` (one VALUES tuple), many rows per statement.
+def _insert_rows(
+    tx: sqlite3.Connection, insert: str, rows: list[tuple[object, ...]], clause: str = ""
+) -> int:
+    """Insert ``rows`` with ``insert`` (one VALUES tuple) + ``clause``, many rows a statement.
 
     Not ``executemany``: it releases and retakes the GIL around every row, and a sync
     writes from a worker thread while the event loop thread parses the next batch, so each
     retake waits for a switch interval (5 ms) while that thread is busy: measured against a
     busy thread, 10,000 rows took 4x to 90x longer than alone. A multi-row INSERT steps
-    once per chunk. Returns rows inserted.
+    once per chunk. Returns rows inserted (or updated by an upsert ``clause``).
     """
     if not rows:
         return 0
@@ -337,7 +344,7 @@ def _insert_rows(tx: sqlite3.Connection, insert: str, rows: list[tuple[object, .
     done = 0
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
-        sql = f"{head} VALUES {','.join([values] * len(chunk))}"
+        sql = f"{head} VALUES {','.join([values] * len(chunk))}{clause}"
         done += tx.execute(sql, [value for row in chunk for value in row]).rowcount
     return done
 
@@ -539,24 +546,12 @@ class MessageStore:
         by_uid = {item.uid: item for item in items}  # a UID twice: the later copy wins
         if not by_uid:
             return 0
-        changed = 0
+        rows = [_summary_row(account_id, folder, uidvalidity, item) for item in by_uid.values()]
         with self._tx(conn) as tx:
-            uids = json.dumps(list(by_uid))
-            known: dict[int, int] = dict(
-                tx.execute(_EXISTING_UIDS, (account_id, folder, uidvalidity, uids)).fetchall()
-            )
-            if known:
-                flags = []
-                for uid, key in known.items():
-                    joined = " ".join(by_uid[uid].flags)
-                    flags.append((joined, 1 if _SEEN in by_uid[uid].flags else 0, key, joined))
-                tx.executemany(_SET_FLAGS_BY_ID, flags)
-                changed += len(known)
-            new = [item for uid, item in by_uid.items() if uid not in known]
-            if new:
-                rows = [_summary_row(account_id, folder, uidvalidity, item) for item in new]
-                changed += _insert_rows(tx, _SUMMARY_INSERT, rows)
-        return changed
+            # One statement per chunk, existing UIDs included (their flags updated by the
+            # upsert clause): no lookup first, so the writing thread takes the GIL back
+            # fewer times per batch (see _insert_rows).
+            return _insert_rows(tx, _SUMMARY_INSERT, rows, _SUMMARY_UPSERT_CLAUSE)
 
     def set_completion_settings(
         self,
