@@ -7,8 +7,6 @@ headers are ``addr`` or ``Name <addr>``, which we split by hand and only hand th
 
 from __future__ import annotations
 
-from email.utils import getaddresses
-
 from .decode import decode_header_value
 
 __all__ = ["format_address", "parse_addresses"]
@@ -63,6 +61,8 @@ def parse_addresses(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
         raw = raw.replace("\r\n", "").replace("\n", "").replace("\r", "").replace("\t", " ")
     pairs = _split_simple(raw)
     if pairs is None:
+        from email.utils import getaddresses  # only here: importing email.utils is slow
+
         try:
             pairs = getaddresses([raw])
         except Exception:  # the stdlib parser has raised on hostile input before

@@ -7,10 +7,7 @@ degrade to replacement characters, never to an exception.
 from __future__ import annotations
 
 import codecs
-import html
 import re
-from email.errors import HeaderParseError
-from email.header import decode_header
 
 __all__ = [
     "MAX_HEADER_CHARS",
@@ -112,6 +109,10 @@ def decode_header_value(value: str) -> str:
     value = unfold(value)
     if "=?" not in value:
         return value
+    # Imported on first use: email.header pulls in email.charset and the codec modules.
+    from email.errors import HeaderParseError
+    from email.header import decode_header
+
     try:
         parts = decode_header(value)
     except (HeaderParseError, ValueError, LookupError, UnicodeError, AssertionError):
@@ -179,6 +180,8 @@ def html_to_text(markup: str) -> str:
     text = _BLOCK_TAG.sub("\n", text)
     text = _TAG.sub(" ", text)
     if "&" in text:
+        import html  # only here: html.entities is a large table
+
         text = html.unescape(text)
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)

@@ -15,10 +15,7 @@ import binascii
 import hashlib
 import re
 from collections.abc import Sequence
-from email import message_from_bytes
-from email.message import Message as MimeMessage
-from email.utils import mktime_tz, parsedate_tz
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..types import ParsedAttachment
 from .addresses import parse_addresses
@@ -30,6 +27,12 @@ from .decode import (
     snippet_of,
     unfold,
 )
+
+if TYPE_CHECKING:
+    from email.message import Message as MimeMessage
+
+# The stdlib parser and date functions are imported where the slow paths use them: a sync
+# that never needs them does not pay for importing email.message and email.utils.
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -221,6 +224,8 @@ def _parse_date(value: str | None) -> int | None:
             if not -2_208_988_800 <= stamp <= 253_402_300_799:
                 return None
             return stamp
+    from email.utils import mktime_tz, parsedate_tz
+
     try:
         parsed = parsedate_tz(value)
         if parsed is None:
@@ -422,6 +427,8 @@ def _transfer_decode(body: bytes, cte: str) -> bytes:
 
 def _attachment_name(fields: list[tuple[str, str]]) -> str | None:
     """The filename of a part, RFC 2231 and encoded-words included (the stdlib does this)."""
+    from email import message_from_bytes
+
     head = "".join(f"{name}: {value}\r\n" for name, value in fields).encode(
         "ascii", "surrogateescape"
     )
@@ -502,6 +509,8 @@ def _filename(part: MimeMessage) -> str | None:
 
 
 def _walk(part: MimeMessage, out: _Bodies, depth: int) -> None:
+    from email.message import Message as MimeMessage
+
     out.parts += 1
     if depth > _MAX_DEPTH or out.parts > _MAX_PARTS:
         return
@@ -600,22 +609,26 @@ def _summary(values: Sequence[str | None], raw: bytes, attachment_hint: bool) ->
         subject = subject.strip()  # the common case, as in _decode_fields
     else:
         subject = decode_header_value(subject)
-    return ParsedSummary(
-        _first_msgid(message_id),
-        subject,
-        ", ".join(from_display),
-        from_addrs[0] if from_addrs else None,
-        to,
-        to_addrs,
-        cc,
-        cc_addrs,
-        reply_to,
-        reply_to_addrs,
-        _first_msgid(in_reply_to),
-        tuple(_MSGID.findall(refs)) if refs else (),
-        _parse_date(date),
-        attachment_hint,
-        len(raw),
+    # tuple.__new__ directly: NamedTuple.__new__ is a Python-level wrapper around it.
+    return tuple.__new__(
+        ParsedSummary,
+        (
+            _first_msgid(message_id),
+            subject,
+            ", ".join(from_display),
+            from_addrs[0] if from_addrs else None,
+            to,
+            to_addrs,
+            cc,
+            cc_addrs,
+            reply_to,
+            reply_to_addrs,
+            _first_msgid(in_reply_to),
+            tuple(_MSGID.findall(refs)) if refs else (),
+            _parse_date(date),
+            attachment_hint,
+            len(raw),
+        ),
     )
 
 
@@ -751,6 +764,8 @@ def _build(raw: bytes, max_body_bytes: int, *, fast: bool) -> ParsedMessage:
     if fast:
         fields = _entity(raw, bodies, 0)
     else:
+        from email import message_from_bytes
+
         msg = message_from_bytes(raw)
         fields = list(msg.raw_items())
         _walk(msg, bodies, 0)
