@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ from ..store import sync_state
 from ..store.cursor import decode_cursor, encode_cursor
 from ..store.messages import MAX_PAGE, MessageStore, StoreItem, SummaryItem
 from ..types import FolderReport, SyncReport, SyncRequest
+from ._batch_writer import BatchWriter
 from .attachments import save_attachments
 from .context import ServiceContext
 
@@ -81,6 +83,8 @@ _FETCH_ITEMS = "(UID FLAGS RFC822.SIZE BODY.PEEK[])"
 FETCH_AHEAD = 8
 #: Fetched bytes buffered beyond the batch in hand before reading pauses (flow control).
 FETCH_BUFFER_BYTES = 32 << 20
+#: Parsed batches waiting for the writer before the loop waits for it (bounds memory).
+STORE_QUEUE = 4
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -280,9 +284,16 @@ class _FolderRun:
         )
         size = max(1, self.acc.sync.batch_size)
         batches = [uids[i : i + size] for i in range(0, total, size)]
-        loop = asyncio.get_running_loop()
         done = 0
-        storing: asyncio.Future[int] | None = None
+
+        def written(count: int) -> None:
+            nonlocal done
+            done += count
+            self._report(done, total)
+
+        writer: BatchWriter[tuple[list[SummaryItem], int]] = BatchWriter(
+            functools.partial(self._store, uidvalidity), max_queued=STORE_QUEUE, on_written=written
+        )
         pipeline = FetchPipeline(
             self.client,
             _FETCH_ITEMS,
@@ -294,28 +305,23 @@ class _FolderRun:
             async with pipeline:
                 for batch in batches:
                     result = await pipeline.next()
-                    items = self._build(result)
-                    if storing is not None:
-                        done += await storing
-                        self._report(done, total)
-                    # SQLite releases the GIL: batch N is written while N+1 is parsed.
-                    # Batches are stored strictly in order, each with its cursor move.
-                    storing = loop.run_in_executor(None, self._store, uidvalidity, items, batch[-1])
-            if storing is not None:
-                done += await storing
-                storing = None
-                self._report(done, total)
-        finally:
-            if storing is not None:
-                # A failed fetch must not leave a write running behind our back.
-                with contextlib.suppress(Exception):
-                    await storing
+                    # Written from a worker thread (SQLite releases the GIL) while the next
+                    # batch is parsed; strictly in order, each write with its cursor move.
+                    await writer.put((self._build(result), batch[-1]))
+        except BaseException:
+            # What was fetched and parsed is still stored: the cursor covers exactly it.
+            with contextlib.suppress(Exception):
+                await writer.close()
+            raise
+        await writer.close()
         return done, more
 
-    def _store(self, uidvalidity: int, items: list[SummaryItem], last_uid: int) -> int:
+    def _store(self, uidvalidity: int, jobs: Sequence[tuple[list[SummaryItem], int]]) -> int:
+        """Store fetched batches (items, last UID) and move the cursor, in one transaction."""
+        items = [item for batch_items, _ in jobs for item in batch_items]
         with self.ctx.db.transaction() as tx:
             sync_state.store_summaries(
-                tx, self.store, self.acc.id, self.folder, uidvalidity, items, last_uid
+                tx, self.store, self.acc.id, self.folder, uidvalidity, items, jobs[-1][1]
             )
         return len(items)
 
