@@ -143,3 +143,14 @@ def test_cli_call_sync_and_sync_command(dovecot, tmp_path) -> None:
     no_net = {k: v for k, v in env.items() if k != "PRX_EMAIL_ENABLE_REAL_NETWORK"}
     r = _cli(tmp_path, cfg, "sync", env=no_net)
     assert r.returncode == 1 and "network" in r.stderr
+
+
+def test_fetched_flags_decoded_once_per_distinct_set() -> None:
+    from prx_email.services import sync as sync_mod
+
+    sync_mod._FLAG_SETS.clear()
+    first = sync_mod._flags([b"\\Seen", b"\\Recent", b"$Label\xc3\xa9"])
+    assert first == ("\\Seen", "$Labelé")  # \Recent is session state, never stored
+    assert sync_mod._flags([b"\\Seen", b"\\Recent", b"$Label\xc3\xa9"]) is first  # cached
+    assert sync_mod._flags([b"\\Seen", [b"nested"]]) == ("\\Seen",)  # unhashable: no cache
+    assert sync_mod._flags(None) == () and sync_mod._flags([]) == ()

@@ -132,14 +132,30 @@ async def open_imap(ctx: ServiceContext, acc: AccountConfig) -> ImapClient:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+# A mailbox has a handful of distinct flag sets: decode each once.
+_FLAG_SETS: dict[tuple[object, ...], tuple[str, ...]] = {}
+
+
 def _flags(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    out = []
-    for f in value:
-        if isinstance(f, bytes) and f != b"\\Recent":
-            out.append(f.decode("utf-8", "replace"))
-    return tuple(out)
+    key = tuple(value)
+    try:
+        return _FLAG_SETS[key]
+    except KeyError:
+        found = _decode_flags(key)
+        if len(_FLAG_SETS) >= 1024:
+            _FLAG_SETS.clear()
+        _FLAG_SETS[key] = found
+        return found
+    except TypeError:  # a nested list in FLAGS: unhashable, and never a flag
+        return _decode_flags(key)
+
+
+def _decode_flags(values: tuple[object, ...]) -> tuple[str, ...]:
+    return tuple(
+        f.decode("utf-8", "replace") for f in values if isinstance(f, bytes) and f != b"\\Recent"
+    )
 
 
 def _uid(item: dict[bytes, object]) -> int | None:
@@ -328,21 +344,16 @@ class _FolderRun:
     def _build(self, result: FetchResult) -> list[SummaryItem]:
         """Summaries and raw bytes of a fetched batch (bodies are completed later)."""
         items: list[SummaryItem] = []
+        append = items.append  # per message on the sync hot path: positional, no lookups
         for it in result.items:
-            uid = _uid(it)
+            uid = it.get(b"UID")
             raw = it.get(b"BODY[]")
-            if uid is None or not isinstance(raw, bytes):
+            if not isinstance(uid, int) or not isinstance(raw, bytes):
                 continue
             size = it.get(b"RFC822.SIZE")
-            items.append(
-                SummaryItem(
-                    uid=uid,
-                    flags=_flags(it.get(b"FLAGS")),
-                    size=size if isinstance(size, int) else len(raw),
-                    summary=parse_summary(raw),
-                    raw=raw,
-                )
-            )
+            flags = _flags(it.get(b"FLAGS"))
+            size = size if isinstance(size, int) else len(raw)
+            append(SummaryItem(uid, flags, size, parse_summary(raw), raw))
         return items
 
     def _build_full(self, result: FetchResult) -> list[StoreItem]:
