@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ._response import Response, Tagged
 
-_COMPACT_AT = 1 << 20
+_READ_SIZE = 256 * 1024  # room offered to the transport per read (asyncio's SSL reads this)
 
 
 @dataclass(slots=True)
@@ -35,13 +35,19 @@ class Pending:
     on_continuation: Callable[[bytes], None] | None = None
 
 
-class ResponseReader(asyncio.Protocol):
-    """The protocol object driving the IMAP transport after the greeting."""
+class ResponseReader(asyncio.BufferedProtocol):
+    """The protocol object driving the IMAP transport after the greeting.
+
+    A buffered protocol: the transport (asyncio's TLS layer included) decrypts straight
+    into our buffer, instead of handing over a new ``bytes`` per TLS record that we would
+    join and copy again (two copies of every fetched byte saved).
+    """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self._buf = bytearray()
-        self._pos = 0
+        self._buf = bytearray(_READ_SIZE)
+        self._pos = 0  # parsed up to here
+        self._end = 0  # received up to here
         self._parts: list[bytes] = []
         self._literal_need = -1  # size of the literal being read, -1 when reading a line
         self._pending: deque[Pending] = deque()
@@ -49,20 +55,39 @@ class ResponseReader(asyncio.Protocol):
         self.last_activity = time.monotonic()
         self.unsolicited: list[Response] = []
 
-    # -- asyncio.Protocol ------------------------------------------------------------------
+    # -- asyncio.BufferedProtocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        want = max(sizehint, _READ_SIZE)
+        if len(self._buf) - self._end < want:
+            # A new buffer rather than resizing this one: the transport may still hold a
+            # view of it, and a bytearray with exported views cannot be resized.
+            kept = self._end - self._pos
+            new = bytearray(max(2 * (kept + want), _READ_SIZE))
+            new[:kept] = memoryview(self._buf)[self._pos : self._end]
+            self._buf, self._pos, self._end = new, 0, kept
+        # At most ``want``: one read never swallows more than that past a pause_reading().
+        return memoryview(self._buf)[self._end : self._end + want]
+
+    def buffer_updated(self, nbytes: int) -> None:
         self.last_activity = time.monotonic()
-        self._buf += data
+        self._end += nbytes
         try:
             self._consume()
         except Exception as exc:  # a parse failure poisons the connection, not the loop
             self._fail(exc)
             if self.transport is not None:
                 self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed ``data`` as if the transport had read it (tests, unbuffered transports)."""
+        size = len(data)
+        with self.get_buffer(size) as view:
+            view[:size] = data
+        self.buffer_updated(size)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(exc or ConnectionResetError("the IMAP server closed the connection"))
@@ -71,9 +96,8 @@ class ResponseReader(asyncio.Protocol):
     def _consume(self) -> None:
         buf = self._buf
         pos = self._pos
-        size = len(buf)
+        size = self._end
         # Slices of a memoryview copy once (bytes(buf[a:b]) copies twice: bytearray, bytes).
-        # The view is released before the buffer is resized below.
         view = memoryview(buf)
         try:
             while True:
@@ -85,7 +109,7 @@ class ResponseReader(asyncio.Protocol):
                     self._literal_need = -1
                     pos = end
                     continue
-                eol = buf.find(b"\r\n", pos)
+                eol = buf.find(b"\r\n", pos, size)
                 if eol < 0:
                     break
                 line = bytes(view[pos:eol])
@@ -101,7 +125,7 @@ class ResponseReader(asyncio.Protocol):
                     if digits.isdigit():
                         need = int(digits)
                         end = pos + need
-                        if buf[end : end + 3] == b")\r\n":
+                        if end + 3 <= size and buf[end : end + 3] == b")\r\n":
                             # The usual FETCH response, literal and closing line already
                             # buffered: one pass instead of three (a third of the reader).
                             self._parts.append(bytes(view[pos:end]))
@@ -117,10 +141,8 @@ class ResponseReader(asyncio.Protocol):
             view.release()
             # Keep the position even when a dispatch raised (the caller aborts anyway).
             self._pos = pos
-        if pos >= _COMPACT_AT or pos == size:
-            del buf[:pos]
-            pos = 0
-        self._pos = pos
+        if pos == size:
+            self._pos = self._end = 0  # all parsed: reuse the buffer from its start
 
     def _dispatch(self, parts: list[bytes]) -> None:
         first = parts[0]
