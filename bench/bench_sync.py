@@ -204,7 +204,7 @@ async def reader_rates(server: DovecotServer, total: int) -> list[tuple[int, flo
         n = 0
         for start in range(1, total + 1, batch):
             end = min(total, start + batch - 1)
-            res = await client.uid_fetch(f"{start}:{end}", "(UID FLAGS RFC822.SIZE BODY.PEEK[])")
+            res = await client.uid_fetch(f"{start}:{end}", "(UID FLAGS BODY.PEEK[])")
             n += len(res.items)
         dt = time.perf_counter() - t0
         out.append((batch, n / dt))

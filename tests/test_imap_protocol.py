@@ -206,14 +206,18 @@ async def test_reader_pipelines_and_fails_pending_on_close() -> None:
     st.integers(min_value=1, max_value=2**32 - 1),
     st.lists(st.sampled_from([b"\\Seen", b"\\Flagged", b"$Label1", b"\\Answered"]), max_size=4),
     st.binary(max_size=200),
+    st.booleans(),
 )
-def test_fast_fetch_path_agrees_with_tokenizer(uid: int, flags: list[bytes], body: bytes) -> None:
+def test_fast_fetch_path_agrees_with_tokenizer(
+    uid: int, flags: list[bytes], body: bytes, with_size: bool
+) -> None:
     from prx_email.mail.imap import _response
 
-    head = b"* 3 FETCH (UID %d FLAGS (%s) RFC822.SIZE %d BODY[] {%d}" % (
+    size = b" RFC822.SIZE %d" % len(body) if with_size else b""
+    head = b"* 3 FETCH (UID %d FLAGS (%s)%s BODY[] {%d}" % (
         uid,
         b" ".join(flags),
-        len(body),
+        size,
         len(body),
     )
     resp = Response([head, body, b")"])
@@ -224,6 +228,7 @@ def test_fast_fetch_path_agrees_with_tokenizer(uid: int, flags: list[bytes], bod
     assert isinstance(values, list)
     slow = {values[i].upper(): values[i + 1] for i in range(0, len(values), 2)}  # type: ignore[union-attr]
     assert fast == slow
+    assert _response._FAST_FETCH.match(head) is not None  # the fast path took it
 
 
 # --- FetchPipeline: pipelined batches with flow control ---------------------------------

@@ -104,7 +104,7 @@ def parse_values(parts: list[bytes], start: int = 0) -> list[Value]:
 _FETCH_HEAD = re.compile(rb"\* (\d+) FETCH ")
 # The shape a sync FETCH nearly always has; parsed with one regex instead of the tokenizer.
 _FAST_FETCH = re.compile(
-    rb"\* \d+ FETCH \(UID (\d+) FLAGS \(([^()\"{}]*)\) RFC822\.SIZE (\d+) BODY\[\] \{\d+\}$"
+    rb"\* \d+ FETCH \(UID (\d+) FLAGS \(([^()\"{}]*)\)(?: RFC822\.SIZE (\d+))? BODY\[\] \{\d+\}$"
 )
 
 
@@ -114,11 +114,14 @@ def fetch_items(resp: Response) -> dict[bytes, Value] | None:
     if len(parts) == 3 and parts[2] == b")":
         f = _FAST_FETCH.match(parts[0])
         if f is not None:
-            flags: list[Value] = list(f.group(2).split())
+            uid, flag_text, size = f.groups()
+            flags: list[Value] = list(flag_text.split())
+            if size is None:
+                return {b"UID": int(uid), b"FLAGS": flags, b"BODY[]": parts[1]}
             return {
-                b"UID": int(f.group(1)),
+                b"UID": int(uid),
                 b"FLAGS": flags,
-                b"RFC822.SIZE": int(f.group(3)),
+                b"RFC822.SIZE": int(size),
                 b"BODY[]": parts[1],
             }
     m = _FETCH_HEAD.match(parts[0])
