@@ -61,6 +61,7 @@ demo: build
 	@bash scripts/demo.sh
 
 bench: build system-deps
+	@bash scripts/ensure-bench-deps.sh
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

@@ -11,7 +11,8 @@ Runs, as whole processes side by side (alternating, median of N rounds):
   (full parse, bodies, snippet, attachment metadata, FTS5), which a normal ``sync`` runs
   right after phase 1 and every read runs before it answers;
 - prx-email, both phases in one process: a plain ``services.sync.sync`` (what users run);
-- mbsync, when installed.
+- mbsync (isync), when installed: a pull of INBOX into a fresh Maildir with its defaults
+  (``FSync yes``: every message file synced), ``make bench`` installs it as root.
 
 Then, in this process: the no-change resync time, and the FETCH reader's rate for batch
 sizes from 20 to 10,000 messages per command (it must stay flat).
@@ -152,9 +153,17 @@ print(n, time.perf_counter() - t0)
 
 def run_proc(code: str, args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Run a script as a whole process: (wall seconds, CPU seconds user+sys, stdout)."""
+    return run_cmd([sys.executable, "-c", code, *args], env)
+
+
+def run_cmd(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command as a whole process: (wall seconds, CPU seconds user+sys, stdout)."""
+    # Each process starts with no dirty pages left by the one before: their writeback
+    # would otherwise land on whichever process runs next (both sides write ~35 MB).
+    os.sync()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
+        argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -168,6 +177,26 @@ def run_proc(code: str, args: list[str], env: dict[str, str]) -> tuple[float, fl
 
 
 _last_child_cpu = 0.0
+
+
+def mbsync_config(server: DovecotServer, dest: Path) -> Path:
+    """An mbsyncrc pulling the server's INBOX into the Maildir ``dest`` (0600: it holds
+    the throwaway test password). ``localhost``: isync checks the certificate's DNS names."""
+    rc = dest.parent / f"{dest.name}.mbsyncrc"
+    rc.write_text(
+        f"IMAPAccount bench\nHost localhost\nPort {server.imaps_port}\nUser {server.user}\n"
+        f"Pass {server.password}\nSSLType IMAPS\nCertificateFile {server.ca_file}\n\n"
+        "IMAPStore bench-remote\nAccount bench\n\n"
+        f"MaildirStore bench-local\nPath {dest}/\nInbox {dest}/INBOX\n\n"
+        "Channel bench\nFar :bench-remote:\nNear :bench-local:\nPatterns INBOX\n"
+        "Create Near\nSync Pull\nSyncState *\n"
+    )
+    rc.chmod(0o600)
+    return rc
+
+
+def maildir_count(folder: Path) -> int:
+    return sum(1 for sub in ("cur", "new") for _ in (folder / sub).iterdir())
 
 
 def _child_cpu() -> float:
@@ -374,6 +403,9 @@ def main() -> int:
         done_cpu: list[float] = []
         one_times: list[float] = []
         one_cpu: list[float] = []
+        mb_times: list[float] = []
+        mb_cpu: list[float] = []
+        mbsync = shutil.which("mbsync")
         _child_cpu()  # reset: dovecot helpers (doveadm) ran as children too
         last_db = work / "ours-last.db"
         for r in range(opts.rounds):
@@ -436,6 +468,17 @@ def main() -> int:
                 f"ratio (a) {our_times[-1] / base_times[-1]:.2f}x"
             )
             shutil.copy(odb, last_db) if r == opts.rounds - 1 else None
+        # mbsync after all rounds, not within them: it syncs each of its 10,000 files, and
+        # the writeback it leaves behind slowed the next round's processes unevenly.
+        for r in range(opts.rounds if mbsync is not None else 0):
+            dest = work / f"mbsync{r}"
+            dest.mkdir()
+            rc = mbsync_config(server, dest)
+            wall, cpu, _ = run_cmd([mbsync or "mbsync", "-c", str(rc), "-q", "bench"], env)
+            assert maildir_count(dest / "INBOX") == opts.messages
+            mb_times.append(wall)
+            mb_cpu.append(cpu)
+            print(f"mbsync round {r + 1}: {wall:.2f}s (cpu {cpu:.2f}s)")
         b, o = statistics.median(base_times), statistics.median(our_times)
         # Each round runs both back to back: the median of those paired ratios is the
         # statistic least moved by the machine speeding up or slowing down between rounds.
@@ -443,7 +486,6 @@ def main() -> int:
         c = statistics.median(done_times)
         tot = statistics.median([x + y for x, y in zip(our_times, done_times, strict=True)])
         one = statistics.median(one_times)
-        mbsync = shutil.which("mbsync")
         result = {
             "messages": opts.messages,
             "batch_size": opts.batch,
@@ -484,7 +526,17 @@ def main() -> int:
             "stretch under load: the CPU-heavier process loses more)"
         )
         if mbsync is None:
-            print("mbsync: not installed, skipped")
+            print("mbsync: not installed, skipped (make bench installs isync as root)")
+        else:
+            mb = statistics.median(mb_times)
+            result["mbsync_s"] = round(mb, 3)
+            result["mbsync_cpu_s"] = round(statistics.median(mb_cpu), 3)
+            result["ratio_vs_mbsync"] = round(o / mb, 3)
+            print(
+                f"(e) mbsync pull into a Maildir (its defaults, FSync on): {mb:.2f}s (cpu "
+                f"{result['mbsync_cpu_s']}s), {mb / b:.2f}x the imaplib script; prx-email (a) "
+                f"is {o / mb:.2f}x mbsync's time"
+            )
 
         os.environ["BENCH_PW"] = server.password
         nc = asyncio.run(no_change_resync(server, last_db))
