@@ -80,3 +80,23 @@ async def test_close_writes_everything_queued() -> None:
     await writer.close()
     assert [j for g in write.groups for j in g] == list(range(10))
     await writer.close()  # idempotent
+
+
+async def test_the_next_job_starts_as_soon_as_the_worker_is_free() -> None:
+    # Not only when the queue fills up or at close: a finished write is noticed by the
+    # next put, which hands over what is queued at once.
+    write = _Slow()
+    write.gate.set()
+    writer = BatchWriter(write, max_queued=10)
+    await writer.put(1)
+    for _ in range(200):
+        if write.groups == [[1]]:
+            break
+        await asyncio.sleep(0.005)
+    await writer.put(2)
+    for _ in range(200):
+        if write.groups == [[1], [2]]:
+            break
+        await asyncio.sleep(0.005)
+    assert write.groups == [[1], [2]]
+    await writer.close()

@@ -13,6 +13,7 @@ batch, exactly when the writer is the bottleneck.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -42,51 +43,66 @@ class BatchWriter(Generic[J]):
         self._max = max(1, max_queued)
         self._on_written = on_written
         self._queued: list[J] = []
-        self._running: asyncio.Future[int] | None = None
+        # A concurrent future, not an asyncio one: done() is true the moment the worker
+        # finishes, so the next put() hands over the next group without waiting for the
+        # event loop to run (it may not, while the caller parses).
+        self._running: concurrent.futures.Future[int] | None = None
         self._error: BaseException | None = None
 
     async def put(self, job: J) -> None:
-        """Queue ``job``; start a write now if none runs, else wait only if the queue is full."""
+        """Queue ``job``; the worker takes it with whatever else queued up as soon as it is
+        free. Waits only while ``max_queued`` jobs are waiting."""
         self._raise_error()
         self._queued.append(job)
-        while self._queued and self._running is not None and len(self._queued) >= self._max:
-            await self._finish_running()
-            self._raise_error()
-        if self._running is None:
-            self._start()
+        self._reap()
+        while self._running is not None and len(self._queued) >= self._max:
+            await self._wait_running()
+            self._reap()
+        self._raise_error()
 
     async def close(self) -> None:
         """Write everything queued, then return (raising the first write error, if any)."""
-        while self._running is not None or (self._queued and self._error is None):
-            if self._running is None:
-                self._start()
-            await self._finish_running()
+        self._reap()
+        while self._running is not None:
+            await self._wait_running()
+            self._reap()
         self._raise_error()
 
-    def _start(self) -> None:
-        if not self._queued or self._error is not None:
-            return
-        jobs, self._queued = self._queued, []
-        loop = asyncio.get_running_loop()
-        self._running = loop.run_in_executor(None, self._write, jobs)
+    def _reap(self) -> None:
+        """Account for a finished write, then start the next one if jobs are waiting."""
+        running = self._running
+        if running is not None and running.done():
+            self._running = None
+            exc = running.exception()
+            if exc is not None:
+                self._error = exc
+                self._queued.clear()  # never written out of order after a failure
+            elif self._on_written is not None:
+                self._on_written(running.result())
+        if self._running is None and self._queued and self._error is None:
+            jobs, self._queued = self._queued, []
+            done: concurrent.futures.Future[int] = concurrent.futures.Future()
 
-    async def _finish_running(self) -> None:
+            def run() -> None:
+                try:
+                    done.set_result(self._write(jobs))
+                except BaseException as exc:  # handed to the event loop side by _reap
+                    done.set_exception(exc)
+
+            asyncio.get_running_loop().run_in_executor(None, run)
+            self._running = done
+
+    async def _wait_running(self) -> None:
         running = self._running
         if running is None:
             return
+        # Shielded: cancelling the caller must not cancel the write (close() waits for it).
         try:
-            count = await asyncio.shield(running)
+            await asyncio.shield(asyncio.wrap_future(running))
         except asyncio.CancelledError:
-            raise  # the caller was cancelled; the write goes on and close() waits for it
-        except BaseException as exc:
-            self._running = None
-            self._error = exc
-            self._queued.clear()
-            return
-        self._running = None
-        if self._on_written is not None:
-            self._on_written(count)
-        self._start()
+            raise
+        except BaseException:  # recorded and re-raised by _reap / _raise_error
+            pass
 
     def _raise_error(self) -> None:
         if self._error is not None:
