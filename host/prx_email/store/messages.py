@@ -156,7 +156,6 @@ _SUMMARY_INSERT = (
 _STILL_PENDING = (
     "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?)) AND raw IS NOT NULL"
 )
-_SET_FLAGS_BY_ID = "UPDATE messages SET flags = ?, seen = ? WHERE id = ? AND flags IS NOT ?"
 # A UID already stored (same account, folder, UIDVALIDITY) keeps its row; only flags change.
 _SUMMARY_UPSERT_CLAUSE = (
     " ON CONFLICT (account_id, folder, uidvalidity, uid) WHERE uid IS NOT NULL"

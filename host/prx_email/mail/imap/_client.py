@@ -249,17 +249,16 @@ class ImapClient:
                     out.append(decode_mailbox(name.decode("utf-8", "replace")))
         return out
 
-    async def uid_fetch_send(
+    async def uid_fetch(
         self,
         uid_set: str,
         items: str,
         *,
         changedsince: int | None = None,
         vanished: bool = False,
-        sink: FetchResult | None = None,
-    ) -> tuple[asyncio.Future[Tagged], FetchResult]:
-        """Send a UID FETCH without waiting (for pipelining); items arrive into ``sink``."""
-        result = sink or FetchResult()
+    ) -> FetchResult:
+        """One UID FETCH, awaited (pipelined batches: ``FetchPipeline``)."""
+        result = FetchResult()
         pieces: list[Arg] = [b"UID", b"FETCH", uid_set.encode("ascii"), items.encode("ascii")]
         if changedsince is not None:
             mod = b"(CHANGEDSINCE %d%s)" % (changedsince, b" VANISHED" if vanished else b"")
@@ -275,10 +274,6 @@ class ImapClient:
                 result.vanished.extend(parse_uid_set(m.group(1)))
 
         fut = await self.send(pieces, on_untagged=on_untagged)
-        return fut, result
-
-    async def uid_fetch(self, uid_set: str, items: str, **kw: object) -> FetchResult:
-        fut, result = await self.uid_fetch_send(uid_set, items, **kw)  # type: ignore[arg-type]
         await self.wait_ok(fut, "UID FETCH")
         return result
 

@@ -150,9 +150,7 @@ class FetchPipeline:
         if batch is None:
             return  # an unsolicited update of a message not fetched here
         batch.result.items.append(parsed)  # type: ignore[arg-type]
-        size = 0
-        for part in resp.parts:
-            size += len(part)
+        size = sum(map(len, resp.parts))
         batch.nbytes += size
         if self._queue and self._queue[0] is not batch:
             self._beyond_head += size
