@@ -35,12 +35,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "host"))
 
 from fixtures.dovecot import DovecotServer, start_dovecot  # noqa: E402
+
+if TYPE_CHECKING:
+    from prx_email.mail.imap import ImapClient
 
 WORDS = [
     "invoice",
@@ -210,7 +214,8 @@ def _child_cpu() -> float:
     return delta
 
 
-async def reader_rates(server: DovecotServer, total: int) -> list[tuple[int, float]]:
+async def _inbox_client(server: DovecotServer) -> ImapClient:
+    """Our IMAP client, logged in over implicit TLS, INBOX selected."""
     from prx_email.auth.credentials import Password
     from prx_email.config.model import PasswordAuth, ServerConfig, TlsMode
     from prx_email.mail.imap import connect
@@ -225,6 +230,11 @@ async def reader_rates(server: DovecotServer, total: int) -> list[tuple[int, flo
     )
     client = await connect(sc, Password(server.user, server.password))
     await client.select("INBOX")
+    return client
+
+
+async def reader_rates(server: DovecotServer, total: int) -> list[tuple[int, float]]:
+    client = await _inbox_client(server)
     out = []
     for batch in (20, 100, 1000, 10_000):
         if batch > total:
@@ -301,20 +311,7 @@ async def stock_aioimaplib_rates(server: DovecotServer) -> list[tuple[int, str]]
 
 
 async def flags_scan_ours(server: DovecotServer) -> float:
-    from prx_email.auth.credentials import Password
-    from prx_email.config.model import PasswordAuth, ServerConfig, TlsMode
-    from prx_email.mail.imap import connect
-
-    sc = ServerConfig(
-        host=server.host,
-        port=server.imaps_port,
-        tls=TlsMode.IMPLICIT,
-        username=server.user,
-        auth=PasswordAuth(),
-        ca_file=server.ca_file,
-    )
-    client = await connect(sc, Password(server.user, server.password))
-    await client.select("INBOX")
+    client = await _inbox_client(server)
     t0 = time.perf_counter()
     res = await client.uid_fetch("1:*", "(UID FLAGS)")
     dt = time.perf_counter() - t0
