@@ -181,7 +181,7 @@ password_env = "B"
         ('password_env = "A"\npassword_file = "f"', "password_file"),
         ('password_env = "A"\nauth = "oauth2"', "both a password and oauth2"),
         ('auth = "oauth2"\npassword_env = "A"', "both a password and oauth2"),
-        ("", "has no credential"),
+        ("", "no authentication configured"),
         ('auth = "oauth2"', "no token source"),
     ],
 )
@@ -318,3 +318,99 @@ def test_send_circuit_settings_errors(tmp_path: Path, line: str, needle: str) ->
     assert needle in err.message, err.message
     if "unknown key" in needle:
         assert err.hint is not None and "circuit_failures" in err.hint
+
+
+# -- the loader calls auth/validate.py (issue 9 item 7) --------------------------------------
+
+_OAUTH = """[[accounts]]
+id = 1
+address = "a@example.org"
+[accounts.imap]
+host = "imap.example.org"
+auth = "oauth2"
+[accounts.imap.oauth2]
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        # Before, both were accepted: an http endpoint to a remote host, and no client_id.
+        ('token_endpoint = "http://idp.example/t"\nclient_id = "c"', "must use https"),
+        ('token_endpoint = "https://idp.example/t"', "token refresh needs client_id"),
+        ('token_endpoint = "http://127.0.0.1:9/t"', "token refresh needs client_id"),
+        ('provider = "yahoo"\nclient_id = "c"', "unknown OAuth2 provider"),
+        ('client_id = "c"\nrefresh_token_env = "R"', "needs a provider or a token_endpoint"),
+        ('scopes = ["x"]', "has no token source"),
+    ],
+)
+def test_oauth2_validated_by_the_loader(tmp_path: Path, body: str, needle: str) -> None:
+    err = _error(tmp_path, _OAUTH + body + "\n")
+    assert needle in err.message, err.message
+    assert ":7: accounts[0].imap.oauth2" in err.message
+    assert err.hint
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'access_token_env = "T"',  # refreshed by someone else: no client_id needed
+        'token_endpoint = "http://127.0.0.1:9/t"\nclient_id = "c"\nrefresh_token_env = "R"',
+        'provider = "microsoft"\nclient_id = "c"',
+    ],
+)
+def test_oauth2_accepted(tmp_path: Path, body: str) -> None:
+    cfg = load_config(_write(tmp_path, _OAUTH + body + "\n"))
+    imap = cfg.accounts[0].imap
+    assert imap is not None and isinstance(imap.auth, OAuth2Auth)
+
+
+# -- a loopback SMTP relay needs no credential (issue 10 item 18) ----------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "localhost"])
+def test_loopback_smtp_needs_no_credential(host: str) -> None:
+    cfg = parse_config(
+        f'[[accounts]]\nid = 1\naddress = "a@example.org"\n'
+        f'[accounts.smtp]\nhost = "{host}"\nport = 25\ntls = "none"\n'
+    )
+    smtp = cfg.accounts[0].smtp
+    assert smtp is not None and smtp.auth == PasswordAuth() and not smtp.logs_in
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[accounts.smtp]\nhost = "smtp.example.org"\n',  # remote SMTP: still required
+        '[accounts.imap]\nhost = "127.0.0.1"\ntls = "none"\n',  # IMAP always logs in
+    ],
+)
+def test_credential_still_required(tmp_path: Path, table: str) -> None:
+    err = _error(tmp_path, '[[accounts]]\nid = 1\naddress = "a@example.org"\n' + table)
+    assert "no authentication configured" in err.message and ":4:" in err.message
+
+
+def test_loopback_smtp_with_a_password_still_logs_in() -> None:
+    cfg = parse_config(
+        '[[accounts]]\nid = 1\naddress = "a@example.org"\n'
+        '[accounts.smtp]\nhost = "127.0.0.1"\ntls = "none"\npassword_env = "P"\n'
+    )
+    smtp = cfg.accounts[0].smtp
+    assert smtp is not None and smtp.logs_in
+
+
+# -- sync interval -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0", "0.5", "-5"])
+def test_interval_seconds_at_least_one(tmp_path: Path, value: str) -> None:
+    text = "[[accounts]]\nid = 1\naddress = 'a@example.org'\n[accounts.sync]\n"
+    err = _error(tmp_path, text + f"folders = ['INBOX']\ninterval_seconds = {value}\n")
+    assert ":6: accounts[0].sync.interval_seconds: must be at least 1" in err.message
+
+
+def test_interval_seconds_one_is_accepted() -> None:
+    cfg = parse_config(
+        "[[accounts]]\nid = 1\naddress = 'a@b.c'\n[accounts.sync]\ninterval_seconds = 1\n"
+    )
+    assert cfg.accounts[0].sync.interval_seconds == 1.0

@@ -1,4 +1,8 @@
-"""Checks the config loader calls on the auth part of an ``[accounts.*.imap|smtp]`` table."""
+"""Checks the config loader calls on the auth part of an ``[accounts.imap|smtp]`` table.
+
+``where`` is how the loader names the place, e.g. ``config.toml:12: accounts[0].imap``;
+every message starts with it.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,34 @@ from ..config.model import OAuth2Auth
 from ..errors import ConfigError
 from .refresh import check_endpoint, preset
 
+__all__ = ["validate_auth", "validate_oauth2"]
+
 
 def validate_auth(where: str, *, password: bool, oauth2: bool) -> None:
     """Exactly one mechanism per protocol: password (PLAIN/LOGIN) or XOAUTH2.
-
-    ``where`` names the table, e.g. ``accounts[work].imap``.
 
     :raises ConfigError: both or neither are configured.
     """
     if password and oauth2:
         raise ConfigError(
             f"{where}: both a password and oauth2 are configured; choose one mechanism",
-            hint="remove either password_env/password_file or the oauth2 table",
+            hint='use exactly one: password_env/password_file, or auth = "oauth2" with [oauth2]',
         )
     if not password and not oauth2:
         raise ConfigError(
             f"{where}: no authentication configured",
-            hint="set password_env or password_file (app password), or add an oauth2 table",
+            hint='set password_env = "VAR" or password_file = "path" (app password), '
+            'or auth = "oauth2" with an oauth2 table',
         )
 
 
 def validate_oauth2(where: str, auth: OAuth2Auth) -> None:
-    """A usable OAuth2 setup: a known provider or an https token endpoint, and a client id
-    when tokens are to be refreshed.
+    """A usable OAuth2 setup: a known provider, an https (or loopback http) token endpoint,
+    and, unless the only token is an ``access_token_env`` refreshed by someone else, what a
+    refresh needs (a client id and a provider or endpoint).
 
-    :raises ConfigError: unknown provider, bad endpoint, refresh without client_id.
+    :raises ConfigError: unknown provider, bad endpoint, no token source, refresh without
+        client_id or without an endpoint.
     """
     if auth.provider:
         try:
@@ -42,13 +49,24 @@ def validate_oauth2(where: str, auth: OAuth2Auth) -> None:
             check_endpoint(auth.token_endpoint)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
-    if not auth.provider and not auth.token_endpoint and not auth.access_token_env:
-        raise ConfigError(
-            f"{where}: oauth2 needs a provider, a token_endpoint or an access_token_env",
-            hint='e.g. provider = "microsoft" and client_id = "…"',
+    # A token file (named or the per-user default) or a refresh token means we refresh.
+    refreshes = bool(auth.refresh_token_env or auth.token_file or not auth.access_token_env)
+    if not refreshes:
+        return
+    if not auth.client_id:
+        nothing = not (
+            auth.refresh_token_env or auth.token_file or auth.provider or auth.token_endpoint
         )
-    if (auth.provider or auth.token_endpoint) and not auth.client_id:
         raise ConfigError(
-            f"{where}: oauth2 token refresh needs client_id",
-            hint="use the application (client) id you registered with the provider",
+            f"{where}: oauth2 has no token source"
+            if nothing
+            else f"{where}: oauth2 token refresh needs client_id",
+            hint="set client_id (the application id registered with the provider) and run "
+            "`prx-email oauth bootstrap`, or set access_token_env to a token you refresh "
+            "yourself",
+        )
+    if not (auth.provider or auth.token_endpoint):
+        raise ConfigError(
+            f"{where}: oauth2 token refresh needs a provider or a token_endpoint",
+            hint='set provider = "microsoft" | "google" or token_endpoint = "https://…"',
         )

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..auth.validate import validate_auth, validate_oauth2
 from ..errors import ConfigError
 from .model import (
     AccountConfig,
@@ -136,15 +137,17 @@ class _Ctx:
         self.source = source
         self.lines = lines
 
-    def error(self, path: KeyPath, message: str, hint: str | None = None) -> ConfigError:
+    def where(self, path: KeyPath) -> str:
+        """``file:line: dotted.key`` (what every message starts with)."""
         line = self.lines.line(path)
         where = str(self.source) if self.source else "<config>"
         if line is not None:
             where += f":{line}"
         key = _dotted(path)
-        return ConfigError(
-            f"{where}: {key}: {message}" if key else f"{where}: {message}", hint=hint
-        )
+        return f"{where}: {key}" if key else where
+
+    def error(self, path: KeyPath, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(f"{self.where(path)}: {message}", hint=hint)
 
     def table(self, value: Any, path: KeyPath, allowed: tuple[str, ...]) -> Mapping[str, Any]:
         if not isinstance(value, dict):
@@ -188,6 +191,14 @@ class _Ctx:
         value = self.get(t, path, key, type(default), default)
         if value <= 0:
             raise self.error((*path, key), "must be greater than zero")
+        return value  # type: ignore[no-any-return]
+
+    def at_least(
+        self, t: Mapping[str, Any], path: KeyPath, key: str, default: T, minimum: float
+    ) -> T:
+        value = self.get(t, path, key, type(default), default)
+        if value < minimum:
+            raise self.error((*path, key), f"must be at least {minimum:g}, got {value}")
         return value  # type: ignore[no-any-return]
 
     def path(self, t: Mapping[str, Any], path: KeyPath, key: str) -> Path | None:
@@ -238,18 +249,23 @@ def _enum(
     return value  # type: ignore[no-any-return]
 
 
-def _auth(ctx: _Ctx, t: Mapping[str, Any], path: KeyPath, default_provider: str | None) -> Auth:
+def _auth(
+    ctx: _Ctx,
+    t: Mapping[str, Any],
+    path: KeyPath,
+    default_provider: str | None,
+    *,
+    optional: bool = False,
+) -> Auth:
+    """The credential of one server table; ``optional`` for a loopback SMTP relay."""
     mech = _enum(ctx, t, path, "auth", ("password", "oauth2"))
     has_pw = "password_env" in t or "password_file" in t
     has_oauth = "oauth2" in t or mech == "oauth2"
-    if has_pw and has_oauth:
-        raise ctx.error(
-            path,
-            "sets both a password and oauth2",
-            hint='use exactly one: password_env/password_file, or auth = "oauth2" with [oauth2]',
-        )
     if mech == "password" and not has_pw:
         raise ctx.error((*path, "auth"), "is password but no password_env or password_file is set")
+    if optional and not (has_pw or has_oauth):
+        return PasswordAuth()  # no AUTH: a local relay that accepts mail from loopback
+    validate_auth(ctx.where(path), password=has_pw, oauth2=has_oauth)
     if has_oauth:
         o = ctx.table(t.get("oauth2", {}), (*path, "oauth2"), _OAUTH_KEYS)
         op = (*path, "oauth2")
@@ -264,22 +280,8 @@ def _auth(ctx: _Ctx, t: Mapping[str, Any], path: KeyPath, default_provider: str 
             access_token_env=ctx.get(o, op, "access_token_env", str),
             refresh_token_env=ctx.get(o, op, "refresh_token_env", str),
         )
-        if not (
-            auth.access_token_env or auth.refresh_token_env or auth.token_file or auth.client_id
-        ):
-            raise ctx.error(
-                op,
-                "has no token source",
-                hint="set access_token_env, refresh_token_env + client_id, or token_file "
-                "(see `prx-email oauth bootstrap`)",
-            )
+        validate_oauth2(ctx.where(op), auth)
         return auth
-    if not has_pw:
-        raise ctx.error(
-            path,
-            "has no credential",
-            hint='set password_env = "VAR" or password_file = "path", or auth = "oauth2"',
-        )
     if "password_env" in t and "password_file" in t:
         raise ctx.error((*path, "password_file"), "set only one of password_env and password_file")
     env = ctx.get(t, path, "password_env", str)
@@ -343,7 +345,14 @@ def _server(
         port=port,
         tls=tls,
         username=username,
-        auth=_auth(ctx, t, path, preset.oauth2_provider if preset else None),
+        auth=_auth(
+            ctx,
+            t,
+            path,
+            preset.oauth2_provider if preset else None,
+            # A relay on this machine may accept mail without AUTH; anything else must log in.
+            optional=proto == "smtp" and _is_loopback(host),
+        ),
         ca_file=ctx.path(t, path, "ca_file"),
         timeout=timeout,
     )
@@ -362,7 +371,8 @@ def _sync(ctx: _Ctx, raw: Any, path: KeyPath) -> SyncSettings:
         folders=folders or d.folders,
         batch_size=ctx.positive(t, path, "batch_size", d.batch_size),
         max_body_bytes=ctx.positive(t, path, "max_body_bytes", d.max_body_bytes),
-        interval_seconds=ctx.positive(t, path, "interval_seconds", d.interval_seconds),
+        # Below 1 s a watch loop would hammer the server with logins (issue 10 item 10).
+        interval_seconds=ctx.at_least(t, path, "interval_seconds", d.interval_seconds, 1),
     )
 
 

@@ -105,6 +105,8 @@ class SmtpConnection:
             # After STARTTLS the server's extensions must be asked for again (RFC 3207 4.2).
             with map_smtp_errors("EHLO", self.host):
                 await client.ehlo()
+        if not self.server.logs_in:
+            return  # a loopback relay configured without a credential (config/loader.py)
         methods = {m.lower() for m in client.server_auth_methods}
         for attempt in (1, 2):
             cred = await self.credentials.credential(self.account, "smtp")
