@@ -29,7 +29,8 @@ from .auth import (
 )
 from .bridge import HostServices, define_host
 from .bridge.hostfns import raise_pending
-from .config import Config, resolve_config_path, resolve_db_path
+from .config import Config, resolve_db_path
+from .config import resolve as config_resolve
 from .errors import ConfigError, ErrorCode, InternalError
 from .runtime import (
     Limits,
@@ -187,24 +188,12 @@ def _parse(raw: str) -> Envelope:
 def load_config(config: Config | PathArg | None) -> Config:
     """A ``Config`` as given, else loaded from ``config`` / ``PRX_EMAIL_CONFIG`` / the default.
 
-    A missing default config file means no accounts; a missing explicit one is an error.
+    A missing default config file means the local account only; a missing explicit one is
+    an error. See :func:`prx_email.config.load_config`.
 
     :raises ConfigError: the file is missing (when named) or invalid.
     """
-    if isinstance(config, Config):
-        return config
-    path = resolve_config_path(config)
-    explicit = config is not None or bool(os.environ.get("PRX_EMAIL_CONFIG"))
-    if not path.is_file():
-        if explicit:
-            raise ConfigError(
-                f"config file not found: {path}",
-                hint="pass --config PATH or set PRX_EMAIL_CONFIG",
-            )
-        return Config()
-    from .config import loader
-
-    return loader.load_config(path)
+    return config_resolve.load_config(config)
 
 
 def open_plugin(
@@ -221,7 +210,7 @@ def open_plugin(
 
     ``db``: a ``Database``, a path, or ``None`` (``PRX_EMAIL_DB``, else the per-user store).
     ``config``: a ``Config``, a TOML path, or ``None`` (``PRX_EMAIL_CONFIG``, else the
-    per-user file; no file means no accounts). ``component``: the ``.wasm`` to run
+    per-user file; no file there: the local account only). ``component``: the ``.wasm`` to run
     (default: ``PRX_EMAIL_COMPONENT``, else the one shipped in the package).
     ``memory_limit`` (bytes) and ``deadline`` (seconds of guest compute) apply per call.
     ``services`` replaces the real services (tests, custom hosts).

@@ -1,4 +1,5 @@
-"""Configuration: the typed model, per-user paths and (``loader``) the TOML file."""
+"""Configuration: the typed model, per-user paths, which config is in force (``resolve``)
+and (``loader``) the TOML file."""
 
 from .model import (
     AccountConfig,
@@ -13,8 +14,10 @@ from .model import (
     TlsMode,
 )
 from .paths import resolve_config_path, resolve_db_path
+from .resolve import LOCAL_ACCOUNT, account_block, load_config, local_config
 
 __all__ = [
+    "LOCAL_ACCOUNT",
     "AccountConfig",
     "AttachmentPolicy",
     "Auth",
@@ -25,6 +28,9 @@ __all__ = [
     "ServerConfig",
     "SyncSettings",
     "TlsMode",
+    "account_block",
+    "load_config",
+    "local_config",
     "resolve_config_path",
     "resolve_db_path",
 ]

@@ -55,6 +55,14 @@ class ServerConfig:
     ca_file: Path | None = None
     timeout: float = 30.0
 
+    @property
+    def logs_in(self) -> bool:
+        """False for a server configured with no credential (only a loopback SMTP relay)."""
+        a = self.auth
+        return not (
+            isinstance(a, PasswordAuth) and a.password_env is None and a.password_file is None
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
@@ -119,11 +127,22 @@ class AccountConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The whole configuration: accounts and the attachment policy."""
+    """The whole configuration: accounts and the attachment policy.
+
+    ``source`` is the file read (or looked for); ``source_missing`` is true when that was
+    the default path and no file was there, so the config holds only the local account.
+    """
 
     accounts: tuple[AccountConfig, ...] = ()
     attachments: AttachmentPolicy = field(default_factory=AttachmentPolicy)
     source: Path | None = None
+    source_missing: bool = False
+
+    def describe_source(self) -> str:
+        """The file this config came from, for messages: ``… (default, not found)`` if none."""
+        if self.source is None:
+            return "no config file"
+        return f"{self.source} (default, not found)" if self.source_missing else str(self.source)
 
     def account(self, account_id: int) -> AccountConfig | None:
         for acc in self.accounts:
