@@ -173,8 +173,11 @@ def test_missing_explicit_config_file(plugin_wasm, tmp_path) -> None:
         open_plugin(tmp_path / "m.db", tmp_path / "nope.toml", component=plugin_wasm)
 
 
-def test_no_default_config_means_no_accounts(plugin_wasm, tmp_path, monkeypatch) -> None:
+def test_no_default_config_means_the_local_account(plugin_wasm, tmp_path, monkeypatch) -> None:
+    from prx_email.config import LOCAL_ACCOUNT
+
     monkeypatch.delenv("PRX_EMAIL_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     with open_plugin(tmp_path / "m.db", component=plugin_wasm) as plugin:
-        assert plugin.context.config == Config()
+        assert plugin.context.config.accounts == (LOCAL_ACCOUNT,)
+        assert plugin.context.config.source_missing

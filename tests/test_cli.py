@@ -41,7 +41,9 @@ def cli(plugin_wasm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_call_ok_exits_0_and_prints_the_envelope(cli) -> None:
     result = cli("call", "email.accounts")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"ok": True, "data": []}
+    # No config file: the local account only (where `prx-email import` puts mail).
+    data = json.loads(result.stdout)["data"]
+    assert [(a["id"], a["name"], a["has_imap"]) for a in data] == [(1, "local", False)]
 
 
 def test_call_error_exits_1(cli) -> None:

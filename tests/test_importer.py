@@ -126,3 +126,84 @@ def test_attachments_saved_when_a_root_is_configured(db: Database, tmp_path: Pat
     assert meta.stored
     path = stored_path(policy, meta.sha256)
     assert path is not None and path.read_bytes().startswith("Région".encode())
+
+
+# -- flags and .eml trees (issue 10 item 16) ---------------------------------------------------
+
+
+def _flags_by_subject(db: Database, folder: str = "INBOX") -> dict[str, tuple[str, ...]]:
+    page = list_messages(db, ListQuery(1, folder=folder, limit=500))
+    return {m.subject: tuple(sorted(m.flags)) for m in page.messages}
+
+
+def test_mbox_status_and_x_status_flags(db: Database, tmp_path: Path) -> None:
+    box = tmp_path / "mutt.mbox"
+    box.write_bytes(
+        b"From a@x Mon Jan  1 00:00:00 2026\nSubject: read\nStatus: RO\n\nbody\n\n"
+        b"From a@x Mon Jan  1 00:00:00 2026\nSubject: old unread\nStatus: O\n\nbody\n\n"
+        b"From a@x Mon Jan  1 00:00:00 2026\nSubject: new\n\nbody\n\n"
+        b"From a@x Mon Jan  1 00:00:00 2026\nSubject: replied flagged\nStatus: RO\n"
+        b"X-Status: AF\n\nbody\n\n"
+        b"From a@x Mon Jan  1 00:00:00 2026\nSubject: deleted draft\r\nstatus: R\r\n"
+        b"x-status: DT\r\n\r\nX-Status: F in the body is not a header\r\n\n"
+        b"From a@x Mon Jan  1 00:00:00 2026\nSubject: body only\n\nStatus: R\nX-Status: F\n"
+    )
+    assert import_path(db, box).imported == 6
+    assert _flags_by_subject(db) == {
+        "read": ("\\Seen",),
+        "old unread": (),
+        "new": (),
+        "replied flagged": ("\\Answered", "\\Flagged", "\\Seen"),
+        "deleted draft": ("\\Deleted", "\\Draft", "\\Seen"),
+        "body only": (),
+    }
+    unseen = list_messages(db, ListQuery(1, unseen_only=True)).messages
+    assert {m.subject for m in unseen} == {"old unread", "new", "body only"}
+    assert import_path(db, box).skipped == 6  # still idempotent
+
+
+def test_maildir_all_letters_and_both_separators(db: Database, tmp_path: Path) -> None:
+    md = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    (md / "cur" / "1.host!2,S").write_bytes(eml(1))  # Windows-safe separator
+    (md / "cur" / "2.host!2,PRS").write_bytes(eml(2))
+    (md / "cur" / "3.host:2,DFPRST").write_bytes(eml(3))
+    (md / "cur" / "4.host,S=1234:2,").write_bytes(eml(4))  # size field, no flags
+    (md / "cur" / "5.host:2,Sa").write_bytes(eml(5))  # lowercase = custom keyword: ignored
+    assert import_path(db, md).imported == 5
+    assert _flags_by_subject(db) == {
+        "note 1": ("\\Seen",),
+        "note 2": ("$Forwarded", "\\Answered", "\\Seen"),
+        "note 3": ("$Forwarded", "\\Answered", "\\Deleted", "\\Draft", "\\Flagged", "\\Seen"),
+        "note 4": (),
+        "note 5": ("\\Seen",),
+    }
+
+
+def test_directory_of_eml_files_recursively(db: Database, tmp_path: Path) -> None:
+    tree = tmp_path / "export"
+    (tree / "2025" / "q4").mkdir(parents=True)
+    (tree / ".hidden").mkdir()
+    (tree / "a.eml").write_bytes(eml(1))
+    (tree / "2025" / "b.EML").write_bytes(eml(2).replace(b"\n\n", b"\nStatus: RO\n\n", 1))
+    (tree / "2025" / "q4" / "c.eml").write_bytes(eml(3))
+    (tree / "2025" / "q4" / "notes.txt").write_bytes(b"not mail")
+    (tree / ".hidden" / "d.eml").write_bytes(eml(4))
+    (tree / "2025" / "q4" / "dup.eml").write_bytes(eml(3))  # same bytes as c.eml
+    assert import_path(db, tree, folder="Archive") == ImportReport(imported=3, skipped=1)
+    assert _flags_by_subject(db, "Archive") == {
+        "note 1": (),
+        "note 2": ("\\Seen",),
+        "note 3": (),
+    }
+    assert import_path(db, tree, folder="Archive") == ImportReport(imported=0, skipped=4)
+
+
+def test_directory_without_mail_is_refused(db: Database, tmp_path: Path) -> None:
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "readme.txt").write_text("hi")
+    with pytest.raises(InvalidArgument, match=r"no \.eml files") as info:
+        import_path(db, d)
+    assert info.value.hint and ".eml" in info.value.hint

@@ -1,7 +1,9 @@
-"""Import a local mailbox (mbox file, Maildir directory or one .eml file) into the store.
+"""Import local mail (an mbox file, a Maildir, a tree of ``.eml`` files or one message file).
 
 Idempotent: each message is identified by the sha256 of its bytes, so importing the same
 mailbox twice stores every message once. Messages are parsed and stored in batches.
+Read state and flags come along: Maildir info letters (``:2,`` or ``!2,``) and the mbox
+``Status:`` / ``X-Status:`` headers, so mail already read imports as read.
 """
 
 from __future__ import annotations
@@ -11,23 +13,43 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.model import AttachmentPolicy
-from ..errors import InvalidArgument, NotFound
+from ..config.model import AccountConfig, AttachmentPolicy, Config
+from ..config.resolve import account_block
+from ..errors import AccountNotFound, InvalidArgument, NotFound
 from ..mail.parse import DEFAULT_MAX_BODY_BYTES, parse_message
 from ..store.db import Database
 from ..store.messages import MessageStore, StoreItem
 from .attachments import save_attachments
 
-__all__ = ["MAILDIR_FLAGS", "ImportReport", "import_path", "iter_mbox"]
+__all__ = [
+    "MAILDIR_FLAGS",
+    "MBOX_STATUS_FLAGS",
+    "MBOX_X_STATUS_FLAGS",
+    "ImportReport",
+    "import_account",
+    "import_path",
+    "iter_mbox",
+    "maildir_flags",
+    "mbox_flags",
+]
 
-# Maildir info letters (https://cr.yp.to/proto/maildir.html) → IMAP system flags.
+# Maildir info letters (https://cr.yp.to/proto/maildir.html) → IMAP flags. P (passed, i.e.
+# forwarded) has no system flag; $Forwarded is the keyword IMAP clients use for it.
 MAILDIR_FLAGS = {
-    "S": "\\Seen",
-    "R": "\\Answered",
-    "F": "\\Flagged",
-    "T": "\\Deleted",
     "D": "\\Draft",
+    "F": "\\Flagged",
+    "P": "$Forwarded",
+    "R": "\\Answered",
+    "S": "\\Seen",
+    "T": "\\Deleted",
 }
+# mbox headers as mutt and UW c-client write them: Status R = read, O = old (seen by a
+# client but not read: no IMAP flag); X-Status A = answered, F = flagged, D = deleted,
+# T = draft.
+MBOX_STATUS_FLAGS = {"R": "\\Seen"}
+MBOX_X_STATUS_FLAGS = {"A": "\\Answered", "F": "\\Flagged", "D": "\\Deleted", "T": "\\Draft"}
+# Windows-safe Maildirs (mbsync, Dovecot's maildir_broken_filename) use "!" instead of ":".
+_MAILDIR_INFO = (":2,", "!2,")
 _BATCH = 500
 
 
@@ -79,11 +101,40 @@ def _finish(lines: list[bytes]) -> bytes:
     return b"".join(lines)
 
 
-def _maildir_flags(name: str) -> tuple[str, ...]:
-    _, sep, info = name.rpartition(":2,")
-    if not sep:
+def maildir_flags(name: str) -> tuple[str, ...]:
+    """IMAP flags of a Maildir file name (``…:2,FS`` or ``…!2,FS``), in letter order."""
+    cut = max(name.rfind(sep) for sep in _MAILDIR_INFO)
+    if cut < 0:
         return ()
+    info = name[cut + 3 :]
     return tuple(MAILDIR_FLAGS[c] for c in sorted(set(info)) if c in MAILDIR_FLAGS)
+
+
+def _header_block(raw: bytes) -> bytes:
+    """The bytes before the first blank line (LF or CRLF line ends)."""
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if i >= 0]
+    return raw[: min(ends)] if ends else raw
+
+
+def mbox_flags(raw: bytes) -> tuple[str, ...]:
+    """IMAP flags from a message's ``Status:`` and ``X-Status:`` headers (mbox convention)."""
+    found: set[str] = set()
+    for line in _header_block(raw).splitlines():
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        key = name.strip().lower()
+        table = (
+            MBOX_STATUS_FLAGS
+            if key == b"status"
+            else MBOX_X_STATUS_FLAGS
+            if key == b"x-status"
+            else None
+        )
+        if table is not None:
+            letters = value.decode("ascii", "replace")
+            found.update(table[c] for c in letters if c in table)
+    return tuple(sorted(found))
 
 
 def _iter_maildir(path: Path) -> Iterator[tuple[Path, tuple[str, ...]]]:
@@ -94,7 +145,20 @@ def _iter_maildir(path: Path) -> Iterator[tuple[Path, tuple[str, ...]]]:
         for name in sorted(os.listdir(directory)):
             if name.startswith("."):
                 continue
-            yield directory / name, _maildir_flags(name) if sub == "cur" else ()
+            yield directory / name, maildir_flags(name)
+
+
+def _is_maildir(path: Path) -> bool:
+    return (path / "cur").is_dir() or (path / "new").is_dir()
+
+
+def _iter_eml_tree(path: Path) -> Iterator[Path]:
+    """Every ``*.eml`` file under ``path``, recursively, in a stable (sorted) order."""
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.lower().endswith(".eml") and not name.startswith("."):
+                yield Path(root) / name
 
 
 def _is_mbox(path: Path) -> bool:
@@ -103,24 +167,61 @@ def _is_mbox(path: Path) -> bool:
     return head == b"From "
 
 
+def _read(file: Path, flags: tuple[str, ...]) -> tuple[bytes | None, tuple[str, ...]]:
+    try:
+        return file.read_bytes(), flags
+    except OSError:
+        return None, flags
+
+
 def _sources(path: Path) -> Iterator[tuple[bytes | None, tuple[str, ...]]]:
     """(raw bytes or None when unreadable, flags) for every message under ``path``."""
     if path.is_dir():
-        if not ((path / "cur").is_dir() or (path / "new").is_dir()):
+        if _is_maildir(path):
+            for file, flags in _iter_maildir(path):
+                yield _read(file, flags)
+            return
+        files = _iter_eml_tree(path)
+        first = next(files, None)
+        if first is None:
             raise InvalidArgument(
-                f"{path} is a directory but not a Maildir",
-                hint="pass an mbox file, a Maildir (with cur/ and new/), or one .eml file",
+                f"{path} is a directory with no .eml files and not a Maildir",
+                hint="pass an mbox file, a Maildir (with cur/ and new/), a directory of "
+                ".eml files, or one message file",
             )
-        for file, flags in _iter_maildir(path):
-            try:
-                yield file.read_bytes(), flags
-            except OSError:
-                yield None, flags
+        for file in (first, *files):
+            raw, _ = _read(file, ())
+            yield raw, mbox_flags(raw) if raw is not None else ()
     elif _is_mbox(path):
         for raw in iter_mbox(path):
-            yield raw, ()
+            yield raw, mbox_flags(raw)
     else:
-        yield path.read_bytes(), ()
+        raw = path.read_bytes()
+        yield raw, mbox_flags(raw)
+
+
+def import_account(config: Config, account_id: int) -> AccountConfig:
+    """The configured account mail is imported into; refuses an unknown id, since mail
+    stored under it would answer ``EMAIL_ACCOUNT_NOT_FOUND`` to every query.
+
+    :raises AccountNotFound: ``account_id`` is not in ``config``; the hint holds the TOML
+        block that would configure it.
+    """
+    account = config.account(account_id)
+    if account is not None:
+        return account
+    known = ", ".join(str(a.id) for a in config.accounts) or "none"
+    block = account_block(account_id)
+    if config.source_missing:
+        # Writing the file replaces the default: keep the local account's mail reachable.
+        block = "\n\n".join((*(account_block(a.id) for a in config.accounts), block))
+        where = f"create {config.source} with"
+    else:
+        where = f"add to {config.source or 'the config file'}"
+    raise AccountNotFound(
+        f"no account with id {account_id} in {config.describe_source()} (configured ids: {known})",
+        hint=f"import into a configured account (--account ID), or {where}:\n\n{block}\n",
+    )
 
 
 def import_path(
@@ -133,7 +234,8 @@ def import_path(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     batch_size: int = _BATCH,
 ) -> ImportReport:
-    """Import an mbox file, a Maildir or a single message file into (account, folder).
+    """Import an mbox file, a Maildir, a tree of ``.eml`` files or one message file into
+    (account, folder), keeping flags (see the module docstring).
 
     Attachment bytes are saved under ``attachments.root`` when a policy with a root is
     given; otherwise only their metadata is recorded.
@@ -143,7 +245,10 @@ def import_path(
     """
     source = Path(path)
     if not source.exists():
-        raise NotFound(f"no such mailbox: {source}", hint="pass an mbox file or a Maildir path")
+        raise NotFound(
+            f"no such mailbox: {source}",
+            hint="pass an mbox file, a Maildir, a directory of .eml files or a message file",
+        )
     store = MessageStore(db)
     save = attachments is not None and attachments.root is not None
     imported = skipped = failed = 0

@@ -1,4 +1,8 @@
-"""``prx-email import PATH``: load a local mbox or Maildir into the store (no network)."""
+"""``prx-email import PATH``: load local mail into the store (no network).
+
+PATH is an mbox file, a Maildir, a directory of ``.eml`` files (recursively) or one message
+file. Without a config file the mail goes to the local account (id 1), queryable at once.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,18 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ...api import load_config
-from ...config import resolve_db_path
+from ...config import load_config, resolve_db_path
 from ...store.db import Database
 from ._common import CommandError
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("import", help="import a local mbox file or Maildir")
-    p.add_argument("path", type=Path, help="an mbox file or a Maildir directory")
+    p = subparsers.add_parser(
+        "import", help="import a local mbox file, Maildir or directory of .eml files"
+    )
+    p.add_argument(
+        "path", type=Path, help="an mbox file, a Maildir, a directory of .eml files, or one file"
+    )
     p.add_argument("--account", type=int, default=1, metavar="ID", help="account id (default 1)")
     p.add_argument("--folder", default="INBOX", metavar="NAME", help="target folder (INBOX)")
     p.set_defaults(handler=run)
@@ -38,21 +45,26 @@ def run(args: argparse.Namespace) -> int:
 
     path: Path = args.path
     if not path.exists():
-        raise CommandError(f"no such file or directory: {path}", hint="pass an mbox or Maildir")
+        raise CommandError(
+            f"no such file or directory: {path}",
+            hint="pass an mbox file, a Maildir, a directory of .eml files or one message file",
+        )
     config = load_config(args.config)
-    if config.accounts and config.account(args.account) is None:
-        known = ", ".join(str(a.id) for a in config.accounts)
-        raise CommandError(f"no account with id {args.account}", hint=f"configured ids: {known}")
+    account = importer.import_account(config, args.account)  # before the store is touched
     db = Database(resolve_db_path(args.db))
     try:
         report = importer.import_path(
             db,
             path,
-            account_id=args.account,
+            account_id=account.id,
             folder=args.folder,
             attachments=config.attachments,
+            max_body_bytes=account.sync.max_body_bytes,
         )
     finally:
         db.close()
-    print(f"imported {path}: {_summary(report)}")
+    print(
+        f"imported {path}: {_summary(report)} "
+        f"(account {account.id} {account.name!r}, folder {args.folder})"
+    )
     return 0
