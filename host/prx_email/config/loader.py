@@ -32,9 +32,9 @@ from .model import (
     SyncSettings,
     TlsMode,
 )
-from .presets import DEFAULT_PORTS, preset_for
+from .presets import DEFAULT_PORTS, PRESETS, preset_for
 
-__all__ = ["load_config", "parse_config"]
+__all__ = ["SECTIONS", "load_config", "parse_config"]
 
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
@@ -76,6 +76,21 @@ _SEND_KEYS = (
     "circuit_cooldown_seconds",
 )
 _ATTACH_KEYS = ("root", "max_bytes", "allowed_types")
+
+# Every table the loader reads, by its TOML name, and the keys it accepts there.
+# docs/config.md documents exactly these (tests/test_config_docs.py): a new key goes into
+# its tuple above and a row of the doc; a new table also gets an entry here.
+SECTIONS: Mapping[str, tuple[str, ...]] = {
+    "": _TOP_KEYS,
+    "accounts": _ACCOUNT_KEYS,
+    "accounts.imap": _SERVER_KEYS,
+    "accounts.smtp": _SERVER_KEYS,
+    "accounts.imap.oauth2": _OAUTH_KEYS,
+    "accounts.smtp.oauth2": _OAUTH_KEYS,
+    "accounts.sync": _SYNC_KEYS,
+    "accounts.send": _SEND_KEYS,
+    "attachments": _ATTACH_KEYS,
+}
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEYLINE = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
@@ -415,7 +430,7 @@ def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
     address = ctx.get(t, path, "address", str, required=True)
     if "@" not in address or any(c in address for c in " \r\n\x00<>"):
         raise ctx.error((*path, "address"), f"is not an email address: {address!r}")
-    provider = _enum(ctx, t, path, "provider", tuple(sorted(_PROVIDERS)))
+    provider = _enum(ctx, t, path, "provider", tuple(sorted(PRESETS)))
     name = ctx.get(t, path, "name", str, address)
     build: Callable[[str], ServerConfig | None] = lambda proto: (  # noqa: E731
         _server(ctx, t[proto], (*path, proto), proto, address, provider) if proto in t else None
@@ -429,9 +444,6 @@ def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
         sync=_sync(ctx, t.get("sync", {}), (*path, "sync")),
         send=_send(ctx, t.get("send", {}), (*path, "send")),
     )
-
-
-_PROVIDERS = ("gmail", "google", "outlook", "office365", "microsoft", "yahoo", "icloud")
 
 
 def parse_config(text: str, source: Path | None = None) -> Config:
