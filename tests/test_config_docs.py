@@ -158,3 +158,17 @@ def test_presets_documented(name: str) -> None:
     for domain, p in DOMAINS.items():
         if p is preset:
             assert domain in table
+
+
+def test_the_readme_example_loads(tmp_path: Path) -> None:
+    readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration\n") :]
+    section = section[: section.index("\n## ", 1)]
+    assert "docs/config.md" in section
+    example = _toml_blocks(section.splitlines())[0]
+    secret = tmp_path / "work.pass"
+    secret.write_text("not-a-real-password")
+    os.chmod(secret, 0o600)
+    example = re.sub(r'password_file = "[^"]+"', f'password_file = "{secret}"', example)
+    (account,) = parse_config(example).accounts
+    assert account.imap is not None and account.smtp is not None
