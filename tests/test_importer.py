@@ -1,4 +1,5 @@
-"""services.importer: mbox, Maildir and single files; idempotent re-imports; Maildir flags."""
+"""services.importer: mbox, Maildir, .eml trees and single files; idempotent re-imports;
+Maildir and mbox flags."""
 
 from __future__ import annotations
 
@@ -6,10 +7,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prx_email.config.model import AttachmentPolicy
 from prx_email.errors import InvalidArgument, NotFound
 from prx_email.services.attachments import stored_path
-from prx_email.services.importer import ImportReport, import_path, iter_mbox
+from prx_email.services.importer import (
+    MAILDIR_FLAGS,
+    MBOX_STATUS_FLAGS,
+    MBOX_X_STATUS_FLAGS,
+    ImportReport,
+    import_path,
+    iter_mbox,
+    maildir_flags,
+    mbox_flags,
+)
 from prx_email.services.mailbox import get_message, list_messages
 from prx_email.store.db import Database
 from prx_email.types import ListQuery
@@ -207,3 +219,37 @@ def test_directory_without_mail_is_refused(db: Database, tmp_path: Path) -> None
     with pytest.raises(InvalidArgument, match=r"no \.eml files") as info:
         import_path(db, d)
     assert info.value.hint and ".eml" in info.value.hint
+
+
+# -- properties of the flag parsers -----------------------------------------------------------
+
+_KNOWN = set(MAILDIR_FLAGS.values()) | set(MBOX_STATUS_FLAGS.values())
+_KNOWN |= set(MBOX_X_STATUS_FLAGS.values())
+
+
+@given(
+    base=st.text(st.characters(blacklist_characters="/\x00"), max_size=30),
+    sep=st.sampled_from([":2,", "!2,"]),
+    info=st.text(alphabet="DFPRSTabcz", max_size=10),
+)
+def test_maildir_flags_are_exactly_the_info_letters(base: str, sep: str, info: str) -> None:
+    got = maildir_flags(base + sep + info)
+    assert set(got) == {MAILDIR_FLAGS[c] for c in info if c in MAILDIR_FLAGS}
+    assert len(got) == len(set(got))
+
+
+@given(st.binary(max_size=300))
+def test_mbox_flags_never_fail_and_only_known_flags(raw: bytes) -> None:
+    assert set(mbox_flags(raw)) <= _KNOWN
+
+
+@given(
+    status=st.text(alphabet="ROro ", max_size=4),
+    x_status=st.text(alphabet="AFDTaz ", max_size=5),
+    body=st.binary(max_size=100),
+)
+def test_mbox_flags_come_from_the_headers_only(status: str, x_status: str, body: bytes) -> None:
+    raw = f"Subject: x\nStatus: {status}\nX-Status: {x_status}\n\n".encode() + body
+    expected = {MBOX_STATUS_FLAGS[c] for c in status if c in MBOX_STATUS_FLAGS}
+    expected |= {MBOX_X_STATUS_FLAGS[c] for c in x_status if c in MBOX_X_STATUS_FLAGS}
+    assert set(mbox_flags(raw)) == expected
