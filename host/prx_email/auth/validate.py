@@ -27,7 +27,8 @@ def validate_auth(where: str, *, password: bool, oauth2: bool) -> None:
         raise ConfigError(
             f"{where}: no authentication configured",
             hint='set password_env = "VAR" or password_file = "path" (app password), '
-            'or auth = "oauth2" with an oauth2 table',
+            'or auth = "oauth2" with an oauth2 table; only an SMTP relay on a loopback address '
+            "may go without",
         )
 
 
