@@ -414,3 +414,63 @@ def test_interval_seconds_one_is_accepted() -> None:
         "[[accounts]]\nid = 1\naddress = 'a@b.c'\n[accounts.sync]\ninterval_seconds = 1\n"
     )
     assert cfg.accounts[0].sync.interval_seconds == 1.0
+
+
+# -- which config is in force: config.resolve.load_config (issue 10 items 16, 17) -------------
+
+
+@pytest.fixture
+def no_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """XDG config home in tmp, no PRX_EMAIL_CONFIG: the default path is tmp/prx-email/…"""
+    monkeypatch.delenv("PRX_EMAIL_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    return tmp_path / "prx-email" / "config.toml"
+
+
+def test_resolve_missing_default_is_the_local_account(no_env: Path) -> None:
+    from prx_email.config import LOCAL_ACCOUNT
+    from prx_email.config import load_config as resolve
+
+    cfg = resolve(None)
+    assert cfg.accounts == (LOCAL_ACCOUNT,) and cfg.source == no_env and cfg.source_missing
+    assert cfg.describe_source() == f"{no_env} (default, not found)"
+
+
+def test_resolve_default_file_is_loaded(no_env: Path) -> None:
+    from prx_email.config import load_config as resolve
+
+    no_env.parent.mkdir(parents=True)
+    no_env.write_text("[[accounts]]\nid = 7\naddress = 'a@example.org'\n")
+    cfg = resolve(None)
+    assert [a.id for a in cfg.accounts] == [7] and not cfg.source_missing
+    assert cfg.describe_source() == str(no_env.resolve())
+
+
+@pytest.mark.parametrize("how", ["argument", "env"])
+def test_resolve_missing_named_file_is_an_error(
+    no_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    from prx_email.config import load_config as resolve
+
+    missing = tmp_path / "elsewhere.toml"
+    if how == "env":
+        monkeypatch.setenv("PRX_EMAIL_CONFIG", str(missing))
+    with pytest.raises(ConfigError) as info:
+        resolve(missing if how == "argument" else None)
+    assert str(missing) in info.value.message and info.value.hint
+
+
+def test_resolve_directory_at_default_path_is_an_error(no_env: Path) -> None:
+    from prx_email.config import load_config as resolve
+
+    no_env.mkdir(parents=True)  # not silently "no config"
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        resolve(None)
+
+
+def test_resolve_passes_a_config_through() -> None:
+    from prx_email.config import Config
+    from prx_email.config import load_config as resolve
+
+    cfg = Config()
+    assert resolve(cfg) is cfg

@@ -65,6 +65,8 @@ def test_import_without_config_is_queryable_at_once(cli, tmp_path: Path) -> None
     done = cli("import", str(box))
     assert done.returncode == 0, done.stderr
     assert "imported: 2" in done.stdout and "account 1 'local'" in done.stdout
+    config = tmp_path / "xdg" / "prx-email" / "config.toml"
+    assert f"no config file at {config}" in done.stderr  # says which path it looked at
 
     accounts = _data(cli("call", "email.accounts"))
     assert isinstance(accounts, list) and len(accounts) == 1
@@ -100,7 +102,7 @@ def test_import_into_unconfigured_account_is_refused_with_the_block(cli, tmp_pat
     assert load_config(config).account(1) is not None
     done = cli("import", str(box), "--account", "1")
     assert done.returncode == 0, done.stderr
-    assert "imported: 2" in done.stdout
+    assert "imported: 2" in done.stdout and done.stderr == ""
     page = _data(cli("call", "email.list", '{"account_id": 1}'))
     assert isinstance(page, dict) and len(page["messages"]) == 2
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,4 +68,10 @@ def run(args: argparse.Namespace) -> int:
         f"imported {path}: {_summary(report)} "
         f"(account {account.id} {account.name!r}, folder {args.folder})"
     )
+    if config.source_missing:
+        print(
+            f"note: no config file at {config.source}; the mail is in the local account "
+            "(keep an account with this id when you write one, see docs/config.md)",
+            file=sys.stderr,
+        )
     return 0
