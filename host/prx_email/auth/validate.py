@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from ..config.model import OAuth2Auth
 from ..errors import ConfigError
-from .refresh import check_endpoint, preset
 
 __all__ = ["validate_auth", "validate_oauth2"]
 
@@ -40,6 +39,10 @@ def validate_oauth2(where: str, auth: OAuth2Auth) -> None:
     :raises ConfigError: unknown provider, bad endpoint, no token source, refresh without
         client_id or without an endpoint.
     """
+    # Imported here: refresh pulls in asyncio and urllib, which a password-only config (and
+    # every CLI command loading it) never needs.
+    from .refresh import check_endpoint, preset
+
     if auth.provider:
         try:
             preset(auth.provider)
