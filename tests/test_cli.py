@@ -316,3 +316,46 @@ def test_command_modules_missing_are_skipped() -> None:
 
     modules = {m.__name__.rsplit(".", 1)[1] for m in cli_main._command_modules()}
     assert {"cmd_call", "cmd_tools", "cmd_import"} <= modules
+
+
+def test_sync_with_a_named_config_that_does_not_exist(cli, tmp_path: Path) -> None:
+    missing = tmp_path / "absent.toml"
+    result = cli("sync", "--config", str(missing), PRX_EMAIL_ENABLE_REAL_NETWORK="1")
+    assert result.returncode == 1
+    assert str(missing) in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("watch", [(), ("--watch", "--interval", "1")])
+def test_sync_without_any_config_says_which_path_it_read(cli, tmp_path: Path, watch) -> None:
+    default = tmp_path / "config" / "prx-email" / "config.toml"
+    result = cli("sync", *watch, PRX_EMAIL_ENABLE_REAL_NETWORK="1")  # --watch must not wait
+    assert result.returncode == 1
+    assert f"no accounts configured: read {default}, which does not exist" in result.stderr
+    assert result.stderr.count("\nhint: ") == 1
+
+
+def test_sync_with_accounts_but_no_imap_is_a_failure(cli, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[accounts]]\nid = 1\nname = "One"\naddress = "one@example.org"\n')
+    result = cli("sync", "--config", str(cfg), PRX_EMAIL_ENABLE_REAL_NETWORK="1")
+    assert result.returncode == 1
+    assert "no IMAP accounts configured" in result.stderr and str(cfg) in result.stderr
+    as_json = cli("sync", "--json", "--config", str(cfg), PRX_EMAIL_ENABLE_REAL_NETWORK="1")
+    assert as_json.returncode == 1
+    doc = json.loads(as_json.stdout)
+    assert doc["ok"] is False and doc["error"]["code"] == "EMAIL_CONFIG" and doc["error"]["hint"]
+
+
+@pytest.mark.parametrize("argv", [("sync", "--json"), ("auth", "status"), ("outbox",)])
+def test_other_commands_exit_quietly_on_a_closed_stdout(cli, argv: tuple[str, ...]) -> None:
+    cfg_dir = Path(cli.env["XDG_CONFIG_HOME"]) / "prx-email"
+    cfg_dir.mkdir(parents=True, exist_ok=True)
+    (cfg_dir / "config.toml").write_text(
+        '[[accounts]]\nid = 1\nname = "One"\naddress = "one@example.org"\n'
+    )
+    env = {**cli.env, "PRX_EMAIL_ENABLE_REAL_NETWORK": "1"}
+    result = _closed_stdout_run(env, *argv)
+    assert "Traceback" not in result.stderr and "Broken pipe" not in result.stderr
+    assert result.returncode in (141, 1, 0)
+    if argv[0] != "outbox":  # these always write to stdout, so the pipe must be noticed
+        assert result.returncode == 141, result.stderr
