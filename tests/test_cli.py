@@ -359,3 +359,11 @@ def test_other_commands_exit_quietly_on_a_closed_stdout(cli, argv: tuple[str, ..
     assert result.returncode in (141, 1, 0)
     if argv[0] != "outbox":  # these always write to stdout, so the pipe must be noticed
         assert result.returncode == 141, result.stderr
+
+
+def test_a_missing_component_is_an_envelope_too(cli, tmp_path: Path) -> None:
+    result = cli("call", "email.accounts", PRX_EMAIL_COMPONENT=str(tmp_path / "missing.wasm"))
+    assert result.returncode == 1
+    error = _one_envelope(result)["error"]
+    assert error["code"] == "EMAIL_CONFIG" and "component" in error["message"]
+    assert "config read" not in error["message"]

@@ -77,6 +77,7 @@ def _args_text(args: argparse.Namespace) -> str:
 
 
 def _config_envelope(exc: ConfigError, args: argparse.Namespace) -> Envelope:
+    """A config file that cannot be used; the message always names the path read."""
     from ...config import resolve_config_path
 
     path = str(resolve_config_path(args.config))
@@ -93,7 +94,7 @@ def _normalised(envelope: Envelope) -> Envelope:
 
 
 def _execute(args: argparse.Namespace) -> Envelope:
-    from ._common import open_from_args
+    from ...api import load_config, open_plugin
 
     try:
         tool = _utf8_arg(args.tool, "TOOL")
@@ -101,11 +102,13 @@ def _execute(args: argparse.Namespace) -> Envelope:
     except _BadInput as bad:
         return bad.envelope
     try:
-        with open_from_args(args) as plugin:
-            return _normalised(plugin.execute(tool, raw))
+        config = load_config(args.config)
     except ConfigError as exc:
         return _config_envelope(exc, args)
-    except EmailError as exc:
+    try:
+        with open_plugin(db=args.db, config=config) as plugin:
+            return _normalised(plugin.execute(tool, raw))
+    except EmailError as exc:  # the component, the store: anything open_plugin refuses
         return from_error(exc)
 
 
