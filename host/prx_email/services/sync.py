@@ -20,6 +20,9 @@ Per folder, one run:
    upserted and the cursor moved to the last UID written in the same transaction, so a
    failure leaves the cursor at the last stored batch.
 
+A successful :func:`sync` clears the scheduler's stored backoff of the folders it synced
+(``scheduler.clear_backoff``), whoever called it: ``email.sync`` or the CLI.
+
 After the network part, :func:`sync` completes the account's pending rows
 (``MessageStore.complete_pending``: full parse, bodies, attachments saved under the policy,
 full-text index), one transaction per batch, off the event loop. Reads complete pending rows

@@ -296,8 +296,13 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
                 if not args.watch or exc.fatal:
                     raise
                 # Accounts without IMAP: say so every round (a SIGHUP reload may add one).
-                hint = f" (hint: {exc.hint})" if exc.hint else ""
-                print(f"{exc.message}{hint}", file=out, flush=True)
+                if args.json:
+                    from ...envelope import from_error
+
+                    doc = {"ok": False, "jobs": [], "error": from_error(exc)["error"]}
+                    print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
+                else:
+                    print(f"{exc.message} (hint: {exc.hint})", file=out, flush=True)
                 next_due, failed = None, True
             if not args.watch:
                 return 1 if failed else 0
