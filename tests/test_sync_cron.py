@@ -285,3 +285,31 @@ def _wait_until(cond: object, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_watch_still_honours_the_stored_backoff(dovecot: DovecotServer, tmp_path: Path) -> None:
+    folder = _folder("WatchBackoff")
+    dovecot.add_messages([_msg(1)], folder)
+    cfg = _config(tmp_path, dovecot, folder)
+    env = cli_env(tmp_path, PRX_EMAIL_ENABLE_REAL_NETWORK="1")
+    assert run_cli("sync", "--config", str(cfg), env={**env, PW_ENV: "wrong"}).returncode == 1
+    _failures, next_due, _ = _job_row(tmp_path / "mail.db", folder)
+    out = tmp_path / "watch.jsonl"
+    before = _logins(dovecot)
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            [*CLI, "sync", "--watch", "--json", "--interval", "1", "--config", str(cfg)],
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+            env={**env, PW_ENV: dovecot.password},
+        )
+    try:
+        assert _wait_until(lambda: out.read_text().count("\n") >= 2, timeout=60)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    rounds = [json.loads(line) for line in out.read_text().splitlines()]
+    (job,) = rounds[0]["jobs"]
+    assert job["ran"] is False and job["failures"] == 1
+    assert job["next_due"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(next_due))
+    assert _logins(dovecot) == before  # backing off: no connection at all
