@@ -23,9 +23,12 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ...errors import ConfigError, EmailError, InvalidArgument
+
+if TYPE_CHECKING:
+    from ...services.scheduler import JobReport
 
 #: The shortest --interval: a watch loop must never turn into a login storm.
 MIN_INTERVAL_SECONDS = 1.0
@@ -147,7 +150,7 @@ def _no_jobs(ctx: Any, args: argparse.Namespace) -> NoJobs:
     )
 
 
-def job_line(j: Any) -> str:
+def job_line(j: JobReport) -> str:
     """One job's outcome for people: counts, or the error and hint, or the backoff."""
     if not j.ran:
         return (
@@ -155,8 +158,7 @@ def job_line(j: Any) -> str:
             f" after {_plural(j.failures, 'failure', 'failures')}"
         )
     if j.error_code:
-        line = f"error {j.error_code}: {j.error}" + (f" (hint: {j.hint})" if j.hint else "")
-        return line
+        return f"error {j.error_code}: {j.error}" + (f" (hint: {j.hint})" if j.hint else "")
     parts = [
         f"{j.synced} new",
         _plural(j.flags_changed, "flag change", "flag changes"),
@@ -169,7 +171,8 @@ def job_line(j: Any) -> str:
     return ", ".join(parts)
 
 
-def job_json(j: Any) -> dict[str, Any]:
+def job_json(j: JobReport) -> dict[str, Any]:
+    """One job of the ``--json`` report; ``error`` is an envelope error (with a hint) or null."""
     error = None
     if j.error_code:
         from ...envelope import error as envelope_error
@@ -191,7 +194,7 @@ def job_json(j: Any) -> dict[str, Any]:
     }
 
 
-def _quiet(j: Any) -> bool:
+def _quiet(j: JobReport) -> bool:
     """In --watch without a terminal, only rounds that did something (or failed) print."""
     if not j.ran:
         return True
