@@ -212,8 +212,9 @@ class _Ctx:
         self, t: Mapping[str, Any], path: KeyPath, key: str, default: T, minimum: float
     ) -> T:
         value = self.get(t, path, key, type(default), default)
-        if value < minimum:
-            raise self.error((*path, key), f"must be at least {minimum:g}, got {value}")
+        # Not `value < minimum`: NaN compares false both ways.
+        if not minimum <= value < float("inf"):
+            raise self.error((*path, key), f"must be at least {minimum:g} and finite, got {value}")
         return value  # type: ignore[no-any-return]
 
     def path(self, t: Mapping[str, Any], path: KeyPath, key: str) -> Path | None:
@@ -382,6 +383,10 @@ def _sync(ctx: _Ctx, raw: Any, path: KeyPath) -> SyncSettings:
     for f in folders or ():
         if any(c in f for c in "\r\n\x00"):
             raise ctx.error((*path, "folders"), "folder names must not contain CR, LF or NUL")
+    interval = ctx.positive(t, path, "interval_seconds", d.interval_seconds)
+    # Not `interval < 1`: NaN compares false. A sub-second watch loop is a login storm.
+    if not 1 <= interval < float("inf"):
+        raise ctx.error((*path, "interval_seconds"), "must be at least 1 (seconds) and finite")
     return SyncSettings(
         folders=folders or d.folders,
         batch_size=ctx.positive(t, path, "batch_size", d.batch_size),

@@ -58,9 +58,29 @@ def _tls_error(where: str, exc: ssl.SSLError) -> TlsFailed:
     )
 
 
+def _imap_timeout(where: str, timeout: float | None) -> OperationTimeout:
+    if timeout is None:
+        return OperationTimeout(
+            f"IMAP server {where} did not answer in time",
+            hint="the server is slow or unreachable; raise timeout in the account's imap table",
+        )
+    # The inactivity timeout fired (a long FETCH that keeps streaming never trips it), so
+    # say which setting it was; fewer messages per run would not have helped.
+    return OperationTimeout(
+        f"IMAP server {where} did not answer within {timeout:g} s"
+        f" ([accounts.imap] timeout = {timeout:g})",
+        hint=f"check that {where} is an IMAP server that answers; if it is just slow, "
+        "raise timeout in the account's [accounts.imap] table",
+    )
+
+
 @contextmanager
-def map_imap_errors(host: str, port: int, *, folder: str | None = None) -> Iterator[None]:
+def map_imap_errors(
+    host: str, port: int, *, folder: str | None = None, timeout: float | None = None
+) -> Iterator[None]:
     """Run an IMAP exchange; library and socket failures leave as our errors.
+
+    ``timeout`` is the server's configured inactivity timeout, named when it fires.
 
     :raises TlsFailed: certificate or handshake failure.
     :raises ConnectionFailed: refused, unreachable, reset, name not resolved.
@@ -75,10 +95,7 @@ def map_imap_errors(host: str, port: int, *, folder: str | None = None) -> Itera
     except ssl.SSLError as exc:  # before OSError: SSLError is an OSError
         raise _tls_error(where, exc) from exc
     except (TimeoutError, aioimaplib.CommandTimeout) as exc:
-        raise OperationTimeout(
-            f"IMAP server {where} did not answer in time",
-            hint="the server is slow or unreachable; raise timeout in the account's imap table",
-        ) from exc
+        raise _imap_timeout(where, timeout) from exc
     except ConnectionRefusedError as exc:
         raise ConnectionFailed(
             f"connection to IMAP server {where} was refused",

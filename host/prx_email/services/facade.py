@@ -61,6 +61,8 @@ class _LoopThread:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop())
         try:
             return future.result(timeout)
+        except EmailError:
+            raise  # OperationTimeout is a TimeoutError too: its own message names its timeout
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise OperationTimeout(

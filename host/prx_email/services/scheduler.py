@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ..errors import EmailError, ErrorCode, OperationTimeout
 from ..store import sync_state
@@ -19,11 +20,13 @@ from ..types import SyncRequest
 from .context import ServiceContext
 
 __all__ = [
+    "JobOutcome",
     "JobReport",
     "RunnerConfig",
     "RunnerReport",
     "SyncJob",
     "backoff_delay",
+    "clear_backoff",
     "jobs_for",
     "load_jobs",
     "run_sync_runner",
@@ -51,18 +54,36 @@ class RunnerConfig:
     max_messages: int | None = None  # per job and run
 
 
+class JobOutcome(NamedTuple):
+    """What one successful job did (a plain ``(synced, more_pending)`` tuple also works)."""
+
+    synced: int
+    more_pending: bool
+    flags_changed: int = 0
+    expunged: int = 0
+    uidvalidity_reset: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class JobReport:
     account_id: int
     folder: str
     ran: bool
-    synced: int = 0
+    synced: int = 0  # new messages stored
     error_code: str | None = None  # envelope code, e.g. EMAIL_AUTH_FAILED
     error: str | None = None
     hint: str | None = None
     failures: int = 0
     next_due: float = 0.0
     more_pending: bool = False
+    flags_changed: int = 0
+    expunged: int = 0
+    uidvalidity_reset: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Ran and succeeded (a job not due is not ok: it synced nothing)."""
+        return self.ran and self.error_code is None
 
     @property
     def job(self) -> SyncJob:
@@ -78,8 +99,8 @@ class RunnerReport:
         return min((j.next_due for j in self.jobs), default=None)
 
 
-#: What actually syncs one job: returns (messages synced, more pending).
-JobRunner = Callable[[SyncJob], Awaitable[tuple[int, bool]]]
+#: What actually syncs one job: a :class:`JobOutcome` or ``(messages synced, more pending)``.
+JobRunner = Callable[[SyncJob], Awaitable[JobOutcome | tuple[int, bool]]]
 ProgressHook = Callable[[SyncJob, int, int], None]
 
 
@@ -96,7 +117,7 @@ def _default_runner(
 ) -> JobRunner:
     from . import sync as sync_service
 
-    async def run(job: SyncJob) -> tuple[int, bool]:
+    async def run(job: SyncJob) -> JobOutcome:
         def on_progress(p: sync_service.SyncProgress) -> None:
             if progress is not None:
                 progress(job, p.done, p.total)
@@ -106,9 +127,12 @@ def _default_runner(
             SyncRequest(job.account_id, job.folder, config.max_messages),
             progress=on_progress,
         )
-        return (
-            sum(f.fetched for f in rep.folders),
-            any(f.more_pending for f in rep.folders),
+        return JobOutcome(
+            synced=sum(f.fetched for f in rep.folders),
+            more_pending=any(f.more_pending for f in rep.folders),
+            flags_changed=sum(f.flags_updated for f in rep.folders),
+            expunged=sum(f.expunged for f in rep.folders),
+            uidvalidity_reset=any(f.uidvalidity_reset for f in rep.folders),
         )
 
     return run
@@ -154,9 +178,9 @@ async def run_sync_runner(
             try:
                 if config.job_timeout_seconds is not None:
                     try:
-                        synced, more = await asyncio.wait_for(
-                            run_job(job), config.job_timeout_seconds
-                        )
+                        result = await asyncio.wait_for(run_job(job), config.job_timeout_seconds)
+                    except EmailError:
+                        raise  # OperationTimeout is a TimeoutError too: keep its own message
                     except TimeoutError as exc:
                         raise OperationTimeout(
                             f"sync of {job.folder} took longer than "
@@ -164,19 +188,24 @@ async def run_sync_runner(
                             hint="raise the job timeout or lower max_messages",
                         ) from exc
                 else:
-                    synced, more = await run_job(job)
+                    result = await run_job(job)
+                outcome = JobOutcome(*result)
             except EmailError as exc:
                 return _failed(job, now, config, exc.code, exc.message, exc.hint)
             except Exception as exc:  # a bug must not take the other jobs down
                 return _failed(job, now, config, ErrorCode.INTERNAL, type(exc).__name__, None)
+        more = outcome.more_pending
         return JobReport(
             job.account_id,
             job.folder,
             ran=True,
-            synced=synced,
+            synced=outcome.synced,
             failures=0,
             next_due=now if more else now + config.interval_seconds,
             more_pending=more,
+            flags_changed=outcome.flags_changed,
+            expunged=outcome.expunged,
+            uidvalidity_reset=outcome.uidvalidity_reset,
         )
 
     reports = await asyncio.gather(*(one(j) for j in jobs))
@@ -247,4 +276,21 @@ def save_jobs(ctx: ServiceContext, report: RunnerReport, now: float) -> None:
                     last_error=j.error_code,
                     last_run_at=now,
                 ),
+            )
+
+
+def clear_backoff(ctx: ServiceContext, account_id: int, folders: Sequence[str], now: float) -> None:
+    """A sync of these folders succeeded: forget their failures (due again at once).
+
+    Called by every successful sync (``email.sync`` too), so a stored backoff never
+    outlives the problem that caused it. Writes only rows that were failing.
+    """
+    conn = ctx.db.connect()
+    failing = [f for f in folders if sync_state.get_job(conn, account_id, f).failures]
+    if not failing:
+        return
+    with ctx.db.transaction() as tx:
+        for folder in failing:
+            sync_state.put_job(
+                tx, sync_state.JobState(account_id, folder, failures=0, last_run_at=now)
             )

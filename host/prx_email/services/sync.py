@@ -20,6 +20,9 @@ Per folder, one run:
    upserted and the cursor moved to the last UID written in the same transaction, so a
    failure leaves the cursor at the last stored batch.
 
+A successful :func:`sync` clears the scheduler's stored backoff of the folders it synced
+(``scheduler.clear_backoff``), whoever called it: ``email.sync`` or the CLI.
+
 After the network part, :func:`sync` completes the account's pending rows
 (``MessageStore.complete_pending``: full parse, bodies, attachments saved under the policy,
 full-text index), one transaction per batch, off the event loop. Reads complete pending rows
@@ -49,6 +52,7 @@ from ..config.model import AccountConfig, ServerConfig
 from ..errors import AuthFailed, ConfigError, InvalidArgument
 from ..mail.errors import map_imap_errors
 from ..mail.imap import (
+    Arg,
     FetchPipeline,
     FetchResult,
     ImapClient,
@@ -57,7 +61,6 @@ from ..mail.imap import (
     connect,
     format_uid_set,
 )
-from ..mail.imap._quote import Arg
 from ..mail.parse import parse_message, parse_summary
 from ..store import sync_state
 from ..store.cursor import decode_cursor, encode_cursor
@@ -66,6 +69,7 @@ from ..types import FolderReport, SyncReport, SyncRequest
 from ._batch_writer import BatchWriter
 from .attachments import save_attachments
 from .context import ServiceContext
+from .scheduler import clear_backoff
 
 if TYPE_CHECKING:
     from ..types import MessagePage, MessageSummary, SearchQuery
@@ -121,7 +125,7 @@ async def open_imap(ctx: ServiceContext, acc: AccountConfig) -> ImapClient:
     for attempt in range(2):
         cred = await ctx.credentials.credential(acc, "imap")
         try:
-            with map_imap_errors(server.host, server.port):
+            with map_imap_errors(server.host, server.port, timeout=server.timeout):
                 return await connect(server, cred)
         except AuthFailed:
             if (
@@ -399,7 +403,7 @@ async def sync_folder(
     """Sync one folder on an open connection (library errors mapped)."""
     server = _imap_server(acc)
     run = _FolderRun(ctx, acc, client, folder, MessageStore(ctx.db), progress)
-    with map_imap_errors(server.host, server.port, folder=folder):
+    with map_imap_errors(server.host, server.port, folder=folder, timeout=server.timeout):
         return await run.run(budget)
 
 
@@ -436,12 +440,14 @@ async def sync(
     budget = req.max_messages
     client = await open_imap(ctx, acc)
     reports: list[FolderReport] = []
+    synced: list[str] = []
     try:
-        with map_imap_errors(server.host, server.port):
+        with map_imap_errors(server.host, server.port, timeout=server.timeout):
             await client.enable("QRESYNC")
         for folder in folders:
             rep = await sync_folder(ctx, acc, client, folder, budget=budget, progress=progress)
             reports.append(rep)
+            synced.append(folder)
             if budget is not None:
                 budget -= rep.fetched
                 if budget <= 0 and folder != folders[-1]:
@@ -451,6 +457,8 @@ async def sync(
                     break
     finally:
         await client.logout()
+    # Success: a backoff stored by an earlier failed run (scheduler, --watch) is over.
+    clear_backoff(ctx, acc.id, synced, ctx.clock())
     if complete:
         await complete_pending(ctx, acc.id)
     return SyncReport(acc.id, tuple(reports))
@@ -519,7 +527,7 @@ async def search_remote(ctx: ServiceContext, query: SearchQuery) -> MessagePage:
     folder = query.folder or "INBOX"
     client = await open_imap(ctx, acc)
     try:
-        with map_imap_errors(server.host, server.port, folder=folder):
+        with map_imap_errors(server.host, server.port, folder=folder, timeout=server.timeout):
             await client.enable("QRESYNC")
             info = await client.select(folder)
             state = sync_state.get_state(ctx.db.connect(), acc.id, folder)

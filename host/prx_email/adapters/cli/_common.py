@@ -1,10 +1,12 @@
-"""Helpers shared by the subcommands: opening the plugin, printing errors."""
+"""Helpers shared by the subcommands: opening the plugin, printing errors and values."""
 
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from ...api import Plugin, open_plugin
@@ -38,3 +40,21 @@ def open_from_args(args: argparse.Namespace) -> Plugin:
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
+
+
+def human(value: object) -> str:
+    """A value as people read it, never a Python repr: lists joined, no ``None``.
+
+    ``("a@x", "b@y")`` → ``a@x, b@y``; ``None`` and empty → ``-``; ``True`` → ``yes``.
+    """
+    if value is None or value == "" or value == () or value == []:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, enum.Enum):
+        return human(value.value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {human(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(human(v) for v in value)
+    return str(value)

@@ -1,4 +1,10 @@
-"""``prx-email call TOOL [ARGS_JSON]``: run one tool through the sandbox."""
+"""``prx-email call TOOL [ARGS_JSON]``: run one tool through the sandbox.
+
+Every outcome is exactly one JSON envelope on stdout, never a traceback: exit 0 when ok,
+1 for an error envelope, 2 for a usage error (built in ``main``). Failures before the
+guest runs (arguments that are empty or not UTF-8, a config or store that cannot be
+opened) are envelopes too, through the one envelope helper.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,11 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import CommandError, open_from_args, print_json
+from ...envelope import Envelope, error, from_error
+from ...errors import ConfigError, EmailError, ErrorCode
+from ._common import print_json
+
+INVALID_JSON = "EMAIL_INVALID_JSON"
 
 
 def register(subparsers: Any) -> None:
@@ -15,7 +25,7 @@ def register(subparsers: Any) -> None:
         help="run one tool and print its JSON envelope",
         description="Run one tool in the sandbox; print the envelope; exit 0 when ok, else 1.",
     )
-    p.add_argument("tool", help="tool name, e.g. email.list")
+    p.add_argument("tool", metavar="TOOL", help="tool name, e.g. email.list")
     p.add_argument(
         "args_json",
         nargs="?",
@@ -26,13 +36,101 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+class _BadInput(Exception):
+    def __init__(self, envelope: Envelope) -> None:
+        super().__init__(envelope["error"]["message"])
+        self.envelope = envelope
+
+
+def _utf8_arg(value: str, what: str) -> str:
+    # argv arrives decoded with surrogateescape: a lone surrogate is an undecodable byte.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _BadInput(
+            error(INVALID_JSON, f"{what} is not valid UTF-8", hint="pass UTF-8 text only")
+        ) from None
+    return value
+
+
+def _args_text(args: argparse.Namespace) -> str:
     raw: str = args.args_json
     if raw == "-":
-        raw = sys.stdin.read()
+        data = sys.stdin.buffer.read()
+        try:
+            raw = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _BadInput(
+                error(
+                    INVALID_JSON,
+                    f"ARGS_JSON on stdin is not valid UTF-8 (byte {exc.start})",
+                    hint="send the arguments as UTF-8 encoded JSON",
+                )
+            ) from None
+    else:
+        raw = _utf8_arg(raw, "ARGS_JSON")
     if not raw.strip():
-        raise CommandError("ARGS_JSON is empty", hint="pass a JSON object, e.g. '{}'")
-    with open_from_args(args) as plugin:
-        envelope = plugin.execute(args.tool, raw)
+        raise _BadInput(
+            error(INVALID_JSON, "ARGS_JSON is empty", hint="pass a JSON object, e.g. '{}'")
+        )
+    return raw
+
+
+def _config_envelope(exc: ConfigError, args: argparse.Namespace) -> Envelope:
+    """A config file that cannot be used; the message always names the path read."""
+    from ...config import resolve_config_path
+
+    path = str(resolve_config_path(args.config))
+    message = exc.message if path in exc.message else f"{exc.message} (config read: {path})"
+    return error(exc.code.envelope, message, exc.hint)
+
+
+def _normalised(envelope: Envelope) -> Envelope:
+    """The plugin's envelope, with the code's default hint where it carries none."""
+    err = envelope.get("error")
+    if envelope.get("ok") is False and isinstance(err, dict) and not err.get("hint"):
+        return error(str(err.get("code")), str(err.get("message")), None)
+    return envelope
+
+
+def _execute(args: argparse.Namespace) -> Envelope:
+    from ...api import load_config, open_plugin
+
+    try:
+        tool = _utf8_arg(args.tool, "TOOL")
+        raw = _args_text(args)
+    except _BadInput as bad:
+        return bad.envelope
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _config_envelope(exc, args)
+    try:
+        with open_plugin(db=args.db, config=config) as plugin:
+            return _normalised(plugin.execute(tool, raw))
+    except EmailError as exc:  # the component, the store: anything open_plugin refuses
+        return from_error(exc)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    try:
+        envelope = _execute(args)
+    except sqlite3.Error as exc:
+        # The store module maps its own errors; this keeps `call` an envelope regardless.
+        envelope = error(
+            ErrorCode.STORAGE.envelope,
+            f"the store cannot be used: {exc}",
+            hint="check that --db / PRX_EMAIL_DB points at a prx-email SQLite store",
+        )
+    except (BrokenPipeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # never a traceback: an unexpected failure is an envelope too
+        envelope = error(
+            ErrorCode.INTERNAL.envelope,
+            f"unexpected {type(exc).__name__}",
+            hint="this is a bug; report it with the command that caused it",
+        )
     print_json(envelope)
     return 0 if envelope.get("ok") is True else 1

@@ -1,9 +1,15 @@
 """``prx-email sync``: sync every configured account and folder (or one), once or ``--watch``.
 
+A one-shot ``sync`` (what cron runs) always tries every selected job — the stored backoff
+is for ``--watch`` and the scheduler — and exits non-zero when any job failed, when there
+was nothing to sync, or when the config has no accounts. Each job reports new messages,
+flag changes and expunges; ``--json`` prints the same as one JSON document (one line per
+round in ``--watch``). Times are shown in UTC with their zone.
+
 On a terminal each job gets a progress bar; otherwise one plain line per job result.
 ``--watch`` keeps running: each round syncs the due jobs (failing ones back off), delivers
 due outbox rows when the outbox service provides ``drain_due``, then sleeps until the next
-job is due (at most ``--interval`` seconds).
+job is due (at most ``--interval`` seconds, never less than one).
 """
 
 from __future__ import annotations
@@ -11,12 +17,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
+import math
 import signal
 import sys
 import time
-from typing import Any, TextIO
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ...errors import EmailError, InvalidArgument
+from ...errors import ConfigError, EmailError, InvalidArgument
+
+if TYPE_CHECKING:
+    from ...services.scheduler import JobReport
+
+#: The shortest --interval: a watch loop must never turn into a login storm.
+MIN_INTERVAL_SECONDS = 1.0
+
+
+def interval_seconds(text: str) -> float:
+    """argparse type for ``--interval``: a finite number of seconds, at least one."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < MIN_INTERVAL_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_INTERVAL_SECONDS:g} second, got {text!r}"
+        )
+    return value
 
 
 def register(subparsers: Any) -> None:
@@ -28,11 +56,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--watch", action="store_true", help="keep syncing on an interval")
     p.add_argument(
         "--interval",
-        type=float,
+        type=interval_seconds,
         default=None,
         metavar="S",
-        help="seconds between rounds in --watch (default: the accounts' interval_seconds)",
+        help="seconds between rounds in --watch, at least 1 "
+        "(default: the accounts' interval_seconds)",
     )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--env-prefix",
         default="PRX_EMAIL",
@@ -40,6 +70,20 @@ def register(subparsers: Any) -> None:
         help="on SIGHUP in --watch, read {PREFIX}_{IMAP,SMTP}_OAUTH_TOKEN (default: PRX_EMAIL)",
     )
     p.set_defaults(handler=run)
+
+
+def format_time(ts: float) -> str:
+    """``2026-12-01 20:04:43 UTC``: human output always names its zone."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso_time(ts: float) -> str:
+    """``2026-12-01T20:04:43Z`` for the JSON report."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 class _Bars:
@@ -76,26 +120,111 @@ def _label(account_id: int, folder: str) -> str:
     return f"account {account_id} {folder}"
 
 
+class NoJobs(ConfigError):
+    """Nothing to sync: no accounts at all, or none with an IMAP server (exit non-zero)."""
+
+    def __init__(self, message: str, hint: str, *, fatal: bool) -> None:
+        super().__init__(message, hint=hint)
+        #: No accounts at all: ``--watch`` stops too (a reload could not add IMAP to nothing
+        #: it was told about; waiting silently forever is what cron users hit).
+        self.fatal = fatal
+
+
+def _no_jobs(ctx: Any, args: argparse.Namespace) -> NoJobs:
+    from ...config import resolve_config_path
+
+    source = ctx.config.source or resolve_config_path(args.config)
+    if not ctx.config.accounts:
+        state = "which does not exist" if not source.exists() else "which has no accounts"
+        return NoJobs(
+            f"no accounts configured: read {source}, {state}",
+            hint="add an [[accounts]] table with [accounts.imap] (see README), "
+            "or pass --config PATH",
+            fatal=True,
+        )
+    what = f"account {args.account}" if args.account is not None else "any account"
+    return NoJobs(
+        f"no IMAP accounts configured: {what} in {source} has no [accounts.imap] table",
+        hint="add an [accounts.imap] table to the account, or pass --config PATH",
+        fatal=False,
+    )
+
+
+def job_line(j: JobReport) -> str:
+    """One job's outcome for people: counts, or the error and hint, or the backoff."""
+    if not j.ran:
+        return (
+            f"backing off until {format_time(j.next_due)}"
+            f" after {_plural(j.failures, 'failure', 'failures')}"
+        )
+    if j.error_code:
+        return f"error {j.error_code}: {j.error}" + (f" (hint: {j.hint})" if j.hint else "")
+    parts = [
+        f"{j.synced} new",
+        _plural(j.flags_changed, "flag change", "flag changes"),
+        f"{j.expunged} expunged",
+    ]
+    if j.uidvalidity_reset:
+        parts.append("UIDVALIDITY changed, folder reloaded")
+    if j.more_pending:
+        parts.append("more pending")
+    return ", ".join(parts)
+
+
+def job_json(j: JobReport) -> dict[str, Any]:
+    """One job of the ``--json`` report; ``error`` is an envelope error (with a hint) or null."""
+    error = None
+    if j.error_code:
+        from ...envelope import error as envelope_error
+
+        error = envelope_error(j.error_code, j.error or "", j.hint)["error"]
+    return {
+        "account": j.account_id,
+        "folder": j.folder,
+        "ok": j.ok,
+        "ran": j.ran,
+        "new": j.synced,
+        "flags_changed": j.flags_changed,
+        "expunged": j.expunged,
+        "uidvalidity_reset": j.uidvalidity_reset,
+        "more_pending": j.more_pending,
+        "failures": j.failures,
+        "error": error,
+        "next_due": iso_time(j.next_due),
+    }
+
+
+def _quiet(j: JobReport) -> bool:
+    """In --watch without a terminal, only rounds that did something (or failed) print."""
+    if not j.ran:
+        return True
+    busy = j.synced or j.flags_changed or j.expunged or j.uidvalidity_reset or j.error_code
+    return not busy
+
+
 async def _round(ctx: Any, args: argparse.Namespace, out: TextIO) -> tuple[float | None, bool]:
+    """One round; returns (next due time, whether any job failed or was skipped).
+
+    :raises NoJobs: nothing to sync.
+    """
     from ...services import scheduler
 
     jobs = scheduler.load_jobs(ctx, scheduler.jobs_for(ctx, args.account, args.folder))
     if not args.watch:
-        # A one-shot run syncs now; only jobs backing off after failures wait their turn.
-        jobs = [j if j.failures else dataclasses.replace(j, next_due=0.0) for j in jobs]
+        # An explicit one-shot run always tries: the backoff is for --watch and the scheduler.
+        jobs = [dataclasses.replace(j, next_due=0.0) for j in jobs]
     if not jobs:
-        print("no IMAP accounts configured", file=out)
-        return None, False
+        raise _no_jobs(ctx, args)
     interval = args.interval
     if interval is None:
         intervals = [a.sync.interval_seconds for a in ctx.config.accounts if a.imap]
-        interval = min(intervals) if intervals else 300.0
+        interval = max(MIN_INTERVAL_SECONDS, min(intervals) if intervals else 300.0)
     cfg = scheduler.RunnerConfig(
         max_concurrency=max(1, args.concurrency),
         interval_seconds=interval,
         max_messages=args.max_messages,
     )
-    tty = out.isatty()
+    tty = out.isatty() and not args.json
     bars = _Bars(out, [_label(j.account_id, j.folder) for j in jobs]) if tty else None
     if bars is not None:
         bars.draw()
@@ -107,21 +236,23 @@ async def _round(ctx: Any, args: argparse.Namespace, out: TextIO) -> tuple[float
     now = time.time()
     report = await scheduler.run_sync_runner(jobs, now, cfg, ctx=ctx, progress=progress)
     scheduler.save_jobs(ctx, report, now)
+    bad = any(not j.ok for j in report.jobs)
+    if args.json:
+        doc = {"ok": not bad, "jobs": [job_json(j) for j in report.jobs]}
+        if args.watch:
+            print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
+        else:
+            json.dump(doc, out, ensure_ascii=False, indent=2)
+            out.write("\n")
+        return report.next_due, bad
     for j in report.jobs:
         label = _label(j.account_id, j.folder)
-        if not j.ran:
-            line = f"backing off until {time.strftime('%H:%M:%S', time.localtime(j.next_due))}"
-        elif j.error_code:
-            line = f"error {j.error_code}: {j.error}" + (f" (hint: {j.hint})" if j.hint else "")
-        else:
-            more = ", more pending" if j.more_pending else ""
-            line = f"synced {j.synced} message{'s' if j.synced != 1 else ''}{more}"
+        line = job_line(j)
         if bars is not None:
             bars.update(label, line)
-        elif not (args.watch and (not j.ran or (j.synced == 0 and not j.error_code))):
-            # --watch without a terminal: only rounds that did something (or failed).
+        elif not (args.watch and _quiet(j)):
             print(f"{label}: {line}", file=out, flush=True)
-    return report.next_due, any(j.error_code for j in report.jobs)
+    return report.next_due, bad
 
 
 async def _drain_outbox(ctx: Any, out: TextIO) -> None:
@@ -162,12 +293,26 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
         if args.account is not None:
             ctx.account(args.account)  # AccountNotFound before any network
         while True:
-            next_due, failed = await _round(ctx, args, out)
+            try:
+                next_due, failed = await _round(ctx, args, out)
+            except NoJobs as exc:
+                if not args.watch or exc.fatal:
+                    raise
+                # Accounts without IMAP: say so every round (a SIGHUP reload may add one).
+                if args.json:
+                    from ...envelope import from_error
+
+                    doc = {"ok": False, "jobs": [], "error": from_error(exc)["error"]}
+                    print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
+                else:
+                    print(f"{exc.message} (hint: {exc.hint})", file=out, flush=True)
+                next_due, failed = None, True
             if not args.watch:
                 return 1 if failed else 0
             await _drain_outbox(ctx, out)
             cap = args.interval if args.interval is not None else 300.0
-            wait = cap if next_due is None else min(cap, max(1.0, next_due - time.time()))
+            wait = cap if next_due is None else next_due - time.time()
+            wait = min(cap, max(MIN_INTERVAL_SECONDS, wait))
             if await _sleep_or_hangup(hangup, wait):
                 _reload(ctx, args, out)
     finally:
@@ -208,7 +353,17 @@ def _reload(ctx: Any, args: argparse.Namespace, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     from ...bridge.gate import require_network
 
-    require_network("sync")
-    if args.max_messages is not None and args.max_messages < 1:
-        raise InvalidArgument("--max-messages must be at least 1")
-    return asyncio.run(_main(args, sys.stdout))
+    try:
+        require_network("sync")
+        if args.max_messages is not None and args.max_messages < 1:
+            raise InvalidArgument("--max-messages must be at least 1")
+        return asyncio.run(_main(args, sys.stdout))
+    except EmailError as exc:
+        if not args.json:
+            raise
+        from ...envelope import from_error
+
+        doc = {"ok": False, "jobs": [], "error": from_error(exc)["error"]}
+        json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 1

@@ -3,10 +3,11 @@
 from ._client import CommandFailed, FetchResult, ImapClient, SelectInfo, connect
 from ._connect import is_loopback, tls_context
 from ._pipeline import FetchPipeline
-from ._quote import Literal, astring, decode_mailbox, encode_mailbox, mailbox, quoted
+from ._quote import Arg, Literal, astring, decode_mailbox, encode_mailbox, mailbox, quoted
 from ._response import ParseError, format_uid_set, parse_uid_set
 
 __all__ = [
+    "Arg",
     "CommandFailed",
     "FetchPipeline",
     "FetchResult",
