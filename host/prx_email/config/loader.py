@@ -383,10 +383,6 @@ def _sync(ctx: _Ctx, raw: Any, path: KeyPath) -> SyncSettings:
     for f in folders or ():
         if any(c in f for c in "\r\n\x00"):
             raise ctx.error((*path, "folders"), "folder names must not contain CR, LF or NUL")
-    interval = ctx.positive(t, path, "interval_seconds", d.interval_seconds)
-    # Not `interval < 1`: NaN compares false. A sub-second watch loop is a login storm.
-    if not 1 <= interval < float("inf"):
-        raise ctx.error((*path, "interval_seconds"), "must be at least 1 (seconds) and finite")
     return SyncSettings(
         folders=folders or d.folders,
         batch_size=ctx.positive(t, path, "batch_size", d.batch_size),

@@ -134,7 +134,8 @@ def _no_jobs(ctx: Any, args: argparse.Namespace) -> NoJobs:
     from ...config import resolve_config_path
 
     source = ctx.config.source or resolve_config_path(args.config)
-    if not ctx.config.accounts:
+    # No file at the default path: the config holds only the built-in local account.
+    if not ctx.config.accounts or ctx.config.source_missing:
         state = "which does not exist" if not source.exists() else "which has no accounts"
         return NoJobs(
             f"no accounts configured: read {source}, {state}",
