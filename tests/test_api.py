@@ -48,7 +48,8 @@ def test_oversized_arguments_never_reach_the_guest(real_plugin: Plugin, fake_ser
 
 def test_args_that_are_not_json_serialisable(real_plugin: Plugin) -> None:
     envelope = real_plugin.execute("email.list", {"account_id": object()})
-    assert envelope["error"]["code"] == "EMAIL_INVALID_ARGUMENT"
+    assert envelope["error"]["code"] == "EMAIL_INVALID_JSON"
+    assert envelope["error"]["hint"]
 
 
 @pytest.mark.parametrize(

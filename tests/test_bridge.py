@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prx_email.bridge import NETWORK_ENV, convert, network_enabled, require_network
-from prx_email.errors import InvalidArgument, NetworkDisabled, NotFound
+from prx_email.errors import ErrorCode, InvalidArgument, NetworkDisabled, NotFound
 from prx_email.types import (
     AttachmentBase64,
     AttachmentPath,
@@ -85,7 +85,9 @@ def test_error_values_keep_code_message_and_hint(message: str, hint: str | None)
     assert isinstance(value, Variant)
     assert value.tag == "not-found"
     assert value.payload.message == message
-    assert value.payload.hint == hint
+    # No hint, or an empty one, becomes the code's default: the guest never sees none.
+    assert value.payload.hint == (hint or ErrorCode.NOT_FOUND.default_hint)
+    assert value.payload.hint
 
 
 def test_unknown_type_is_refused() -> None:

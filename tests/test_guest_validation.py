@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from helpers.guest import FakeHost, error_code, run
 from hypothesis import given
 from hypothesis import strategies as st
 from prx_email_guest import Guest
 from prx_email_guest._timefmt import format_iso, parse_iso
-from test_guest_fakes import FakeHost, error_code, run
 
 SEND = {"account_id": 1, "to": "a@example.com", "subject": "s", "body_text": "b"}
 
@@ -114,6 +114,10 @@ def test_lone_surrogate_escapes_are_refused_everywhere() -> None:
         "user@localhost",
         "jürgen@bücher.example",
         "x_y@a-b.example",
+        "Alice <alice@example.com>",
+        "Alice Smith  <alice@example.com> ",
+        "<alice@example.com>",
+        "O'Hara <o'hara@example.ie>",
     ],
 )
 def test_plausible_addresses(address: str) -> None:
@@ -128,9 +132,16 @@ def test_plausible_addresses(address: str) -> None:
         "alice",
         "@example.com",
         "alice@",
-        "Alice <alice@example.com>",
-        "<alice@example.com>",
         "alice@example.com, bob@example.com",
+        "Alice <alice@example.com>, Bob <bob@example.com>",
+        "Alice <alice@example.com> <bob@example.com>",
+        "Alice <alice@example.com>\r\nBcc: eve@example.com",
+        "Alice\r\n <alice@example.com>",
+        '"Smith, Alice" <alice@example.com>',
+        "Alice@Home <alice@example.com>",
+        "Alice <alice@example.com",
+        "Alice <>",
+        "Alice <not an address>",
         "alice@example.com\r\nBcc: eve@example.com",
         "al ice@example.com",
         "alice@exa mple.com",

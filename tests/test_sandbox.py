@@ -15,6 +15,7 @@ from prx_email.runtime import (
     SANDBOX_TRAP,
     Limits,
     Sandbox,
+    SandboxError,
 )
 
 pytestmark = pytest.mark.component
@@ -110,8 +111,10 @@ def test_output_over_the_cap_is_refused(hostile_wasm, fake_services) -> None:
         Limits(max_output_bytes=100_000),
     )
     try:
-        envelope = sandbox.execute("huge", '{"size": 200000}')
-        assert SANDBOX_OUTPUT in envelope
+        with pytest.raises(SandboxError) as caught:
+            sandbox.execute("huge", '{"size": 200000}')
+        assert caught.value.code == SANDBOX_OUTPUT
+        assert caught.value.hint  # the sandbox raises; it never hands back JSON
         assert sandbox.execute("ok", "{}") == '{"ok": true, "data": "pong"}'
     finally:
         sandbox.close()

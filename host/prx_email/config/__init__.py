@@ -11,6 +11,7 @@ from .model import (
     ServerConfig,
     SyncSettings,
     TlsMode,
+    ToolLimitSettings,
 )
 from .paths import resolve_config_path, resolve_db_path
 
@@ -25,6 +26,7 @@ __all__ = [
     "ServerConfig",
     "SyncSettings",
     "TlsMode",
+    "ToolLimitSettings",
     "resolve_config_path",
     "resolve_db_path",
 ]

@@ -30,6 +30,7 @@ from .model import (
     ServerConfig,
     SyncSettings,
     TlsMode,
+    ToolLimitSettings,
 )
 from .presets import DEFAULT_PORTS, preset_for
 
@@ -38,7 +39,7 @@ __all__ = ["load_config", "parse_config"]
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
-_TOP_KEYS = ("accounts", "attachments")
+_TOP_KEYS = ("accounts", "attachments", "limits")
 _ACCOUNT_KEYS = ("id", "name", "address", "provider", "imap", "smtp", "sync", "send")
 _SERVER_KEYS = (
     "host",
@@ -75,6 +76,14 @@ _SEND_KEYS = (
     "circuit_cooldown_seconds",
 )
 _ATTACH_KEYS = ("root", "max_bytes", "allowed_types")
+_LIMIT_KEYS = (
+    "page_max",
+    "page_default",
+    "max_attachments",
+    "max_body_chars",
+    "max_attachment_base64_chars",
+)
+_U32_MAX = 2**32 - 1
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEYLINE = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
@@ -396,6 +405,19 @@ def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:
     )
 
 
+def _limits(ctx: _Ctx, raw: Any) -> ToolLimitSettings:
+    path: KeyPath = ("limits",)
+    t = ctx.table(raw, path, _LIMIT_KEYS)
+    d = ToolLimitSettings()
+    values = {key: ctx.positive(t, path, key, getattr(d, key)) for key in _LIMIT_KEYS}
+    for key, value in values.items():
+        if value > _U32_MAX:  # they cross the WIT boundary as u32
+            raise ctx.error((*path, key), f"must be at most {_U32_MAX}")
+    if values["page_default"] > values["page_max"]:
+        raise ctx.error((*path, "page_default"), f"must be at most page_max ({values['page_max']})")
+    return ToolLimitSettings(**values)
+
+
 def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
     path: KeyPath = ("accounts", index)
     t = ctx.table(raw, path, _ACCOUNT_KEYS)
@@ -451,6 +473,7 @@ def parse_config(text: str, source: Path | None = None) -> Config:
         accounts=accounts,
         attachments=_attachments(ctx, top.get("attachments", {})),
         source=source,
+        limits=_limits(ctx, top.get("limits", {})),
     )
 
 
