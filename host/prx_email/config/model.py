@@ -117,7 +117,7 @@ class ToolLimitSettings:
     #: Characters of ``body_text`` and of ``body_html``.
     max_body_chars: int = 4 * 1024 * 1024
     #: Characters of one inline ``content_base64`` attachment.
-    max_attachment_base64_chars: int = 8 * 1024 * 1024
+    max_attachment_base64_chars: int = 6 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,6 +185,22 @@ class Services:
 
     # -- network ---------------------------------------------------------------------
 
+    def check_send(self, msg: OutgoingMessage) -> None:
+        """The bounds ``send`` enforces before anything is queued (the account's own cap).
+
+        :raises AccountNotFound, InvalidArgument:
+        """
+        account = self.ctx.account(msg.account_id)
+        self.limits().check_outgoing(msg, account.send.max_recipients)
+
+    def check_reply(self, req: ReplyRequest) -> None:
+        """The bounds ``reply`` enforces before anything is queued.
+
+        :raises AccountNotFound, InvalidArgument:
+        """
+        self.ctx.account(req.account_id)
+        self.limits().check_bodies(req.body_text, req.body_html)
+
     def sync(self, req: SyncRequest) -> SyncReport:
         from . import sync as sync_service
 
@@ -198,15 +214,13 @@ class Services:
     def send(self, msg: OutgoingMessage) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        account = self.ctx.account(msg.account_id)
-        self.limits().check_outgoing(msg, account.send.max_recipients)
+        self.check_send(msg)
         return self._run(outbox_service.send(self.ctx, msg), "the delivery")
 
     def reply(self, req: ReplyRequest) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        self.ctx.account(req.account_id)
-        self.limits().check_bodies(req.body_text, req.body_html)
+        self.check_reply(req)
         return self._run(outbox_service.reply(self.ctx, req), "the delivery")
 
     def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry:
