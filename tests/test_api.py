@@ -179,3 +179,69 @@ def test_no_default_config_means_no_accounts(plugin_wasm, tmp_path, monkeypatch)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     with open_plugin(tmp_path / "m.db", component=plugin_wasm) as plugin:
         assert plugin.context.config == Config()
+
+
+async def test_async_with_opens_and_closes(plugin_wasm, tmp_path, fake_services) -> None:
+    async with open_plugin(
+        tmp_path / "m.db", Config(), component=plugin_wasm, services=fake_services
+    ) as plugin:
+        assert (await plugin.aexecute("email.accounts"))["ok"] is True
+    closed = plugin.execute("email.accounts")
+    assert closed["error"]["code"] == "EMAIL_SANDBOX_CLOSED"
+    assert closed["error"]["hint"]
+
+
+@pytest.mark.parametrize("tool", [None, 7, b"email.list", ["email.list"], "email.nope", "\udcff"])
+def test_bad_tool_names_answer_unsupported_tool(real_plugin: Plugin, fake_services, tool) -> None:
+    envelope = real_plugin.execute(tool, {})
+    assert envelope["ok"] is False
+    assert envelope["error"]["code"] == "EMAIL_UNSUPPORTED_TOOL"
+    assert envelope["error"]["hint"]
+    assert real_plugin.sandbox.traps == 0
+    assert fake_services.calls == []
+
+
+@pytest.mark.parametrize("args", [7, 1.5, True, ["account_id", 1], b'{"account_id": 1}', object()])
+def test_args_of_another_type_answer_invalid_json(real_plugin: Plugin, args) -> None:
+    envelope = real_plugin.execute("email.list", args)
+    assert envelope["error"]["code"] == "EMAIL_INVALID_JSON"
+    assert envelope["error"]["hint"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        b'{"query": "\xff"}'.decode("utf-8", errors="surrogateescape"),
+        {"account_id": 1, "query": b"\xff".decode("utf-8", errors="surrogateescape")},
+        {"account_id": 1, "query": "\ud800"},
+        {"account_id": 1, "\udcff": 1},
+    ],
+)
+def test_lone_surrogates_answer_invalid_json_not_a_trap(
+    real_plugin: Plugin, fake_services, args
+) -> None:
+    envelope = real_plugin.execute("email.search", args)
+    assert envelope["error"]["code"] == "EMAIL_INVALID_JSON"
+    assert "Unicode" in envelope["error"]["message"]
+    assert real_plugin.sandbox.traps == 0
+    assert fake_services.calls == []
+    assert real_plugin.execute("email.list", {"account_id": 1})["ok"] is True
+
+
+def test_sandbox_errors_become_envelopes_with_hints(hostile) -> None:
+    envelope = hostile.execute("spin", {})
+    assert envelope["error"]["code"] == "EMAIL_SANDBOX_TIMEOUT"
+    assert envelope["error"]["hint"]
+    assert "1 s compute deadline" in envelope["error"]["message"]
+
+
+def test_no_envelope_carries_a_null_hint(real_plugin: Plugin, fake_services) -> None:
+    from prx_email.errors import NotFound
+
+    fake_services.fail_with = NotFound("gone")  # no hint of its own
+    envelope = real_plugin.execute("email.list", {"account_id": 1})
+    assert envelope["error"] == {
+        "code": "EMAIL_NOT_FOUND",
+        "message": "gone",
+        "hint": "Use email.list, email.search or email.outbox to find valid ids.",
+    }
