@@ -245,3 +245,21 @@ def test_no_envelope_carries_a_null_hint(real_plugin: Plugin, fake_services) -> 
         "message": "gone",
         "hint": "Use email.list, email.search or email.outbox to find valid ids.",
     }
+
+
+def test_retry_now_and_display_names_reach_the_host(
+    real_plugin: Plugin, fake_services, monkeypatch
+) -> None:
+    monkeypatch.setenv(NETWORK_ENV, "1")
+    assert real_plugin.execute("email.retry", {"outbox_id": 4, "now": True})["ok"] is True
+    assert real_plugin.execute("email.retry", {"outbox_id": 5})["ok"] is True
+    assert fake_services.calls == [("retry", (4, True)), ("retry", 5)]
+    fake_services.calls.clear()
+    args = {"account_id": 1, "subject": "s", "body_text": "x"}
+    sent = real_plugin.execute("email.send", {**args, "to": "Bob Smith <bob@example.org>"})
+    assert sent["ok"] is True, sent
+    assert fake_services.calls[0][1].to == ("Bob Smith <bob@example.org>",)
+    for bad in ("Bob <bob@example.org>\r\nBcc: eve@example.org", "a@example.org, b@example.org"):
+        refused = real_plugin.execute("email.send", {**args, "to": bad})
+        assert refused["error"]["code"] == "EMAIL_INVALID_ARGUMENT"
+    assert len(fake_services.calls) == 1

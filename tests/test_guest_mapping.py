@@ -272,7 +272,7 @@ def test_retry() -> None:
     assert only_call(host) == ("retry", (3, True))
 
 
-@pytest.mark.parametrize("status", ["pending", "sending", "sent", "failed", "dead"])
+@pytest.mark.parametrize("status", ["pending", "sending", "sent", "failed", "dead", "held"])
 def test_outbox_status(status: str) -> None:
     data, host = call("email.outbox", {"status": status, "account_id": 4, "limit": 5})
     expected = types.OutboxQuery(4, types.OutboxStatus[status.upper()], 5, None)
