@@ -48,7 +48,9 @@ _ADDRESS: Final = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@({_LABEL}(?:\.{_LABEL})*
 ADDRESS_MAX: Final = 320
 # ``Name <local@domain>`` with a plain name: the host's parser (mail.compose.parse_mailbox)
 # refuses the same specials, so one string is always exactly one address.
-_NAMED: Final = re.compile(r"[ \t]*([^<>@,;:\"\\\[\]\x00-\x1f\x7f]*?)[ \t]*<([^<>\x00-\x1f]*)>[ \t]*")
+_NAMED: Final = re.compile(
+    r"[ \t]*([^<>@,;:\"\\\[\]\x00-\x1f\x7f]*?)[ \t]*<([^<>\x00-\x1f]*)>[ \t]*"
+)
 NAMED_MAX: Final = 512
 
 _MIME_TYPE: Final = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]{0,126}/[A-Za-z0-9][\w!#$&^.+-]{0,126}")

@@ -99,7 +99,6 @@ AFTER_CLAIM = "after-claim"
 AFTER_DATA = "after-data"
 
 
-
 @dataclass(slots=True)
 class DrainReport:
     """What one ``drain_due`` run did."""
