@@ -409,16 +409,23 @@ _READ: Final = Effects(network=False, mutates=False)
 _NET_WRITE: Final = Effects(network=True, mutates=True)
 
 
+def _addresses(f: Field[list[str]], cap: int, min_items: int = 0) -> Field[list[str]]:
+    return Field(f.name, Addresses(cap, min_items=min_items), f.description, f.required, f.default)
+
+
 def _tools(limits: types.ToolLimits) -> dict[str, ToolSpec]:
     """Every tool, with the bounds of ``limits``."""
+    return {t.name: t for t in _specs(limits)}
+
+
+def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
+    # The bounded fields; every other field is the same for any limits.
     body_text = Field(BODY_TEXT.name, Text(limits.max_body_chars), BODY_TEXT.description)
     body_html = Field(BODY_HTML.name, Text(limits.max_body_chars), BODY_HTML.description)
     cap = limits.max_recipients
-
-    def addresses(f: Field[list[str]]) -> Field[list[str]]:
-        kind = Addresses(cap, min_items=f.kind.min_items)  # type: ignore[attr-defined]
-        return Field(f.name, kind, f.description, f.required, f.default)
-
+    send_to = _addresses(SEND_TO, cap, min_items=1)
+    send_cc = _addresses(SEND_CC, cap)
+    send_bcc = _addresses(SEND_BCC, cap)
     attachments = Field(
         ATTACHMENTS.name,
         Attachments(limits.max_attachments, limits.max_attachment_base64_chars),
@@ -428,35 +435,6 @@ def _tools(limits: types.ToolLimits) -> dict[str, ToolSpec]:
     list_limit = _limit(limits.list_page_max, limits.list_page_default)
     search_limit = _limit(limits.search_page_max, limits.search_page_default)
     outbox_limit = _limit(limits.outbox_page_max, limits.outbox_page_default)
-    return {
-        t.name: t
-        for t in _specs(
-            body_text,
-            body_html,
-            addresses(SEND_TO),
-            addresses(SEND_CC),
-            addresses(SEND_BCC),
-            attachments,
-            list_limit,
-            search_limit,
-            outbox_limit,
-            cap,
-        )
-    }
-
-
-def _specs(
-    body_text: Field[str],
-    body_html: Field[str],
-    send_to: Field[list[str]],
-    send_cc: Field[list[str]],
-    send_bcc: Field[list[str]],
-    attachments: Field[list[Any]],
-    list_limit: Field[int],
-    search_limit: Field[int],
-    outbox_limit: Field[int],
-    cap: int,
-) -> tuple[ToolSpec, ...]:
     return (
         ToolSpec(
             "email.accounts",
