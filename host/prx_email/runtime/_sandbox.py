@@ -124,6 +124,8 @@ class _Slot:
     execute: Func
     describe: Func
     budget: _Budget
+    #: ``Sandbox.generation`` when it was created; older slots are not reused.
+    generation: int = 0
     calls: int = 0
 
 
@@ -152,6 +154,7 @@ class Sandbox:
         self._closed = False
         self.instantiations = 0
         self.traps = 0
+        self.generation = 0
         self._idle.put(self._new_slot())  # fail fast, and warm
 
     # -- public -----------------------------------------------------------------
@@ -179,7 +182,11 @@ class Sandbox:
         return self._call("describe")
 
     def recycle(self) -> None:
-        """Drop the idle instances: the next calls start fresh ones (e.g. new limits)."""
+        """Retire every instance: later calls run in fresh ones (which ask for new limits).
+
+        Instances busy right now finish their call and are then dropped.
+        """
+        self.generation += 1
         while True:
             try:
                 self._idle.get_nowait()
@@ -219,7 +226,8 @@ class Sandbox:
                 hint="build it from guest/ against wit/world.wit (`make build`)",
             )
         self.instantiations += 1
-        return _Slot(store, execute, describe, _Budget(store, self.limits.deadline_seconds))
+        budget = _Budget(store, self.limits.deadline_seconds)
+        return _Slot(store, execute, describe, budget, self.generation)
 
     def _checkout(self) -> _Slot:
         if self._closed:
@@ -249,7 +257,7 @@ class Sandbox:
         finally:
             _current.budget = None
             slot.calls += 1
-            if healthy and not self._closed:
+            if healthy and not self._closed and slot.generation == self.generation:
                 self._idle.put(slot)
             self._capacity.release()
         if not isinstance(result, str):
