@@ -48,7 +48,8 @@ def test_oversized_arguments_never_reach_the_guest(real_plugin: Plugin, fake_ser
 
 def test_args_that_are_not_json_serialisable(real_plugin: Plugin) -> None:
     envelope = real_plugin.execute("email.list", {"account_id": object()})
-    assert envelope["error"]["code"] == "EMAIL_INVALID_ARGUMENT"
+    assert envelope["error"]["code"] == "EMAIL_INVALID_JSON"
+    assert envelope["error"]["hint"]
 
 
 @pytest.mark.parametrize(
@@ -181,3 +182,87 @@ def test_no_default_config_means_the_local_account(plugin_wasm, tmp_path, monkey
     with open_plugin(tmp_path / "m.db", component=plugin_wasm) as plugin:
         assert plugin.context.config.accounts == (LOCAL_ACCOUNT,)
         assert plugin.context.config.source_missing
+
+
+async def test_async_with_opens_and_closes(plugin_wasm, tmp_path, fake_services) -> None:
+    async with open_plugin(
+        tmp_path / "m.db", Config(), component=plugin_wasm, services=fake_services
+    ) as plugin:
+        assert (await plugin.aexecute("email.accounts"))["ok"] is True
+    closed = plugin.execute("email.accounts")
+    assert closed["error"]["code"] == "EMAIL_SANDBOX_CLOSED"
+    assert closed["error"]["hint"]
+
+
+@pytest.mark.parametrize("tool", [None, 7, b"email.list", ["email.list"], "email.nope", "\udcff"])
+def test_bad_tool_names_answer_unsupported_tool(real_plugin: Plugin, fake_services, tool) -> None:
+    envelope = real_plugin.execute(tool, {})
+    assert envelope["ok"] is False
+    assert envelope["error"]["code"] == "EMAIL_UNSUPPORTED_TOOL"
+    assert envelope["error"]["hint"]
+    assert real_plugin.sandbox.traps == 0
+    assert fake_services.calls == []
+
+
+@pytest.mark.parametrize("args", [7, 1.5, True, ["account_id", 1], b'{"account_id": 1}', object()])
+def test_args_of_another_type_answer_invalid_json(real_plugin: Plugin, args) -> None:
+    envelope = real_plugin.execute("email.list", args)
+    assert envelope["error"]["code"] == "EMAIL_INVALID_JSON"
+    assert envelope["error"]["hint"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        b'{"query": "\xff"}'.decode("utf-8", errors="surrogateescape"),
+        {"account_id": 1, "query": b"\xff".decode("utf-8", errors="surrogateescape")},
+        {"account_id": 1, "query": "\ud800"},
+        {"account_id": 1, "\udcff": 1},
+    ],
+)
+def test_lone_surrogates_answer_invalid_json_not_a_trap(
+    real_plugin: Plugin, fake_services, args
+) -> None:
+    envelope = real_plugin.execute("email.search", args)
+    assert envelope["error"]["code"] == "EMAIL_INVALID_JSON"
+    assert "Unicode" in envelope["error"]["message"]
+    assert real_plugin.sandbox.traps == 0
+    assert fake_services.calls == []
+    assert real_plugin.execute("email.list", {"account_id": 1})["ok"] is True
+
+
+def test_sandbox_errors_become_envelopes_with_hints(hostile) -> None:
+    envelope = hostile.execute("spin", {})
+    assert envelope["error"]["code"] == "EMAIL_SANDBOX_TIMEOUT"
+    assert envelope["error"]["hint"]
+    assert "1 s compute deadline" in envelope["error"]["message"]
+
+
+def test_no_envelope_carries_a_null_hint(real_plugin: Plugin, fake_services) -> None:
+    from prx_email.errors import NotFound
+
+    fake_services.fail_with = NotFound("gone")  # no hint of its own
+    envelope = real_plugin.execute("email.list", {"account_id": 1})
+    assert envelope["error"] == {
+        "code": "EMAIL_NOT_FOUND",
+        "message": "gone",
+        "hint": "Use email.list, email.search or email.outbox to find valid ids.",
+    }
+
+
+def test_retry_now_and_display_names_reach_the_host(
+    real_plugin: Plugin, fake_services, monkeypatch
+) -> None:
+    monkeypatch.setenv(NETWORK_ENV, "1")
+    assert real_plugin.execute("email.retry", {"outbox_id": 4, "now": True})["ok"] is True
+    assert real_plugin.execute("email.retry", {"outbox_id": 5})["ok"] is True
+    assert fake_services.calls == [("retry", (4, True)), ("retry", 5)]
+    fake_services.calls.clear()
+    args = {"account_id": 1, "subject": "s", "body_text": "x"}
+    sent = real_plugin.execute("email.send", {**args, "to": "Bob Smith <bob@example.org>"})
+    assert sent["ok"] is True, sent
+    assert fake_services.calls[0][1].to == ("Bob Smith <bob@example.org>",)
+    for bad in ("Bob <bob@example.org>\r\nBcc: eve@example.org", "a@example.org, b@example.org"):
+        refused = real_plugin.execute("email.send", {**args, "to": bad})
+        assert refused["error"]["code"] == "EMAIL_INVALID_ARGUMENT"
+    assert len(fake_services.calls) == 1

@@ -99,6 +99,34 @@ def test_a_slow_service_times_out_and_is_cancelled(services: Services, monkeypat
 
     monkeypatch.setattr(sync_service, "sync", slow)
     services.timeout = 0.2
-    with pytest.raises(OperationTimeout):
+    with pytest.raises(OperationTimeout) as caught:
         services.sync(SyncRequest(account_id=1))
     assert cancelled.wait(2)
+    # It names the timeout that fired, and the hint fits a sync.
+    assert caught.value.message == (
+        "the sync was stopped by the host's 0.2 s limit for one service call"
+    )
+    assert caught.value.hint and "max_messages" in caught.value.hint
+
+
+def test_the_service_timeout_is_a_constructor_argument_and_named(tmp_path: Path) -> None:
+    from prx_email.services import outbox as outbox_service
+
+    db = Database(tmp_path / "t.db")
+    svc = Services(ServiceContext(config=CONFIG, db=db), timeout=0.1)
+    assert svc.timeout == 0.1
+
+    async def slow_retry(ctx, outbox_id, *, now=False):
+        await asyncio.sleep(30)
+
+    original = outbox_service.retry
+    outbox_service.retry = slow_retry  # type: ignore[assignment]
+    try:
+        with pytest.raises(OperationTimeout) as caught:
+            svc.retry(5, now=True)
+    finally:
+        outbox_service.retry = original
+        svc.close()
+        db.close()
+    assert "0.1 s limit for one service call" in caught.value.message
+    assert "max_messages" not in (caught.value.hint or "")  # not a sync: no sync advice

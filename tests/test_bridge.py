@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prx_email.bridge import NETWORK_ENV, convert, network_enabled, require_network
-from prx_email.errors import InvalidArgument, NetworkDisabled, NotFound
+from prx_email.errors import ErrorCode, InvalidArgument, NetworkDisabled, NotFound
 from prx_email.types import (
     AttachmentBase64,
     AttachmentPath,
@@ -85,7 +85,9 @@ def test_error_values_keep_code_message_and_hint(message: str, hint: str | None)
     assert isinstance(value, Variant)
     assert value.tag == "not-found"
     assert value.payload.message == message
-    assert value.payload.hint == hint
+    # No hint, or an empty one, becomes the code's default: the guest never sees none.
+    assert value.payload.hint == (hint or ErrorCode.NOT_FOUND.default_hint)
+    assert value.payload.hint
 
 
 def test_unknown_type_is_refused() -> None:
@@ -312,3 +314,29 @@ def test_reply_request_round_trip(req: ReplyRequest) -> None:
 )
 def test_outbox_query_round_trip(query: OutboxQuery) -> None:
     assert convert.outbox_query(convert.to_wit(query)) == query
+
+
+def test_outbox_status_is_the_same_set_in_wit_domain_and_guest() -> None:
+    import re
+    from pathlib import Path
+
+    from prx_email.types import OutboxStatus
+    from prx_email_guest._catalogue import OUTBOX_STATUS
+
+    text = (Path(__file__).parents[1] / "wit" / "types.wit").read_text(encoding="utf-8")
+    body = re.search(r"enum outbox-status \{(.*?)\}", text, re.S)
+    assert body is not None
+    wit = re.findall(r"^\s*([a-z-]+),", body.group(1), re.M)
+    assert "held" in wit
+    assert [s.value for s in OutboxStatus] == wit
+    assert list(OUTBOX_STATUS.kind.values) == wit  # type: ignore[attr-defined]
+    rec = convert.to_wit(OutboxStatus.HELD)
+    assert rec == "held"
+
+
+def test_tool_limits_cross_as_a_record() -> None:
+    from prx_email.types import ToolLimits
+
+    rec = convert.to_wit(ToolLimits(list_page_max=77))
+    assert getattr(rec, "list-page-max") == 77
+    assert getattr(rec, "max-attachment-base64-chars") == ToolLimits().max_attachment_base64_chars

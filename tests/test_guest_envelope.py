@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from helpers.guest import FakeHost, error_code, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prx_email_guest import CODES, TOOLS, Guest, envelope_code, internal_error
-from prx_email_guest._codes import HOST_CASES
-from test_guest_fakes import FakeHost, error_code, run
+from prx_email.errors import CODES
+from prx_email_guest import TOOL_NAMES as TOOLS
+from prx_email_guest import Guest, envelope_code, internal_error
 
 NATIVE = Guest(None)
 TOOL_NAMES = sorted(TOOLS)
@@ -187,21 +188,9 @@ def test_entry_module_never_raises() -> None:
     assert json.loads(world.describe())
 
 
-def test_codes_cover_every_wit_case() -> None:
-    for case in HOST_CASES:
-        assert envelope_code(case) in CODES
+def test_envelope_code_of_a_case() -> None:
     assert envelope_code("network-disabled") == "EMAIL_NETWORK_DISABLED"
     assert envelope_code("auth-refresh-failed") == "EMAIL_AUTH_REFRESH_FAILED"
-
-
-def test_every_code_is_documented() -> None:
-    from pathlib import Path
-
-    doc = (Path(__file__).parent.parent / "docs" / "tools.md").read_text(encoding="utf-8")
-    for code in CODES:
-        assert f"`{code}`" in doc, code
-    for name in TOOLS:
-        assert f"`{name}`" in doc, name
 
 
 def test_ok_envelope_is_compact_and_ordered() -> None:

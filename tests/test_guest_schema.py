@@ -12,10 +12,12 @@ import json
 from typing import Any
 
 import pytest
+from helpers.guest import FakeHost, run
 from hypothesis import given
 from hypothesis import strategies as st
-from prx_email_guest import TOOLS, Guest
-from test_guest_fakes import FakeHost, run
+from prx_email_guest import DEFAULT_LIMITS, Catalogue, Guest
+
+TOOLS = Catalogue(DEFAULT_LIMITS).tools
 
 CATALOGUE = json.loads(Guest(None).describe())
 SCHEMAS = {t["name"]: t["input_schema"] for t in CATALOGUE}

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from helpers.guest import FakeHost, error_code, run
 from hypothesis import given
 from hypothesis import strategies as st
-from prx_email_guest import Guest
+from prx_email_guest import Guest, GuestError
 from prx_email_guest._timefmt import format_iso, parse_iso
-from test_guest_fakes import FakeHost, error_code, run
 
 SEND = {"account_id": 1, "to": "a@example.com", "subject": "s", "body_text": "b"}
 
@@ -114,6 +114,10 @@ def test_lone_surrogate_escapes_are_refused_everywhere() -> None:
         "user@localhost",
         "jürgen@bücher.example",
         "x_y@a-b.example",
+        "Alice <alice@example.com>",
+        "Alice Smith  <alice@example.com> ",
+        "<alice@example.com>",
+        "O'Hara <o'hara@example.ie>",
     ],
 )
 def test_plausible_addresses(address: str) -> None:
@@ -128,9 +132,16 @@ def test_plausible_addresses(address: str) -> None:
         "alice",
         "@example.com",
         "alice@",
-        "Alice <alice@example.com>",
-        "<alice@example.com>",
         "alice@example.com, bob@example.com",
+        "Alice <alice@example.com>, Bob <bob@example.com>",
+        "Alice <alice@example.com> <bob@example.com>",
+        "Alice <alice@example.com>\r\nBcc: eve@example.com",
+        "Alice\r\n <alice@example.com>",
+        '"Smith, Alice" <alice@example.com>',
+        "Alice@Home <alice@example.com>",
+        "Alice <alice@example.com",
+        "Alice <>",
+        "Alice <not an address>",
         "alice@example.com\r\nBcc: eve@example.com",
         "al ice@example.com",
         "alice@exa mple.com",
@@ -314,3 +325,30 @@ def test_reply_message_id_hint_explains_the_local_id() -> None:
         "email.reply", {"account_id": 1, "message_id": "<a@b.c>", "body_text": "x"}, "message_id"
     )
     assert "local id" in env["error"]["hint"]
+
+
+_NAME_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+
+
+@given(
+    name=st.text(_NAME_CHARS, max_size=30),
+    local=st.from_regex(r"[a-z0-9.+_'-]{1,20}", fullmatch=True),
+    domain=st.from_regex(r"[a-z0-9-]{1,10}(\.[a-z]{2,5}){0,2}", fullmatch=True),
+)
+def test_what_the_guest_accepts_the_host_parses_as_one_address(
+    name: str, local: str, domain: str
+) -> None:
+    from prx_email.errors import InvalidArgument
+    from prx_email.mail.compose import parse_mailbox
+    from prx_email_guest._kinds import check_address
+
+    for value in (f"{name} <{local}@{domain}>", f"{local}@{domain}"):
+        try:
+            check_address("to", value)
+        except GuestError:
+            continue
+        try:
+            box = parse_mailbox(value)
+        except InvalidArgument as exc:
+            raise AssertionError(f"guest accepted {value!r}, host refused: {exc}") from None
+        assert "\r" not in str(box) and "\n" not in str(box)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fixtures.dovecot import DovecotServer, account
+from helpers.imap import imap_admin, make_msg, new_folder
 from prx_email.auth.credentials import OAuthBearer, Password
 from prx_email.config.model import AccountConfig, Config
 from prx_email.errors import AuthFailed, FolderNotFound, InvalidArgument
@@ -13,7 +14,6 @@ from prx_email.services import sync as sync_service
 from prx_email.services.context import ServiceContext
 from prx_email.store.db import Database
 from prx_email.types import SearchQuery, SyncRequest
-from test_sync_dovecot import imap_admin, make_msg, new_folder
 
 pytestmark = pytest.mark.integration
 

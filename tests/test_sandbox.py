@@ -15,6 +15,7 @@ from prx_email.runtime import (
     SANDBOX_TRAP,
     Limits,
     Sandbox,
+    SandboxError,
 )
 
 pytestmark = pytest.mark.component
@@ -110,8 +111,10 @@ def test_output_over_the_cap_is_refused(hostile_wasm, fake_services) -> None:
         Limits(max_output_bytes=100_000),
     )
     try:
-        envelope = sandbox.execute("huge", '{"size": 200000}')
-        assert SANDBOX_OUTPUT in envelope
+        with pytest.raises(SandboxError) as caught:
+            sandbox.execute("huge", '{"size": 200000}')
+        assert caught.value.code == SANDBOX_OUTPUT
+        assert caught.value.hint  # the sandbox raises; it never hands back JSON
         assert sandbox.execute("ok", "{}") == '{"ok": true, "data": "pong"}'
     finally:
         sandbox.close()
@@ -156,3 +159,25 @@ def test_keyboard_interrupt_in_a_host_function_reaches_the_caller(hostile, fake_
     fake_services.fail_with = None
     assert hostile.execute("host-list") == {"ok": True, "data": {"count": 0}}
     assert hostile.sandbox.traps == 0
+
+
+def test_recycle_retires_idle_and_busy_instances(hostile, fake_services) -> None:
+    import threading
+
+    sandbox = hostile.sandbox
+    assert hostile.execute("ok", {})["ok"] is True
+    before = sandbox.instantiations
+    sandbox.recycle()
+    assert hostile.execute("ok", {})["ok"] is True
+    assert sandbox.instantiations == before + 1  # the idle one was not reused
+    # A call in flight during a recycle finishes, and its instance is dropped afterwards.
+    fake_services.list_delay = 0.5
+    busy = threading.Thread(target=hostile.execute, args=("host-list", {}))
+    busy.start()
+    while not fake_services.calls:
+        time.sleep(0.01)
+    sandbox.recycle()
+    busy.join()
+    assert sandbox._idle.qsize() == 0
+    assert hostile.execute("ok", {})["ok"] is True
+    assert sandbox.instantiations == before + 2

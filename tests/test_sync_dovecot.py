@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import imaplib
-import itertools
-import ssl
 from email.message import EmailMessage
 
 import pytest
-from fixtures.dovecot import PW_ENV, DovecotServer, free_port
+from fixtures.dovecot import PW_ENV, free_port
+from helpers.imap import imap_admin, make_msg, new_folder
 from prx_email.config.model import (
     TlsMode,
 )
@@ -26,30 +24,6 @@ from prx_email.store.sync_state import get_state
 from prx_email.types import ListQuery, SearchQuery, SyncRequest
 
 pytestmark = pytest.mark.integration
-
-_folders = itertools.count()
-
-
-def new_folder(prefix: str = "T") -> str:
-    return f"{prefix}{next(_folders)}"
-
-
-def make_msg(i: int, *, subject: str | None = None, body: str | None = None) -> bytes:
-    m = EmailMessage()
-    m["From"] = f"Sender {i} <sender{i}@example.org>"
-    m["To"] = "alice@example.org"
-    m["Subject"] = subject or f"Message number {i}"
-    m["Message-ID"] = f"<msg{i}.{next(_folders)}@example.org>"
-    m["Date"] = f"Mon, {1 + i % 28:02d} Jan 2024 10:00:00 +0000"
-    m.set_content(body or f"Hello, this is message {i}.\n" * 5)
-    return bytes(m)
-
-
-def imap_admin(dovecot: DovecotServer) -> imaplib.IMAP4_SSL:
-    ctx = ssl.create_default_context(cafile=str(dovecot.ca_file))
-    m = imaplib.IMAP4_SSL("127.0.0.1", dovecot.imaps_port, ssl_context=ctx)
-    m.login(dovecot.user, dovecot.password)
-    return m
 
 
 def stored(ctx: ServiceContext, folder: str) -> list:

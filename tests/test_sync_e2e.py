@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.dovecot import DovecotServer
-from test_sync_dovecot import make_msg, new_folder
+from helpers.imap import make_msg, new_folder
 
 pytestmark = [pytest.mark.integration, pytest.mark.component]
 

@@ -7,17 +7,33 @@ tests with a fake host::
     Guest(fake_host).execute("email.list", '{"account_id": 1}')
 """
 
-from prx_email_guest._catalogue import CATALOGUE_JSON, TOOLS, Effects, Field, ToolSpec
-from prx_email_guest._codes import CODES, GUEST_ONLY_CODES, HOST_CASES, GuestError, envelope_code
+from prx_email_guest._catalogue import (
+    DEFAULT_LIMITS,
+    TOOL_NAMES,
+    Catalogue,
+    Effects,
+    Field,
+    ToolSpec,
+)
+from prx_email_guest._codes import (
+    CASE_CLASSES,
+    DEFAULT_HINTS,
+    GUEST_ONLY_CODES,
+    HOST_CASES,
+    GuestError,
+    envelope_code,
+)
 from prx_email_guest._guest import Guest, internal_error
 from prx_email_guest._host import HostApi, default_host
 
 __all__ = [
-    "CATALOGUE_JSON",
-    "CODES",
+    "CASE_CLASSES",
+    "DEFAULT_HINTS",
+    "DEFAULT_LIMITS",
     "GUEST_ONLY_CODES",
     "HOST_CASES",
-    "TOOLS",
+    "TOOL_NAMES",
+    "Catalogue",
     "Effects",
     "Field",
     "Guest",

@@ -3,6 +3,12 @@
 One ``Field`` list per tool drives both the argument check and the JSON Schema that
 ``describe()`` publishes, so the two cannot drift apart. Optional arguments may be omitted or
 given as ``null`` (same meaning); required ones may not be null.
+
+The bounds (page sizes, recipient cap, attachment and body sizes) belong to the host:
+``Catalogue(limits)`` builds the tools from the host's ``tool-limits``; ``DEFAULT_LIMITS``
+(equal to the host's defaults) serve natively, where there is no host. The module-level
+fields carry the default bounds; handlers read values by name only, so they work with
+either.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar, cast
+
+from wit_world.imports import types
 
 from prx_email_guest._envelope import show
 from prx_email_guest._kinds import (
@@ -29,16 +37,33 @@ from prx_email_guest._kinds import (
     invalid,
 )
 
-__all__ = ["CATALOGUE_JSON", "TOOLS", "Effects", "Field", "ToolSpec", "validate"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "TOOL_NAMES",
+    "Catalogue",
+    "Effects",
+    "Field",
+    "ToolSpec",
+    "validate",
+]
 
 T = TypeVar("T")
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
-LIMIT_MAX: Final = 500
-LIMIT_DEFAULT: Final = 50
-RECIPIENTS_MAX: Final = 100
-ATTACHMENTS_MAX: Final = 20
-BODY_MAX: Final = 4 * 1024 * 1024
+_MiB: Final = 1024 * 1024
+#: The host's defaults (``prx_email.types.ToolLimits()``; a test keeps them equal).
+DEFAULT_LIMITS: Final = types.ToolLimits(
+    list_page_max=500,
+    list_page_default=50,
+    search_page_max=500,
+    search_page_default=50,
+    outbox_page_max=500,
+    outbox_page_default=50,
+    max_recipients=100,
+    max_attachments=20,
+    max_body_chars=4 * _MiB,
+    max_attachment_base64_chars=6 * _MiB,
+)
 SUBJECT_MAX: Final = 998  # RFC 5322 §2.1.1 line limit
 FOLDER_MAX: Final = 1024
 CURSOR_MAX: Final = 4096
@@ -129,8 +154,7 @@ def validate(spec: ToolSpec, args: dict[str, object]) -> dict[str, object]:
 
     :raises GuestError: ``EMAIL_INVALID_ARGUMENT`` naming the first offending argument.
     """
-    names = _FIELD_NAMES[spec.name]
-    unknown = [k for k in args if k not in names]
+    unknown = [k for k in args if not any(f.name == k for f in spec.fields)]
     if unknown:
         raise _unknown(spec, unknown)
     out: dict[str, object] = {}
@@ -179,19 +203,22 @@ FOLDER: Final = Field(
     Text(FOLDER_MAX, min_length=1, single_line=True),
     "Restrict to one folder, e.g. INBOX; all folders when omitted.",
 )
-LIMIT: Final = Field(
-    "limit",
-    Integer(1, LIMIT_MAX, example=LIMIT_DEFAULT),
-    f"Page size, 1..{LIMIT_MAX}.",
-    default=LIMIT_DEFAULT,
-)
+
+
+def _limit(top: int, default: int) -> Field[int]:
+    return Field(
+        "limit", Integer(1, top, example=default), f"Page size, 1..{top}.", default=default
+    )
+
+
+LIMIT: Final = _limit(DEFAULT_LIMITS.list_page_max, DEFAULT_LIMITS.list_page_default)
 CURSOR: Final = Field(
     "cursor",
     Text(CURSOR_MAX, min_length=1, single_line=True),
     "next_cursor of the previous page, to get the next one.",
 )
-BODY_TEXT: Final = Field("body_text", Text(BODY_MAX), "Plain-text body.")
-BODY_HTML: Final = Field("body_html", Text(BODY_MAX), "HTML body.")
+BODY_TEXT: Final = Field("body_text", Text(DEFAULT_LIMITS.max_body_chars), "Plain-text body.")
+BODY_HTML: Final = Field("body_html", Text(DEFAULT_LIMITS.max_body_chars), "HTML body.")
 
 # --- email.sync ----------------------------------------------------------------------------
 
@@ -257,6 +284,7 @@ REMOTE: Final = Field(
 
 
 def _since_before(args: dict[str, object]) -> None:
+    # The host applies the same rule with the same words (prx_email.types.check_dates).
     since, before = SINCE.maybe(args), BEFORE.maybe(args)
     if since is not None and before is not None and since >= before:
         raise invalid(
@@ -267,14 +295,25 @@ def _since_before(args: dict[str, object]) -> None:
 
 # --- email.send ----------------------------------------------------------------------------
 
+_ADDRESS_FORMS: Final = 'alice@example.com or "Alice Smith <alice@example.com>", one per item'
 SEND_TO: Final = Field(
     "to",
-    Addresses(RECIPIENTS_MAX, min_items=1),
-    "Recipient address, or a list of them (bare addresses like alice@example.com).",
+    Addresses(DEFAULT_LIMITS.max_recipients, min_items=1),
+    f"Recipient address, or a list of them ({_ADDRESS_FORMS}).",
     required=True,
 )
-SEND_CC: Final = Field("cc", Addresses(RECIPIENTS_MAX), "Cc address(es).", default=[])
-SEND_BCC: Final = Field("bcc", Addresses(RECIPIENTS_MAX), "Bcc address(es).", default=[])
+SEND_CC: Final = Field(
+    "cc",
+    Addresses(DEFAULT_LIMITS.max_recipients),
+    f"Cc address(es) ({_ADDRESS_FORMS}).",
+    default=[],
+)
+SEND_BCC: Final = Field(
+    "bcc",
+    Addresses(DEFAULT_LIMITS.max_recipients),
+    f"Bcc address(es) ({_ADDRESS_FORMS}).",
+    default=[],
+)
 SEND_SUBJECT: Final = Field(
     "subject",
     Text(SUBJECT_MAX, single_line=True),
@@ -283,7 +322,7 @@ SEND_SUBJECT: Final = Field(
 )
 ATTACHMENTS: Final = Field(
     "attachments",
-    Attachments(ATTACHMENTS_MAX),
+    Attachments(DEFAULT_LIMITS.max_attachments, DEFAULT_LIMITS.max_attachment_base64_chars),
     "Files to attach: each {path} (under the host's attachment root) or {content_base64}, "
     "with optional filename and content_type.",
     default=[],
@@ -298,13 +337,17 @@ def _needs_body(args: dict[str, object]) -> None:
         )
 
 
-def _recipient_cap(args: dict[str, object]) -> None:
-    total = len(SEND_TO.value(args)) + len(SEND_CC.value(args)) + len(SEND_BCC.value(args))
-    if total > RECIPIENTS_MAX:
-        raise invalid(
-            f"{total} recipients in to, cc and bcc together, at most {RECIPIENTS_MAX}",
-            "Split the message into several sends.",
-        )
+def _recipient_cap(cap: int) -> Check:
+    # The host applies the account's own cap with the same words (ToolLimits.check_outgoing).
+    def check(args: dict[str, object]) -> None:
+        total = len(SEND_TO.value(args)) + len(SEND_CC.value(args)) + len(SEND_BCC.value(args))
+        if total > cap:
+            raise invalid(
+                f"{total} recipients in to, cc and bcc together, at most {cap}",
+                "Split the message into several sends.",
+            )
+
+    return check
 
 
 # At least one body, and null (= omitted) does not count as one.
@@ -352,16 +395,47 @@ OUTBOX_ACCOUNT: Final = Field(
 )
 OUTBOX_STATUS: Final = Field(
     "status",
-    Choice("pending", "sending", "sent", "failed", "dead"),
+    Choice(*(s.name.lower() for s in types.OutboxStatus)),
     "Only rows in this state.",
+)
+RETRY_NOW: Final = Field(
+    "now",
+    Boolean(),
+    "Deliver now even if the row is not yet due; also releases a held row.",
+    default=False,
 )
 
 _READ: Final = Effects(network=False, mutates=False)
 _NET_WRITE: Final = Effects(network=True, mutates=True)
 
-TOOLS: Final[dict[str, ToolSpec]] = {
-    t.name: t
-    for t in (
+
+def _addresses(f: Field[list[str]], cap: int, min_items: int = 0) -> Field[list[str]]:
+    return Field(f.name, Addresses(cap, min_items=min_items), f.description, f.required, f.default)
+
+
+def _tools(limits: types.ToolLimits) -> dict[str, ToolSpec]:
+    """Every tool, with the bounds of ``limits``."""
+    return {t.name: t for t in _specs(limits)}
+
+
+def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
+    # The bounded fields; every other field is the same for any limits.
+    body_text = Field(BODY_TEXT.name, Text(limits.max_body_chars), BODY_TEXT.description)
+    body_html = Field(BODY_HTML.name, Text(limits.max_body_chars), BODY_HTML.description)
+    cap = limits.max_recipients
+    send_to = _addresses(SEND_TO, cap, min_items=1)
+    send_cc = _addresses(SEND_CC, cap)
+    send_bcc = _addresses(SEND_BCC, cap)
+    attachments = Field(
+        ATTACHMENTS.name,
+        Attachments(limits.max_attachments, limits.max_attachment_base64_chars),
+        ATTACHMENTS.description,
+        default=[],
+    )
+    list_limit = _limit(limits.list_page_max, limits.list_page_default)
+    search_limit = _limit(limits.search_page_max, limits.search_page_default)
+    outbox_limit = _limit(limits.outbox_page_max, limits.outbox_page_default)
+    return (
         ToolSpec(
             "email.accounts",
             "List the configured accounts: id, name, address, whether IMAP and SMTP are set up, "
@@ -379,7 +453,7 @@ TOOLS: Final[dict[str, ToolSpec]] = {
         ToolSpec(
             "email.list",
             "List stored messages of an account, newest first, one page at a time.",
-            (ACCOUNT_ID, FOLDER, UNSEEN_ONLY, LIMIT, CURSOR),
+            (ACCOUNT_ID, FOLDER, UNSEEN_ONLY, list_limit, CURSOR),
             _READ,
         ),
         ToolSpec(
@@ -405,7 +479,7 @@ TOOLS: Final[dict[str, ToolSpec]] = {
                 BEFORE,
                 UNSEEN,
                 FOLDER,
-                LIMIT,
+                search_limit,
                 CURSOR,
                 REMOTE,
             ),
@@ -419,46 +493,63 @@ TOOLS: Final[dict[str, ToolSpec]] = {
             "account's address. Needs the host's network flag.",
             (
                 ACCOUNT_ID,
-                SEND_TO,
-                SEND_CC,
-                SEND_BCC,
+                send_to,
+                send_cc,
+                send_bcc,
                 SEND_SUBJECT,
-                BODY_TEXT,
-                BODY_HTML,
-                ATTACHMENTS,
+                body_text,
+                body_html,
+                attachments,
             ),
             _NET_WRITE,
-            checks=(_needs_body, _recipient_cap),
+            checks=(_needs_body, _recipient_cap(cap)),
             schema_extra=_BODY_REQUIRED,
         ),
         ToolSpec(
             "email.reply",
             "Reply to a stored message (recipients, Re: subject and threading headers come from "
             "it) through the outbox. Needs the host's network flag.",
-            (ACCOUNT_ID, REPLY_TO_KEY, BODY_TEXT, BODY_HTML, REPLY_ALL),
+            (ACCOUNT_ID, REPLY_TO_KEY, body_text, body_html, REPLY_ALL),
             _NET_WRITE,
             checks=(_needs_body,),
             schema_extra=_BODY_REQUIRED,
         ),
         ToolSpec(
             "email.retry",
-            "Deliver a pending or failed outbox row that is due now. Needs the host's network "
-            "flag.",
-            (OUTBOX_ID,),
+            "Deliver a pending or failed outbox row that is due; with now=true, deliver it even "
+            "if not yet due and release a held row. Needs the host's network flag.",
+            (OUTBOX_ID, RETRY_NOW),
             _NET_WRITE,
         ),
         ToolSpec(
             "email.outbox",
             "List outbox rows, newest first: what is queued, sent, failed or dead, and why.",
-            (OUTBOX_ACCOUNT, OUTBOX_STATUS, LIMIT, CURSOR),
+            (OUTBOX_ACCOUNT, OUTBOX_STATUS, outbox_limit, CURSOR),
             _READ,
         ),
     )
-}
 
-TOOL_NAMES: Final = tuple(TOOLS)
-_FIELD_NAMES: Final = {t.name: frozenset(f.name for f in t.fields) for t in TOOLS.values()}
 
-CATALOGUE_JSON: Final = json.dumps(
-    [t.entry() for t in TOOLS.values()], ensure_ascii=False, separators=(",", ":")
-)
+class Catalogue:
+    """The tools for one set of limits; the JSON for ``describe`` is built on first use."""
+
+    __slots__ = ("_json", "limits", "tools")
+
+    def __init__(self, limits: types.ToolLimits) -> None:
+        self.limits = limits
+        self.tools: Final = _tools(limits)
+        self._json: str | None = None
+
+    def json(self) -> str:
+        """The catalogue as compact JSON: a list of {name, description, input_schema, effects}."""
+        if self._json is None:
+            self._json = json.dumps(
+                [t.entry() for t in self.tools.values()], ensure_ascii=False, separators=(",", ":")
+            )
+        return self._json
+
+
+#: Built at import, so it is in the component's snapshot (and serves a host with defaults).
+DEFAULT_CATALOGUE: Final = Catalogue(DEFAULT_LIMITS)
+DEFAULT_CATALOGUE.json()
+TOOL_NAMES: Final = tuple(DEFAULT_CATALOGUE.tools)

@@ -1,15 +1,23 @@
-"""Error codes the envelope can carry, with their meaning and a default hint.
+"""Error codes the guest produces, and the table of the host's ones.
 
-Host codes are derived from the WIT ``email-error`` case names (``EMAIL_`` + the case name
-upper-cased, ``-`` → ``_``); the guest-only codes describe failures that never reach the host.
+The host's codes are derived from the generated bindings: one ``EmailError_…`` class per WIT
+``email-error`` case, ``EMAIL_`` + the case name upper-cased (``-`` → ``_``). Their meanings
+and default hints live in the host (``prx_email.errors.CODES``), which fills every hint it
+sends. Kept here: the codes only the guest produces, and the default hints of the codes the
+guest raises itself.
 """
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+import re
+import typing
+from typing import Final
+
+from wit_world.imports import types
 
 __all__ = [
-    "CODES",
+    "CASE_CLASSES",
+    "DEFAULT_HINTS",
     "GUEST_ONLY_CODES",
     "HOST_CASES",
     "GuestError",
@@ -17,35 +25,18 @@ __all__ = [
 ]
 
 
-class CodeInfo(NamedTuple):
-    """What a code means and what to suggest when the failure carries no hint of its own."""
-
-    meaning: str
-    hint: str
+def _kebab(camel: str) -> str:
+    """``AccountNotFound`` → ``account-not-found``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", camel).lower()
 
 
-# The WIT `email-error` cases, in contract order.
-HOST_CASES: Final = (
-    "invalid-argument",
-    "not-found",
-    "account-not-found",
-    "folder-not-found",
-    "network-disabled",
-    "config",
-    "connection-failed",
-    "tls-failed",
-    "timeout",
-    "auth-failed",
-    "auth-refresh-failed",
-    "protocol",
-    "smtp-transient",
-    "smtp-permanent",
-    "circuit-open",
-    "attachment-rejected",
-    "invalid-state",
-    "storage",
-    "internal",
-)
+#: Generated case class → WIT case name, in contract order.
+CASE_CLASSES: Final[dict[type, str]] = {
+    cls: _kebab(cls.__name__.removeprefix("EmailError_"))
+    for cls in typing.get_args(types.EmailError)
+}
+#: The WIT ``email-error`` case names, in contract order.
+HOST_CASES: Final = tuple(CASE_CLASSES.values())
 
 
 def envelope_code(case: str) -> str:
@@ -54,116 +45,36 @@ def envelope_code(case: str) -> str:
 
 
 INVALID_JSON: Final = "EMAIL_INVALID_JSON"
-INVALID_ARGUMENT: Final = "EMAIL_INVALID_ARGUMENT"
 UNSUPPORTED_TOOL: Final = "EMAIL_UNSUPPORTED_TOOL"
 HOST_CAPABILITY_UNAVAILABLE: Final = "EMAIL_HOST_CAPABILITY_UNAVAILABLE"
-INTERNAL: Final = "EMAIL_INTERNAL"
 SANDBOX_MEMORY: Final = "EMAIL_SANDBOX_MEMORY"
-NOT_FOUND: Final = "EMAIL_NOT_FOUND"
+INVALID_ARGUMENT: Final = envelope_code("invalid-argument")
+NOT_FOUND: Final = envelope_code("not-found")
+INTERNAL: Final = envelope_code("internal")
 
-GUEST_ONLY_CODES: Final = (
-    INVALID_JSON,
-    UNSUPPORTED_TOOL,
-    HOST_CAPABILITY_UNAVAILABLE,
-    SANDBOX_MEMORY,
-)
+#: Codes no host function returns (SANDBOX_MEMORY is shared with the host's runtime).
+GUEST_ONLY_CODES: Final = (INVALID_JSON, UNSUPPORTED_TOOL, HOST_CAPABILITY_UNAVAILABLE)
 
-CODES: Final[dict[str, CodeInfo]] = {
-    INVALID_JSON: CodeInfo(
-        "args_json is not JSON (empty, malformed, NaN/Infinity).",
-        'Pass the arguments as one JSON object, e.g. {"account_id": 1}.',
+#: Default hints of the codes the guest raises itself (the host's table has the same words).
+DEFAULT_HINTS: Final[dict[str, str]] = {
+    INVALID_JSON: 'Pass the arguments as one JSON object, e.g. {"account_id": 1}.',
+    INVALID_ARGUMENT: "Check the arguments against the tool's input_schema (`prx-email tools`).",
+    UNSUPPORTED_TOOL: "Call describe() (`prx-email tools`) for the tool list.",
+    HOST_CAPABILITY_UNAVAILABLE: (
+        "Run the tool through the prx-email host (`prx-email call TOOL ARGS`)."
     ),
-    UNSUPPORTED_TOOL: CodeInfo(
-        "No tool of that name.",
-        "Call describe() (`prx-email tools`) for the tool list.",
+    NOT_FOUND: "Use email.list, email.search or email.outbox to find valid ids.",
+    SANDBOX_MEMORY: (
+        "Ask for less at once: a smaller limit, fewer or smaller attachments, shorter bodies."
     ),
-    HOST_CAPABILITY_UNAVAILABLE: CodeInfo(
-        "The guest runs outside the wasm component (plain CPython), so no host functions exist.",
-        "Run the tool through the prx-email host (`prx-email call TOOL ARGS`).",
-    ),
-    SANDBOX_MEMORY: CodeInfo(
-        "The guest ran out of memory inside the sandbox.",
-        "Ask for less at once: a smaller limit, fewer or smaller attachments, shorter bodies.",
-    ),
-    INVALID_ARGUMENT: CodeInfo(
-        "An argument is missing, unknown, of the wrong type or out of range, or args_json "
-        "is not an object or is over a limit (8 MiB, nesting 32).",
-        "Check the arguments against the tool's input_schema (`prx-email tools`).",
-    ),
-    NOT_FOUND: CodeInfo(
-        "No message or outbox row with that id.",
-        "Use email.list, email.search or email.outbox to find valid ids.",
-    ),
-    envelope_code("account-not-found"): CodeInfo(
-        "No configured account with that id.",
-        "Call email.accounts to see the configured account ids.",
-    ),
-    envelope_code("folder-not-found"): CodeInfo(
-        "The folder does not exist on the server or in the store.",
-        "Check the folder name; email.accounts lists each account's folders.",
-    ),
-    envelope_code("network-disabled"): CodeInfo(
-        "The tool needs the network and the host's network flag is off.",
-        "The operator must set PRX_EMAIL_ENABLE_REAL_NETWORK=1 for the host; "
-        "nothing the plugin sends can turn it on.",
-    ),
-    envelope_code("config"): CodeInfo(
-        "The account configuration is missing or invalid for this operation.",
-        "Fix the configuration file (the message names the key), e.g. add [accounts.smtp].",
-    ),
-    envelope_code("connection-failed"): CodeInfo(
-        "The mail server could not be reached.",
-        "Check the server host and port and that it is reachable, then retry.",
-    ),
-    envelope_code("tls-failed"): CodeInfo(
-        "The TLS handshake or certificate check failed.",
-        "Check the account's tls mode and the server certificate (ca_file for a private CA).",
-    ),
-    envelope_code("timeout"): CodeInfo(
-        "The server or the operation did not finish in time.",
-        "Retry later; for a large mailbox, sync with a smaller max_messages.",
-    ),
-    envelope_code("auth-failed"): CodeInfo(
-        "The server refused the credentials.",
-        "Check the account's username and credential (password_env / password_file).",
-    ),
-    envelope_code("auth-refresh-failed"): CodeInfo(
-        "The OAuth2 access token could not be refreshed.",
-        "Re-authorize the account to obtain a new refresh token.",
-    ),
-    envelope_code("protocol"): CodeInfo(
-        "The server answered something unexpected.",
-        "Retry; if it persists, report it with the server software and version.",
-    ),
-    envelope_code("smtp-transient"): CodeInfo(
-        "The SMTP server refused temporarily (4xx); the message stays queued.",
-        "Wait and call email.retry with the outbox_id, or let the host's retry schedule run.",
-    ),
-    envelope_code("smtp-permanent"): CodeInfo(
-        "The SMTP server rejected the message permanently (5xx); the row is dead.",
-        "Fix the recipients or the content and send a new message.",
-    ),
-    envelope_code("circuit-open"): CodeInfo(
-        "Too many recent failures for this account's server; calls are paused.",
-        "Wait for the pause to end (see the message), then retry.",
-    ),
-    envelope_code("attachment-rejected"): CodeInfo(
-        "An attachment is outside the attachment root, too large or of a disallowed type.",
-        "Use a file under the configured attachment root, an allowed type, within the size cap.",
-    ),
-    envelope_code("invalid-state"): CodeInfo(
-        "The operation does not fit the current state (e.g. retrying a sent row).",
-        "Check the row with email.outbox: only pending or failed rows that are due can be retried.",
-    ),
-    envelope_code("storage"): CodeInfo(
-        "The host's local store failed.",
-        "Check disk space and permissions of the store on the host, then retry.",
-    ),
-    INTERNAL: CodeInfo(
-        "An unexpected failure in the plugin or the host; details are not exposed.",
-        "This is a bug, not a problem with your arguments: retry once, then report it.",
-    ),
+    INTERNAL: "This is a bug, not a problem with your arguments: retry once, then report it.",
 }
+# A host error whose hint was lost (the host always sends one).
+_FALLBACK_HINT: Final = "See this code in the plugin's docs (docs/tools.md, Error codes)."
+
+
+def default_hint(code: str) -> str:
+    return DEFAULT_HINTS.get(code, _FALLBACK_HINT)
 
 
 class GuestError(Exception):
@@ -173,4 +84,4 @@ class GuestError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.hint = hint if hint else CODES[code].hint
+        self.hint = hint if hint else default_hint(code)

@@ -30,8 +30,7 @@ def ok(data: object) -> str:
 def error(code: str, message: str, hint: str | None = None) -> str:
     """The error envelope; a missing hint falls back to the code's default hint."""
     if not hint:
-        info = _codes.CODES.get(code)
-        hint = info.hint if info is not None else _codes.CODES[_codes.INTERNAL].hint
+        hint = _codes.default_hint(code)
     body = {"code": code, "message": message, "hint": hint}
     return '{"ok":false,"error":' + _ENCODER.encode(body) + "}"
 

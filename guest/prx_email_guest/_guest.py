@@ -6,6 +6,8 @@ Order of checks, each answering with the first failure:
 3. the arguments against the catalogue (``EMAIL_INVALID_ARGUMENT``);
 4. a host to call (``EMAIL_HOST_CAPABILITY_UNAVAILABLE`` in plain CPython);
 5. the host call; its ``email-error`` becomes ``EMAIL_<CASE>``.
+The bounds of step 3 come from the host's ``limits`` function, asked once per instance on the
+first ``execute`` or ``describe``; without a host they are ``DEFAULT_LIMITS``.
 Nothing escapes: ``MemoryError`` → ``EMAIL_SANDBOX_MEMORY``, anything else → ``EMAIL_INTERNAL``.
 """
 
@@ -17,7 +19,13 @@ from typing import Final
 from componentize_py_types import Err
 
 from prx_email_guest import _codes, _envelope
-from prx_email_guest._catalogue import CATALOGUE_JSON, TOOL_NAMES, TOOLS, validate
+from prx_email_guest._catalogue import (
+    DEFAULT_CATALOGUE,
+    DEFAULT_LIMITS,
+    TOOL_NAMES,
+    Catalogue,
+    validate,
+)
 from prx_email_guest._codes import GuestError
 from prx_email_guest._envelope import show
 from prx_email_guest._host import HostApi
@@ -33,14 +41,24 @@ _TOOL_LIST: Final = ", ".join(TOOL_NAMES)
 class Guest:
     """Runs tools against ``host``; ``None`` means no host (plain CPython)."""
 
-    __slots__ = ("_host",)
+    __slots__ = ("_catalogue", "_host")
 
     def __init__(self, host: HostApi | None) -> None:
         self._host = host
+        self._catalogue: Catalogue | None = None
+
+    def catalogue(self) -> Catalogue:
+        """The tools with the host's bounds (asked for once, then kept)."""
+        cat = self._catalogue
+        if cat is None:
+            limits = DEFAULT_LIMITS if self._host is None else self._host.limits()
+            cat = DEFAULT_CATALOGUE if limits == DEFAULT_LIMITS else Catalogue(limits)
+            self._catalogue = cat
+        return cat
 
     def describe(self) -> str:
         """The catalogue: a JSON list of {name, description, input_schema, effects}."""
-        return CATALOGUE_JSON
+        return self.catalogue().json()
 
     def execute(self, tool: str, args_json: str) -> str:
         """One tool call → the JSON envelope. Never raises an ``Exception``."""
@@ -54,12 +72,12 @@ class Guest:
             return internal_error(tool)
 
     def _run(self, tool: str, args_json: str) -> object:
-        spec = TOOLS.get(tool) if isinstance(tool, str) else None
-        if spec is None:
+        if not isinstance(tool, str) or tool not in TOOL_NAMES:
             raise _unsupported(tool)
         if not isinstance(args_json, str):
             raise GuestError(_codes.INVALID_JSON, "args_json must be a string of JSON")
-        args = validate(spec, parse_args(args_json))
+        parsed = parse_args(args_json)
+        args = validate(self.catalogue().tools[tool], parsed)
         if self._host is None:
             raise GuestError(
                 _codes.HOST_CAPABILITY_UNAVAILABLE,
@@ -82,5 +100,5 @@ def _unsupported(tool: object) -> GuestError:
 
 def internal_error(tool: object) -> str:
     """The generic internal-error envelope: no exception text, no traceback."""
-    name = tool if isinstance(tool, str) and tool in TOOLS else "the tool"
+    name = tool if isinstance(tool, str) and tool in TOOL_NAMES else "the tool"
     return _envelope.error(_codes.INTERNAL, f"internal error in the plugin while running {name}")

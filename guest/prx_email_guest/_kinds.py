@@ -40,12 +40,18 @@ U64_MAX: Final = 2**64 - 1
 _BAD_TEXT: Final = re.compile("[\x00\ud800-\udfff]")
 _BAD_LINE: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
-# A plausible bare address, local@domain (no display name, no quoting, no comments).
+# A plausible bare address, local@domain (no quoting, no comments).
 _ATOM: Final = r"[\w!#$%&'*+/=?^`{|}~-]+"
 _ALNUM: Final = r"[^\W_]"
 _LABEL: Final = rf"{_ALNUM}(?:(?:{_ALNUM}|-){{0,61}}{_ALNUM})?"
 _ADDRESS: Final = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@({_LABEL}(?:\.{_LABEL})*)")
 ADDRESS_MAX: Final = 320
+# ``Name <local@domain>`` with a plain name: the host's parser (mail.compose.parse_mailbox)
+# refuses the same specials, so one string is always exactly one address.
+_NAMED: Final = re.compile(
+    r"[ \t]*([^<>@,;:\"\\\[\]\x00-\x1f\x7f]*?)[ \t]*<([^<>\x00-\x1f]*)>[ \t]*"
+)
+NAMED_MAX: Final = 512
 
 _MIME_TYPE: Final = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]{0,126}/[A-Za-z0-9][\w!#$&^.+-]{0,126}")
 _BASE64: Final = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -219,23 +225,33 @@ class Timestamp(Kind[int]):
 
 
 def check_address(name: str, value: object) -> str:
-    """A plausible bare address; the host validates again before anything is sent."""
+    """One plausible address, bare or ``Name <addr>``; the host validates again."""
     hint = (
-        "Give a bare address such as alice@example.com "
-        "(no display name, angle brackets, spaces or commas)."
+        'Give one address per item: alice@example.com or "Alice Smith <alice@example.com>" '
+        "(a plain name: no quotes, commas, @ or line breaks)."
     )
     if not isinstance(value, str):
         raise invalid(f"{name} must contain strings, got {json_type(value)}", hint)
-    if len(value) > ADDRESS_MAX:
-        raise invalid(f"{name}: address longer than {ADDRESS_MAX} characters", hint)
-    m = _ADDRESS.fullmatch(value)
+    if len(value) > NAMED_MAX:
+        raise invalid(f"{name}: address longer than {NAMED_MAX} characters", hint)
+    addr = value
+    if "<" in value or ">" in value:
+        named = _NAMED.fullmatch(value)
+        if named is None:
+            raise invalid(f"{name}: {show(value)} is not one plausible email address", hint)
+        addr = named.group(2).strip()
+    m = _ADDRESS.fullmatch(addr) if len(addr) <= ADDRESS_MAX else None
     if m is None or len(m.group(1)) > 64 or len(m.group(2)) > 255:
         raise invalid(f"{name}: {show(value)} is not a plausible email address", hint)
     return value
 
 
 class Addresses(Kind[list[str]]):
-    """One address as a string, or a list of addresses."""
+    """One address as a string, or a list of addresses.
+
+    ``max_items`` is published in the schema; the count itself is checked over to, cc and
+    bcc together (the recipient cap), so the refusal always names the cap.
+    """
 
     def __init__(self, max_items: int, *, min_items: int = 0) -> None:
         self.max_items = max_items
@@ -252,17 +268,13 @@ class Addresses(Kind[list[str]]):
                 f"{name} must be an address or a list of addresses, got {json_type(value)}",
                 f'Give {name} as "alice@example.com" or ["alice@example.com", …].',
             )
-        if len(items) > self.max_items:
-            raise invalid(
-                f"{name} has {len(items)} addresses, at most {self.max_items}",
-                "Send to fewer recipients at once.",
-            )
         if len(items) < self.min_items:
             raise invalid(f"{name} needs at least {self.min_items} address", None)
         return [check_address(name, item) for item in items]
 
     def schema(self) -> Schema:
-        one: Schema = {"type": "string", "format": "email", "maxLength": ADDRESS_MAX}
+        # Not "format": "email": that format has no display name.
+        one: Schema = {"type": "string", "minLength": 3, "maxLength": NAMED_MAX}
         many: Schema = {
             "type": "array",
             "items": one,
@@ -287,14 +299,14 @@ _ATTACHMENT_KEYS: Final = ("path", "content_base64", "filename", "content_type")
 _PATH: Final = Text(4096, min_length=1, single_line=True)
 _FILENAME: Final = Text(255, min_length=1, single_line=True)
 _CONTENT_TYPE: Final = Text(255, min_length=3, single_line=True)
-BASE64_MAX: Final = 8 * 1024 * 1024
 
 
 class Attachments(Kind[list[AttachmentArg]]):
     """A list of ``{path | content_base64, filename?, content_type?}`` objects."""
 
-    def __init__(self, max_items: int) -> None:
+    def __init__(self, max_items: int, base64_max: int) -> None:
         self.max_items = max_items
+        self.base64_max = base64_max
 
     def check(self, name: str, value: object) -> list[AttachmentArg]:
         hint = (
@@ -304,8 +316,11 @@ class Attachments(Kind[list[AttachmentArg]]):
         )
         if not isinstance(value, list):
             raise invalid(f"{name} must be an array, got {json_type(value)}", hint)
-        if len(value) > self.max_items:
-            raise invalid(f"{name} has {len(value)} items, at most {self.max_items}", hint)
+        if len(value) > self.max_items:  # the host's words (ToolLimits.check_outgoing)
+            raise invalid(
+                f"{name} has {len(value)} items, at most {self.max_items}",
+                f"Send at most {self.max_items} attachments per message.",
+            )
         return [self._one(f"{name}[{i}]", item, hint) for i, item in enumerate(value)]
 
     def _one(self, name: str, item: object, hint: str) -> AttachmentArg:
@@ -324,7 +339,7 @@ class Attachments(Kind[list[AttachmentArg]]):
         if path is not None:
             path = _PATH.check(f"{name}.path", path)
         if data is not None:
-            data = _check_base64(f"{name}.content_base64", data, hint)
+            data = _check_base64(f"{name}.content_base64", data, hint, self.base64_max)
         if filename is not None:
             filename = _FILENAME.check(f"{name}.filename", filename)
         if content_type is not None:
@@ -354,7 +369,7 @@ class Attachments(Kind[list[AttachmentArg]]):
                     "type": "string",
                     "contentEncoding": "base64",
                     "minLength": 4,
-                    "maxLength": BASE64_MAX,
+                    "maxLength": self.base64_max,
                 },
                 **common,
             },
@@ -364,11 +379,14 @@ class Attachments(Kind[list[AttachmentArg]]):
         return {"type": "array", "items": {"oneOf": [by_path, inline]}, "maxItems": self.max_items}
 
 
-def _check_base64(name: str, value: object, hint: str) -> str:
+def _check_base64(name: str, value: object, hint: str, maximum: int) -> str:
     if not isinstance(value, str):
         raise invalid(f"{name} must be a string, got {json_type(value)}", hint)
-    if len(value) > BASE64_MAX:
-        raise invalid(f"{name} is larger than {BASE64_MAX} characters", hint)
+    if len(value) > maximum:  # the host's words (ToolLimits.check_outgoing)
+        raise invalid(
+            f"{name} is larger than {maximum} characters",
+            "Attach a large file by path (under the host's attachment root).",
+        )
     compact = "".join(value.split()) if not value.isalnum() else value
     if not compact or len(compact) % 4 or _BASE64.fullmatch(compact) is None:
         raise invalid(f"{name} is not valid base64", hint)

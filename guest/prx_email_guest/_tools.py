@@ -112,7 +112,7 @@ def _reply(host: HostApi, args: Args) -> Any:
 
 
 def _retry(host: HostApi, args: Args) -> Any:
-    return r.outbox_entry(host.retry(c.OUTBOX_ID.value(args)))
+    return r.outbox_entry(host.retry(c.OUTBOX_ID.value(args), c.RETRY_NOW.value(args)))
 
 
 _STATUS: Final = {s.name.lower(): s for s in types.OutboxStatus}

@@ -14,7 +14,7 @@ from ._lazy import lazy_getattr
 from .errors import EmailError, ErrorCode
 
 if TYPE_CHECKING:
-    from .api import Envelope, Plugin, load_config, open_plugin
+    from .api import Plugin, load_config, open_plugin
     from .auth import (
         ConfigReload,
         CredentialManager,
@@ -27,10 +27,11 @@ if TYPE_CHECKING:
         reload_config,
     )
     from .bridge import NETWORK_ENV, HostServices, network_enabled
+    from .envelope import Envelope
     from .runtime import Limits
 
 _LAZY = {
-    "Envelope": ".api",
+    "Envelope": ".envelope",
     "Plugin": ".api",
     "load_config": ".api",
     "open_plugin": ".api",

@@ -6,7 +6,12 @@
 
     with open_plugin(db="mail.db", config="config.toml") as plugin:
         envelope = plugin.execute("email.list", {"account_id": 1})
-        envelope = await plugin.aexecute("email.search", {"account_id": 1, "text": "invoice"})
+
+    async with open_plugin(db="mail.db", config="config.toml") as plugin:
+        envelope = await plugin.aexecute("email.search", {"account_id": 1, "query": "invoice"})
+
+``execute`` always answers an envelope dict (``prx_email.envelope``), never raises for a bad
+tool name or bad arguments.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import envelope
 from .auth import (
     ConfigReload,
     CredentialManager,
@@ -31,9 +37,18 @@ from .bridge import HostServices, define_host
 from .bridge.hostfns import raise_pending
 from .config import Config, resolve_db_path
 from .config import resolve as config_resolve
-from .errors import ConfigError, ErrorCode, InternalError
+from .envelope import Envelope
+from .errors import (
+    INVALID_JSON,
+    UNSUPPORTED_TOOL,
+    ConfigError,
+    EmailError,
+    ErrorCode,
+    InternalError,
+)
 from .runtime import (
     Limits,
+    MiB,
     Sandbox,
     SandboxError,
     load_component,
@@ -42,12 +57,12 @@ from .runtime import (
     resume_guest_clock,
     shared_engine,
 )
-from .runtime._sandbox import MiB
 from .services.context import ServiceContext
 from .services.facade import Services
 from .store.db import Database
 
-Envelope = dict[str, Any]
+__all__ = ["Envelope", "Plugin", "load_config", "open_plugin"]
+
 PathArg = str | os.PathLike[str]
 
 
@@ -80,27 +95,32 @@ class Plugin:
     def sandbox(self) -> Sandbox:
         return self._sandbox
 
-    def execute(self, tool: str, args: dict[str, Any] | str | None = None) -> Envelope:
+    def execute(self, tool: object, args: object = None) -> Envelope:
         """Run one tool in the sandbox; always returns the envelope as a dict.
 
-        ``args`` is a dict or a JSON text; ``None`` means ``{}``.
+        ``args`` is a dict or a JSON text; ``None`` means ``{}``. A tool name that is not a
+        string answers ``EMAIL_UNSUPPORTED_TOOL``; args of another type, or text that is not
+        valid Unicode (lone surrogates, e.g. from ``errors="surrogateescape"``), answer
+        ``EMAIL_INVALID_JSON``.
         """
-        if args is None:
-            args_json = "{}"
-        elif isinstance(args, str):
-            args_json = args
-        else:
-            try:
-                args_json = json.dumps(args)
-            except (TypeError, ValueError) as exc:
-                return _error(ErrorCode.INVALID_ARGUMENT.envelope, f"args are not JSON: {exc}")
+        if not isinstance(tool, str) or not _encodable(tool):
+            shown = type(tool).__name__ if not isinstance(tool, str) else "not valid Unicode"
+            return envelope.error(UNSUPPORTED_TOOL, f"the tool name must be a string ({shown})")
+        args_json = _args_json(args)
+        if not isinstance(args_json, str):
+            return args_json
         try:
-            answer = self._sandbox.execute(tool, args_json)
-        finally:
-            raise_pending()
+            try:
+                answer = self._sandbox.execute(tool, args_json)
+            finally:
+                raise_pending()
+        except SandboxError as exc:
+            return envelope.error(exc.code, exc.message, exc.hint)
+        except EmailError as exc:  # a fresh instance could not be created
+            return envelope.from_error(exc)
         return _parse(answer)
 
-    async def aexecute(self, tool: str, args: dict[str, Any] | str | None = None) -> Envelope:
+    async def aexecute(self, tool: object, args: object = None) -> Envelope:
         """``execute`` in a worker thread: the event loop is never blocked by the guest."""
         return await asyncio.to_thread(self.execute, tool, args)
 
@@ -131,7 +151,10 @@ class Plugin:
 
         :raises ConfigError: the new file is invalid; the current config stays in effect.
         """
-        return reload_config(self.context, None if path is None else Path(path))
+        result = reload_config(self.context, None if path is None else Path(path))
+        # Instances ask for the tool limits once; fresh ones see the new config's.
+        self._sandbox.recycle()
+        return result
 
     def reload_auth_from_env(
         self, prefix: str = "PRX_EMAIL", *, account_id: int | None = None
@@ -170,19 +193,61 @@ class Plugin:
     ) -> None:
         self.close()
 
+    async def __aenter__(self) -> Plugin:
+        return self
 
-def _error(code: str, message: str, hint: str | None = None) -> Envelope:
-    return {"ok": False, "error": {"code": code, "message": message, "hint": hint}}
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.close)  # joins the service loop thread
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _args_json(args: object) -> str | Envelope:
+    """``args`` as JSON text for the guest, or the ``EMAIL_INVALID_JSON`` envelope."""
+    if args is None:
+        return "{}"
+    if isinstance(args, str):
+        text = args
+    elif isinstance(args, dict):
+        try:
+            text = json.dumps(args, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            return envelope.error(INVALID_JSON, f"args cannot be encoded as JSON: {exc}")
+    else:
+        return envelope.error(
+            INVALID_JSON,
+            f"args must be a dict, a JSON string or None, got {type(args).__name__}",
+        )
+    if not _encodable(text):
+        return envelope.error(
+            INVALID_JSON,
+            "args are not valid Unicode (a lone surrogate, e.g. from undecodable bytes)",
+            "Decode the input as UTF-8 and pass valid text.",
+        )
+    return text
 
 
 def _parse(raw: str) -> Envelope:
     try:
-        envelope = json.loads(raw)
+        answer = json.loads(raw)
     except ValueError:
-        envelope = None
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("ok"), bool):
-        return _error(ErrorCode.INTERNAL.envelope, "the plugin returned a malformed envelope")
-    return envelope
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+        return envelope.error(
+            ErrorCode.INTERNAL.envelope, "the plugin returned a malformed envelope"
+        )
+    return answer
 
 
 def load_config(config: Config | PathArg | None) -> Config:

@@ -11,8 +11,10 @@
    page of 20 summaries drops from ~30 ms to a few ms. ``bytes_to_capi`` also loses a
    redundant intermediate copy.
 
-Both are guarded by the wasmtime version this was written against: on another version
-they are skipped (fix 1 is then needed again only if the bug remains; the tests say so).
+Only fix 2 is guarded by the wasmtime version it was written against (it relies on the
+private attribute layout of ``wasmtime.component._types``); on another version it is
+skipped. Fix 1 is applied on every version: it only adds a case for our own marker type
+and defers to the original for everything else (the bridge tests fail if it stops working).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from wasmtime import _ffi as ffi
 from wasmtime.component import _types
 
-from ..runtime._engine import wasmtime_version
+from ..runtime import wasmtime_version
 
 SUPPORTED = ("50.",)
 

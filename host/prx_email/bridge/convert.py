@@ -78,8 +78,8 @@ def error_info(message: str, hint: str | None) -> Record:
 
 
 def err(exc: EmailError) -> Variant:
-    """An ``email-error`` value for the err side of a ``result``."""
-    return Variant(exc.code.value, error_info(exc.message, exc.hint))
+    """An ``email-error`` value for the err side of a ``result``; the hint is never empty."""
+    return Variant(exc.code.value, error_info(exc.message, exc.hint or exc.code.default_hint))
 
 
 def ok(value: Any) -> Any:

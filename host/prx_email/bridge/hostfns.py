@@ -30,6 +30,7 @@ from ..types import (
     SearchQuery,
     SyncReport,
     SyncRequest,
+    ToolLimits,
 )
 from . import convert
 from .gate import require_network
@@ -45,6 +46,7 @@ class HostServices(Protocol):
     Methods raise ``EmailError`` subclasses for expected failures.
     """
 
+    def limits(self) -> ToolLimits: ...
     def accounts(self) -> list[Account]: ...
     def sync(self, req: SyncRequest) -> SyncReport: ...
     def list_messages(self, query: ListQuery) -> MessagePage: ...
@@ -52,7 +54,7 @@ class HostServices(Protocol):
     def search(self, query: SearchQuery) -> MessagePage: ...
     def send(self, msg: OutgoingMessage) -> OutboxEntry: ...
     def reply(self, req: ReplyRequest) -> OutboxEntry: ...
-    def retry(self, outbox_id: int) -> OutboxEntry: ...
+    def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry: ...
     def list_outbox(self, query: OutboxQuery) -> OutboxPage: ...
 
 
@@ -131,9 +133,20 @@ def _reply(services: HostServices, rec: Any) -> Any:
     return convert.ok(services.reply(req))
 
 
-def _retry(services: HostServices, outbox_id: int) -> Any:
+def _retry(services: HostServices, outbox_id: int, now: bool) -> Any:
     require_network("retry")
-    return convert.ok(services.retry(outbox_id))
+    return convert.ok(services.retry(outbox_id, now=bool(now)))
+
+
+def _limits_or_defaults(services: HostServices) -> Callable[[], Any]:
+    def limits() -> Any:
+        try:
+            return convert.to_wit(services.limits())
+        except Exception:  # tool-limits has no error case; the defaults are the safe side
+            log.exception("host function limits failed")
+            return convert.to_wit(ToolLimits())
+
+    return limits
 
 
 def _accounts_or_empty(services: HostServices) -> Callable[[], Any]:
@@ -157,6 +170,7 @@ def define_host(
     """Define every function of the ``host`` interface on ``linker``."""
     s = services
     functions: dict[str, Callable[..., Any]] = {
+        "limits": _guarded("limits", _limits_or_defaults(s), on_enter, on_leave),
         "accounts": _guarded("accounts", _accounts_or_empty(s), on_enter, on_leave),
         "sync": _guarded("sync", lambda r: _sync(s, r), on_enter, on_leave),
         "list-messages": _guarded(
@@ -175,7 +189,7 @@ def define_host(
         "search": _guarded("search", lambda q: _search(s, q), on_enter, on_leave),
         "send": _guarded("send", lambda m: _send(s, m), on_enter, on_leave),
         "reply": _guarded("reply", lambda r: _reply(s, r), on_enter, on_leave),
-        "retry": _guarded("retry", lambda i: _retry(s, i), on_enter, on_leave),
+        "retry": _guarded("retry", lambda i, n: _retry(s, i, n), on_enter, on_leave),
         "list-outbox": _guarded(
             "list-outbox",
             lambda q: convert.ok(s.list_outbox(convert.outbox_query(q))),

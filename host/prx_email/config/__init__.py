@@ -12,6 +12,7 @@ from .model import (
     ServerConfig,
     SyncSettings,
     TlsMode,
+    ToolLimitSettings,
 )
 from .paths import resolve_config_path, resolve_db_path
 from .resolve import LOCAL_ACCOUNT, account_block, load_config, local_config
@@ -28,6 +29,7 @@ __all__ = [
     "ServerConfig",
     "SyncSettings",
     "TlsMode",
+    "ToolLimitSettings",
     "account_block",
     "load_config",
     "local_config",

@@ -31,6 +31,7 @@ from .model import (
     ServerConfig,
     SyncSettings,
     TlsMode,
+    ToolLimitSettings,
 )
 from .presets import DEFAULT_PORTS, PRESETS, preset_for
 
@@ -39,7 +40,7 @@ __all__ = ["SECTIONS", "load_config", "parse_config"]
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
-_TOP_KEYS = ("accounts", "attachments")
+_TOP_KEYS = ("accounts", "attachments", "limits")
 _ACCOUNT_KEYS = ("id", "name", "address", "provider", "imap", "smtp", "sync", "send")
 _SERVER_KEYS = (
     "host",
@@ -76,6 +77,14 @@ _SEND_KEYS = (
     "circuit_cooldown_seconds",
 )
 _ATTACH_KEYS = ("root", "max_bytes", "allowed_types")
+_LIMIT_KEYS = (
+    "page_max",
+    "page_default",
+    "max_attachments",
+    "max_body_chars",
+    "max_attachment_base64_chars",
+)
+_U32_MAX = 2**32 - 1
 
 # Every table the loader reads, by its TOML name, and the keys it accepts there.
 # docs/config.md documents exactly these (tests/test_config_docs.py): a new key goes into
@@ -422,6 +431,19 @@ def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:
     )
 
 
+def _limits(ctx: _Ctx, raw: Any) -> ToolLimitSettings:
+    path: KeyPath = ("limits",)
+    t = ctx.table(raw, path, _LIMIT_KEYS)
+    d = ToolLimitSettings()
+    values = {key: ctx.positive(t, path, key, getattr(d, key)) for key in _LIMIT_KEYS}
+    for key, value in values.items():
+        if value > _U32_MAX:  # they cross the WIT boundary as u32
+            raise ctx.error((*path, key), f"must be at most {_U32_MAX}")
+    if values["page_default"] > values["page_max"]:
+        raise ctx.error((*path, "page_default"), f"must be at most page_max ({values['page_max']})")
+    return ToolLimitSettings(**values)
+
+
 def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
     path: KeyPath = ("accounts", index)
     t = ctx.table(raw, path, _ACCOUNT_KEYS)
@@ -474,6 +496,7 @@ def parse_config(text: str, source: Path | None = None) -> Config:
         accounts=accounts,
         attachments=_attachments(ctx, top.get("attachments", {})),
         source=source,
+        limits=_limits(ctx, top.get("limits", {})),
     )
 
 

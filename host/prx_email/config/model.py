@@ -113,6 +113,22 @@ class SendSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolLimitSettings:
+    """``[limits]``: bounds of tool arguments (the guest publishes and checks them too)."""
+
+    #: Largest page (``limit``) of email.list, email.search and email.outbox.
+    page_max: int = 500
+    #: Page size when ``limit`` is omitted (at most ``page_max``).
+    page_default: int = 50
+    #: Attachments of one outgoing message.
+    max_attachments: int = 20
+    #: Characters of ``body_text`` and of ``body_html``.
+    max_body_chars: int = 4 * 1024 * 1024
+    #: Characters of one inline ``content_base64`` attachment.
+    max_attachment_base64_chars: int = 6 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     """One account: its address, servers, sync and send settings."""
 
@@ -136,6 +152,7 @@ class Config:
     accounts: tuple[AccountConfig, ...] = ()
     attachments: AttachmentPolicy = field(default_factory=AttachmentPolicy)
     source: Path | None = None
+    limits: ToolLimitSettings = field(default_factory=ToolLimitSettings)
     source_missing: bool = False
 
     def describe_source(self) -> str:

@@ -13,7 +13,6 @@ Calls are serialized per instance; a small pool of slots lets calls run in paral
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -24,16 +23,20 @@ from dataclasses import dataclass
 import wasmtime
 from wasmtime.component import Component, Func, Linker
 
-from ..errors import ConfigError, EmailError, ErrorCode
+from ..errors import (
+    SANDBOX_CLOSED,
+    SANDBOX_MEMORY,
+    SANDBOX_TIMEOUT,
+    SANDBOX_TRAP,
+    ConfigError,
+    ErrorCode,
+    default_hint,
+)
+from ..errors import SANDBOX_OUTPUT_TOO_LARGE as SANDBOX_OUTPUT
 from ._engine import deadline_ticks
 
 log = logging.getLogger(__name__)
 
-SANDBOX_TIMEOUT = "EMAIL_SANDBOX_TIMEOUT"
-SANDBOX_MEMORY = "EMAIL_SANDBOX_MEMORY"
-SANDBOX_TRAP = "EMAIL_SANDBOX_TRAP"
-SANDBOX_OUTPUT = "EMAIL_SANDBOX_OUTPUT_TOO_LARGE"
-SANDBOX_CLOSED = "EMAIL_SANDBOX_CLOSED"
 INVALID_ARGUMENT = ErrorCode.INVALID_ARGUMENT.envelope
 
 MiB = 1024 * 1024
@@ -62,17 +65,17 @@ class Limits:
 
 
 class SandboxError(Exception):
-    """A call that did not produce a guest answer; ``envelope`` is the error to return."""
+    """A call that did not produce a guest answer: an ``EMAIL_SANDBOX_…`` (or argument) code.
+
+    The hint defaults to the code's (``errors.CODES``); ``prx_email.envelope`` turns it into
+    the error envelope.
+    """
 
     def __init__(self, code: str, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.hint = hint
-
-    def envelope(self) -> str:
-        error = {"code": self.code, "message": self.message, "hint": self.hint}
-        return json.dumps({"ok": False, "error": error})
+        self.hint = hint or default_hint(code)
 
 
 class _Budget:
@@ -121,6 +124,8 @@ class _Slot:
     execute: Func
     describe: Func
     budget: _Budget
+    #: ``Sandbox.generation`` when it was created; older slots are not reused.
+    generation: int = 0
     calls: int = 0
 
 
@@ -149,25 +154,25 @@ class Sandbox:
         self._closed = False
         self.instantiations = 0
         self.traps = 0
+        self.generation = 0
         self._idle.put(self._new_slot())  # fail fast, and warm
 
     # -- public -----------------------------------------------------------------
 
     def execute(self, tool: str, args_json: str) -> str:
-        """The guest's envelope for one tool call, or a sandbox error envelope."""
+        """The guest's envelope (JSON text) for one tool call.
+
+        :raises SandboxError: the call produced no answer (trap, deadline, memory, closed,
+            input or output over its cap).
+        :raises EmailError: a fresh instance could not be created (e.g. a broken component).
+        """
         if len(tool) + len(args_json) > self.limits.max_input_chars:
-            return SandboxError(
+            raise SandboxError(
                 INVALID_ARGUMENT,
                 f"the arguments are larger than {self.limits.max_input_chars} characters",
                 hint="send large content as an attachment path instead of inline",
-            ).envelope()
-        try:
-            return self._call("execute", tool, args_json)
-        except SandboxError as exc:
-            return exc.envelope()
-        except EmailError as exc:  # re-instantiation failed (e.g. a broken component)
-            error = {"code": exc.code.envelope, "message": exc.message, "hint": exc.hint}
-            return json.dumps({"ok": False, "error": error})
+            )
+        return self._call("execute", tool, args_json)
 
     def describe(self) -> str:
         """The guest's catalogue JSON.
@@ -175,6 +180,18 @@ class Sandbox:
         :raises SandboxError: the guest trapped or the sandbox is closed.
         """
         return self._call("describe")
+
+    def recycle(self) -> None:
+        """Retire every instance: later calls run in fresh ones (which ask for new limits).
+
+        Instances busy right now finish their call and are then dropped.
+        """
+        self.generation += 1
+        while True:
+            try:
+                self._idle.get_nowait()
+            except queue.Empty:
+                break
 
     def close(self) -> None:
         self._closed = True
@@ -209,7 +226,8 @@ class Sandbox:
                 hint="build it from guest/ against wit/world.wit (`make build`)",
             )
         self.instantiations += 1
-        return _Slot(store, execute, describe, _Budget(store, self.limits.deadline_seconds))
+        budget = _Budget(store, self.limits.deadline_seconds)
+        return _Slot(store, execute, describe, budget, self.generation)
 
     def _checkout(self) -> _Slot:
         if self._closed:
@@ -239,7 +257,7 @@ class Sandbox:
         finally:
             _current.budget = None
             slot.calls += 1
-            if healthy and not self._closed:
+            if healthy and not self._closed and slot.generation == self.generation:
                 self._idle.put(slot)
             self._capacity.release()
         if not isinstance(result, str):
@@ -263,24 +281,19 @@ class Sandbox:
             return SandboxError(
                 SANDBOX_TIMEOUT,
                 f"the plugin exceeded its {self.limits.deadline_seconds:g} s compute deadline",
-                hint="the call was stopped; the next call runs in a fresh instance",
             )
         if _looks_like_memory(text):
             log.warning("guest call stopped at the memory limit: %s", first)
             return SandboxError(
                 SANDBOX_MEMORY,
                 f"the plugin exceeded its {self.limits.memory_bytes // MiB} MiB memory limit",
-                hint="the call was stopped; the next call runs in a fresh instance",
+                hint=f"{default_hint(SANDBOX_TRAP)} {default_hint(SANDBOX_MEMORY)}",
             )
         if trapped:
             log.warning("guest call trapped: %s", first)
         else:  # a Python exception that escaped a host function
             log.error("host function failed during a guest call", exc_info=exc)
-        return SandboxError(
-            SANDBOX_TRAP,
-            f"the plugin trapped: {first}",
-            hint="the call was stopped; the next call runs in a fresh instance",
-        )
+        return SandboxError(SANDBOX_TRAP, f"the plugin trapped: {first}")
 
 
 def _reason(text: str) -> str:

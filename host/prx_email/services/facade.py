@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from ..config import Config
 from ..errors import EmailError, InternalError, OperationTimeout
 from ..types import (
     Account,
@@ -29,6 +30,8 @@ from ..types import (
     SearchQuery,
     SyncReport,
     SyncRequest,
+    ToolLimits,
+    check_dates,
 )
 from .context import ServiceContext
 
@@ -57,7 +60,7 @@ class _LoopThread:
                 self._loop, self._thread = loop, thread
             return self._loop
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float, what: str, hint: str) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop())
         try:
             return future.result(timeout)
@@ -66,8 +69,8 @@ class _LoopThread:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise OperationTimeout(
-                f"the operation did not finish within {timeout:g} s",
-                hint="try again later or with a smaller request (max_messages, fewer folders)",
+                f"{what} was stopped by the host's {timeout:g} s limit for one service call",
+                hint=hint,
             ) from None
         except BaseException:  # e.g. KeyboardInterrupt while waiting: stop the work too
             future.cancel()
@@ -85,25 +88,58 @@ class _LoopThread:
             loop.close()
 
 
+_RETRY_LATER = "Retry later; the embedding sets this limit (Services(timeout=…))."
+
+
+def tool_limits(config: Config) -> ToolLimits:
+    """The argument bounds in force for ``config`` (``[limits]`` and each account's send cap)."""
+    lim = config.limits
+    caps = [acc.send.max_recipients for acc in config.accounts]
+    return ToolLimits(
+        list_page_max=lim.page_max,
+        list_page_default=lim.page_default,
+        search_page_max=lim.page_max,
+        search_page_default=lim.page_default,
+        outbox_page_max=lim.page_max,
+        outbox_page_default=lim.page_default,
+        max_recipients=max(caps) if caps else ToolLimits().max_recipients,
+        max_attachments=lim.max_attachments,
+        max_body_chars=lim.max_body_chars,
+        max_attachment_base64_chars=lim.max_attachment_base64_chars,
+    )
+
+
 class Services:
-    """``HostServices`` over one ``ServiceContext``."""
+    """``HostServices`` over one ``ServiceContext``.
+
+    ``timeout`` bounds one async service call (sync, delivery, remote search), in seconds.
+    """
 
     def __init__(self, ctx: ServiceContext, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.ctx = ctx
         self.timeout = timeout
         self._loop = _LoopThread()
+        self._limits: tuple[Config, ToolLimits] | None = None
 
     def close(self) -> None:
         """Stop the private event loop (pending calls are abandoned)."""
         self._loop.close()
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _run(self, coro: Coroutine[Any, Any, T], what: str, hint: str = _RETRY_LATER) -> T:
         try:
-            return self._loop.run(coro, self.timeout)
+            return self._loop.run(coro, self.timeout, what, hint)
         except EmailError:
             raise
         except asyncio.CancelledError:
             raise InternalError("the operation was cancelled") from None
+
+    def limits(self) -> ToolLimits:
+        """The bounds in force; recomputed when the config was reloaded."""
+        config = self.ctx.config
+        cached = self._limits
+        if cached is None or cached[0] is not config:
+            cached = self._limits = (config, tool_limits(config))
+        return cached[1]
 
     # -- accounts and local store --------------------------------------------------
 
@@ -128,6 +164,7 @@ class Services:
         from . import mailbox
 
         self.ctx.account(query.account_id)
+        self.limits().check_page("list", query.limit)
         return mailbox.list_messages(self.ctx.db, query)
 
     def get_message(self, account_id: int, key: int) -> Message | None:
@@ -138,42 +175,67 @@ class Services:
 
     def search(self, query: SearchQuery) -> MessagePage:
         self.ctx.account(query.account_id)
+        self.limits().check_page("search", query.limit)
+        check_dates(query.since, query.before)
         if query.remote:
             from . import sync as sync_service
 
-            return self._run(sync_service.search_remote(self.ctx, query))
+            return self._run(sync_service.search_remote(self.ctx, query), "the remote search")
         from . import mailbox
 
         return mailbox.search_local(self.ctx.db, query)
 
     # -- network ---------------------------------------------------------------------
 
+    def check_send(self, msg: OutgoingMessage) -> None:
+        """The bounds ``send`` enforces before anything is queued (the account's own cap).
+
+        :raises AccountNotFound, InvalidArgument:
+        """
+        account = self.ctx.account(msg.account_id)
+        self.limits().check_outgoing(msg, account.send.max_recipients)
+
+    def check_reply(self, req: ReplyRequest) -> None:
+        """The bounds ``reply`` enforces before anything is queued.
+
+        :raises AccountNotFound, InvalidArgument:
+        """
+        self.ctx.account(req.account_id)
+        self.limits().check_bodies(req.body_text, req.body_html)
+
     def sync(self, req: SyncRequest) -> SyncReport:
         from . import sync as sync_service
 
         self.ctx.account(req.account_id)
-        return self._run(sync_service.sync(self.ctx, req))
+        return self._run(
+            sync_service.sync(self.ctx, req),
+            "the sync",
+            "Run it again: it resumes where it stopped; max_messages makes each run shorter.",
+        )
 
     def send(self, msg: OutgoingMessage) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        self.ctx.account(msg.account_id)
-        return self._run(outbox_service.send(self.ctx, msg))
+        self.check_send(msg)
+        return self._run(outbox_service.send(self.ctx, msg), "the delivery")
 
     def reply(self, req: ReplyRequest) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        self.ctx.account(req.account_id)
-        return self._run(outbox_service.reply(self.ctx, req))
+        self.check_reply(req)
+        return self._run(outbox_service.reply(self.ctx, req), "the delivery")
 
-    def retry(self, outbox_id: int) -> OutboxEntry:
+    def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        return self._run(outbox_service.retry(self.ctx, outbox_id))
+        # ``now`` is issue 10's "retry a failed row now"; the outbox service implements it.
+        retry: Callable[..., Coroutine[Any, Any, OutboxEntry]] = outbox_service.retry
+        return self._run(retry(self.ctx, outbox_id, now=now), "the delivery")
 
     def list_outbox(self, query: OutboxQuery) -> OutboxPage:
         from . import outbox as outbox_service
 
         if query.account_id is not None:
             self.ctx.account(query.account_id)
+        self.limits().check_page("outbox", query.limit)
         return outbox_service.list_outbox(self.ctx, query)

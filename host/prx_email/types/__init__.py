@@ -22,6 +22,7 @@ Timestamp = int  # seconds since the Unix epoch, UTC
 if TYPE_CHECKING:
     from ._account import Account
     from ._attachment import AttachmentMeta, ParsedAttachment
+    from ._limits import ToolLimits, check_dates
     from ._message import Header, Message, MessagePage, MessageSummary
     from ._outbox import OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
     from ._query import ListQuery, SearchQuery
@@ -55,6 +56,8 @@ _LAZY = {
     "OutgoingAttachment": "._send",
     "OutgoingMessage": "._send",
     "ReplyRequest": "._send",
+    "ToolLimits": "._limits",
+    "check_dates": "._limits",
     "FolderReport": "._sync",
     "SyncReport": "._sync",
     "SyncRequest": "._sync",
@@ -94,4 +97,6 @@ __all__ = [
     "SyncReport",
     "SyncRequest",
     "Timestamp",
+    "ToolLimits",
+    "check_dates",
 ]

@@ -16,6 +16,8 @@ class OutboxStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     DEAD = "dead"
+    #: DATA started, outcome unknown: held by the account's policy until email.retry releases it.
+    HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)

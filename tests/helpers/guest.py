@@ -1,0 +1,164 @@
+"""A fake host for native guest tests: the functions of ``wit_world.imports.host``, recording
+every call and answering with canned records or a canned ``Err``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from componentize_py_types import Err
+from prx_email_guest import DEFAULT_LIMITS, Guest
+from wit_world.imports import types
+
+SUMMARY = types.MessageSummary(
+    id=7,
+    account_id=1,
+    folder="INBOX",
+    uid=42,
+    message_id="<abc@example.org>",
+    subject="Invoice 2026-11",
+    from_="billing@example.org",
+    to=["me@example.org"],
+    cc=[],
+    date=1_763_800_000,
+    flags=["\\Seen"],
+    snippet="Your invoice",
+    has_attachments=True,
+    size=3210,
+)
+
+MESSAGE = types.Message(
+    summary=SUMMARY,
+    reply_to=["billing-replies@example.org"],
+    in_reply_to=None,
+    references=["<root@example.org>"],
+    headers=[types.Header(name="Subject", value="Invoice 2026-11")],
+    body_text="Hello",
+    body_html="<p>Hello</p>",
+    body_truncated=False,
+    attachments=[
+        types.AttachmentMeta(
+            index=0,
+            filename="invoice.pdf",
+            content_type="application/pdf",
+            size=1000,
+            sha256="ab" * 32,
+            stored=True,
+        )
+    ],
+)
+
+PAGE = types.MessagePage(messages=[SUMMARY], next_cursor="c2")
+
+ENTRY = types.OutboxEntry(
+    id=9,
+    account_id=1,
+    status=types.OutboxStatus.FAILED,
+    message_id="<out-9@example.org>",
+    subject="Hi",
+    recipients=["friend@example.net"],
+    attempts=2,
+    created_at=0,
+    updated_at=60,
+    next_attempt_at=120,
+    sent_at=None,
+    last_error="451 try later",
+)
+
+ACCOUNT = types.Account(
+    id=1,
+    name="Demo",
+    address="me@example.org",
+    has_imap=True,
+    has_smtp=False,
+    folders=["INBOX", "Archive"],
+)
+
+REPORT = types.SyncReport(
+    account_id=1,
+    folders=[
+        types.FolderReport(
+            folder="INBOX",
+            fetched=3,
+            flags_updated=1,
+            expunged=0,
+            uidvalidity_reset=False,
+            more_pending=True,
+        )
+    ],
+)
+
+
+@dataclass
+class FakeHost:
+    """Same function names and positional signatures as ``wit_world.imports.host``."""
+
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    error: Any = None  # an EmailError_… case to raise as Err, or an exception to raise
+    message: types.Message | None = field(default_factory=lambda: MESSAGE)
+    tool_limits: types.ToolLimits = field(default_factory=lambda: DEFAULT_LIMITS)
+
+    limits_calls: int = 0  # kept apart from ``calls``: the guest asks once per instance
+
+    def limits(self) -> types.ToolLimits:
+        self.limits_calls += 1
+        return self.tool_limits
+
+    def _call(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+        if isinstance(self.error, BaseException):
+            raise self.error
+        if self.error is not None:
+            raise Err(self.error)
+
+    def accounts(self) -> list[types.Account]:
+        self._call("accounts")
+        return [ACCOUNT]
+
+    def sync(self, req: types.SyncRequest) -> types.SyncReport:
+        self._call("sync", req)
+        return REPORT
+
+    def list_messages(self, query: types.ListQuery) -> types.MessagePage:
+        self._call("list_messages", query)
+        return PAGE
+
+    def get_message(self, account: int, id: int) -> types.Message | None:
+        self._call("get_message", account, id)
+        return self.message
+
+    def search(self, query: types.SearchQuery) -> types.MessagePage:
+        self._call("search", query)
+        return PAGE
+
+    def send(self, msg: types.OutgoingMessage) -> types.OutboxEntry:
+        self._call("send", msg)
+        return ENTRY
+
+    def reply(self, req: types.ReplyRequest) -> types.OutboxEntry:
+        self._call("reply", req)
+        return ENTRY
+
+    def retry(self, id: int, now: bool) -> types.OutboxEntry:
+        self._call("retry", id, now)
+        return ENTRY
+
+    def list_outbox(self, query: types.OutboxQuery) -> types.OutboxPage:
+        self._call("list_outbox", query)
+        return types.OutboxPage(entries=[ENTRY], next_cursor=None)
+
+
+def run(guest: Guest, tool: str, args: Any) -> dict[str, Any]:
+    """Execute with ``args`` (a value, dumped to JSON; a str is passed as is) → parsed envelope."""
+    raw = args if isinstance(args, str) else json.dumps(args)
+    out = guest.execute(tool, raw)
+    envelope: dict[str, Any] = json.loads(out)
+    return envelope
+
+
+def error_code(envelope: dict[str, Any]) -> str:
+    assert envelope["ok"] is False, envelope
+    code: str = envelope["error"]["code"]
+    return code
