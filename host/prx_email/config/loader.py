@@ -99,6 +99,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "accounts.sync": _SYNC_KEYS,
     "accounts.send": _SEND_KEYS,
     "attachments": _ATTACH_KEYS,
+    "limits": _LIMIT_KEYS,
 }
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
