@@ -9,7 +9,7 @@ Every sqlite failure leaves this module as :class:`~prx_email.errors.StorageErro
 
 The store holds everyone's private mail: a new store file is created 0600 (its -wal and
 -shm files inherit that mode from it) and any directory created for it 0700; an existing
-store file that group or others can read is tightened to 0600.
+store file that group or others can read is tightened to 0600 (when this user owns it).
 """
 
 from __future__ import annotations
@@ -182,7 +182,9 @@ def _prepare_file(path: Path) -> None:
                 except FileNotFoundError:
                     continue
                 if mode & 0o077:
-                    file.chmod(mode & 0o700)
+                    # Not ours to change (another user's shared store): its owner decides.
+                    with suppress(PermissionError):
+                        file.chmod(mode & 0o700)
     except OSError as exc:
         raise StorageError(
             f"cannot prepare the store {path}: {exc.strerror or exc}",
