@@ -425,3 +425,21 @@ def test_new_store_uses_16k_pages_and_an_existing_one_keeps_its_own(tmp_path: Pa
         assert old.connect().execute("PRAGMA user_version").fetchone()[0] >= 1
     finally:
         old.close()
+
+
+def test_uid_page_lists_the_found_uids_in_listing_order(store: MessageStore) -> None:
+    store.upsert_many(1, "INBOX", 7, [item(uid, raw(uid)) for uid in range(1, 11)])
+    store.upsert_many(1, "Archive", 7, [item(uid, raw(uid)) for uid in range(1, 4)])
+    first = store.uid_page(1, "INBOX", 7, [2, 3, 9, 99], limit=2)
+    assert [m.uid for m in first.page.messages] == [9, 3] and first.page.next_cursor
+    rest = store.uid_page(1, "INBOX", 7, [2, 3, 9, 99], limit=2, cursor=first.page.next_cursor)
+    assert [m.uid for m in rest.page.messages] == [2] and rest.page.next_cursor is None
+    assert store.uid_page(1, "INBOX", 8, [2, 3], limit=5).page.messages == ()
+    dated = store.uid_page(1, "INBOX", 7, range(1, 11), limit=50, since=raw_date(3))
+    assert all(m.date is not None and m.date >= raw_date(3) for m in dated.page.messages)
+
+
+def raw_date(n: int) -> int:
+    date = parse_message(raw(n)).date
+    assert date is not None
+    return date

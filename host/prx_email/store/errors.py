@@ -103,13 +103,23 @@ def storage_error(exc: sqlite3.Error, path: Path | str) -> StorageError:
     )
 
 
+def _path_of(conn: sqlite3.Connection) -> str:
+    try:
+        row = conn.execute("PRAGMA database_list").fetchone()
+    except sqlite3.Error:
+        return "the store"
+    return str(row[2]) if row is not None and row[2] else "the store"
+
+
 @contextmanager
-def map_sqlite_errors(path: Path | str) -> Iterator[None]:
-    """Run store work; any ``sqlite3.Error`` leaves as :class:`StorageError`.
+def map_sqlite_errors(where: Path | str | sqlite3.Connection) -> Iterator[None]:
+    """Run store work on the store at ``where`` (a path, or a connection to it); any
+    ``sqlite3.Error`` leaves as :class:`StorageError`.
 
     :raises StorageError: the store is locked, full, corrupt, missing, read-only, or failed.
     """
     try:
         yield
     except sqlite3.Error as exc:
+        path = _path_of(where) if isinstance(where, sqlite3.Connection) else where
         raise storage_error(exc, path) from exc

@@ -930,6 +930,38 @@ class MessageStore:
             params.append(pattern)
         return self._page(where, params, q.limit, q.cursor).page
 
+    def uid_page(
+        self,
+        account_id: AccountId,
+        folder: str,
+        uidvalidity: int,
+        uids: Iterable[int],
+        *,
+        limit: int,
+        cursor: str | None = None,
+        since: int | None = None,
+        before: int | None = None,
+    ) -> ListedPage:
+        """The stored messages among ``uids`` of one folder, in listing order and pages
+        (what a server-side search found); ``since``/``before`` as in :meth:`search`.
+
+        :raises InvalidArgument: a cursor this store did not hand out.
+        """
+        where = [
+            "account_id = ?",
+            "folder = ?",
+            "uidvalidity = ?",
+            "uid IN (SELECT value FROM json_each(?))",
+        ]
+        params: list[object] = [account_id, folder, uidvalidity, json.dumps(sorted(set(uids)))]
+        if since is not None:
+            where.append("date >= ?")
+            params.append(since)
+        if before is not None:
+            where.append("date < ?")
+            params.append(before)
+        return self._page(where, params, limit, cursor)
+
     def _page(
         self, where: list[str], params: list[object], limit: int, cursor: str | None
     ) -> ListedPage:

@@ -2,6 +2,8 @@
 
 Functions take an open connection so callers put cursor moves in the same transaction as
 the message writes they describe (the store's writers take that connection as ``conn``).
+Writes belong inside ``Database.transaction`` (which maps sqlite errors); the reads map
+their own, so they may also run on ``Database.connect()``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from .errors import map_sqlite_errors
 from .messages import MessageStore, StoreItem, SummaryItem
 
 __all__ = [
@@ -51,11 +54,13 @@ class JobState:
 
 
 def get_state(conn: sqlite3.Connection, account_id: int, folder: str) -> FolderState | None:
-    row = conn.execute(
-        "SELECT uidvalidity, last_uid, uidnext, highestmodseq, last_sync_at FROM sync_state"
-        " WHERE account_id = ? AND folder = ?",
-        (account_id, folder),
-    ).fetchone()
+    """:raises StorageError:"""
+    with map_sqlite_errors(conn):
+        row = conn.execute(
+            "SELECT uidvalidity, last_uid, uidnext, highestmodseq, last_sync_at FROM sync_state"
+            " WHERE account_id = ? AND folder = ?",
+            (account_id, folder),
+        ).fetchone()
     if row is None:
         return None
     return FolderState(account_id, folder, row[0], row[1], row[2], row[3], row[4])
@@ -93,11 +98,13 @@ def delete_state(conn: sqlite3.Connection, account_id: int, folder: str) -> None
 
 
 def get_job(conn: sqlite3.Connection, account_id: int, folder: str) -> JobState:
-    row = conn.execute(
-        "SELECT failures, next_due, last_error, last_run_at FROM sync_jobs"
-        " WHERE account_id = ? AND folder = ?",
-        (account_id, folder),
-    ).fetchone()
+    """:raises StorageError:"""
+    with map_sqlite_errors(conn):
+        row = conn.execute(
+            "SELECT failures, next_due, last_error, last_run_at FROM sync_jobs"
+            " WHERE account_id = ? AND folder = ?",
+            (account_id, folder),
+        ).fetchone()
     if row is None:
         return JobState(account_id, folder)
     return JobState(account_id, folder, row[0], row[1], row[2], row[3])
