@@ -24,6 +24,8 @@ MESSAGES = [
     ("Quarterly numbers", "Ann <ann@example.org>", "cfo@example.net", "margin 50% up_front"),
     ("ÉCOLE reunion", "Zoë <zoe@example.org>", "all@example.net", "会议 at noon"),
     ("Re: lunch", "Bob <bob@example.org>", "ann@example.org", "A1 or b2?"),
+    # Both trigrams of "elta" ("elt", "lta"), never together: a candidate the check drops.
+    ("belt ultra-light", "Cy <cy@example.org>", "x@example.net", "plain"),
 ]
 
 
@@ -44,7 +46,7 @@ def _mbox(path: Path) -> Path:
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     folder = tmp_path_factory.mktemp("substring")
     database = Database(folder / "mail.db")
-    assert import_path(database, _mbox(folder / "s.mbox"), account_id=1).imported == 5
+    assert import_path(database, _mbox(folder / "s.mbox"), account_id=1).imported == len(MESSAGES)
     yield database
     database.close()
 
@@ -57,7 +59,11 @@ def subjects(db: Database, **criteria: object) -> set[str]:
 @pytest.mark.parametrize(
     ("criteria", "expected"),
     [
-        ({"subject": "elta"}, {"Delta launch review"}),  # inside a word
+        ({"subject": "elta"}, {"Delta launch review"}),  # inside a word, not "belt ultra"
+        ({"subject": "É"}, {"ÉCOLE reunion"}),  # short, beyond ASCII: any case
+        ({"subject": "é"}, {"ÉCOLE reunion"}),
+        ({"from_": "Ë <"}, {"ÉCOLE reunion"}),
+        ({"subject": "ULTRA-L"}, {"belt ultra-light"}),
         ({"subject": "DELTA LAUNCH"}, {"Delta launch review"}),  # any case, spaces kept
         ({"subject": "école"}, {"ÉCOLE reunion"}),  # case folded beyond ASCII
         ({"subject": "会议室"}, {"明天会议室预订"}),  # CJK inside a longer run
@@ -135,7 +141,7 @@ def test_a_failed_batch_leaves_neither_rows_nor_index_entries(tmp_path: Path) ->
 def test_migration_builds_the_index_for_an_existing_store(tmp_path: Path) -> None:
     path = tmp_path / "mail.db"
     db = Database(path)
-    assert import_path(db, _mbox(tmp_path / "s.mbox"), account_id=1).imported == 5
+    assert import_path(db, _mbox(tmp_path / "s.mbox"), account_id=1).imported == len(MESSAGES)
     db.close()
     # Make it a store of schema 5 (before 0006): no trigram index, no triggers.
     raw = sqlite3.connect(path)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..errors import StorageError
 from .errors import map_sqlite_errors
+from .fts import contains
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -100,6 +101,9 @@ class Database:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            # The exact check of substring search (store/fts.py): SQLite's lower() and
+            # LIKE fold ASCII only.
+            conn.create_function("prx_contains", 2, contains, deterministic=True)
         except BaseException:
             conn.close()
             raise

@@ -3,11 +3,13 @@
 What search matches (the text ``docs/tools.md`` states):
 
 - **Filters** ``subject``, ``from``, ``to``, ``body``: case-insensitive *substring* of that
-  field (``elta`` finds ``Delta``; ``会议`` finds ``明天会议室``), spaces and punctuation
-  included as typed. Three characters or more go through the ``trigram`` index
-  (``messages_trgm``; case folded for every script); one or two characters are matched with
-  ``LIKE`` on the rows the other criteria leave (case-insensitive for ASCII letters only;
-  other scripts match as typed). Diacritics are not folded (``cafe`` does not find ``café``).
+  field, in every script (``elta`` finds ``Delta``, ``école`` finds ``ÉCOLE``, ``会议`` finds
+  ``明天会议室``), spaces and punctuation included as typed. Diacritics are not folded
+  (``cafe`` does not find ``café``). How: a needle of three characters or more selects the
+  rows holding all its trigrams in that field (``messages_trgm``, FTS5's ``trigram``
+  tokenizer, ``detail=column``), and each is checked for the whole needle
+  (``prx_contains``, registered by ``store/db.py``); a shorter one is checked on the rows
+  the other criteria leave (``LIKE`` when it is ASCII).
 - **Free text** ``query``: every whitespace-separated word must occur somewhere in subject,
   from, to, cc or body (AND). A word is matched as a *word prefix* (``invoice`` finds
   ``invoices``, not ``reinvoice``; words of one or two letters as whole words) with case
@@ -29,8 +31,10 @@ from ..errors import InvalidArgument
 __all__ = [
     "FTS_COLUMNS",
     "SearchPlan",
+    "contains",
     "match_expression",
     "plan_search",
+    "searchable",
     "terms",
 ]
 
@@ -38,6 +42,7 @@ FTS_COLUMNS = frozenset({"subject", "from_addr", "to_addrs", "cc_addrs", "body"}
 _MAX_TERMS = 32
 _MIN_PREFIX = 3
 _MIN_TRIGRAM = 3  # the trigram tokenizer makes no token of a shorter string
+_MAX_TRIGRAMS = 12  # per needle: enough to narrow the rows; the check makes it exact
 
 # Columns of messages that each filter or free-text substring reads, for LIKE.
 _BODY_SQL = "coalesce(body_text, body_html_text, '')"
@@ -45,7 +50,7 @@ _ALL_SQL = (
     "(subject || char(10) || from_addr || char(10) || to_addrs || char(10) || cc_addrs"
     f" || char(10) || {_BODY_SQL})"
 )
-_LIKE_SQL = {
+_COLUMN_SQL = {
     "subject": "subject",
     "from_addr": "from_addr",
     "to_addrs": "to_addrs",
@@ -107,12 +112,34 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def fold(text: str) -> str:
+    """The case folding ``prx_contains`` compares with (``str.lower``: simple folding, as
+    the trigram tokenizer's)."""
+    return text.lower()
+
+
+def contains(haystack: str | None, folded_needle: str | None) -> bool:
+    """SQL ``prx_contains(text, folded needle)``: a case-insensitive substring test."""
+    if haystack is None or folded_needle is None:
+        return False
+    return folded_needle in fold(haystack)
+
+
+def _trigrams(needle: str) -> list[str]:
+    """Distinct trigrams of ``needle``, at most _MAX_TRIGRAMS spread over its length."""
+    grams = list(dict.fromkeys(fold(needle[i : i + 3]) for i in range(len(needle) - 2)))
+    if len(grams) > _MAX_TRIGRAMS:
+        step = (len(grams) - 1) / (_MAX_TRIGRAMS - 1)
+        grams = [grams[round(i * step)] for i in range(_MAX_TRIGRAMS)]
+    return grams
+
+
 class SearchPlan(NamedTuple):
     """The conditions a search adds: each must hold (AND)."""
 
     words: str | None  # MATCH expression over messages_fts (unicode61, word prefixes)
-    substrings: str | None  # MATCH expression over messages_trgm (trigram, substrings)
-    likes: tuple[tuple[str, str], ...]  # (SQL expression, LIKE pattern) for short substrings
+    trigrams: str | None  # MATCH expression over messages_trgm: candidate rows
+    checks: tuple[tuple[str, str], ...]  # (SQL condition with one ?, its parameter)
 
 
 def _refuse(name: str, text: str) -> InvalidArgument:
@@ -137,15 +164,20 @@ def plan_search(
     """
     words: list[str] = []
     trigram: list[str] = []
-    likes: list[tuple[str, str]] = []
+    checks: list[tuple[str, str]] = []
 
     def substring(column: str | None, needle: str) -> None:
         needle = needle.replace("\x00", "")
+        sql = _COLUMN_SQL[column]
         if len(needle) >= _MIN_TRIGRAM:
             prefix = "" if column is None else "{" + column + "} : "
-            trigram.append(prefix + _quote(needle))
-        else:
-            likes.append((_LIKE_SQL[column], like_pattern(needle)))
+            grams = " AND ".join(_quote(g) for g in _trigrams(needle))
+            trigram.append(f"{prefix}({grams})")
+        elif needle.isascii():
+            # LIKE folds ASCII case only, which is all an ASCII needle needs; it runs in C.
+            checks.append((f"{sql} LIKE ? ESCAPE '\\'", like_pattern(needle)))
+            return
+        checks.append((f"prx_contains({sql}, ?)", fold(needle)))
 
     if text is not None:
         if not searchable(text):
@@ -175,5 +207,5 @@ def plan_search(
     return SearchPlan(
         " AND ".join(words) if words else None,
         " AND ".join(trigram) if trigram else None,
-        tuple(likes),
+        tuple(checks),
     )

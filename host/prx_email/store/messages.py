@@ -917,17 +917,17 @@ class MessageStore:
         if q.before is not None:
             where.append("date < ?")
             params.append(q.before)
-        if plan.words is not None or plan.substrings is not None:
+        if plan.words is not None or plan.trigrams is not None:
             self.index_pending()  # a deferred index step catches up before the query
         if plan.words is not None:
             where.append("id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
             params.append(plan.words)
-        if plan.substrings is not None:
+        if plan.trigrams is not None:
             where.append("id IN (SELECT rowid FROM messages_trgm WHERE messages_trgm MATCH ?)")
-            params.append(plan.substrings)
-        for expr, pattern in plan.likes:
-            where.append(f"{expr} LIKE ? ESCAPE '\\'")
-            params.append(pattern)
+            params.append(plan.trigrams)
+        for condition, value in plan.checks:
+            where.append(condition)
+            params.append(value)
         return self._page(where, params, q.limit, q.cursor).page
 
     def uid_page(

@@ -1,14 +1,18 @@
 -- Substring search (issue 10 item 13): a second full-text index over the same columns with
 -- FTS5's trigram tokenizer (SQLite >= 3.34), case-insensitive. Filters (subject, from, to,
 -- body) and free-text words in scripts without spaces (CJK, kana, Hangul, Thai) of three
--- characters or more match substrings through it; shorter ones use LIKE (store/fts.py).
+-- characters or more find their candidate rows through it (every trigram of the needle in
+-- that column), and the search checks each candidate for the whole needle; shorter
+-- needles are checked directly (store/fts.py). detail = column: no positions, about a
+-- fifth of the size of detail = full (bench/bench_index.py) and cheaper to write.
 -- Kept exactly like messages_fts: contentless, the same watermark (fts_state.indexed_upto),
 -- rows indexed by the statement that indexes messages_fts, in the same transaction
 -- (store/messages.py), and the triggers below for deletes and changes of indexed rows.
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_trgm USING fts5 (
     subject, from_addr, to_addrs, cc_addrs, body,
     content = '',
-    tokenize = 'trigram'
+    tokenize = 'trigram',
+    detail = column
 );
 INSERT INTO messages_trgm (messages_trgm, rank) VALUES ('automerge', 16);
 
