@@ -283,7 +283,6 @@ _PENDING_BATCH = (
 # early by another writer's watermark step are re-indexed by the update trigger.)
 _INDEX_UPTO = tuple(sql + " AND id <= ?" for sql in _INDEX_PENDING)
 _ADVANCE_WATERMARK_TO = "UPDATE fts_state SET indexed_upto = max(indexed_upto, ?) WHERE id = 1"
-_COMPLETION_BATCH = 200
 
 
 def _lines(text: str) -> tuple[str, ...]:
@@ -592,10 +591,11 @@ class MessageStore:
         """Store synced messages as summaries plus raw bytes, pending completion.
 
         New UIDs get a summary row (listable and filterable by sender, recipients, subject,
-        date, flags and threading ids at once) holding the raw bytes, pending;
-        :meth:`complete_pending` adds bodies, attachments and the full-text entry. A UID
-        already stored keeps its row (UID and UIDVALIDITY name immutable content) and gets
-        its flags updated. No full-text indexing here. Returns rows inserted or updated.
+        date, flags and threading ids at once) holding the raw bytes, pending; completion
+        (:meth:`pending`, :meth:`complete`) adds bodies, attachments and the full-text
+        entries. A UID already stored keeps its row (UID and UIDVALIDITY name immutable
+        content) and gets its flags updated. No full-text indexing here. Returns rows
+        inserted or updated.
 
         With ``conn`` (a connection inside an open transaction) the writes join it, so a
         sync commits a batch and its cursor move together.
