@@ -198,3 +198,21 @@ def test_an_existing_looser_store_is_tightened(tmp_path: Path) -> None:
 def test_migrations_keep_numbering(tmp_path: Path) -> None:
     numbers = [n for n, _, _ in dbmod._migrations()]
     assert numbers == list(range(1, len(numbers) + 1)) and numbers[-1] >= 6
+
+
+def test_the_per_user_data_dir_is_tightened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prx_email.config.paths import data_dir, resolve_db_path
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    monkeypatch.delenv("PRX_EMAIL_DB", raising=False)
+    data_dir().mkdir(parents=True, mode=0o755)
+    data_dir().chmod(0o755)  # as an older release left it
+    other = tmp_path / "elsewhere"
+    other.mkdir(mode=0o755)
+    other.chmod(0o755)
+    Database(resolve_db_path()).close()
+    Database(other / "mail.db").close()
+    assert _mode(data_dir()) == 0o700 and _mode(data_dir() / "mail.db") == 0o600
+    assert _mode(other) == 0o755  # not ours: left alone

@@ -9,7 +9,8 @@ Every sqlite failure leaves this module as :class:`~prx_email.errors.StorageErro
 
 The store holds everyone's private mail: a new store file is created 0600 (its -wal and
 -shm files inherit that mode from it) and any directory created for it 0700; an existing
-store file that group or others can read is tightened to 0600 (when this user owns it).
+store file that group or others can read is tightened to 0600, and the per-user data
+directory to 0700 (when this user owns them).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from ..config.paths import data_dir
 from ..errors import StorageError
 from .errors import map_sqlite_errors
 from .fts import contains
@@ -172,29 +174,33 @@ def _prepare_file(path: Path) -> None:
     """
     try:
         _make_dirs(path.parent)
+        if path.parent == data_dir():
+            # The per-user data dir is prx-email's alone; older releases made it 0755.
+            _tighten(path.parent, 0o700)
         try:
             # The file is created here, not by SQLite, which would create it 0644 (umask).
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
-            for file in (
-                path,
-                path.with_name(path.name + "-wal"),
-                path.with_name(path.name + "-shm"),
-            ):
-                try:
-                    mode = stat.S_IMODE(file.stat().st_mode)
-                except FileNotFoundError:
-                    continue
-                if mode & 0o077:
-                    # Not ours to change (another user's shared store): its owner decides.
-                    with suppress(PermissionError):
-                        file.chmod(mode & 0o700)
+            for suffix in ("", "-wal", "-shm"):
+                _tighten(path.with_name(path.name + suffix), 0o600)
     except OSError as exc:
         raise StorageError(
             f"cannot prepare the store {path}: {exc.strerror or exc}",
             hint="check that this user may create and chmod the file and its directory,"
             " or pass another location with --db / PRX_EMAIL_DB",
         ) from exc
+
+
+def _tighten(path: Path, private: int) -> None:
+    """Drop group and other permissions of ``path`` (when it exists and this user owns it)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        # Not ours to change (another user's shared store): its owner decides.
+        with suppress(PermissionError):
+            path.chmod(mode & private)
 
 
 def _make_dirs(directory: Path) -> None:
