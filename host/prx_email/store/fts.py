@@ -5,17 +5,21 @@ What search matches (the text ``docs/tools.md`` states):
 - **Filters** ``subject``, ``from``, ``to``, ``body``: case-insensitive *substring* of that
   field, in every script (``elta`` finds ``Delta``, ``école`` finds ``ÉCOLE``, ``会议`` finds
   ``明天会议室``), spaces and punctuation included as typed. Diacritics are not folded
-  (``cafe`` does not find ``café``). How: a needle of three characters or more selects the
-  rows holding all its trigrams in that field (``messages_trgm``, FTS5's ``trigram``
-  tokenizer, ``detail=column``), and each is checked for the whole needle
-  (``prx_contains``, registered by ``store/db.py``); a shorter one is checked on the rows
-  the other criteria leave (``LIKE`` when it is ASCII).
+  (``cafe`` does not find ``café``). How: for ``subject``/``from``/``to``, a needle of three
+  characters or more selects the rows holding all its trigrams in that field
+  (``messages_trgm``, FTS5's ``trigram`` tokenizer, ``detail=column``, header fields
+  only); every needle is then checked against the field (``LIKE`` for an ASCII needle,
+  else ``prx_contains``, registered by ``store/db.py``: SQLite folds ASCII only). A
+  ``body`` needle is checked on the rows the other criteria leave, newest first; a page
+  stops that scan once it is full (trigram-indexing bodies doubled the cost of storing a
+  message; scanning 10,000 bodies for a needle found nowhere takes ~45 ms).
 - **Free text** ``query``: every whitespace-separated word must occur somewhere in subject,
   from, to, cc or body (AND). A word is matched as a *word prefix* (``invoice`` finds
   ``invoices``, not ``reinvoice``; words of one or two letters as whole words) with case
   and diacritics folded (``cafe`` finds ``Café``), except a word holding CJK, kana, Hangul
-  or Thai characters, scripts written without spaces: it matches as a substring, as a
-  filter does. At most 32 words count; words without a letter or digit are ignored.
+  or Thai characters, scripts written without spaces: it matches as a substring of any of
+  those fields, checked as a ``body`` filter is. At most 32 words count; words without a
+  letter or digit are ignored.
 - User text is never syntax: FTS5 operators, quotes, ``*``, ``%`` and ``_`` are matched as
   the characters they are.
 - A filter, or a query, without any letter or digit (``"???"``, ``"%"``, ``"*"``, blanks)
@@ -43,6 +47,7 @@ _MAX_TERMS = 32
 _MIN_PREFIX = 3
 _MIN_TRIGRAM = 3  # the trigram tokenizer makes no token of a shorter string
 _MAX_TRIGRAMS = 12  # per needle: enough to narrow the rows; the check makes it exact
+_TRIGRAM_COLUMNS = frozenset({"subject", "from_addr", "to_addrs"})  # in messages_trgm
 
 # Columns of messages that each filter or free-text substring reads, for LIKE.
 _BODY_SQL = "coalesce(body_text, body_html_text, '')"
@@ -168,16 +173,16 @@ def plan_search(
 
     def substring(column: str | None, needle: str) -> None:
         needle = needle.replace("\x00", "")
-        sql = _COLUMN_SQL[column]
-        if len(needle) >= _MIN_TRIGRAM:
-            prefix = "" if column is None else "{" + column + "} : "
+        if column in _TRIGRAM_COLUMNS and len(needle) >= _MIN_TRIGRAM:
+            # The index narrows the rows to check.
             grams = " AND ".join(_quote(g) for g in _trigrams(needle))
-            trigram.append(f"{prefix}({grams})")
-        elif needle.isascii():
+            trigram.append(f"{{{column}}} : ({grams})")
+        sql = _COLUMN_SQL[column]
+        if needle.isascii():
             # LIKE folds ASCII case only, which is all an ASCII needle needs; it runs in C.
             checks.append((f"{sql} LIKE ? ESCAPE '\\'", like_pattern(needle)))
-            return
-        checks.append((f"prx_contains({sql}, ?)", fold(needle)))
+        else:
+            checks.append((f"prx_contains({sql}, ?)", fold(needle)))
 
     if text is not None:
         if not searchable(text):

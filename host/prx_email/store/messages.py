@@ -212,12 +212,15 @@ _UPDATE_BY_ID = (
 )
 # Index every pending row, then move the watermark past the highest key (AUTOINCREMENT
 # keys only grow, so every later row is pending until the next run of these two).
-_INDEX_PENDING = tuple(
-    f"INSERT INTO {table} (rowid, subject, from_addr, to_addrs, cc_addrs, body) "
+_INDEX_PENDING = (
+    "INSERT INTO messages_fts (rowid, subject, from_addr, to_addrs, cc_addrs, body) "
     "SELECT id, subject, from_addr, to_addrs, cc_addrs, "
     "coalesce(body_text, body_html_text, '') FROM messages "
-    "WHERE id > (SELECT indexed_upto FROM fts_state WHERE id = 1)"
-    for table in ("messages_fts", "messages_trgm")  # words; substrings (0006)
+    "WHERE id > (SELECT indexed_upto FROM fts_state WHERE id = 1)",
+    # The substring index of the header fields (0006).
+    "INSERT INTO messages_trgm (rowid, subject, from_addr, to_addrs, cc_addrs) "
+    "SELECT id, subject, from_addr, to_addrs, cc_addrs FROM messages "
+    "WHERE id > (SELECT indexed_upto FROM fts_state WHERE id = 1)",
 )
 _ADVANCE_WATERMARK = (
     "UPDATE fts_state SET indexed_upto = "
