@@ -2,6 +2,7 @@
 
 from .model import (
     AccountConfig,
+    ActionSettings,
     AttachmentPolicy,
     Auth,
     Config,
@@ -16,6 +17,7 @@ from .paths import resolve_config_path, resolve_db_path
 
 __all__ = [
     "AccountConfig",
+    "ActionSettings",
     "AttachmentPolicy",
     "Auth",
     "Config",

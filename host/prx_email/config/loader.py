@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from ..errors import ConfigError
 from .model import (
     AccountConfig,
+    ActionSettings,
     AttachmentPolicy,
     Auth,
     Config,
@@ -39,7 +40,17 @@ T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
 _TOP_KEYS = ("accounts", "attachments")
-_ACCOUNT_KEYS = ("id", "name", "address", "provider", "imap", "smtp", "sync", "send")
+_ACCOUNT_KEYS = (
+    "id",
+    "name",
+    "address",
+    "provider",
+    "imap",
+    "smtp",
+    "sync",
+    "send",
+    "actions",
+)
 _SERVER_KEYS = (
     "host",
     "port",
@@ -74,7 +85,8 @@ _SEND_KEYS = (
     "circuit_failures",
     "circuit_cooldown_seconds",
 )
-_ATTACH_KEYS = ("root", "max_bytes", "allowed_types")
+_ATTACH_KEYS = ("root", "max_bytes", "allowed_types", "download_dir", "inline_max_bytes")
+_ACTION_KEYS = ("archive_folder", "trash_folder", "bulk_limit")
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEYLINE = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
@@ -393,6 +405,26 @@ def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:
         root=ctx.path(t, path, "root"),
         max_bytes=ctx.positive(t, path, "max_bytes", d.max_bytes),
         allowed_types=ctx.strings(t, path, "allowed_types") or d.allowed_types,
+        download_dir=ctx.path(t, path, "download_dir"),
+        inline_max_bytes=ctx.positive(t, path, "inline_max_bytes", d.inline_max_bytes),
+    )
+
+
+def _actions(ctx: _Ctx, raw: Any, path: KeyPath) -> ActionSettings:
+    t = ctx.table(raw, path, _ACTION_KEYS)
+    d = ActionSettings()
+    folders: dict[str, str | None] = {}
+    for key in ("archive_folder", "trash_folder"):
+        name = ctx.get(t, path, key, str)
+        if name is not None and (not name or any(c in name for c in '\r\n\x00*%"\\')):
+            raise ctx.error(
+                (*path, key), 'must be a folder name without CR, LF, NUL, *, %, " or \\'
+            )
+        folders[key] = name
+    return ActionSettings(
+        archive_folder=folders["archive_folder"],
+        trash_folder=folders["trash_folder"],
+        bulk_limit=ctx.positive(t, path, "bulk_limit", d.bulk_limit),
     )
 
 
@@ -418,6 +450,7 @@ def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
         smtp=build("smtp"),
         sync=_sync(ctx, t.get("sync", {}), (*path, "sync")),
         send=_send(ctx, t.get("send", {}), (*path, "send")),
+        actions=_actions(ctx, t.get("actions", {}), (*path, "actions")),
     )
 
 

@@ -21,6 +21,7 @@ Timestamp = int  # seconds since the Unix epoch, UTC
 
 if TYPE_CHECKING:
     from ._account import Account
+    from ._actions import ActionOutcome, ActionResult, AttachmentDownload, FolderInfo, FolderList
     from ._attachment import AttachmentMeta, ParsedAttachment
     from ._message import Header, Message, MessagePage, MessageSummary
     from ._outbox import OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Account": "._account",
+    "ActionOutcome": "._actions",
+    "ActionResult": "._actions",
+    "AttachmentDownload": "._actions",
+    "FolderInfo": "._actions",
+    "FolderList": "._actions",
     "AttachmentMeta": "._attachment",
     "ParsedAttachment": "._attachment",
     "Header": "._message",
@@ -70,10 +76,15 @@ def __dir__() -> list[str]:
 __all__ = [
     "Account",
     "AccountId",
+    "ActionOutcome",
+    "ActionResult",
     "AttachmentBase64",
+    "AttachmentDownload",
     "AttachmentMeta",
     "AttachmentPath",
     "AttachmentSource",
+    "FolderInfo",
+    "FolderList",
     "FolderReport",
     "Header",
     "ListQuery",
