@@ -41,6 +41,7 @@ __all__ = [
     "rename_folder",
     "summaries",
     "thread_id",
+    "thread_ids",
     "thread_of",
 ]
 
@@ -309,3 +310,14 @@ def thread_of(
     ordered = sorted(found, key=lambda k: found[k])[:_MAX_THREAD]
     # The oldest message names the thread: its root is the one every reply lists first.
     return roots[ordered[0]], ordered
+
+
+def thread_ids(db: Database, account_id: AccountId, ids: Iterable[MessageKey]) -> dict[int, str]:
+    """Each stored id's ``thread_id`` (for summaries). :raises StorageError:"""
+    with db.reading() as conn:
+        rows = conn.execute(
+            "SELECT id, message_id, in_reply_to, refs FROM messages WHERE account_id = ? "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (account_id, _ids_json(ids)),
+        ).fetchall()
+    return {int(r[0]): thread_id(r[1], r[2], r[3], int(r[0])) for r in rows}

@@ -21,7 +21,14 @@ Timestamp = int  # seconds since the Unix epoch, UTC
 
 if TYPE_CHECKING:
     from ._account import Account
-    from ._actions import ActionOutcome, ActionResult, AttachmentDownload, FolderInfo, FolderList
+    from ._actions import (
+        ActionOutcome,
+        ActionResult,
+        AttachmentDownload,
+        FolderInfo,
+        FolderList,
+        Thread,
+    )
     from ._attachment import AttachmentMeta, ParsedAttachment
     from ._message import Header, Message, MessagePage, MessageSummary
     from ._outbox import OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
@@ -43,6 +50,7 @@ _LAZY = {
     "AttachmentDownload": "._actions",
     "FolderInfo": "._actions",
     "FolderList": "._actions",
+    "Thread": "._actions",
     "AttachmentMeta": "._attachment",
     "ParsedAttachment": "._attachment",
     "Header": "._message",
@@ -104,5 +112,6 @@ __all__ = [
     "SearchQuery",
     "SyncReport",
     "SyncRequest",
+    "Thread",
     "Timestamp",
 ]

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from . import MessageKey
+from ._message import MessageSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +71,11 @@ class AttachmentDownload:
     path: str | None = None
     data_base64: str | None = None
     fetched_from_server: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A conversation: its id (the root Message-ID) and its stored messages, oldest first."""
+
+    thread_id: str
+    messages: tuple[MessageSummary, ...]
