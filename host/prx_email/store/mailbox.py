@@ -124,25 +124,22 @@ def apply_moves(db: Database, account_id: AccountId, moves: Sequence[Move]) -> i
 
     :raises StorageError:
     """
-    kept = 0
+    gone = [(account_id, mv.id) for mv in moves if mv.uid is None]
+    rekeyed = [mv for mv in moves if mv.uid is not None]
     with db.transaction() as tx:
-        for mv in moves:
-            if mv.uid is None:
-                tx.execute(
-                    "DELETE FROM messages WHERE account_id = ? AND id = ?", (account_id, mv.id)
-                )
-                continue
-            # The destination's sync may have stored the same message already.
-            tx.execute(
-                "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity = ? "
-                "AND uid = ? AND id != ?",
-                (account_id, mv.folder, mv.uidvalidity, mv.uid, mv.id),
-            )
-            kept += tx.execute(
-                "UPDATE messages SET folder = ?, uidvalidity = ?, uid = ? "
-                "WHERE account_id = ? AND id = ?",
-                (mv.folder, mv.uidvalidity, mv.uid, account_id, mv.id),
-            ).rowcount
+        if gone:
+            tx.executemany("DELETE FROM messages WHERE account_id = ? AND id = ?", gone)
+        # The destination's sync may have stored the same message already: that row goes.
+        tx.executemany(
+            "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity = ? "
+            "AND uid = ? AND id != ?",
+            [(account_id, mv.folder, mv.uidvalidity, mv.uid, mv.id) for mv in rekeyed],
+        )
+        kept = tx.executemany(
+            "UPDATE messages SET folder = ?, uidvalidity = ?, uid = ? "
+            "WHERE account_id = ? AND id = ?",
+            [(mv.folder, mv.uidvalidity, mv.uid, account_id, mv.id) for mv in rekeyed],
+        ).rowcount
     return kept
 
 

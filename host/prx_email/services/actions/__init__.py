@@ -6,7 +6,8 @@ store reflects each change as soon as the server confirmed it. Repeating an acti
 safe: what is already so is answered ``unchanged`` / ``already_there`` / ``not_found``
 without a command. The network gate is the caller's (the bridge): ``folders`` and
 ``attachment`` take ``network`` to know whether they may fall back to or must reach the
-server.
+server. Each service opens its own connection, or uses an open ``session=`` (see
+:func:`open_session`) so several calls in a row log in once.
 
 ==================  ===============================================  ==========
 service             server commands                                   module
@@ -24,7 +25,7 @@ attachment          BODYSTRUCTURE + BODY.PEEK[section] when not kept  attachment
 ==================  ===============================================  ==========
 """
 
-from ._session import ROLES, MoveIncomplete
+from ._session import ROLES, MoveIncomplete, Session, open_session
 from .attachment import attachment, safe_filename
 from .flags import FLAG_NAMES, label, mark
 from .folders import folder_create, folder_delete, folder_rename, folders
@@ -36,6 +37,7 @@ __all__ = [
     "GET_MANY_LIMIT",
     "ROLES",
     "MoveIncomplete",
+    "Session",
     "archive",
     "attachment",
     "delete",
@@ -47,6 +49,7 @@ __all__ = [
     "label",
     "mark",
     "move",
+    "open_session",
     "safe_filename",
     "thread",
 ]

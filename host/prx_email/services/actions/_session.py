@@ -85,6 +85,7 @@ class Session:
     acc: AccountConfig
     client: ImapClient
     _entries: list[ListEntry] | None = field(default=None)
+    _selected: SelectedFolder | None = field(default=None)
 
     @contextmanager
     def errors(self, folder: str | None = None) -> Iterator[None]:
@@ -156,13 +157,41 @@ class Session:
         return found
 
     async def select(self, folder: str) -> SelectedFolder:
+        """SELECT (read-write), unless this session has the folder selected already."""
+        sel = self._selected
+        if sel is not None and sel.name == folder and self.client.selected == folder:
+            return sel
+        self._selected = None
         with self.errors(folder):
-            return await select_folder(self.client, folder)
+            self._selected = await select_folder(self.client, folder)
+        return self._selected
+
+    def forget_selected(self) -> None:
+        """After EXAMINE, RENAME or DELETE: the next :meth:`select` selects again."""
+        self._selected = None
 
 
 @asynccontextmanager
-async def open_session(ctx: ServiceContext, account: AccountId) -> AsyncIterator[Session]:
-    """Connect and log in for one action call; logs out however the block ends."""
+async def open_session(
+    ctx: ServiceContext, account: AccountId, session: Session | None = None
+) -> AsyncIterator[Session]:
+    """A connection for one action call, logged out however the block ends.
+
+    Given an open ``session`` (of the same account), that one is used and left open: a
+    caller running several actions in a row (a batch of bulk calls, an agent's turn)
+    pays for connect, TLS and login once. Open one with ``async with open_session(ctx,
+    account) as s`` and pass ``session=s`` to the services.
+
+    :raises InvalidArgument: ``session`` belongs to another account.
+    """
+    if session is not None:
+        if session.acc.id != account:
+            raise InvalidArgument(
+                f"the session is for account {session.acc.id}, not {account}",
+                hint="open one session per account",
+            )
+        yield session
+        return
     acc = ctx.account(account)
     client = await open_imap(ctx, acc)
     try:

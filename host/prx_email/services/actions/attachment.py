@@ -32,7 +32,7 @@ from ...types import AccountId, AttachmentDownload, AttachmentMeta, MessageKey
 from ..attachments import stored_path
 from ..context import ServiceContext
 from ..mailbox import get_message
-from ._session import open_session
+from ._session import Session, open_session
 
 __all__ = ["attachment", "safe_filename"]
 
@@ -69,7 +69,11 @@ def _matches(part: BodyPart, meta: AttachmentMeta) -> bool:
 
 
 async def _from_server(
-    ctx: ServiceContext, account: AccountId, key: MessageKey, meta: AttachmentMeta
+    ctx: ServiceContext,
+    account: AccountId,
+    key: MessageKey,
+    meta: AttachmentMeta,
+    session: Session | None,
 ) -> bytes:
     loc = store.locate(ctx.db, account, [key]).get(key)
     if loc is None or loc.uid is None:
@@ -78,8 +82,9 @@ async def _from_server(
             "the server",
             hint="imported messages keep only what the import stored",
         )
-    async with open_session(ctx, account) as s:
+    async with open_session(ctx, account, session) as s:
         with s.errors(loc.folder):
+            s.forget_selected()
             info = await s.client.select(loc.folder)
             if info.uidvalidity != loc.uidvalidity:
                 raise NotFound(
@@ -154,6 +159,7 @@ async def attachment(
     *,
     inline: bool = False,
     network: bool,
+    session: Session | None = None,
 ) -> AttachmentDownload:
     """Attachment ``index`` of stored message ``key``: a file path, or inline base64.
 
@@ -182,7 +188,7 @@ async def attachment(
                 "from the server needs the network, which is disabled",
                 hint="set PRX_EMAIL_ENABLE_REAL_NETWORK=1 in the host's environment",
             )
-        data = await _from_server(ctx, account, key, meta)
+        data = await _from_server(ctx, account, key, meta, session)
         fetched = True
     sha = hashlib.sha256(data).hexdigest()
     base = AttachmentDownload(

@@ -74,6 +74,7 @@ async def _mark_in(
     sel = await s.select(folder)
     _check_keywords(sel, add)
     valid = [loc for loc in locs if loc.uidvalidity == sel.info.uidvalidity]
+    valid_ids = {loc.id for loc in valid}
     with s.errors(folder):
         current = (
             await fetch_flags(s.client, [loc.uid for loc in valid if loc.uid]) if valid else {}
@@ -92,7 +93,7 @@ async def _mark_in(
     )
     out = []
     for loc in locs:
-        if loc.uid in after and loc in valid:
+        if loc.uid in after and loc.id in valid_ids:
             outcome = ActionOutcome.CHANGED if loc.uid in changed else ActionOutcome.UNCHANGED
             out.append(ActionResult(loc.id, outcome, folder, loc.uid, after[loc.uid]))
         else:
@@ -112,6 +113,7 @@ async def mark(
     *,
     add: Sequence[str] = (),
     remove: Sequence[str] = (),
+    session: Session | None = None,
 ) -> list[ActionResult]:
     """Add and/or remove flags (``seen``, ``flagged``, ``answered``, ``draft``, keywords).
 
@@ -136,7 +138,7 @@ async def mark(
     groups = by_folder(located.values())
     found: list[ActionResult] = []
     if groups:
-        async with open_session(ctx, account) as s:
+        async with open_session(ctx, account, session) as s:
             for folder, locs in groups.items():
                 found += await _mark_in(s, folder, locs, add_f, rm_f)
     return _results(wanted, found)
@@ -152,6 +154,7 @@ async def _gmail_in(
 ) -> list[ActionResult]:
     sel = await s.select(folder)
     valid = [loc for loc in locs if loc.uidvalidity == sel.info.uidvalidity and loc.uid]
+    valid_ids = {loc.id for loc in valid}
     current: dict[int, tuple[str, ...]] = {}
     with s.errors(folder):
         if valid:
@@ -172,7 +175,7 @@ async def _gmail_in(
     changed = set(need_add) | set(need_rm)
     out = []
     for loc in locs:
-        if loc.uid in after and loc in valid:
+        if loc.uid in after and loc.id in valid_ids:
             outcome = ActionOutcome.CHANGED if loc.uid in changed else ActionOutcome.UNCHANGED
             out.append(ActionResult(loc.id, outcome, folder, loc.uid, loc.flags, after[loc.uid]))
         else:
@@ -187,6 +190,7 @@ async def label(
     *,
     add: Sequence[str] = (),
     remove: Sequence[str] = (),
+    session: Session | None = None,
 ) -> list[ActionResult]:
     """Gmail labels when the server offers ``X-GM-EXT-1``, else IMAP keywords.
 
@@ -200,7 +204,7 @@ async def label(
     located = store.locate(ctx.db, account, wanted)
     groups = by_folder(located.values())
     found: list[ActionResult] = []
-    async with open_session(ctx, account) as s:
+    async with open_session(ctx, account, session) as s:
         if "X-GM-EXT-1" in s.client.capabilities:
             for folder, locs in groups.items():
                 found += await _gmail_in(s, folder, locs, list(add), list(remove))

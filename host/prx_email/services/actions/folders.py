@@ -50,7 +50,9 @@ async def _infos(s: Session, names: list[str] | None = None) -> list[FolderInfo]
     return out
 
 
-async def folders(ctx: ServiceContext, account: AccountId, *, network: bool) -> FolderList:
+async def folders(
+    ctx: ServiceContext, account: AccountId, *, network: bool, session: Session | None = None
+) -> FolderList:
     """The account's folders with roles and counts; from the store when ``network`` is off.
 
     :raises AccountNotFound, ConnectionFailed, AuthFailed, OperationTimeout, StorageError:
@@ -71,19 +73,20 @@ async def folders(ctx: ServiceContext, account: AccountId, *, network: bool) -> 
             ),
             source="local",
         )
-    async with open_session(ctx, account) as s:
+    async with open_session(ctx, account, session) as s:
         return FolderList(tuple(await _infos(s)), source="server")
 
 
 async def folder_create(
-    ctx: ServiceContext, account: AccountId, name: str
+    ctx: ServiceContext, account: AccountId, name: str, *, session: Session | None = None
 ) -> tuple[FolderInfo, bool]:
     """CREATE ``name``; (the folder, whether it was created). Exists already → not created.
 
     :raises InvalidArgument: a name refused by ``check_folder_name``.
     """
     check_folder_name(name)
-    async with open_session(ctx, account) as s:
+    async with open_session(ctx, account, session) as s:
+        await s.entries(refresh=True)  # a shared session may have listed before a change
         existed = await s.entry(name) is not None
         if not existed:
             with s.errors():
@@ -98,7 +101,12 @@ async def folder_create(
 
 
 async def folder_rename(
-    ctx: ServiceContext, account: AccountId, old: str, new: str
+    ctx: ServiceContext,
+    account: AccountId,
+    old: str,
+    new: str,
+    *,
+    session: Session | None = None,
 ) -> tuple[FolderInfo, bool]:
     """RENAME ``old`` to ``new``; (the folder, whether renamed). Already renamed → not renamed.
 
@@ -109,7 +117,8 @@ async def folder_rename(
     check_folder_name(new)
     if old.upper() == "INBOX":
         raise InvalidArgument("INBOX cannot be renamed here", hint="rename another folder")
-    async with open_session(ctx, account) as s:
+    async with open_session(ctx, account, session) as s:
+        await s.entries(refresh=True)
         src, dst = await s.entry(old), await s.entry(new)
         if src is None and dst is not None:
             renamed = False  # a repeated call: done already
@@ -123,6 +132,7 @@ async def folder_rename(
                 f"folder {new!r} exists already", hint="choose another name or delete it first"
             )
         else:
+            s.forget_selected()
             with s.errors(old):
                 await rename_folder(s.client, old, new)
             store.rename_folder(ctx.db, account, old, new, src.delimiter)
@@ -134,7 +144,12 @@ async def folder_rename(
 
 
 async def folder_delete(
-    ctx: ServiceContext, account: AccountId, name: str, *, force: bool = False
+    ctx: ServiceContext,
+    account: AccountId,
+    name: str,
+    *,
+    force: bool = False,
+    session: Session | None = None,
 ) -> bool:
     """DELETE ``name``; whether it existed. Refuses special-use and non-empty folders.
 
@@ -143,7 +158,8 @@ async def folder_delete(
     check_folder_name(name)
     if name.upper() == "INBOX":
         raise InvalidState("INBOX cannot be deleted", hint="delete its messages instead")
-    async with open_session(ctx, account) as s:
+    async with open_session(ctx, account, session) as s:
+        await s.entries(refresh=True)
         entry = await s.entry(name)
         if entry is None:
             store.drop_folder(ctx.db, account, name)
@@ -161,6 +177,7 @@ async def folder_delete(
                     f"folder {name!r} holds {st.messages} messages",
                     hint='pass "force": true to delete it with its messages',
                 )
+        s.forget_selected()
         with s.errors(name):
             await delete_folder(s.client, name)
         store.drop_folder(ctx.db, account, name)

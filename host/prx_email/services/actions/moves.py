@@ -60,28 +60,45 @@ async def _move_from(
 ) -> list[ActionResult]:
     sel = await s.select(folder)
     valid = [loc for loc in locs if loc.uidvalidity == sel.info.uidvalidity and loc.uid]
-    with s.errors(folder):
-        present = await uid_present(s.client, [loc.uid for loc in valid if loc.uid])
-    gone = [loc for loc in locs if loc.uid not in present or loc not in valid]
+    caps = s.client.capabilities
+    uids = [loc.uid for loc in valid if loc.uid]
+    left: set[int] = set()
+    cu: CopyUid | None = None
+    if uids and {"MOVE", "UIDPLUS"} <= caps:
+        # UID MOVE skips UIDs that are gone; COPYUID names the ones it moved, so no
+        # UID SEARCH is needed first (RFC 4315 3: no COPYUID when nothing was copied).
+        with s.errors(dest):
+            cu = await uid_move(s.client, uids, dest)
+        present = set(cu.mapping) if cu else set()
+    elif uids:
+        with s.errors(folder):
+            present = await uid_present(s.client, uids)
+        uids = [u for u in uids if u in present]
+        if uids and "MOVE" in caps:
+            with s.errors(dest):
+                cu = await uid_move(s.client, uids, dest)
+        elif uids:
+            with s.errors(dest):
+                cu = await uid_copy(s.client, uids, dest)
+            with s.errors(folder):
+                try:
+                    await uid_store(s.client, uids, StoreOp.ADD, [SystemFlag.DELETED], silent=True)
+                    await uid_expunge(s.client, uids)
+                except CommandFailed:
+                    pass  # a refused STORE or EXPUNGE: what the source still holds tells
+                left = await uid_present(s.client, uids)
+    else:
+        present = set()
     moving = [loc for loc in valid if loc.uid in present]
-    out = [ActionResult(loc.id, ActionOutcome.NOT_FOUND, folder, loc.uid) for loc in gone]
+    ids_moving = {loc.id for loc in moving}
+    out = [
+        ActionResult(loc.id, ActionOutcome.NOT_FOUND, folder, loc.uid)
+        for loc in locs
+        if loc.id not in ids_moving
+    ]
     if not moving:
         return out
     uids = [loc.uid for loc in moving if loc.uid]
-    left: set[int] = set()
-    with s.errors(dest):
-        if "MOVE" in s.client.capabilities:
-            cu = await uid_move(s.client, uids, dest)
-        else:
-            cu = await uid_copy(s.client, uids, dest)
-    if "MOVE" not in s.client.capabilities:
-        with s.errors(folder):
-            try:
-                await uid_store(s.client, uids, StoreOp.ADD, [SystemFlag.DELETED], silent=True)
-                await uid_expunge(s.client, uids)
-            except CommandFailed:
-                pass  # a refused STORE or EXPUNGE: what the source still holds tells
-            left = await uid_present(s.client, uids)
     moved = [loc for loc in moving if loc.uid not in left]
     store.apply_moves(s.ctx.db, s.acc.id, [_moved(loc, dest, cu) for loc in moved])
     if left:
@@ -129,6 +146,7 @@ async def move(
     *,
     folder: str | None = None,
     role: str | None = None,
+    session: Session | None = None,
 ) -> list[ActionResult]:
     """Move messages to a folder named or found by role (``"archive"``, ``"trash"``…).
 
@@ -141,7 +159,7 @@ async def move(
     acc = ctx.account(account)
     wanted = check_ids(ids, acc.actions.bulk_limit)
     configured = {"archive": acc.actions.archive_folder, "trash": acc.actions.trash_folder}
-    async with open_session(ctx, account) as s:
+    async with open_session(ctx, account, session) as s:
         dest = await s.resolve(
             folder=folder, role=role, configured=configured.get((role or "").lower())
         )
@@ -149,13 +167,17 @@ async def move(
 
 
 async def archive(
-    ctx: ServiceContext, account: AccountId, ids: Sequence[MessageKey]
+    ctx: ServiceContext,
+    account: AccountId,
+    ids: Sequence[MessageKey],
+    *,
+    session: Session | None = None,
 ) -> list[ActionResult]:
     """Move to the archive: the configured folder, else SPECIAL-USE \\Archive.
 
     :raises FolderNotFound: neither is there (the hint says how to set one).
     """
-    return await move(ctx, account, ids, role="archive")
+    return await move(ctx, account, ids, role="archive", session=session)
 
 
 async def delete(
@@ -164,6 +186,7 @@ async def delete(
     ids: Sequence[MessageKey],
     *,
     permanent: bool = False,
+    session: Session | None = None,
 ) -> list[ActionResult]:
     """Move to Trash (configured, else \\Trash); ``permanent`` expunges exactly these UIDs.
 
@@ -173,14 +196,14 @@ async def delete(
     :raises InvalidState: ``permanent`` on a server without UIDPLUS; the server kept some.
     """
     if not permanent:
-        return await move(ctx, account, ids, role="trash")
+        return await move(ctx, account, ids, role="trash", session=session)
     acc = ctx.account(account)
     wanted = check_ids(ids, acc.actions.bulk_limit)
     located = store.locate(ctx.db, account, wanted)
     found: dict[int, ActionResult] = {}
     groups = by_folder(located.values())
     if groups:
-        async with open_session(ctx, account) as s:
+        async with open_session(ctx, account, session) as s:
             if "UIDPLUS" not in s.client.capabilities:
                 raise InvalidState(
                     "the server lacks UIDPLUS: a permanent delete would need an EXPUNGE that "
@@ -201,6 +224,7 @@ async def delete(
                         await uid_expunge(s.client, uids)
                         left = await uid_present(s.client, uids)
                 removed = [x for x in valid if x.uid in present and x.uid not in left]
+                removed_ids = {x.id for x in removed}
                 store.delete_rows(ctx.db, account, [x.id for x in removed])
                 if left:
                     raise InvalidState(
@@ -209,6 +233,7 @@ async def delete(
                         hint="the folder may be read-only for this user; check its ACL",
                     )
                 for x in locs:
-                    outcome = ActionOutcome.DELETED if x in removed else ActionOutcome.NOT_FOUND
-                    found[x.id] = ActionResult(x.id, outcome, None if x in removed else folder)
+                    done = x.id in removed_ids
+                    outcome = ActionOutcome.DELETED if done else ActionOutcome.NOT_FOUND
+                    found[x.id] = ActionResult(x.id, outcome, None if done else folder)
     return [found.get(i) or ActionResult(i, ActionOutcome.NOT_FOUND) for i in wanted]
