@@ -32,6 +32,7 @@ from fixtures.dovecot import (
 from prx_email.auth.credentials import StaticCredentialProvider
 from prx_email.config.model import AccountConfig, ActionSettings, AttachmentPolicy, Config
 from prx_email.errors import (
+    AccountNotFound,
     AttachmentRejected,
     FolderNotFound,
     InvalidArgument,
@@ -602,3 +603,39 @@ async def test_attachment_over_the_sync_cap_fetched_by_bodypart(dc, mk, tmp_path
     with pytest.raises(AttachmentRejected) as exc:
         await actions.attachment(no_dir, 1, no_dir_ids[0], 0, network=True)
     assert exc.value.hint and "download_dir" in exc.value.hint
+
+
+async def test_one_session_for_several_calls_and_messages_gone_from_the_server(
+    dc, mk, monkeypatch
+) -> None:
+    ctx = mk(dc)
+    src, dest = folder_name("Src"), folder_name("Dst")
+    dc.create_folder(dest)
+    ids = await seed(ctx, dc, src, [msg(i) for i in range(4)])
+    m = admin(dc)  # another client expunges the first message behind the store's back
+    m.select(f'"{src}"')
+    m.uid("STORE", "1", "+FLAGS.SILENT", r"(\Deleted)")
+    m.expunge()
+    m.logout()
+    logins: list[bytes] = []
+    real = ImapClient.send
+
+    async def spy(self, pieces, **kw):  # type: ignore[no-untyped-def]
+        if pieces and pieces[0] == b"LOGIN":
+            logins.append(pieces[0])
+        return await real(self, pieces, **kw)
+
+    monkeypatch.setattr(ImapClient, "send", spy)
+    async with actions.open_session(ctx, 1) as s:
+        res = await actions.move(ctx, 1, ids[:2], folder=dest, session=s)
+        assert [r.outcome for r in res] == [ActionOutcome.NOT_FOUND, ActionOutcome.MOVED]
+        marked = await actions.mark(ctx, 1, ids[2:], add=["flagged"], session=s)
+        assert [r.outcome for r in marked] == [ActionOutcome.CHANGED] * 2
+        res = await actions.move(ctx, 1, ids[2:], folder=dest, session=s)
+        assert [r.outcome for r in res] == [ActionOutcome.MOVED] * 2
+        with pytest.raises(AccountNotFound):
+            await actions.mark(ctx, 2, ids, add=["seen"], session=s)
+    assert len(logins) == 1
+    assert server_flags(dc, src) == {}
+    moved = server_flags(dc, dest)
+    assert len(moved) == 3 and sum("\\Flagged" in f for f in moved.values()) == 2
