@@ -40,6 +40,7 @@ __all__ = [
     "normalise_subject",
     "rename_folder",
     "summaries",
+    "synced_folders",
     "thread_id",
     "thread_ids",
     "thread_of",
@@ -171,6 +172,13 @@ def local_folders(db: Database, account_id: AccountId) -> list[LocalFolder]:
         }
     names = sorted(set(counts) | synced, key=lambda n: (n.upper() != "INBOX", n))
     return [LocalFolder(n, *counts.get(n, (0, 0)), n in synced) for n in names]
+
+
+def synced_folders(db: Database, account_id: AccountId) -> set[str]:
+    """Folders with a sync cursor (no scan of the messages). :raises StorageError:"""
+    with db.reading() as conn:
+        rows = conn.execute("SELECT folder FROM sync_state WHERE account_id = ?", (account_id,))
+        return {r[0] for r in rows}
 
 
 def rename_folder(

@@ -34,7 +34,7 @@ async def _infos(s: Session, names: list[str] | None = None) -> list[FolderInfo]
     selectable = [e.name for e in entries if e.selectable]
     with s.errors():
         counts = await status_many(s.client, selectable)
-    synced = {f.name for f in store.local_folders(s.ctx.db, s.acc.id) if f.synced}
+    synced = store.synced_folders(s.ctx.db, s.acc.id)
     out = []
     for e in entries:
         st = counts.get(e.name)
