@@ -266,7 +266,14 @@ async def test_folder_name_injection_refused_and_server_unchanged(dc, mk, bad) -
     assert exc.value.hint
     with pytest.raises(InvalidArgument):
         await actions.folder_delete(ctx, 1, bad, force=True)
-    assert server_folders(dc) == before
+    with pytest.raises(InvalidArgument):
+        await actions.folder_rename(ctx, 1, "INBOX.x", bad)
+    f = folder_name()
+    ids = await seed(ctx, dc, f, [msg(1)])
+    with pytest.raises(InvalidArgument):
+        await actions.move(ctx, 1, ids, folder=bad)
+    assert server_folders(dc) == before | {f}
+    assert len(server_flags(dc, f)) == 1 and set(stored(ctx, f)) == set(ids)
 
 
 # -- flags -----------------------------------------------------------------------------------
