@@ -60,7 +60,11 @@ class ActionResult:
 
 @dataclass(frozen=True, slots=True)
 class AttachmentDownload:
-    """One attachment's bytes: written to ``path``, or inline base64 (``data_base64``)."""
+    """One attachment's bytes: written to ``path``, or inline base64 (``data_base64``).
+
+    ``message_id`` is the store's message key (as ``email.reply``'s), not the Message-ID
+    header; ``sha256`` and ``size`` are of the bytes handed out.
+    """
 
     message_id: MessageKey
     index: int
