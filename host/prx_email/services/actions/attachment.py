@@ -36,6 +36,7 @@ from ._session import Session, open_session
 
 __all__ = ["attachment", "safe_filename"]
 
+_MAX_OTHER_PARTS = 20
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 
@@ -96,7 +97,11 @@ async def _from_server(
                 raise NotFound(
                     f"message {key} is no longer on the server", hint="run a sync of the folder"
                 )
-            for part in (p for p in parts if _matches(p, meta)):
+            # Likely parts first; then the others (the server may name a type the parser
+            # corrected, e.g. an invalid one read as text/plain): the sha256 decides.
+            likely = [p for p in parts if _matches(p, meta)]
+            ordered = likely + [p for p in parts if p not in likely][:_MAX_OTHER_PARTS]
+            for part in ordered:
                 raw = await fetch_part(s.client, loc.uid, part.section)
                 if raw is None:
                     continue
