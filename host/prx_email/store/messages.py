@@ -854,9 +854,11 @@ class MessageStore:
             sort_date, key = decode_cursor(cursor)
             where.append("(sort_date, id) < (?, ?)")
             params += [sort_date, key]
-        # `raw IS NOT NULL` reads the record header only, never the raw bytes.
+        # typeof() reads the type from the record header; `raw IS NOT NULL` would load the
+        # raw bytes from their overflow pages (measured: 60x slower with 300 KB messages).
         sql = (
-            f"SELECT {_SUMMARY}, raw IS NOT NULL FROM messages WHERE {' AND '.join(where)} "
+            f"SELECT {_SUMMARY}, typeof(raw) != 'null' FROM messages "
+            f"WHERE {' AND '.join(where)} "
             "ORDER BY sort_date DESC, id DESC LIMIT ?"
         )
         params.append(limit + 1)
