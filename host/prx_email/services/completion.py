@@ -89,14 +89,15 @@ def complete_keys(
 ) -> list[CompletedRow]:
     """Complete pending rows (all, one account's, or just ``keys``); returns their parses.
 
-    Rows another completer finished meanwhile are returned too (same bytes, same parse),
-    so a read can patch what it already holds. When nothing is pending this is one
-    indexed lookup.
+    Rows another completer finished between this call's read and its write are returned
+    too (same bytes, same parse), so a read can patch what it already holds. The parses
+    are kept in memory: meant for a page's keys (:func:`complete_pending` keeps none).
+    When nothing is pending this is one indexed lookup.
 
     :raises StorageError: the store failed (the batch in hand stays pending).
     :raises AttachmentRejected, StorageError: ``saver`` could not save (default saver).
     """
-    return _complete(db, account_id, keys, limit, saver, batch_size)[0]
+    return _complete(db, account_id, keys, limit, saver, batch_size, keep=True)[0]
 
 
 def _complete(
@@ -106,8 +107,11 @@ def _complete(
     limit: int | None,
     saver: AttachmentSaver,
     batch_size: int,
+    *,
+    keep: bool,
 ) -> tuple[list[CompletedRow], int]:
-    """The parsed rows, and how many of them this call completed (not another completer)."""
+    """The parsed rows (``keep``: else none, a whole account's bodies and attachments
+    would pile up in memory), and how many rows this call completed."""
     store = MessageStore(db)
     wanted = None if keys is None else sorted({int(k) for k in keys})
     if wanted is not None and not wanted:
@@ -117,9 +121,10 @@ def _complete(
     done = 0
     settings: dict[int, CompletionSettings] = {}
     out: list[CompletedRow] = []
+    seen = 0
     after = 0
-    while limit is None or len(out) < limit:
-        n = batch_size if limit is None else min(batch_size, limit - len(out))
+    while limit is None or seen < limit:
+        n = batch_size if limit is None else min(batch_size, limit - seen)
         rows = store.pending(account_id, limit=n, after=after, keys=wanted)
         if not rows:
             break
@@ -139,7 +144,9 @@ def _complete(
                 metas = attachment_metas(parsed)
             batch.append(CompletedRow(row, parsed, metas))
         done += store.complete(batch)
-        out.extend(batch)
+        seen += len(batch)
+        if keep:
+            out.extend(batch)
     return out, done
 
 
@@ -152,5 +159,9 @@ def complete_pending(
     saver: AttachmentSaver = save_attachments,
     batch_size: int = DEFAULT_BATCH,
 ) -> int:
-    """:func:`complete_keys`, returning how many rows this call completed."""
-    return _complete(db, account_id, keys, limit, saver, batch_size)[1]
+    """:func:`complete_keys`, returning how many rows this call completed (no parses kept).
+
+    :raises StorageError: the store failed (the batch in hand stays pending).
+    :raises AttachmentRejected, StorageError: ``saver`` could not save (default saver).
+    """
+    return _complete(db, account_id, keys, limit, saver, batch_size, keep=False)[1]
