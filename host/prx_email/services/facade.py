@@ -155,19 +155,18 @@ class Services:
     def send(self, msg: OutgoingMessage) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        self.ctx.account(msg.account_id)
+        # The service looks the account up (once) and raises AccountNotFound itself.
         return self._run(outbox_service.send(self.ctx, msg))
 
     def reply(self, req: ReplyRequest) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        self.ctx.account(req.account_id)
         return self._run(outbox_service.reply(self.ctx, req))
 
-    def retry(self, outbox_id: int) -> OutboxEntry:
+    def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        return self._run(outbox_service.retry(self.ctx, outbox_id))
+        return self._run(outbox_service.retry(self.ctx, outbox_id, now=now))
 
     def list_outbox(self, query: OutboxQuery) -> OutboxPage:
         from . import outbox as outbox_service
