@@ -124,10 +124,10 @@ class Run:
     stderr: str
 
     def report(self) -> dict[str, Any]:
-        """The JSON report ``send-due --json`` printed last."""
-        lines = [ln for ln in self.stdout.splitlines() if ln.strip()]
-        assert lines, f"send-due printed nothing (rc {self.returncode}): {self.stderr}"
-        return dict(json.loads(lines[-1]))
+        """The JSON report ``send-due --json`` printed."""
+        text = self.stdout.strip()
+        assert text.startswith("{"), f"no JSON report (rc {self.returncode}): {self.stderr}"
+        return dict(json.loads(text))
 
 
 def send_due(db: Path, config: Path, *args: str, timeout: float = 120.0) -> Run:
@@ -173,8 +173,12 @@ class Row:
     message_id: str
     status: str
     attempts: int
-    data_started: bool
+    data_at: float | None  # set right before DATA of the current attempt
     last_error: str | None
+
+    @property
+    def data_started(self) -> bool:
+        return self.data_at is not None
 
 
 def rows(db: Path) -> list[Row]:
@@ -184,10 +188,9 @@ def rows(db: Path) -> list[Row]:
         cols = {r[1] for r in conn.execute("PRAGMA table_info(outbox)")}
         data = "data_at" if "data_at" in cols else "NULL"
         cur = conn.execute(
-            f"SELECT id, message_id, status, attempts, {data} IS NOT NULL, last_error"
-            " FROM outbox ORDER BY id"
+            f"SELECT id, message_id, status, attempts, {data}, last_error FROM outbox ORDER BY id"
         )
-        return [Row(int(a), str(b), str(c), int(d), bool(e), f) for a, b, c, d, e, f in cur]
+        return [Row(int(a), str(b), str(c), int(d), e, f) for a, b, c, d, e, f in cur]
     finally:
         conn.close()
 
