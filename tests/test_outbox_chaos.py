@@ -190,7 +190,7 @@ def chaos_sink(smtpd_plain: SmtpSink) -> SmtpSink:
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "resend": {"unknown_outcome": "resend"},
+    "resend": {},  # the default policy, unknown_outcome = "resend"
     "hold": {"unknown_outcome": "hold"},
     "server-files-sent": {"server_files_sent": True, "sent_folder": "Sent"},
 }
