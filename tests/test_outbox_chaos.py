@@ -53,11 +53,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.chaos]
 
 SEED = int(os.environ.get("PRX_CHAOS_SEED", "20261201"))
 MESSAGES = 80
-MAX_ROUNDS = 14
+MAX_ROUNDS = 10
 STALL_ROUND = 2  # this round's first kill lands between the server's acceptance and its 250
 LEASE = 1.0
 SMTP_TIMEOUT = 2.0
-BUDGET = 22.0  # seconds of chaos per variant at most; the clean drain follows
+BUDGET = 16.0  # seconds of chaos per variant at most; the clean drain follows
 
 
 @dataclass
