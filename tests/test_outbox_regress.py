@@ -356,3 +356,33 @@ async def test_item8_a_60_mb_body_is_refused_before_queueing(
     finally:
         ctx.db.close()
     assert smtpd.handler.connections == 0 and smtpd.received == []
+
+
+def test_item8_the_servers_size_limit_is_respected(smtp_password: str, tmp_path: Path) -> None:
+    """A message over the EHLO SIZE the server announced is not sent: no DATA, not retried."""
+    sink = SmtpSink(tls="none", data_size_limit=100_000).start()
+    try:
+        db = tmp_path / "mail.db"
+        cfg = write_config(
+            tmp_path / "config.toml",
+            smtp_port=sink.port,
+            sink=sink,
+            send={"backoff_base_seconds": 0.01},
+        )
+        ctx = ServiceContext(config=load_config(cfg), db=Database(db))
+        try:
+            outbox.queue(
+                ctx,
+                OutgoingMessage(
+                    account_id=1, to=("bob@example.org",), subject="big", body_text="x" * 300_000
+                ),
+            )
+        finally:
+            ctx.db.close()
+        send_due(db, cfg)
+        (row,) = rows(db)
+        assert row.status == "dead", row  # it can never fit: waiting would not help
+        assert "SIZE" in (row.last_error or ""), row
+        assert sink.handler.data_attempts == 0 and sink.received == []
+    finally:
+        sink.stop()
