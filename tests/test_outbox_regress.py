@@ -20,6 +20,7 @@ from fixtures.smtpd import SmtpSink
 from helpers.chaos import (
     IMAP_PASSWORD_ENV,
     AppendGate,
+    Run,
     SilentListener,
     call,
     imap_table,
@@ -294,10 +295,7 @@ def test_item5_missing_sent_copy_is_repaired_once(
 _WHEN = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\d{2}:\d{2}:\d{2}")
 
 
-@pytest.mark.component
-def test_item6_send_to_a_closed_port_is_an_error_and_retry_now_delivers(
-    plugin_wasm: Path, smtp_password: str, tmp_path: Path
-) -> None:
+def _send_to_closed_port(plugin_wasm: Path, tmp_path: Path) -> tuple[Path, Path, int, Run]:
     port = free_port()  # nothing listens
     db = tmp_path / "mail.db"
     cfg = write_config(
@@ -305,9 +303,16 @@ def test_item6_send_to_a_closed_port_is_an_error_and_retry_now_delivers(
         smtp_port=port,
         send={"backoff_base_seconds": 600.0},  # the automatic retry is far away
     )
-    env = {"PRX_EMAIL_COMPONENT": str(plugin_wasm)}
     args = {"account_id": 1, "to": ["bob@example.org"], "subject": "hi", "body_text": "x"}
-    res = call(db, cfg, "email.send", args, **env)
+    res = call(db, cfg, "email.send", args, PRX_EMAIL_COMPONENT=str(plugin_wasm))
+    return db, cfg, port, res
+
+
+@pytest.mark.component
+def test_item6_send_to_a_closed_port_is_an_error_saying_queued_and_when(
+    plugin_wasm: Path, smtp_password: str, tmp_path: Path
+) -> None:
+    db, _, _, res = _send_to_closed_port(plugin_wasm, tmp_path)
     assert res.returncode != 0, res
     envelope = json.loads(res.stdout)
     assert envelope["ok"] is False, envelope
@@ -319,9 +324,22 @@ def test_item6_send_to_a_closed_port_is_an_error_and_retry_now_delivers(
     (row,) = rows(db)
     assert row.status in ("pending", "failed"), row
 
+
+@pytest.mark.component
+def test_item6_email_retry_now_delivers_a_row_not_yet_due(
+    plugin_wasm: Path, smtp_password: str, tmp_path: Path
+) -> None:
+    db, cfg, port, _ = _send_to_closed_port(plugin_wasm, tmp_path)
+    (row,) = rows(db)
     sink = SmtpSink(tls="none", port=port).start()
     try:
-        res = call(db, cfg, "email.retry", {"outbox_id": row.id, "now": True}, **env)
+        res = call(
+            db,
+            cfg,
+            "email.retry",
+            {"outbox_id": row.id, "now": True},
+            PRX_EMAIL_COMPONENT=str(plugin_wasm),
+        )
         assert res.returncode == 0, res
         envelope = json.loads(res.stdout)
         assert envelope["ok"] is True, envelope

@@ -144,8 +144,13 @@ def send_due(db: Path, config: Path, *args: str, timeout: float = 120.0) -> Run:
 
 def call(db: Path, config: Path, tool: str, args: dict[str, Any], **env: str) -> Run:
     """``prx-email call TOOL ARGS`` (through the sandboxed component)."""
+    return cli(db, config, "call", tool, json.dumps(args), **env)
+
+
+def cli(db: Path, config: Path, *args: str, **env: str) -> Run:
+    """``prx-email --db DB --config CONFIG ARGS...`` with the network enabled."""
     proc = subprocess.run(
-        _argv(db, config, "call", tool, json.dumps(args)),
+        _argv(db, config, *args),
         capture_output=True,
         text=True,
         env=cli_env(**env),
