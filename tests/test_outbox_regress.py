@@ -209,6 +209,57 @@ def test_item2_delivered_and_filed_in_sent_is_sent_once(
     assert sent_copies(dovecot, mid) == 1
 
 
+# -- item 3: our own Sent copy is no evidence; the server's is, and then we append none ---
+
+
+def test_item3_own_sent_copy_does_not_settle_an_unknown_outcome(
+    smtpd: SmtpSink, dovecot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """We append our own copy (after the finalize), the server files nothing: a kill after
+    the 250 leaves nothing in Sent, and "not in Sent" must not be read as "not delivered".
+    With ``unknown_outcome = "hold"`` the row is held, not sent a second time."""
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, dovecot.password)
+    folder = f"Own{time.monotonic_ns()}"
+    dovecot.create_folder(folder)
+    db = tmp_path / "mail.db"
+    cfg = write_config(
+        tmp_path / "config.toml",
+        smtp_port=smtpd.port,
+        sink=smtpd,
+        imap=imap_table(dovecot),
+        send={
+            "lease_seconds": 1.0,
+            "backoff_base_seconds": 0.01,
+            "append_to_sent": True,
+            "sent_folder": folder,
+            "unknown_outcome": "hold",
+        },
+    )
+    (mid,) = queue(cfg, db, 1)
+    _kill_after_accept(smtpd, db, cfg)
+    drain_until_settled(db, cfg)
+    (row,) = rows(db)
+    assert row.status == "held", row
+    assert smtpd.handler.count(mid) == 1, "sent again on the strength of our own missing copy"
+
+
+def test_item3_server_files_sent_so_no_second_copy(
+    filing_smtpd: SmtpSink, dovecot: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "mail.db"
+    cfg = write_config(
+        tmp_path / "config.toml",
+        smtp_port=filing_smtpd.port,
+        sink=filing_smtpd,
+        imap=imap_table(dovecot),
+        send={"server_files_sent": True, "append_to_sent": True, "sent_folder": "Sent"},
+    )
+    (mid,) = queue(cfg, db, 1)
+    send_due(db, cfg).report()
+    assert statuses(db) == {"sent": 1}
+    assert sent_copies(dovecot, mid) == 1, "the server filed it; we must not append another"
+
+
 # -- item 4: the breaker counts consecutive failures only ---------------------------------
 
 
