@@ -30,6 +30,7 @@ from prx_email.config.model import (
     SendSettings,
     ServerConfig,
     TlsMode,
+    UnknownOutcome,
 )
 from prx_email.services import outbox
 from prx_email.services.context import ServiceContext
@@ -57,6 +58,7 @@ def build(spec: dict[str, Any]) -> ServiceContext:
         server_files_sent=bool(spec.get("server_files_sent", bool(spec.get("imap")))),
         sent_folder=spec.get("sent_folder", "Sent"),
         max_attempts=int(spec.get("max_attempts", 6)),
+        unknown_outcome=UnknownOutcome(spec.get("unknown_outcome", "resend")),
     )
     acc = AccountConfig(
         id=1,

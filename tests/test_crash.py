@@ -207,6 +207,42 @@ def test_after_data_without_sent_lookup_is_at_least_once(smtpd: SmtpSink, tmp_pa
     assert outcomes == ["requeued", "sent"]
 
 
+def test_after_data_with_hold_parks_the_row_until_retry_now(smtpd: SmtpSink, tmp_path: Path):
+    """``unknown_outcome = "hold"``: no blind resend; visible as held, released by retry now."""
+    db = tmp_path / "outbox.db"
+    ctx = context(db, account(smtpd))
+    (mid,) = queue_n(ctx, 1)
+    spec = spec_for(smtpd, db, unknown_outcome="hold")
+    oid = kill_at(spec, "after-data", 1, tmp_path)
+    wait_for_leases(ctx)
+    report = run_to_end(spec)
+    assert report["held"] == 1 and report["sent"] == 0 and report["dead"] == 0
+    entry = outbox.get_entry(ctx, oid)
+    assert entry.status.value == "held" and entry.attempts == 1
+    assert smtpd.handler.count(mid) == 1
+    assert run_to_end(spec)["claimed"] == 0  # a drain leaves it alone
+    import asyncio
+
+    entry = asyncio.run(outbox.retry(ctx, oid, now=True))
+    assert entry.status.value == "sent" and entry.attempts == 2
+    assert smtpd.handler.count(mid) == 2  # the operator chose to send it again
+
+
+def test_after_claim_kills_cost_no_attempt(smtpd: SmtpSink, tmp_path: Path):
+    """Killed before DATA, more times than max_attempts: never dead, sent once, 1 attempt."""
+    db = tmp_path / "outbox.db"
+    ctx = context(db, account(smtpd))
+    (mid,) = queue_n(ctx, 1)
+    spec = spec_for(smtpd, db, max_attempts=2)
+    for _ in range(3):
+        kill_at(spec, "after-claim", 1, tmp_path)
+        wait_for_leases(ctx)
+    run_to_end(spec)
+    (entry,) = outbox.list_outbox(ctx, OutboxQuery()).entries
+    assert entry.status.value == "sent" and entry.attempts == 1
+    assert smtpd.handler.count(mid) == 1
+
+
 def test_after_claim_without_sent_lookup_is_exactly_once(smtpd: SmtpSink, tmp_path: Path):
     """Killed before DATA: even without IMAP the row is re-sent once, safely."""
     db = tmp_path / "outbox.db"
