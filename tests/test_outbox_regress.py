@@ -148,6 +148,10 @@ def test_item1_kills_before_the_greeting_never_make_rows_dead(
 # -- item 2: a delivered message is never dead --------------------------------------------
 
 
+# The lease of a row cut off after DATA is 2 x the SMTP timeout + 1 s: keep the wait short.
+KILLED_TIMEOUT = 1.5
+
+
 def _kill_after_accept(sink: SmtpSink, db: Path, cfg: Path) -> None:
     """Run send-due until the server has accepted a message, then SIGKILL it before the 250."""
     sink.handler.stall_after_accept = True
@@ -169,6 +173,7 @@ def test_item2_delivered_at_the_last_attempt_is_not_dead(smtpd: SmtpSink, tmp_pa
         tmp_path / "config.toml",
         smtp_port=smtpd.port,
         sink=smtpd,
+        smtp_timeout=KILLED_TIMEOUT,
         send={"lease_seconds": 1.0, "max_attempts": 1, "backoff_base_seconds": 0.01},
     )
     (mid,) = queue(cfg, db, 1)
@@ -191,6 +196,7 @@ def test_item2_delivered_and_filed_in_sent_is_sent_once(
         tmp_path / "config.toml",
         smtp_port=sink.port,
         sink=sink,
+        smtp_timeout=KILLED_TIMEOUT,
         imap=imap_table(dovecot),
         send={
             "lease_seconds": 1.0,
@@ -226,6 +232,7 @@ def test_item3_own_sent_copy_does_not_settle_an_unknown_outcome(
         tmp_path / "config.toml",
         smtp_port=smtpd.port,
         sink=smtpd,
+        smtp_timeout=KILLED_TIMEOUT,
         imap=imap_table(dovecot),
         send={
             "lease_seconds": 1.0,
