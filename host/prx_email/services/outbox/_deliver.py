@@ -4,6 +4,8 @@ What counts as an attempt (issue 10 item 1): a try counts once the server answer
 reply, AUTH included) or the transport broke during the dialogue. A connection that is
 refused or never greets, and a lease that expires before DATA, cost nothing: such a row
 waits for the backoff with its ``attempts`` unchanged and never becomes ``dead`` for it.
+(One exception, so that a row cannot wait forever: a Sent look-up that fails before a
+possible resend counts, and the last allowed attempt sends without it.)
 
 A transport failure after DATA started leaves the outcome unknown: see :func:`unknown`.
 """
@@ -376,9 +378,11 @@ class Deliverer:
         try:
             found = await self.sent.contains(acc, row.message_id)
         except EmailError as exc:
-            if row.attempt > row.max_attempts:
+            if row.attempt >= row.max_attempts:
                 return False  # out of patience: at-least-once rather than never
             why = exc.message
+            # Counted although no SMTP dialogue took place: otherwise a Sent folder that
+            # stays unreachable would hold the message back forever (never sent, not lost).
             self._retry_later(
                 row,
                 self.ctx.clock(),
@@ -387,7 +391,6 @@ class Deliverer:
                     "delivery of an earlier attempt unconfirmed; Sent lookup failed"
                     f" ({why}); checking again at {due}"
                 ),
-                counted=False,
             )
             return True
         if not found:
