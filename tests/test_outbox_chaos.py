@@ -11,6 +11,8 @@ variant meets at least one unknown outcome. After the rounds, a clean drain. The
   is unknown by definition and they wait for ``email.retry``);
 - 0 dead, 0 stuck (nothing pending/sending/failed);
 - every row matches the server's log: ``sent`` exactly when the server has it;
+- no attempt burned: a row's ``attempts`` never exceed the DATA the server answered for it
+  plus its attempts cut off after DATA started;
 - duplicates only for rows whose DATA had started when their drainer was killed (seen in
   the store right after each round), at most one extra copy per such kill; with
   ``unknown_outcome = "hold"`` no duplicates, the held rows are among those, and
@@ -263,6 +265,15 @@ def test_outbox_chaos(
     ]
     assert mismatch == [], "row state disagrees with the server's log"
     assert set(counts) <= set(ids), "the server got a Message-ID nobody queued"
+    # Attempts count only what reached the server: a DATA it answered, or one cut off by a
+    # kill after it started. A kill before DATA costs nothing.
+    answered = Counter(mid for mid, _ in sink.handler.data_log)
+    burned = {
+        m: (r.attempts, answered[m], obs.uncertain[m])
+        for m, r in final.items()
+        if r.attempts > answered[m] + obs.uncertain[m]
+    }
+    assert burned == {}, f"attempts beyond what the server saw (attempts, DATA, cut): {burned}"
 
     if files_sent:
         assert dups == {}, f"duplicates although the server files sent mail: {dups}"
