@@ -41,17 +41,13 @@ from helpers.chaos import (
     cli,
     imap_table,
     kill,
+    queue,
     rows,
     send_due,
     spawn_send_due,
     wait_for_leases,
     write_config,
 )
-from prx_email.api import load_config
-from prx_email.services import outbox
-from prx_email.services.context import ServiceContext
-from prx_email.store.db import Database
-from prx_email.types import OutgoingMessage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.chaos]
 
@@ -78,26 +74,6 @@ class Observed:
     def uncertain(self) -> Counter[str]:
         """Message-ID -> how many of its attempts were cut off after DATA started."""
         return Counter(mid for mid, _ in self.cut)
-
-
-def queue(config: Path, db: Path, n: int) -> list[str]:
-    ctx = ServiceContext(config=load_config(config), db=Database(db))
-    try:
-        ids = []
-        for i in range(n):
-            oid = outbox.queue(
-                ctx,
-                OutgoingMessage(
-                    account_id=1,
-                    to=(f"r{i}@example.org",),
-                    subject=f"chaos {i}",
-                    body_text=f"chaos body {i}\n" * 20,
-                ),
-            )
-            ids.append(outbox.get_entry(ctx, oid).message_id)
-        return ids
-    finally:
-        ctx.db.close()
 
 
 def unsettled(db: Path) -> bool:
@@ -229,7 +205,7 @@ def test_outbox_chaos(
         # The shipped max_attempts and circuit breaker; retries due at once.
         send={"lease_seconds": LEASE, "backoff_base_seconds": 0.01, **VARIANTS[variant]},
     )
-    ids = queue(cfg, db, MESSAGES)
+    ids = queue(cfg, db, MESSAGES, prefix="chaos", lines=20)
     started = time.monotonic()
     obs = run_chaos(db, cfg, sink, SEED)
     elapsed = time.monotonic() - started

@@ -25,6 +25,7 @@ from helpers.chaos import (
     call,
     imap_table,
     kill,
+    queue,
     rows,
     send_due,
     sent_copies,
@@ -41,25 +42,6 @@ from prx_email.store.outbox import OutboxRepo
 from prx_email.types import OutgoingMessage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def queue(config: Path, db: Path, n: int, *, prefix: str = "regress") -> list[str]:
-    """Queue ``n`` messages through the service (no network); their Message-IDs."""
-    ctx = ServiceContext(config=load_config(config), db=Database(db))
-    try:
-        ids = []
-        for i in range(n):
-            oid = outbox.queue(
-                ctx,
-                OutgoingMessage(
-                    account_id=1, to=(f"r{i}@example.org",), subject=f"{prefix} {i}",
-                    body_text=f"body {i}",
-                ),
-            )  # fmt: skip
-            ids.append(outbox.get_entry(ctx, oid).message_id)
-        return ids
-    finally:
-        ctx.db.close()
 
 
 def statuses(db: Path) -> dict[str, int]:

@@ -6,8 +6,9 @@
 - :class:`SilentListener` accepts TCP connections and never says a word (no greeting).
 - :class:`AppendGate` is a plaintext TCP proxy to Dovecot that holds the first IMAP
   ``APPEND`` it sees (so a test can kill the client right before its Sent copy is stored).
-- :func:`rows` reads the outbox table; :func:`sent_copies` counts a Message-ID in a folder
-  over a separate IMAP connection (stdlib imaplib, not the product's client).
+- :func:`queue` queues messages; :func:`rows` reads the outbox table; :func:`sent_copies`
+  counts a Message-ID in a folder over a separate IMAP connection (stdlib imaplib, not the
+  product's client).
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from fixtures.smtpd import PASSWORD_ENV, USER, SmtpSink
+from prx_email.api import load_config
+from prx_email.services import outbox
+from prx_email.services.context import ServiceContext
+from prx_email.store.db import Database
+from prx_email.types import OutgoingMessage
 
 IMAP_PASSWORD_ENV = "PRX_TEST_CHAOS_IMAP_PASSWORD"
 ADDRESS = "me@example.com"
@@ -170,6 +176,27 @@ def kill(proc: subprocess.Popen[bytes]) -> bool:
 
 
 # -- outbox state ---------------------------------------------------------------------------
+
+
+def queue(config: Path, db: Path, n: int, *, prefix: str = "msg", lines: int = 1) -> list[str]:
+    """Queue ``n`` messages for account 1 through the service (no network); Message-IDs."""
+    ctx = ServiceContext(config=load_config(config), db=Database(db))
+    try:
+        ids = []
+        for i in range(n):
+            oid = outbox.queue(
+                ctx,
+                OutgoingMessage(
+                    account_id=1,
+                    to=(f"r{i}@example.org",),
+                    subject=f"{prefix} {i}",
+                    body_text=f"{prefix} body {i}\n" * lines,
+                ),
+            )
+            ids.append(outbox.get_entry(ctx, oid).message_id)
+        return ids
+    finally:
+        ctx.db.close()
 
 
 @dataclass(frozen=True)
