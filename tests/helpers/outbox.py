@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fixtures.smtpd import PASSWORD_ENV, USER, SmtpSink
 from prx_email.auth.credentials import Credential, OAuthBearer
 from prx_email.config.model import (
@@ -23,8 +22,8 @@ from prx_email.config.model import (
 )
 from prx_email.errors import EmailError
 from prx_email.services.context import ServiceContext
-from prx_email.types import OutboxEntry
 from prx_email.store.db import Database
+from prx_email.types import OutboxEntry
 
 ADDRESS = "me@example.com"
 
