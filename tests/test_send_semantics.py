@@ -346,3 +346,22 @@ async def test_send_error_names_the_row_for_every_undelivered_kind(tmp_path: Pat
         await outbox.send(ctx, msg())
     assert info.value.code is ErrorCode.CONNECTION_FAILED
     assert "queued as outbox row 1" in info.value.message
+
+
+async def test_no_sent_folder_at_all_is_noted_once_not_retried(smtpd: SmtpSink, tmp_path: Path):
+    from prx_email.errors import ConfigError
+
+    class NoFolder(_FakeSent):
+        async def append(self, account, raw):  # type: ignore[no-untyped-def]
+            self.appended.append(raw)
+            raise ConfigError("the IMAP server has no Sent folder", hint="set sent_folder")
+
+    acc = replace(account(smtpd, send=settings(append_to_sent=True)), imap=smtp_server(smtpd))
+    ctx = context(tmp_path / "db", acc)
+    oid = outbox.queue(ctx, msg())
+    sent = NoFolder()
+    assert (await outbox.drain_due(ctx, sent_folder=sent)).sent == 1
+    await outbox.drain_due(ctx, sent_folder=sent)
+    assert len(sent.appended) == 1 and _copy_pending(ctx) == []
+    entry = outbox.get_entry(ctx, oid)
+    assert entry.status is OutboxStatus.SENT and "no copy kept" in (entry.last_error or "")

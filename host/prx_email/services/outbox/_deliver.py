@@ -472,10 +472,16 @@ async def append_copy(
 ) -> bool:
     """Append our copy of a sent row to Sent and clear ``copy_pending``; False on failure.
 
-    A failure leaves the copy pending (the next drain repairs it); the row stays ``sent``.
+    A failure leaves the copy pending (the next drain repairs it), except when the account
+    has no Sent folder at all; the row stays ``sent`` either way.
     """
     try:
         await sent.append(account, raw)
+    except ConfigError as exc:
+        # No Sent folder to put it in (none configured or discoverable): retrying every
+        # drain cannot help; say so once and stop.
+        repo.copy_done(outbox_id, now=ctx.clock(), note=f"sent; no copy kept: {exc.message}")
+        return False
     except EmailError as exc:
         # The message went out; a missing copy in Sent must not make it "unsent".
         log.warning("outbox %s sent, but appending to Sent failed: %s", outbox_id, exc.message)

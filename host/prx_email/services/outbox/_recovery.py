@@ -63,13 +63,18 @@ class Run:
             if claimed is None:
                 continue  # another worker is recovering it
             if row.data_at is None or account is None:
+                why = (
+                    "worker stopped before DATA: not delivered, no attempt counted"
+                    if row.data_at is None
+                    else "worker stopped mid-send; the account is no longer configured"
+                )
                 repo.finalize(
                     claimed,
                     status=OutboxStatus.FAILED,
                     now=ctx.clock(),
-                    outcome="not-attempted",
+                    outcome="not-attempted" if row.data_at is None else "requeued",
                     next_attempt_at=ctx.clock(),
-                    last_error="worker stopped before DATA: not delivered, no attempt counted",
+                    last_error=why,
                     counted=False,
                 )
                 self.report.requeued += 1
