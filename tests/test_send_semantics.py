@@ -365,3 +365,82 @@ async def test_no_sent_folder_at_all_is_noted_once_not_retried(smtpd: SmtpSink, 
     assert len(sent.appended) == 1 and _copy_pending(ctx) == []
     entry = outbox.get_entry(ctx, oid)
     assert entry.status is OutboxStatus.SENT and "no copy kept" in (entry.last_error or "")
+
+
+class _DropAfterData:
+    """A plaintext SMTP peer that takes the whole message and then hangs up without a reply
+    (the outcome of that DATA is unknown to the client)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.messages = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rwb") as f:
+                f.write(b"220 drop.test ESMTP\r\n")
+                f.flush()
+                in_data = False
+                for line in f:
+                    if in_data:
+                        if line == b".\r\n":
+                            self.messages += 1
+                            break  # hang up: no reply to the end of DATA
+                        continue
+                    verb = line[:4].upper()
+                    if verb == b"EHLO":
+                        f.write(b"250-drop.test\r\n250 AUTH PLAIN\r\n")
+                    elif verb == b"AUTH":
+                        f.write(b"235 ok\r\n")
+                    elif verb == b"DATA":
+                        f.write(b"354 go\r\n")
+                        in_data = True
+                    elif verb == b"QUIT":
+                        f.write(b"221 bye\r\n")
+                        f.flush()
+                        break
+                    else:
+                        f.write(b"250 ok\r\n")
+                    f.flush()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("policy", [UnknownOutcome.RESEND, UnknownOutcome.HOLD])
+async def test_a_connection_lost_after_data_is_an_unknown_outcome_never_dead(
+    tmp_path: Path, smtp_password: str, policy: UnknownOutcome
+):
+    peer = _DropAfterData()
+    try:
+        from fixtures.smtpd import PASSWORD_ENV, USER
+        from prx_email.config.model import AccountConfig, PasswordAuth, ServerConfig, TlsMode
+
+        server = ServerConfig(
+            host="127.0.0.1", port=peer.port, tls=TlsMode.NONE, username=USER,
+            auth=PasswordAuth(password_env=PASSWORD_ENV), timeout=2.0,
+        )  # fmt: skip
+        send = settings(max_attempts=1, unknown_outcome=policy)
+        acc = AccountConfig(id=1, name="drop", address="me@example.com", smtp=server, send=send)
+        ctx = context(tmp_path / "db", acc)
+        entry = await undelivered(ctx, outbox.send(ctx, msg()))
+        assert peer.messages == 1 and entry.attempts == 1
+        if policy is UnknownOutcome.HOLD:
+            assert entry.status is OutboxStatus.HELD
+        else:  # due again at once, with the same Message-ID, although max_attempts = 1
+            assert entry.status is OutboxStatus.FAILED and "sending again" in (
+                entry.last_error or ""
+            )
+    finally:
+        peer.close()
