@@ -53,11 +53,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.chaos]
 
 SEED = int(os.environ.get("PRX_CHAOS_SEED", "20261201"))
 MESSAGES = 80
-MAX_ROUNDS = 10
+MAX_ROUNDS = 12
 STALL_ROUND = 2  # this round's first kill lands between the server's acceptance and its 250
 LEASE = 1.0
-SMTP_TIMEOUT = 3.0  # a client timeout after DATA would be an unknown outcome too
-BUDGET = 16.0  # seconds of chaos per variant at most; the clean drain follows
+SMTP_TIMEOUT = 2.0  # a cut-off DATA holds its lease 2 x this + 1 s; the clean drain waits it out
+BUDGET = 18.0  # seconds of chaos per variant at most; the clean drain follows
 
 
 @dataclass
@@ -66,6 +66,9 @@ class Observed:
     drainers: int = 0
     kills: int = 0
     crashed: list[str] = field(default_factory=list)
+    chaos_seconds: float = 0.0
+    drains: int = 0
+    settled_in_chaos: int = 0  # rows sent or held when the clean drain began
     # (Message-ID, data_at) of every attempt cut off after its DATA started: a row stays
     # `sending` until its lease expires, so later rounds see the same attempt again.
     cut: set[tuple[str, float]] = field(default_factory=set)
@@ -98,8 +101,8 @@ def chaos_round(
     """
     start = time.monotonic()
     slots = rng.choice([2, 3])
-    deadline = [start + (30.0 if stall else rng.uniform(0.3, 1.5)) for _ in range(slots)]
-    limits = [rng.randint(2, 8) for _ in range(slots)]
+    deadline = [start + (30.0 if stall else rng.uniform(0.4, 2.2)) for _ in range(slots)]
+    limits = [rng.randint(3, 10) for _ in range(slots)]
     procs: list[subprocess.Popen[bytes] | None] = [None] * slots
     done = [False] * slots
     if stall:
@@ -151,9 +154,12 @@ def run_chaos(db: Path, cfg: Path, sink: SmtpSink, seed: int) -> Observed:
         if n > STALL_ROUND and (not unsettled(db) or time.monotonic() - began > BUDGET):
             break
         chaos_round(db, cfg, rng, obs, sink, stall=n == STALL_ROUND)
+    obs.chaos_seconds = time.monotonic() - began
+    obs.settled_in_chaos = sum(r.status in ("sent", "held") for r in rows(db))
     # The clean drain: leases expire, then send-due runs to the end (no kills).
     for _ in range(6):
         wait_for_leases(db)
+        obs.drains += 1
         res = send_due(db, cfg)
         if "Traceback" in res.stderr or not res.stdout.strip().startswith("{"):
             obs.crashed.append(f"clean drain rc {res.returncode}: {res.stderr[-2000:]}")
@@ -223,7 +229,9 @@ def test_outbox_chaos(
         f" duplicates={len(dups)} extra_copies={sum(c - 1 for c in dups.values())}"
         f" held={len(held)} lost={len(lost)} statuses={dict(status)}"
         f" data={sink.handler.data_attempts} 451s={refused}"
-        f" elapsed={elapsed:.1f}s"
+        f" elapsed={elapsed:.1f}s (chaos {obs.chaos_seconds:.1f}s"
+        f" settling {obs.settled_in_chaos}/{MESSAGES},"
+        f" clean drain runs {obs.drains})"
     )
 
     assert not obs.crashed, obs.crashed
