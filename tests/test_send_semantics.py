@@ -444,3 +444,26 @@ async def test_a_connection_lost_after_data_is_an_unknown_outcome_never_dead(
             )
     finally:
         peer.close()
+
+
+async def test_send_looks_the_account_up_once(smtpd: SmtpSink, tmp_path: Path):
+    """Issue 9 item 5: one look-up per call, passed down (facade included)."""
+    from prx_email.services.facade import Services
+
+    calls: list[int] = []
+
+    class Counting(ServiceContext):
+        __slots__ = ()
+
+        def account(self, account_id: int):  # type: ignore[no-untyped-def]
+            calls.append(account_id)
+            return ServiceContext.account(self, account_id)
+
+    base = context(tmp_path / "db", account(smtpd))
+    ctx = Counting(config=base.config, db=base.db)
+    services = Services(ctx)
+    try:
+        assert services.send(msg()).status is OutboxStatus.SENT
+    finally:
+        services.close()
+    assert calls == [1]
