@@ -30,6 +30,7 @@ from prx_email.config.model import (
     SendSettings,
     ServerConfig,
     TlsMode,
+    UnknownOutcome,
 )
 from prx_email.services import outbox
 from prx_email.services.context import ServiceContext
@@ -53,8 +54,11 @@ def build(spec: dict[str, Any]) -> ServiceContext:
         lease_seconds=float(spec.get("lease_seconds", 2.0)),
         backoff_base_seconds=float(spec.get("backoff", 0.0)),
         append_to_sent=bool(spec.get("append_to_sent", False)),
+        # The crash tests' SMTP server files accepted mail into Dovecot's Sent (like Gmail).
+        server_files_sent=bool(spec.get("server_files_sent", bool(spec.get("imap")))),
         sent_folder=spec.get("sent_folder", "Sent"),
         max_attempts=int(spec.get("max_attempts", 6)),
+        unknown_outcome=UnknownOutcome(spec.get("unknown_outcome", "resend")),
     )
     acc = AccountConfig(
         id=1,

@@ -22,7 +22,7 @@ from fixtures.smtpd import PASSWORD_ENV, USER, SmtpSink
 from helpers.outbox import account, context
 from prx_email.services import outbox
 from prx_email.store.outbox import OutboxRepo
-from prx_email.types import OutgoingMessage
+from prx_email.types import OutboxQuery, OutgoingMessage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -202,9 +202,45 @@ def test_after_data_without_sent_lookup_is_at_least_once(smtpd: SmtpSink, tmp_pa
     assert report["requeued"] == 1 and report["sent"] == 1
     assert statuses(ctx) == {"sent": 1}
     assert smtpd.handler.count(mid) == 2
-    (entry,) = outbox.list_outbox(ctx, outbox.OutboxQuery()).entries
+    (entry,) = outbox.list_outbox(ctx, OutboxQuery()).entries
     outcomes = [a.outcome for a in OutboxRepo(ctx.db).attempts(entry.id)]
     assert outcomes == ["requeued", "sent"]
+
+
+def test_after_data_with_hold_parks_the_row_until_retry_now(smtpd: SmtpSink, tmp_path: Path):
+    """``unknown_outcome = "hold"``: no blind resend; visible as held, released by retry now."""
+    db = tmp_path / "outbox.db"
+    ctx = context(db, account(smtpd))
+    (mid,) = queue_n(ctx, 1)
+    spec = spec_for(smtpd, db, unknown_outcome="hold")
+    oid = kill_at(spec, "after-data", 1, tmp_path)
+    wait_for_leases(ctx)
+    report = run_to_end(spec)
+    assert report["held"] == 1 and report["sent"] == 0 and report["dead"] == 0
+    entry = outbox.get_entry(ctx, oid)
+    assert entry.status.value == "held" and entry.attempts == 1
+    assert smtpd.handler.count(mid) == 1
+    assert run_to_end(spec)["claimed"] == 0  # a drain leaves it alone
+    import asyncio
+
+    entry = asyncio.run(outbox.retry(ctx, oid, now=True))
+    assert entry.status.value == "sent" and entry.attempts == 2
+    assert smtpd.handler.count(mid) == 2  # the operator chose to send it again
+
+
+def test_after_claim_kills_cost_no_attempt(smtpd: SmtpSink, tmp_path: Path):
+    """Killed before DATA, more times than max_attempts: never dead, sent once, 1 attempt."""
+    db = tmp_path / "outbox.db"
+    ctx = context(db, account(smtpd))
+    (mid,) = queue_n(ctx, 1)
+    spec = spec_for(smtpd, db, max_attempts=2)
+    for _ in range(3):
+        kill_at(spec, "after-claim", 1, tmp_path)
+        wait_for_leases(ctx)
+    run_to_end(spec)
+    (entry,) = outbox.list_outbox(ctx, OutboxQuery()).entries
+    assert entry.status.value == "sent" and entry.attempts == 1
+    assert smtpd.handler.count(mid) == 1
 
 
 def test_after_claim_without_sent_lookup_is_exactly_once(smtpd: SmtpSink, tmp_path: Path):
@@ -273,7 +309,10 @@ def test_sent_unreachable_waits_instead_of_resending(
     assert outbox.get_entry(ctx, oid).status.value == "sent"
     assert sink.handler.count(mid) == 1
     outcomes = [a.outcome for a in OutboxRepo(ctx.db).attempts(oid)]
+    # A failed Sent look-up counts (so an unreachable Sent cannot hold a row forever);
+    # the successful one does not.
     assert outcomes == ["requeued", "unverified", "recovered"]
+    assert outbox.get_entry(ctx, oid).attempts == 2
 
 
 def test_sigkill_after_data_keeps_deferred_recipients(

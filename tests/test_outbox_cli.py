@@ -83,3 +83,34 @@ def test_outbox_list_show_and_send_due(
 
     assert main([*base, "outbox", "show", "999"]) == 1
     assert "no outbox row 999" in capsys.readouterr().err
+
+
+def test_outbox_retry_now_and_readable_show(
+    smtpd: SmtpSink, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+):
+    cfg_path = write_config(tmp_path, smtpd)
+    db = tmp_path / "mail.db"
+    ctx = context(db, *load_config(cfg_path).accounts)
+    oid = outbox.queue(
+        ctx,
+        OutgoingMessage(
+            account_id=1, to=("a@example.org", "b@example.org"), subject="s", body_text="x"
+        ),
+    )
+    # Not due for an hour (as after a failed attempt with a long backoff).
+    ctx.db.connect().execute("UPDATE outbox SET next_attempt_at = next_attempt_at + 3600")
+    ctx.db.close()
+    base = ["--db", str(db), "--config", str(cfg_path)]
+
+    assert main([*base, "outbox", "show", str(oid)]) == 0
+    shown = capsys.readouterr().out
+    assert "a@example.org, b@example.org" in shown and "(" not in shown.split("recipients")[1][:5]
+
+    monkeypatch.setenv(NETWORK_ENV, "1")
+    assert main([*base, "outbox", "retry", str(oid)]) == 1
+    err = capsys.readouterr().err
+    assert "not due until" in err and "now=true" in err
+    assert smtpd.received == []
+    assert main([*base, "outbox", "retry", str(oid), "--now", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "sent"
+    assert len(smtpd.received) == 1

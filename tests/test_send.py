@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 from fixtures.smtpd import TOKEN, SmtpSink
-from helpers.outbox import ADDRESS, BearerProvider, Clock, account, context, smtp_server
+from helpers.outbox import (
+    ADDRESS,
+    BearerProvider,
+    Clock,
+    account,
+    context,
+    smtp_server,
+    undelivered,
+)
 from prx_email.config.model import AttachmentPolicy, SendSettings, TlsMode
 from prx_email.errors import (
     AttachmentRejected,
@@ -109,7 +117,7 @@ async def test_plaintext_to_remote_host_is_refused(smtpd_plain: SmtpSink, tmp_pa
     assert acc.smtp is not None
     acc = replace(acc, smtp=replace(acc.smtp, host="smtp.example.com", tls=TlsMode.NONE))
     ctx = context(tmp_path / "db", acc)
-    entry = await outbox.send(ctx, msg())
+    entry = await undelivered(ctx, outbox.send(ctx, msg()))
     # Queued, not delivered, and the reason says why; nothing reached any server.
     assert entry.status is OutboxStatus.FAILED
     assert "plaintext" in (entry.last_error or "")
@@ -210,7 +218,7 @@ async def test_4xx_then_success_delivers_exactly_once(smtpd: SmtpSink, tmp_path:
     clock = Clock()
     ctx = context(tmp_path / "db", account(smtpd), clock=clock)
     smtpd.handler.data_replies = ["451 4.3.0 Temporary local problem"]
-    entry = await outbox.send(ctx, msg())
+    entry = await undelivered(ctx, outbox.send(ctx, msg()))
     assert entry.status is OutboxStatus.FAILED and entry.attempts == 1
     assert "451" in (entry.last_error or "")
     assert entry.next_attempt_at == int(clock.now + 1)
@@ -259,7 +267,7 @@ async def test_attempts_exhausted_goes_dead(smtpd: SmtpSink, tmp_path: Path):
     send = SendSettings(max_attempts=3, backoff_base_seconds=1.0, append_to_sent=False)
     ctx = context(tmp_path / "db", account(smtpd, send=send), clock=clock)
     smtpd.handler.data_replies = ["421 4.4.2 busy"] * 3
-    entry = await outbox.send(ctx, msg())
+    entry = await undelivered(ctx, outbox.send(ctx, msg()))
     for _ in range(2):
         clock.advance(10)
         await outbox.drain_due(ctx)
@@ -301,7 +309,7 @@ async def test_wrong_password_is_auth_failure_not_delivery(
 ):
     monkeypatch.setenv("PRX_TEST_SMTP_PASSWORD", "wrong")
     ctx = context(tmp_path / "db", account(smtpd))
-    entry = await outbox.send(ctx, msg())
+    entry = await undelivered(ctx, outbox.send(ctx, msg()))
     assert entry.status is OutboxStatus.FAILED
     assert "authentication failed" in (entry.last_error or "")
     assert "wrong" not in (entry.last_error or "")
@@ -318,7 +326,7 @@ async def test_xoauth2_with_one_refresh_on_rejection(smtpd: SmtpSink, tmp_path: 
 
     bad = BearerProvider(["revoked"])
     ctx2 = context(tmp_path / "db2", account(smtpd), credentials=bad)
-    entry = await outbox.send(ctx2, msg())
+    entry = await undelivered(ctx2, outbox.send(ctx2, msg()))
     assert entry.status is OutboxStatus.FAILED and bad.rejections == 1
     assert "revoked" not in (entry.last_error or "")
 
@@ -332,7 +340,7 @@ async def test_circuit_opens_fails_fast_and_half_open_probe(tmp_path: Path, smtp
     assert acc.smtp is not None and acc.smtp.port == port
     ctx = context(tmp_path / "db", acc, clock=clock)
     settings = CircuitSettings()  # what send() uses: 5 failures, 60 s cooldown
-    first = await outbox.send(ctx, msg())
+    first = await undelivered(ctx, outbox.send(ctx, msg()))
     assert first.status is OutboxStatus.FAILED
     for _ in range(settings.threshold - 1):
         clock.advance(20)
@@ -374,8 +382,10 @@ async def test_circuit_threshold_and_cooldown_come_from_the_account(
     strict = account(sink, send=send)
     lenient = account(sink, id=2, address="other@example.com")  # the defaults: 5 failures
     ctx = context(tmp_path / "db", strict, lenient, clock=clock)
-    assert (await outbox.send(ctx, msg())).status is OutboxStatus.FAILED
-    assert (await outbox.send(ctx, msg(account_id=2))).status is OutboxStatus.FAILED
+    assert (await undelivered(ctx, outbox.send(ctx, msg()))).status is OutboxStatus.FAILED
+    assert (
+        await undelivered(ctx, outbox.send(ctx, msg(account_id=2)))
+    ).status is OutboxStatus.FAILED
     clock.advance(5)
     report = await outbox.drain_due(ctx)
     assert report.failed == 2
@@ -384,7 +394,8 @@ async def test_circuit_threshold_and_cooldown_come_from_the_account(
         await outbox.send(ctx, msg())
     assert "after 2 consecutive failures" in exc.value.message
     assert "in 10s" in (exc.value.hint or "")
-    assert (await outbox.send(ctx, msg(account_id=2))).status is OutboxStatus.FAILED
+    entry = await undelivered(ctx, outbox.send(ctx, msg(account_id=2)))
+    assert entry.status is OutboxStatus.FAILED
     clock.advance(5)
     assert (await outbox.drain_due(ctx)).skipped_accounts == [1]
     # The configured 10 s cooldown (not the default 60 s) lets a probe through.
@@ -470,7 +481,7 @@ async def test_retry_errors_and_listing(smtpd: SmtpSink, tmp_path: Path):
         ids.append((await outbox.send(ctx, msg(subject=f"m{i}"))).id)
         clock.advance(1)
     smtpd.handler.data_replies = ["450 4.2.0 later"]
-    failed = await outbox.send(ctx, msg(subject="later"))
+    failed = await undelivered(ctx, outbox.send(ctx, msg(subject="later")))
     page = outbox.list_outbox(ctx, OutboxQuery(limit=2))
     assert [e.subject for e in page.entries] == ["later", "m4"]
     seen = [e.subject for e in page.entries]
@@ -535,7 +546,7 @@ async def test_missing_smtp_config(tmp_path: Path, smtpd: SmtpSink):
 
 async def test_auth_failed_is_never_leaking_password(smtpd: SmtpSink, tmp_path: Path, capfd):
     ctx = context(tmp_path / "db", account(smtpd), credentials=BearerProvider(["tok-SECRET"]))
-    entry = await outbox.send(ctx, msg())
+    entry = await undelivered(ctx, outbox.send(ctx, msg()))
     assert entry.status is OutboxStatus.FAILED
     out = capfd.readouterr()
     assert "tok-SECRET" not in out.out + out.err + (entry.last_error or "")

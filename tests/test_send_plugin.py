@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from fixtures.smtpd import SmtpSink
@@ -11,6 +15,7 @@ from prx_email import NETWORK_ENV, open_plugin
 from prx_email.config import Config
 from prx_email.store.db import Database
 from prx_email.store.outbox import OutboxRepo
+from wasmtime.component import Variant
 
 pytestmark = [pytest.mark.integration, pytest.mark.component]
 
@@ -60,3 +65,79 @@ def test_send_through_the_plugin_then_list_outbox(
     assert rec.rcpt_tos == ["bob@example.org", "audit@example.net"]
     assert rec.message["Bcc"] is None and rec.message["From"] == "me@example.com"
     assert rec.message_id == sent["message_id"]
+
+
+class _CapturingLinker:
+    """Stands in for wasmtime's Linker: keeps the host functions ``define_host`` adds."""
+
+    def __init__(self) -> None:
+        self.functions: dict[str, Any] = {}
+
+    @contextmanager
+    def root(self) -> Iterator[_CapturingLinker]:
+        yield self
+
+    @contextmanager
+    def add_instance(self, _name: str) -> Iterator[_CapturingLinker]:
+        yield self
+
+    def add_func(self, name: str, fn: Any) -> None:
+        self.functions[name] = fn
+
+
+def _record(**fields: Any) -> SimpleNamespace:
+    rec = SimpleNamespace()
+    for key, value in fields.items():
+        setattr(rec, key.replace("_", "-"), value)
+    return rec
+
+
+def test_a_hostile_60_mb_body_through_the_host_function_is_refused(
+    smtpd: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A guest that skipped validation calls the ``send`` host function directly."""
+    from prx_email.bridge import define_host
+    from prx_email.services.context import ServiceContext
+    from prx_email.services.facade import Services
+
+    monkeypatch.setenv(NETWORK_ENV, "1")
+    db = Database(tmp_path / "db")
+    services = Services(ServiceContext(config=Config(accounts=(account(smtpd),)), db=db))
+    linker = _CapturingLinker()
+    try:
+        define_host(linker, services)  # type: ignore[arg-type]
+        answer = linker.functions["send"](
+            None,
+            _record(
+                account_id=1, to=["bob@example.org"], cc=[], bcc=[], subject="big",
+                body_text="x" * (60 * 1024 * 1024), body_html=None, attachments=[],
+            ),
+        )  # fmt: skip
+    finally:
+        services.close()
+    assert isinstance(answer, Variant) and answer.tag == "invalid-argument", answer
+    assert (
+        "max_message_bytes" in answer.payload.hint
+        and "nothing was queued" in answer.payload.message
+    )
+    assert OutboxRepo(db).counts() == {}
+    assert smtpd.handler.connections == 0 and smtpd.received == []
+
+
+def test_an_undelivered_send_is_an_error_envelope_naming_the_queued_row(
+    tmp_path: Path, plugin_wasm: Path, monkeypatch: pytest.MonkeyPatch, smtp_password: str
+):
+    monkeypatch.setenv(NETWORK_ENV, "1")
+    sink = SmtpSink(tls="none").start()
+    sink.stop()  # connection refused
+    db = Database(tmp_path / "db")
+    cfg = Config(accounts=(account(sink),))
+    with open_plugin(db=db, config=cfg, component=plugin_wasm, deadline=30.0) as plugin:
+        envelope = plugin.execute("email.send", SEND)
+        listing = plugin.execute("email.outbox", {})
+    assert envelope["ok"] is False, envelope
+    error = envelope["error"]
+    assert error["code"] == "EMAIL_CONNECTION_FAILED"
+    assert "queued as outbox row 1" in error["message"] and error["hint"]
+    (entry,) = listing["data"]["entries"]
+    assert entry["status"] == "failed" and entry["attempts"] == 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fixtures.smtpd import PASSWORD_ENV, USER, SmtpSink
 from prx_email.auth.credentials import Credential, OAuthBearer
 from prx_email.config.model import (
@@ -17,8 +20,10 @@ from prx_email.config.model import (
     ServerConfig,
     TlsMode,
 )
+from prx_email.errors import EmailError
 from prx_email.services.context import ServiceContext
 from prx_email.store.db import Database
+from prx_email.types import OutboxEntry
 
 ADDRESS = "me@example.com"
 
@@ -97,4 +102,21 @@ class BearerProvider:
         return False
 
 
-__all__ = ["Clock", "account", "context", "replace", "smtp_server"]
+__all__ = ["Clock", "account", "context", "replace", "smtp_server", "undelivered"]
+
+
+async def undelivered(
+    ctx: ServiceContext, call: Awaitable[OutboxEntry], error: type[EmailError] = EmailError
+) -> OutboxEntry:
+    """Await a send/reply/retry that must fail with ``error`` and leave its row queued.
+
+    The error names the row ("outbox row N") and carries a hint; returns that row.
+    """
+    from prx_email.services import outbox
+
+    with pytest.raises(error) as info:
+        await call
+    m = re.search(r"outbox row (\d+)", info.value.message)
+    assert m is not None, info.value.message
+    assert info.value.hint, info.value
+    return outbox.get_entry(ctx, int(m.group(1)))

@@ -33,6 +33,7 @@ from .model import (
     SyncSettings,
     TlsMode,
     ToolLimitSettings,
+    UnknownOutcome,
 )
 from .presets import DEFAULT_PORTS, PRESETS, preset_for
 
@@ -84,6 +85,9 @@ _SEND_KEYS = (
     "lease_seconds",
     "sent_folder",
     "append_to_sent",
+    "server_files_sent",
+    "unknown_outcome",
+    "max_message_bytes",
     "circuit_failures",
     "circuit_cooldown_seconds",
 )
@@ -415,9 +419,10 @@ def _sync(ctx: _Ctx, raw: Any, path: KeyPath) -> SyncSettings:
     )
 
 
-def _send(ctx: _Ctx, raw: Any, path: KeyPath) -> SendSettings:
+def _send(ctx: _Ctx, raw: Any, path: KeyPath, files_sent: bool = False) -> SendSettings:
     t = ctx.table(raw, path, _SEND_KEYS)
     d = SendSettings()
+    outcome = _enum(ctx, t, path, "unknown_outcome", tuple(o.value for o in UnknownOutcome))
     sent = ctx.get(t, path, "sent_folder", str, d.sent_folder)
     return SendSettings(
         max_recipients=ctx.positive(t, path, "max_recipients", d.max_recipients),
@@ -427,6 +432,9 @@ def _send(ctx: _Ctx, raw: Any, path: KeyPath) -> SendSettings:
         lease_seconds=ctx.positive(t, path, "lease_seconds", d.lease_seconds),
         sent_folder=sent or None,
         append_to_sent=ctx.get(t, path, "append_to_sent", bool, d.append_to_sent),
+        server_files_sent=ctx.get(t, path, "server_files_sent", bool, files_sent),
+        unknown_outcome=UnknownOutcome(outcome) if outcome else d.unknown_outcome,
+        max_message_bytes=ctx.positive(t, path, "max_message_bytes", d.max_message_bytes),
         circuit_failures=ctx.positive(t, path, "circuit_failures", d.circuit_failures),
         circuit_cooldown_seconds=ctx.positive(
             t, path, "circuit_cooldown_seconds", d.circuit_cooldown_seconds
@@ -499,9 +507,24 @@ def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
         imap=build("imap"),
         smtp=build("smtp"),
         sync=_sync(ctx, t.get("sync", {}), (*path, "sync")),
-        send=_send(ctx, t.get("send", {}), (*path, "send")),
+        send=_send(
+            ctx,
+            t.get("send", {}),
+            (*path, "send"),
+            # The provider's default (Gmail, Outlook file sent mail themselves) when its
+            # SMTP is the preset's, i.e. no other host is configured.
+            _files_sent(address, provider, t.get("smtp")),
+        ),
         actions=_actions(ctx, t.get("actions", {}), (*path, "actions")),
     )
+
+
+def _files_sent(address: str, provider: str | None, smtp: Any) -> bool:
+    preset = preset_for(address, provider)
+    if preset is None or not preset.server_files_sent:
+        return False
+    host = smtp.get("host") if isinstance(smtp, dict) else None
+    return host is None or str(host).lower() == preset.smtp.host
 
 
 def parse_config(text: str, source: Path | None = None) -> Config:

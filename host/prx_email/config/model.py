@@ -11,6 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+class UnknownOutcome(enum.StrEnum):
+    """What the outbox does with a message whose DATA started and whose outcome is unknown."""
+
+    RESEND = "resend"
+    HOLD = "hold"
+
+
 class TlsMode(enum.StrEnum):
     IMPLICIT = "implicit"
     STARTTLS = "starttls"
@@ -107,9 +114,18 @@ class SendSettings:
     backoff_base_seconds: float = 30.0
     backoff_max_seconds: float = 3600.0
     lease_seconds: float = 300.0
-    sent_folder: str | None = "Sent"
-    # Append a copy to the Sent folder after sending (false when the server files it itself).
+    # None: discover the Sent folder from the server (SPECIAL-USE \Sent, RFC 6154).
+    sent_folder: str | None = None
+    # Append a copy to the Sent folder after sending (never when the server files it itself).
     append_to_sent: bool = True
+    # The SMTP server files sent mail into the Sent folder itself (Gmail, Outlook): that copy
+    # is the evidence lease recovery looks for, and we append none of our own.
+    server_files_sent: bool = False
+    # DATA started, the outcome is unknown and nothing can settle it: send again (the same
+    # Message-ID; RFC 5321 6.1 prefers a duplicate to a loss) or hold it for email.retry.
+    unknown_outcome: UnknownOutcome = UnknownOutcome.RESEND
+    # Host-side cap on one composed message (headers, bodies, encoded attachments).
+    max_message_bytes: int = 25 * 1024 * 1024
     # SMTP circuit breaker: after this many consecutive server-level failures, sending pauses
     # for the cooldown (doubling with each further failure, up to 15 minutes or the cooldown).
     circuit_failures: int = 5

@@ -1,8 +1,8 @@
 """Well-known providers: IMAP/SMTP endpoints filled in when the config omits them.
 
 A preset is chosen by the account's ``provider`` key, else by the domain of its address.
-Only host, port and TLS mode come from here (and the OAuth2 provider name for XOAUTH2);
-credentials always come from the config.
+Only host, port and TLS mode come from here (and the OAuth2 provider name for XOAUTH2, and
+whether the provider files sent mail into Sent itself); credentials always come from the config.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class Preset:
     imap: Endpoint
     smtp: Endpoint
     oauth2_provider: str | None = None
+    #: The provider files every message sent over its SMTP into the Sent folder itself.
+    server_files_sent: bool = False
 
 
 _GMAIL = Preset(
@@ -32,12 +34,14 @@ _GMAIL = Preset(
     Endpoint("imap.gmail.com", 993, TlsMode.IMPLICIT),
     Endpoint("smtp.gmail.com", 465, TlsMode.IMPLICIT),
     "google",
+    server_files_sent=True,
 )
 _OUTLOOK = Preset(
     "outlook",
     Endpoint("outlook.office365.com", 993, TlsMode.IMPLICIT),
     Endpoint("smtp.office365.com", 587, TlsMode.STARTTLS),
     "microsoft",
+    server_files_sent=True,
 )
 _YAHOO = Preset(
     "yahoo",

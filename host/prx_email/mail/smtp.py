@@ -8,6 +8,10 @@
 - Delivery runs ``MAIL``/``RCPT`` itself so a ``before_data`` callback can fence the point
   of no return (the outbox re-checks its claim there), and so per-recipient refusals come
   back as data rather than as one exception.
+- SIZE (RFC 1870): a message larger than the server's EHLO ``SIZE`` is refused here, before
+  ``MAIL FROM``, as :class:`~prx_email.errors.SmtpPermanent` (the outbox marks it ``dead``);
+  it is not known before queueing (that needs a connection), so the host's own
+  ``max_message_bytes`` is the cap checked before queueing.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import aiosmtplib
 
 from ..auth.credentials import CredentialProvider, OAuthBearer, Password
 from ..config.model import AccountConfig, TlsMode
-from ..errors import AuthFailed, ConfigError, InternalError, ProtocolError
+from ..errors import AuthFailed, ConfigError, InternalError, ProtocolError, SmtpPermanent
 from ._closing import abort_and_wait
 from ._tls import tls_context
 from .errors import map_smtp_errors
@@ -69,6 +73,15 @@ class SmtpConnection:
     @property
     def connected(self) -> bool:
         return self._client is not None and self._client.is_connected
+
+    @property
+    def size_limit(self) -> int | None:
+        """The server's EHLO ``SIZE`` (RFC 1870); None when not announced or 0 (no limit)."""
+        client = self._client
+        if client is None:
+            return None
+        value = client.esmtp_extensions.get("size", "").strip()
+        return int(value) if value.isdigit() and int(value) > 0 else None
 
     async def connect(self) -> None:
         """Connect, secure and authenticate.
@@ -162,6 +175,13 @@ class SmtpConnection:
         client = self._client
         if client is None or not client.is_connected:
             raise InternalError("SMTP connection is not open")
+        limit = self.size_limit
+        if limit is not None and len(raw) > limit:
+            raise SmtpPermanent(
+                f"the message is {len(raw)} bytes, over the {limit} byte SIZE limit of SMTP"
+                f" server {self.host}",
+                hint="send a smaller message (fewer or smaller attachments)",
+            )
         accepted: list[str] = []
         refused: dict[str, tuple[int, str]] = {}
         with map_smtp_errors("MAIL FROM", self.host):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from ..config import Config
+from ..config import AccountConfig, Config
 from ..errors import EmailError, InternalError, OperationTimeout
 from ..types import (
     Account,
@@ -187,21 +187,25 @@ class Services:
 
     # -- network ---------------------------------------------------------------------
 
-    def check_send(self, msg: OutgoingMessage) -> None:
+    def check_send(self, msg: OutgoingMessage) -> AccountConfig:
         """The bounds ``send`` enforces before anything is queued (the account's own cap).
 
+        :returns: the account, looked up once and passed down to the outbox.
         :raises AccountNotFound, InvalidArgument:
         """
         account = self.ctx.account(msg.account_id)
         self.limits().check_outgoing(msg, account.send.max_recipients)
+        return account
 
-    def check_reply(self, req: ReplyRequest) -> None:
+    def check_reply(self, req: ReplyRequest) -> AccountConfig:
         """The bounds ``reply`` enforces before anything is queued.
 
+        :returns: the account, looked up once and passed down to the outbox.
         :raises AccountNotFound, InvalidArgument:
         """
-        self.ctx.account(req.account_id)
+        account = self.ctx.account(req.account_id)
         self.limits().check_bodies(req.body_text, req.body_html)
+        return account
 
     def sync(self, req: SyncRequest) -> SyncReport:
         from . import sync as sync_service
@@ -216,21 +220,19 @@ class Services:
     def send(self, msg: OutgoingMessage) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        self.check_send(msg)
-        return self._run(outbox_service.send(self.ctx, msg), "the delivery")
+        account = self.check_send(msg)
+        return self._run(outbox_service.send(self.ctx, msg, account=account), "the delivery")
 
     def reply(self, req: ReplyRequest) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        self.check_reply(req)
-        return self._run(outbox_service.reply(self.ctx, req), "the delivery")
+        account = self.check_reply(req)
+        return self._run(outbox_service.reply(self.ctx, req, account=account), "the delivery")
 
     def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry:
         from . import outbox as outbox_service
 
-        # ``now`` is issue 10's "retry a failed row now"; the outbox service implements it.
-        retry: Callable[..., Coroutine[Any, Any, OutboxEntry]] = outbox_service.retry
-        return self._run(retry(self.ctx, outbox_id, now=now), "the delivery")
+        return self._run(outbox_service.retry(self.ctx, outbox_id, now=now), "the delivery")
 
     def list_outbox(self, query: OutboxQuery) -> OutboxPage:
         from . import outbox as outbox_service

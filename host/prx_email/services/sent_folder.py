@@ -1,10 +1,20 @@
-"""The account's Sent folder: append a copy after sending, and look a Message-ID up there.
+r"""The account's Sent folder: append a copy after sending, and look a Message-ID up there.
 
-The lookup is what makes lease recovery safe: a row found in ``sending`` after its lease
-expired may or may not have been delivered (the worker died between the server's ``250`` to
-DATA and the finalize). If the Message-ID is in the Sent folder (the server files sent mail
-itself, or our append ran), it was delivered and the row is marked ``sent`` without a second
-delivery.
+Two different roles, chosen per account by ``[accounts.send] server_files_sent``:
+
+- **Evidence** (``server_files_sent = true``: Gmail, Outlook, a relay that files into IMAP):
+  the server puts every message it accepts into Sent, so a row found in ``sending`` after its
+  lease expired (the worker died between the server's ``250`` to DATA and the finalize) is
+  looked up there: found means delivered, and it is marked ``sent`` without a second delivery.
+  We append nothing ourselves.
+- **Copy** (``append_to_sent = true`` otherwise): we append the message after the finalize.
+  That copy can never be evidence for the window between the server's ``250`` and our
+  finalize (it does not exist yet then), so recovery does not look for it. A copy still to
+  be appended is recorded durably with the finalize (``copy_pending``) and repaired by the
+  next drain when a kill came in between.
+
+The folder is ``[accounts.send] sent_folder`` when set, else the mailbox the server marks
+``\Sent`` (RFC 6154 SPECIAL-USE), else a mailbox named ``Sent``; none found means no copy.
 
 :class:`SentFolder` is the seam; :class:`ImapSentFolder` is the real one (one IMAP connection
 per account, reused across a drained batch).
@@ -12,13 +22,14 @@ per account, reused across a drained batch).
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 from ..auth.credentials import CredentialProvider, OAuthBearer
 from ..config.model import AccountConfig
 from ..errors import AuthFailed, ConfigError
 from ..mail.errors import map_imap_errors
-from ..mail.imap import ImapClient, Literal, astring, connect, mailbox
+from ..mail.imap import ImapClient, Literal, astring, connect, decode_mailbox, mailbox
 
 
 class SentFolder(Protocol):
@@ -40,10 +51,52 @@ class SentFolder(Protocol):
 
 
 def sent_folder_name(account: AccountConfig) -> str | None:
-    """The Sent folder to use, or None when the account has no IMAP or no Sent folder."""
+    """The configured Sent folder, or None (no IMAP, or to be discovered from the server)."""
     if account.imap is None or not account.send.sent_folder:
         return None
     return account.send.sent_folder
+
+
+def keeps_copy(account: AccountConfig) -> bool:
+    """Whether we append our own copy to Sent after sending."""
+    s = account.send
+    return account.imap is not None and s.append_to_sent and not s.server_files_sent
+
+
+def has_evidence(account: AccountConfig) -> bool:
+    """Whether Sent can settle an unknown outcome (the server files sent mail itself)."""
+    return account.imap is not None and account.send.server_files_sent
+
+
+# `* LIST (\HasNoChildren \Sent) "/" "Sent"` — flags, delimiter, then the name (quoted or
+# an atom; a literal name is not handled and falls back to the name match).
+_LIST = re.compile(rb'^\* LIST \(([^)]*)\) (?:NIL|"(?:[^"\\]|\\.)*"|\S+) (.+)$')
+_FALLBACK_NAMES = ("sent", "sent items", "sent messages", "inbox.sent", "inbox/sent")
+
+
+def _list_name(raw: bytes) -> str:
+    raw = raw.strip()
+    if raw.startswith(b'"') and raw.endswith(b'"') and len(raw) >= 2:
+        raw = re.sub(rb"\\(.)", rb"\1", raw[1:-1])
+    return decode_mailbox(raw.decode("utf-8", "replace"))
+
+
+def pick_sent(lines: list[bytes]) -> str | None:
+    r"""The ``\Sent`` mailbox among LIST responses, else one named like Sent; else None."""
+    names: list[str] = []
+    for line in lines:
+        m = _LIST.match(line.rstrip(b"\r\n"))
+        if m is None:
+            continue
+        name = _list_name(m.group(2))
+        if b"\\sent" in m.group(1).lower().split():
+            return name
+        names.append(name)
+    by_lower = {n.lower(): n for n in names}
+    for candidate in _FALLBACK_NAMES:
+        if candidate in by_lower:
+            return by_lower[candidate]
+    return None
 
 
 class ImapSentFolder:
@@ -52,6 +105,7 @@ class ImapSentFolder:
     def __init__(self, credentials: CredentialProvider) -> None:
         self.credentials = credentials
         self._clients: dict[int, ImapClient] = {}
+        self._folders: dict[int, str | None] = {}
 
     async def _client(self, account: AccountConfig) -> ImapClient:
         client = self._clients.get(account.id)
@@ -78,6 +132,37 @@ class ImapSentFolder:
         self._clients[account.id] = client
         return client
 
+    async def folder(self, account: AccountConfig) -> str | None:
+        """The account's Sent folder: configured, else discovered once per instance.
+
+        :raises EmailError: the server could not be asked.
+        """
+        configured = sent_folder_name(account)
+        if configured is not None or account.imap is None:
+            return configured
+        if account.id in self._folders:
+            return self._folders[account.id]
+        server = account.imap
+        try:
+            client = await self._client(account)
+            with map_imap_errors(server.host, server.port):
+                if "SPECIAL-USE" in client.capabilities:
+                    tagged = await client.command(
+                        [b"LIST", b"(SPECIAL-USE)", b'""', b'"*"'], name="LIST"
+                    )
+                    found = pick_sent([r.line for r in tagged.untagged])
+                else:
+                    found = None
+                if found is None:
+                    # No \Sent mailbox marked: fall back to the usual names.
+                    tagged = await client.command([b"LIST", b'""', b'"*"'], name="LIST")
+                    found = pick_sent([r.line for r in tagged.untagged])
+        except Exception:
+            await self._drop(account.id)
+            raise
+        self._folders[account.id] = found
+        return found
+
     async def _run_append(self, account: AccountConfig, folder: str, raw: bytes) -> None:
         server = account.imap
         assert server is not None
@@ -88,9 +173,13 @@ class ImapSentFolder:
             )
 
     async def append(self, account: AccountConfig, raw: bytes) -> None:
-        folder = sent_folder_name(account)
+        folder = await self.folder(account)
         if folder is None:
-            return
+            raise ConfigError(
+                f"account {account.id}: the IMAP server has no Sent folder (no \\Sent"
+                " SPECIAL-USE mailbox, none named Sent)",
+                hint="set [accounts.send] sent_folder to the folder to keep sent copies in",
+            )
         try:
             await self._run_append(account, folder, raw)
         except Exception:
@@ -98,9 +187,12 @@ class ImapSentFolder:
             raise
 
     async def contains(self, account: AccountConfig, message_id: str) -> bool:
-        folder = sent_folder_name(account)
+        folder = await self.folder(account)
         if folder is None:
-            raise ConfigError(f"account {account.id} has no Sent folder to look in")
+            raise ConfigError(
+                f"account {account.id} has no Sent folder to look in",
+                hint="set [accounts.send] sent_folder",
+            )
         server = account.imap
         assert server is not None
         try:

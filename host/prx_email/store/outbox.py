@@ -6,8 +6,12 @@ Every state change that matters for exactly-once delivery is one conditional sta
   lease, in one ``UPDATE … WHERE status IN (…) AND next_attempt_at <= now RETURNING …``;
 - **mark_data** (right before SMTP ``DATA``) and **finalize** only succeed while the caller
   still holds that token, so a worker whose lease was taken over can never finalize.
+- ``attempts`` counts only attempts that reached the server: a claim hands out the number
+  ``attempts + 1`` without storing it; ``mark_data`` and a counted ``finalize`` store it. A
+  lease that expires before DATA therefore costs nothing.
 
-The schema is ``schema/0003_outbox.sql`` (+ ``0005_outbox_deferred.sql``).
+The schema is ``schema/0003_outbox.sql`` (+ ``0005_outbox_deferred.sql``,
+``0006_outbox_held.sql``).
 """
 
 from __future__ import annotations
@@ -78,6 +82,21 @@ class Attempt:
     outcome: str | None
     smtp_code: int | None
     server_reply: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCopy:
+    """A sent row whose copy to the Sent folder is still to be appended."""
+
+    id: int
+    account_id: int
+    message_id: str
+    raw: bytes = field(repr=False)
+
+
+#: The number of the attempt in flight of a ``sending`` row: ``mark_data`` stored it when
+#: DATA started; before that it was only handed out by the claim.
+_INFLIGHT = "CASE WHEN data_at IS NULL THEN attempts + 1 ELSE attempts END"
 
 
 def attempt_key(outbox_id: int, attempt: int) -> str:
@@ -161,12 +180,13 @@ class OutboxRepo:
             params.extend(ids)
         sql = (
             "UPDATE outbox SET status = 'sending', claim_token = ?, claimed_by = ?,"
-            " lease_until = ?, attempts = attempts + 1, data_at = NULL, updated_at = ?"
+            " lease_until = ?, data_at = NULL, updated_at = ?"
             f" WHERE id IN (SELECT id FROM outbox WHERE {cond}"
             " ORDER BY next_attempt_at, id LIMIT ?)"
             f" AND {cond}"
-            " RETURNING id, account_id, message_id, sender, recipients, raw, attempts,"
-            " max_attempts, verify_sent, deferred"
+            # The attempt number is handed out, not stored: it counts once the server is reached.
+            " RETURNING id, account_id, message_id, sender, recipients, raw,"
+            " attempts + 1 AS attempts, max_attempts, verify_sent, deferred"
         )
         all_params = [token, worker_id, lease_until, now, *params, limit, *params]
         try:
@@ -188,11 +208,12 @@ class OutboxRepo:
         outbox_id: int,
         token: str,
         *,
+        attempt: int,
         now: float,
         lease_until: float,
         deferred: Sequence[str] = (),
     ) -> bool:
-        """Record that DATA is about to start; extends the lease to cover it.
+        """Record that DATA is about to start; counts the attempt and extends the lease.
 
         ``deferred``: the recipients the server deferred (4xx) at RCPT, which this DATA does
         not reach; a recovery that finds the message delivered keeps the row queued for them.
@@ -202,9 +223,10 @@ class OutboxRepo:
         """
         try:
             cur = self.db.connect().execute(
-                "UPDATE outbox SET data_at = ?, deferred = ?, lease_until = max(lease_until, ?)"
+                "UPDATE outbox SET data_at = ?, deferred = ?, lease_until = max(lease_until, ?),"
+                " attempts = max(attempts, ?)"
                 " WHERE id = ? AND claim_token = ? AND status = 'sending' AND lease_until > ?",
-                (now, json.dumps(list(deferred)), lease_until, outbox_id, token, now),
+                (now, json.dumps(list(deferred)), lease_until, attempt, outbox_id, token, now),
             )
             return cur.rowcount == 1
         except sqlite3.Error as exc:
@@ -240,9 +262,13 @@ class OutboxRepo:
         smtp_code: int | None = None,
         server_reply: str | None = None,
         verify_sent: bool | None = None,
+        counted: bool = True,
+        copy_pending: bool = False,
     ) -> bool:
         """End the attempt, only while still holding the claim. False: the claim was lost.
 
+        ``counted`` False: the try never reached the server and costs no attempt.
+        ``copy_pending``: (``sent`` only) our copy to the Sent folder is still to be appended.
         ``verify_sent`` None keeps the flag; a row that ends ``sent`` or ``dead`` clears it.
         """
         sent_at = now if status is OutboxStatus.SENT else None
@@ -254,7 +280,8 @@ class OutboxRepo:
                     "UPDATE outbox SET status = ?, claim_token = NULL, lease_until = NULL,"
                     " next_attempt_at = ?, last_error = ?, updated_at = ?,"
                     " sent_at = coalesce(?, sent_at), recipients = coalesce(?, recipients),"
-                    " verify_sent = coalesce(?, verify_sent)"
+                    " verify_sent = coalesce(?, verify_sent), copy_pending = ?,"
+                    " attempts = CASE WHEN ? THEN max(attempts, ?) ELSE attempts END"
                     " WHERE id = ? AND claim_token = ? AND status = 'sending'",
                     (
                         status.value,
@@ -264,6 +291,9 @@ class OutboxRepo:
                         sent_at,
                         json.dumps(list(remaining)) if remaining is not None else None,
                         None if verify_sent is None else int(verify_sent),
+                        int(copy_pending and status is OutboxStatus.SENT),
+                        int(counted),
+                        claimed.attempt,
                         claimed.id,
                         claimed.token,
                     ),
@@ -286,6 +316,49 @@ class OutboxRepo:
             raise storage_error(exc, self.db.path) from exc
         return held
 
+    def make_due(self, outbox_id: int, *, now: float) -> bool:
+        """Make a ``pending``/``failed`` row due now and release a ``held`` one (as ``failed``).
+
+        False when the row is in no such state (sending, sent, dead, gone).
+        """
+        try:
+            cur = self.db.connect().execute(
+                "UPDATE outbox SET status = CASE WHEN status = 'held' THEN 'failed'"
+                " ELSE status END, next_attempt_at = ?, updated_at = ?"
+                " WHERE id = ? AND status IN ('pending', 'failed', 'held')",
+                (now, now, outbox_id),
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db.path) from exc
+        return cur.rowcount == 1
+
+    def copies_pending(self, *, limit: int = 100) -> list[PendingCopy]:
+        """Sent rows whose copy to the Sent folder is still to be appended."""
+        try:
+            rows = (
+                self.db.connect()
+                .execute(
+                    "SELECT id, account_id, message_id, raw FROM outbox"
+                    " WHERE copy_pending = 1 ORDER BY id LIMIT ?",
+                    (limit,),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db.path) from exc
+        return [PendingCopy(int(r[0]), int(r[1]), str(r[2]), bytes(r[3])) for r in rows]
+
+    def copy_done(self, outbox_id: int, *, now: float, note: str | None = None) -> None:
+        """The Sent copy is stored (or cannot be, ``note`` says why): no longer pending."""
+        try:
+            self.db.connect().execute(
+                "UPDATE outbox SET copy_pending = 0, last_error = coalesce(?, last_error),"
+                " updated_at = ? WHERE id = ?",
+                (note, now, outbox_id),
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db.path) from exc
+
     def note_error(self, outbox_id: int, note: str, *, now: float) -> None:
         """Attach a non-fatal note (e.g. the Sent append failed) to a row."""
         try:
@@ -304,8 +377,9 @@ class OutboxRepo:
             rows = (
                 self.db.connect()
                 .execute(
-                    "SELECT id, account_id, message_id, claim_token, attempts, max_attempts,"
-                    " data_at, deferred FROM outbox WHERE status = 'sending' AND lease_until <= ?"
+                    f"SELECT id, account_id, message_id, claim_token, {_INFLIGHT} AS attempts,"
+                    " max_attempts, data_at, deferred FROM outbox"
+                    " WHERE status = 'sending' AND lease_until <= ?"
                     " ORDER BY id LIMIT ?",
                     (now, limit),
                 )
@@ -337,8 +411,8 @@ class OutboxRepo:
                     "UPDATE outbox SET claim_token = ?, claimed_by = ?, lease_until = ?,"
                     " updated_at = ? WHERE id = ? AND status = 'sending' AND claim_token = ?"
                     " AND lease_until <= ?"
-                    " RETURNING id, account_id, message_id, sender, recipients, raw, attempts,"
-                    " max_attempts, verify_sent, deferred",
+                    " RETURNING id, account_id, message_id, sender, recipients, raw,"
+                    f" {_INFLIGHT} AS attempts, max_attempts, verify_sent, deferred",
                     (token, worker_id, lease_until, now, row.id, row.token, now),
                 ).fetchone()
                 if r is None:

@@ -1,7 +1,8 @@
-"""``prx-email outbox [list|show ID]`` and ``prx-email send-due``.
+"""``prx-email outbox [list|show ID|retry ID [--now]]`` and ``prx-email send-due``.
 
-``outbox`` reads the store only. ``send-due`` delivers due rows (and settles rows whose
-worker died mid-send); like every network operation it needs
+``outbox list|show`` reads the store only. ``outbox retry`` delivers one row (``--now``: even
+when not due yet, and a ``held`` one); ``send-due`` delivers due rows (and settles rows whose
+worker died mid-send, and Sent copies still pending); like every network operation they need
 ``PRX_EMAIL_ENABLE_REAL_NETWORK=1``. Several ``send-due`` processes may run at once.
 """
 
@@ -21,8 +22,9 @@ _STATUSES = [s.value for s in OutboxStatus]
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("outbox", help="show queued, sent, failed and dead messages")
-    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
-    p.add_argument("id", nargs="?", type=int, help="outbox id (for show)")
+    p.add_argument("action", nargs="?", choices=["list", "show", "retry"], default="list")
+    p.add_argument("id", nargs="?", type=int, help="outbox id (for show and retry)")
+    p.add_argument("--now", action="store_true", help="retry: deliver now, even if not due or held")
     p.add_argument("--status", choices=_STATUSES, help="only rows in this status")
     p.add_argument("--account", type=int, metavar="ID", help="only rows of this account")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="rows per page")
@@ -59,7 +61,29 @@ def _ts(value: int | None) -> str:
 def _entry_json(entry: OutboxEntry) -> dict[str, Any]:
     data = dataclasses.asdict(entry)
     data["status"] = entry.status.value
+    data["recipients"] = list(entry.recipients)
     return data
+
+
+def _human(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "-"
+    return "-" if value is None else str(value)
+
+
+def _retry(args: argparse.Namespace, ctx: Any) -> int:
+    from ...bridge.gate import require_network
+    from ...services import outbox
+
+    if args.id is None:
+        raise CommandError("outbox retry needs an id", hint="prx-email outbox retry 12 --now")
+    require_network("outbox retry")
+    entry = asyncio.run(outbox.retry(ctx, args.id, now=args.now))
+    if args.json:
+        print_json(_entry_json(entry))
+    else:
+        print(f"outbox #{entry.id}: {entry.status.value}")
+    return 0
 
 
 def run_outbox(args: argparse.Namespace) -> int:
@@ -68,6 +92,8 @@ def run_outbox(args: argparse.Namespace) -> int:
 
     ctx = _context(args)
     try:
+        if args.action == "retry":
+            return _retry(args, ctx)
         if args.action == "show":
             if args.id is None:
                 raise CommandError("outbox show needs an id", hint="prx-email outbox show 12")
@@ -79,8 +105,7 @@ def run_outbox(args: argparse.Namespace) -> int:
                 print_json(data)
                 return 0
             for key, value in _entry_json(entry).items():
-                if key.endswith("_at"):
-                    value = _ts(value)
+                value = _ts(value) if key.endswith("_at") else _human(value)
                 print(f"{key:16} {value}")
             for a in attempts:
                 print(
@@ -132,6 +157,7 @@ def run_send_due(args: argparse.Namespace) -> int:
         skipped = f", circuit open: {report.skipped_accounts}" if report.skipped_accounts else ""
         print(
             f"sent {report.sent}, failed {report.failed}, dead {report.dead},"
-            f" recovered {report.recovered}, requeued {report.requeued}{skipped}"
+            f" held {report.held}, recovered {report.recovered}, requeued {report.requeued},"
+            f" Sent copies repaired {report.copies_repaired}{skipped}"
         )
     return 0 if not report.errors else 1
