@@ -27,6 +27,8 @@ from .model import (
     Config,
     OAuth2Auth,
     PasswordAuth,
+    PolicyMode,
+    PolicySettings,
     SendSettings,
     ServerConfig,
     SyncSettings,
@@ -41,7 +43,7 @@ T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
 _TOP_KEYS = ("accounts", "attachments", "limits")
-_ACCOUNT_KEYS = ("id", "name", "address", "provider", "imap", "smtp", "sync", "send")
+_ACCOUNT_KEYS = ("id", "name", "address", "provider", "imap", "smtp", "sync", "send", "policy")
 _SERVER_KEYS = (
     "host",
     "port",
@@ -75,8 +77,10 @@ _SEND_KEYS = (
     "append_to_sent",
     "circuit_failures",
     "circuit_cooldown_seconds",
+    "drafts_folder",
 )
 _ATTACH_KEYS = ("root", "max_bytes", "allowed_types")
+_POLICY_KEYS = ("mode",)
 _LIMIT_KEYS = (
     "page_max",
     "page_default",
@@ -98,6 +102,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "accounts.smtp.oauth2": _OAUTH_KEYS,
     "accounts.sync": _SYNC_KEYS,
     "accounts.send": _SEND_KEYS,
+    "accounts.policy": _POLICY_KEYS,
     "attachments": _ATTACH_KEYS,
     "limits": _LIMIT_KEYS,
 }
@@ -418,7 +423,14 @@ def _send(ctx: _Ctx, raw: Any, path: KeyPath) -> SendSettings:
         circuit_cooldown_seconds=ctx.positive(
             t, path, "circuit_cooldown_seconds", d.circuit_cooldown_seconds
         ),
+        drafts_folder=ctx.get(t, path, "drafts_folder", str, "") or None,
     )
+
+
+def _policy(ctx: _Ctx, raw: Any, path: KeyPath) -> PolicySettings:
+    t = ctx.table(raw, path, _POLICY_KEYS)
+    mode = _enum(ctx, t, path, "mode", tuple(m.value for m in PolicyMode))
+    return PolicySettings(mode=PolicyMode(mode)) if mode is not None else PolicySettings()
 
 
 def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:
@@ -467,6 +479,7 @@ def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
         smtp=build("smtp"),
         sync=_sync(ctx, t.get("sync", {}), (*path, "sync")),
         send=_send(ctx, t.get("send", {}), (*path, "send")),
+        policy=_policy(ctx, t.get("policy", {}), (*path, "policy")),
     )
 
 

@@ -22,6 +22,7 @@ Timestamp = int  # seconds since the Unix epoch, UTC
 if TYPE_CHECKING:
     from ._account import Account
     from ._attachment import AttachmentMeta, ParsedAttachment
+    from ._draft import DraftInfo, DraftRequest, DraftState, DraftStatus
     from ._limits import ToolLimits, check_dates
     from ._message import Header, Message, MessagePage, MessageSummary
     from ._outbox import OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
@@ -59,6 +60,10 @@ _LAZY = {
     "ToolLimits": "._limits",
     "check_dates": "._limits",
     "FolderReport": "._sync",
+    "DraftInfo": "._draft",
+    "DraftRequest": "._draft",
+    "DraftState": "._draft",
+    "DraftStatus": "._draft",
     "SyncReport": "._sync",
     "SyncRequest": "._sync",
 }
@@ -77,6 +82,10 @@ __all__ = [
     "AttachmentMeta",
     "AttachmentPath",
     "AttachmentSource",
+    "DraftInfo",
+    "DraftRequest",
+    "DraftState",
+    "DraftStatus",
     "FolderReport",
     "Header",
     "ListQuery",
