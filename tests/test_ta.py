@@ -372,3 +372,24 @@ def test_every_example_in_the_doc_round_trips(env: dict[str, str]) -> None:
             req["since"] = "1970-01-01T00:00:00Z"
         got = spawn(env, line(req))
         assert _shape(got) == _shape(json.loads(documented)), (request, got)
+
+
+def test_the_adapter_always_opens_the_plugin_in_draft_only_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import prx_email.api
+    from prx_email.adapters.ta._main import serve
+
+    seen: list[object] = []
+
+    class Stop(BaseException):  # not caught by the adapter's catch-all
+        pass
+
+    def fake_open_plugin(**kwargs: object) -> None:
+        seen.append(kwargs.get("mode"))
+        raise Stop
+
+    monkeypatch.setattr(prx_email.api, "open_plugin", fake_open_plugin)
+    with pytest.raises(Stop):
+        serve(b'{"op": "capabilities"}\n', None, None)
+    assert seen == ["draft_only"]
