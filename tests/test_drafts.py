@@ -320,3 +320,24 @@ namespace inbox {
         assert "drafts_folder" in envelope["error"]["hint"]
     finally:
         plain.stop()
+
+
+@pytest.mark.parametrize(
+    "hostile_id",
+    ['<a"b\\@x>', "<*@example.org>", "<a)(ALL@x>", '<"@"{5}@x>', "<é@example.org>"],
+)
+def test_a_draft_id_reaches_the_wire_only_as_a_quoted_string(
+    plugin: Plugin, imap: Imap, hostile_id: str
+) -> None:
+    """Specials in a draft id are searched for literally: nothing else matches, nothing breaks."""
+    ok(plugin.execute("email.draft_create", DRAFT))  # Drafts is not empty
+    status = ok(plugin.execute("email.draft_status", {"account_id": 1, "draft_id": hostile_id}))
+    assert (status["state"], status["reason"]) == ("discarded", None)
+    deleted = plugin.execute("email.draft_delete", {"account_id": 1, "draft_id": hostile_id})
+    assert deleted["error"]["code"] == "EMAIL_NOT_FOUND", deleted
+
+
+@pytest.mark.parametrize("bad", ["<a b@x>", "<a@x>\r\nA1 LOGOUT", "<a@x", "a@x>\x00"])
+def test_draft_ids_with_spaces_or_line_breaks_are_refused(plugin: Plugin, bad: str) -> None:
+    envelope = plugin.execute("email.draft_status", {"account_id": 1, "draft_id": bad})
+    assert envelope["error"]["code"] == "EMAIL_INVALID_ARGUMENT", envelope
