@@ -58,6 +58,7 @@ format: $(INSTALLED)
 	$(BIN)/ruff check --fix host guest tests bench
 
 demo: build
+	$(BIN)/prx-email warmup
 	@bash scripts/demo.sh
 
 bench: build system-deps

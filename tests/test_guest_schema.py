@@ -137,6 +137,10 @@ def test_effects() -> None:
         "email.reply": (True, True),
         "email.retry": (True, True),
         "email.outbox": (False, False),
+        "email.draft_create": (True, True),
+        "email.draft_status": (True, False),
+        "email.draft_update": (True, True),
+        "email.draft_delete": (True, True),
     }
 
 

@@ -26,6 +26,7 @@ from prx_email_guest._kinds import (
     U32_MAX,
     U64_MAX,
     Addresses,
+    AttachmentArg,
     Attachments,
     Boolean,
     Choice,
@@ -405,6 +406,49 @@ RETRY_NOW: Final = Field(
     default=False,
 )
 
+# --- email.draft_* -------------------------------------------------------------------------
+
+DRAFT_TO: Final = Field(
+    "to",
+    Addresses(DEFAULT_LIMITS.max_recipients),
+    f"Recipient address(es) ({_ADDRESS_FORMS}); a draft may have none yet.",
+    default=[],
+)
+DRAFT_SUBJECT: Final = Field(
+    "subject", Text(SUBJECT_MAX, single_line=True), "Subject line (one line).", default=""
+)
+DRAFT_REPLY_TO: Final = Field(
+    "in_reply_to",
+    Integer(
+        1,
+        U64_MAX,
+        hint="in_reply_to is the local id (an integer from email.list / email.search); give "
+        "an RFC Message-ID as in_reply_to_message_id.",
+    ),
+    "Local id (integer) of the stored message this draft answers: threading headers are set "
+    "as email.reply does (the recipients and subject are yours to give).",
+)
+DRAFT_REPLY_TO_MESSAGE_ID: Final = Field(
+    "in_reply_to_message_id",
+    Text(SUBJECT_MAX, min_length=3, single_line=True),
+    "RFC Message-ID (<…@…>) of the message this draft answers, when it has no local id.",
+)
+DRAFT_ID: Final = Field(
+    "draft_id",
+    Text(SUBJECT_MAX, min_length=3, single_line=True),
+    "The draft's id: the draft_id returned by email.draft_create (its Message-ID).",
+    required=True,
+)
+
+
+def _one_parent(args: dict[str, object]) -> None:
+    if DRAFT_REPLY_TO.maybe(args) is not None and DRAFT_REPLY_TO_MESSAGE_ID.maybe(args) is not None:
+        raise invalid(
+            "give in_reply_to or in_reply_to_message_id, not both",
+            "in_reply_to is a local id, in_reply_to_message_id an RFC Message-ID: keep one.",
+        )
+
+
 _READ: Final = Effects(network=False, mutates=False)
 _NET_WRITE: Final = Effects(network=True, mutates=True)
 
@@ -526,6 +570,62 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
             "List outbox rows, newest first: what is queued, sent, failed or dead, and why.",
             (OUTBOX_ACCOUNT, OUTBOX_STATUS, outbox_limit, CURSOR),
             _READ,
+        ),
+        *_draft_specs(limits, body_text, body_html, attachments),
+    )
+
+
+def _draft_specs(
+    limits: types.ToolLimits,
+    body_text: Field[str],
+    body_html: Field[str],
+    attachments: Field[list[AttachmentArg]],
+) -> tuple[ToolSpec, ...]:
+    cap = limits.max_recipients
+    content = (
+        _addresses(DRAFT_TO, cap),
+        _addresses(SEND_CC, cap),
+        _addresses(SEND_BCC, cap),
+        DRAFT_SUBJECT,
+        body_text,
+        body_html,
+        attachments,
+        DRAFT_REPLY_TO,
+        DRAFT_REPLY_TO_MESSAGE_ID,
+    )
+    checks = (_recipient_cap(cap), _one_parent)
+    return (
+        ToolSpec(
+            "email.draft_create",
+            "Write a draft into the account's Drafts folder (flagged \\Draft) for a person to "
+            "review and send from their mail client; nothing is sent. With only body_html, the "
+            "text part is derived from it. Answers draft_id (the draft's Message-ID, kept by "
+            "every update). Needs the host's network flag.",
+            (ACCOUNT_ID, *content),
+            _NET_WRITE,
+            checks=checks,
+        ),
+        ToolSpec(
+            "email.draft_status",
+            "Best-effort state of a draft: drafted (still in Drafts), sent (found in Sent or "
+            "another folder that is not Trash or Junk), discarded (found nowhere), or unknown "
+            "(the server could not be asked; reason says why). Needs the host's network flag.",
+            (ACCOUNT_ID, DRAFT_ID),
+            Effects(network=True, mutates=False),
+        ),
+        ToolSpec(
+            "email.draft_update",
+            "Replace a draft's whole content, keeping its draft_id: give every field again. "
+            "Needs the host's network flag.",
+            (ACCOUNT_ID, DRAFT_ID, *content),
+            _NET_WRITE,
+            checks=checks,
+        ),
+        ToolSpec(
+            "email.draft_delete",
+            "Remove a draft from the Drafts folder. Needs the host's network flag.",
+            (ACCOUNT_ID, DRAFT_ID),
+            _NET_WRITE,
         ),
     )
 

@@ -13,6 +13,8 @@ from prx_email_guest._timefmt import format_iso
 
 __all__ = [
     "account",
+    "draft_info",
+    "draft_status",
     "message",
     "message_page",
     "outbox_entry",
@@ -126,3 +128,20 @@ def outbox_entry(e: types.OutboxEntry) -> JSON:
 
 def outbox_page(p: types.OutboxPage) -> JSON:
     return {"entries": [outbox_entry(e) for e in p.entries], "next_cursor": p.next_cursor}
+
+
+_DRAFT_STATE: Final = {s: s.name.lower() for s in types.DraftState}
+
+
+def draft_info(d: types.DraftInfo) -> JSON:
+    return {"account_id": d.account_id, "draft_id": d.draft_id, "folder": d.folder, "uid": d.uid}
+
+
+def draft_status(d: types.DraftLookup) -> JSON:
+    return {
+        "account_id": d.account_id,
+        "draft_id": d.draft_id,
+        "state": _DRAFT_STATE[d.state],
+        "folder": d.folder,
+        "reason": d.reason,
+    }

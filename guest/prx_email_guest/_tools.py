@@ -129,6 +129,39 @@ def _outbox(host: HostApi, args: Args) -> Any:
     return r.outbox_page(host.list_outbox(query))
 
 
+def _draft_request(args: Args) -> types.DraftRequest:
+    return types.DraftRequest(
+        account_id=c.ACCOUNT_ID.value(args),
+        to=list(c.DRAFT_TO.value(args)),
+        cc=list(c.SEND_CC.value(args)),
+        bcc=list(c.SEND_BCC.value(args)),
+        subject=c.DRAFT_SUBJECT.value(args),
+        body_text=c.BODY_TEXT.maybe(args),
+        body_html=c.BODY_HTML.maybe(args),
+        attachments=[_attachment(a) for a in c.ATTACHMENTS.value(args)],
+        reply_to=c.DRAFT_REPLY_TO.maybe(args),
+        reply_to_message_id=c.DRAFT_REPLY_TO_MESSAGE_ID.maybe(args),
+    )
+
+
+def _draft_create(host: HostApi, args: Args) -> Any:
+    return r.draft_info(host.draft_create(_draft_request(args)))
+
+
+def _draft_status(host: HostApi, args: Args) -> Any:
+    return r.draft_status(host.draft_status(c.ACCOUNT_ID.value(args), c.DRAFT_ID.value(args)))
+
+
+def _draft_update(host: HostApi, args: Args) -> Any:
+    return r.draft_info(host.draft_update(c.DRAFT_ID.value(args), _draft_request(args)))
+
+
+def _draft_delete(host: HostApi, args: Args) -> Any:
+    draft_id = c.DRAFT_ID.value(args)
+    removed = host.draft_delete(c.ACCOUNT_ID.value(args), draft_id)
+    return {"draft_id": draft_id, "removed": removed}
+
+
 HANDLERS: Final[dict[str, Handler]] = {
     "email.accounts": _accounts,
     "email.sync": _sync,
@@ -139,4 +172,8 @@ HANDLERS: Final[dict[str, Handler]] = {
     "email.reply": _reply,
     "email.retry": _retry,
     "email.outbox": _outbox,
+    "email.draft_create": _draft_create,
+    "email.draft_status": _draft_status,
+    "email.draft_update": _draft_update,
+    "email.draft_delete": _draft_delete,
 }

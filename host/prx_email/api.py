@@ -35,8 +35,10 @@ from .auth import (
 )
 from .bridge import HostServices, define_host
 from .bridge.hostfns import raise_pending
+from .bridge.policy import Policy, parse_mode
 from .config import Config, resolve_db_path
 from .config import resolve as config_resolve
+from .config.model import PolicyMode
 from .envelope import Envelope
 from .errors import (
     INVALID_JSON,
@@ -250,6 +252,12 @@ def _parse(raw: str) -> Envelope:
     return answer
 
 
+def _outbox_account(services: HostServices, outbox_id: int) -> int | None:
+    """The account of an outbox row, for the mode policy (None: unknown → all accounts)."""
+    lookup = getattr(services, "outbox_account", None)  # custom services may lack it
+    return lookup(outbox_id) if callable(lookup) else None
+
+
 def load_config(config: Config | PathArg | None) -> Config:
     """A ``Config`` as given, else loaded from ``config`` / ``PRX_EMAIL_CONFIG`` / the default.
 
@@ -270,6 +278,7 @@ def open_plugin(
     deadline: float = 5.0,
     pool_size: int = 2,
     services: HostServices | None = None,
+    mode: PolicyMode | str | None = None,
 ) -> Plugin:
     """Open the sandboxed plugin over a store and a config.
 
@@ -279,11 +288,15 @@ def open_plugin(
     (default: ``PRX_EMAIL_COMPONENT``, else the one shipped in the package).
     ``memory_limit`` (bytes) and ``deadline`` (seconds of guest compute) apply per call.
     ``services`` replaces the real services (tests, custom hosts).
+    ``mode`` (``"send"``, ``"draft_only"``, ``"read_only"``) is the process's mode policy,
+    enforced by the host functions; default: ``PRX_EMAIL_MODE``, else ``send``. Each
+    account's ``[accounts.policy] mode`` applies too; the stricter one wins.
 
     :raises ConfigError: missing component or config, or a component that cannot be linked.
     :raises StorageError: the store cannot be opened.
     """
     limits = Limits(memory_bytes=memory_limit, deadline_seconds=deadline, pool_size=pool_size)
+    fixed_mode = parse_mode(mode, "mode") if isinstance(mode, str) else mode
     wasm = locate_component(component)
     cfg = load_config(config)
     owned: list[Any] = []
@@ -301,11 +314,20 @@ def open_plugin(
         engine = shared_engine()
         loaded = load_component(engine, Path(wasm))
         host = services
+        policy = Policy(
+            config=lambda: ctx.config,
+            mode=fixed_mode,
+            outbox_account=lambda outbox_id: _outbox_account(host, outbox_id),
+        )
         sandbox = Sandbox(
             engine,
             loaded.component,
             lambda linker: define_host(
-                linker, host, on_enter=pause_guest_clock, on_leave=resume_guest_clock
+                linker,
+                host,
+                on_enter=pause_guest_clock,
+                on_leave=resume_guest_clock,
+                policy=policy,
             ),
             limits,
         )

@@ -21,7 +21,8 @@
      ├── AttachmentRejected
      ├── InvalidState
      ├── StorageError
-     └── InternalError
+     ├── InternalError
+     └── PolicyDenied (PermissionError)
 
 Host functions never let these escape into wasmtime (that would trap the instance);
 ``prx_email.bridge`` turns them into ``email-error`` values. Messages must never contain secrets.
@@ -60,6 +61,7 @@ class ErrorCode(enum.StrEnum):
     INVALID_STATE = "invalid-state"
     STORAGE = "storage"
     INTERNAL = "internal"
+    POLICY_DENIED = "policy-denied"
 
     @property
     def envelope(self) -> str:
@@ -246,6 +248,14 @@ CODES: Final[dict[str, CodeInfo]] = {
             "guest, host",
         ),
         CodeInfo(
+            "EMAIL_POLICY_DENIED",
+            "The host's policy for the account or the process refuses the operation (e.g. "
+            "sending in draft-only mode); nothing was queued or sent.",
+            "Write a draft instead (email.draft_create) for a person to send; only the "
+            "operator can change the mode ([accounts.policy] mode, PRX_EMAIL_MODE).",
+            "host",
+        ),
+        CodeInfo(
             SANDBOX_TIMEOUT,
             "The guest exceeded its compute deadline and was stopped.",
             _FRESH,
@@ -371,3 +381,7 @@ class StorageError(EmailError):
 
 class InternalError(EmailError):
     code = ErrorCode.INTERNAL
+
+
+class PolicyDenied(EmailError, PermissionError):
+    code = ErrorCode.POLICY_DENIED

@@ -90,7 +90,7 @@ def _host_get(args: dict) -> str:
 
 def _host_send(args: dict) -> str:
     msg = types.OutgoingMessage(
-        account_id=1,
+        account_id=int(args.get("account_id", 1)),
         to=["a@example.org"],
         cc=[],
         bcc=[],
@@ -101,6 +101,37 @@ def _host_send(args: dict) -> str:
     )
     entry = host.send(msg)
     return _ok(entry.status.name)
+
+
+def _host_reply(args: dict) -> str:
+    req = types.ReplyRequest(
+        account_id=int(args.get("account_id", 1)),
+        message=int(args.get("message", 1)),
+        body_text="x",
+        body_html=None,
+        reply_all=True,
+    )
+    return _ok(host.reply(req).status.name)
+
+
+def _host_retry(args: dict) -> str:
+    return _ok(host.retry(int(args.get("outbox_id", 1)), True).status.name)
+
+
+def _host_draft_create(args: dict) -> str:
+    req = types.DraftRequest(
+        account_id=int(args.get("account_id", 1)),
+        to=["a@example.org"],
+        cc=[],
+        bcc=[],
+        subject="draft",
+        body_text="x",
+        body_html=None,
+        attachments=[],
+        reply_to=None,
+        reply_to_message_id=None,
+    )
+    return _ok(host.draft_create(req).draft_id)
 
 
 def _host_sync(args: dict) -> str:
@@ -122,6 +153,9 @@ _ACTIONS = {
     "host-list": _host_list,
     "host-get": _host_get,
     "host-send": _host_send,
+    "host-reply": _host_reply,
+    "host-retry": _host_retry,
+    "host-draft-create": _host_draft_create,
     "host-sync": _host_sync,
     "host-accounts": _host_accounts,
 }

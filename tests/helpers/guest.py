@@ -91,6 +91,9 @@ REPORT = types.SyncReport(
 )
 
 
+DRAFT_INFO = types.DraftInfo(account_id=1, draft_id="<d1@example.org>", folder="Drafts", uid=7)
+
+
 @dataclass
 class FakeHost:
     """Same function names and positional signatures as ``wit_world.imports.host``."""
@@ -148,6 +151,28 @@ class FakeHost:
     def list_outbox(self, query: types.OutboxQuery) -> types.OutboxPage:
         self._call("list_outbox", query)
         return types.OutboxPage(entries=[ENTRY], next_cursor=None)
+
+    def draft_create(self, req: types.DraftRequest) -> types.DraftInfo:
+        self._call("draft_create", req)
+        return DRAFT_INFO
+
+    def draft_status(self, account: int, draft_id: str) -> types.DraftLookup:
+        self._call("draft_status", account, draft_id)
+        return types.DraftLookup(
+            account_id=account,
+            draft_id=draft_id,
+            state=types.DraftState.DRAFTED,
+            folder="Drafts",
+            reason=None,
+        )
+
+    def draft_update(self, draft_id: str, req: types.DraftRequest) -> types.DraftInfo:
+        self._call("draft_update", draft_id, req)
+        return DRAFT_INFO
+
+    def draft_delete(self, account: int, draft_id: str) -> int:
+        self._call("draft_delete", account, draft_id)
+        return 1
 
 
 def run(guest: Guest, tool: str, args: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from ..types import (
     AttachmentBase64,
     AttachmentPath,
     AttachmentSource,
+    DraftRequest,
     ListQuery,
     OutboxQuery,
     OutboxStatus,
@@ -118,6 +119,17 @@ def _strs(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def account_of(rec: Any) -> int:
+    """The ``account-id`` of a request record (the policy checks it before anything else).
+
+    :raises InvalidArgument: missing or not an integer.
+    """
+    value = _get(rec, "account-id")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgument("account-id from the plugin is not an integer")
+    return value
+
+
 def sync_request(rec: Any) -> SyncRequest:
     return SyncRequest(
         account_id=_get(rec, "account-id"),
@@ -181,6 +193,32 @@ def outgoing_message(rec: Any) -> OutgoingMessage:
             )
             for a in _get(rec, "attachments")
         ),
+    )
+
+
+def _attachments(value: Any) -> tuple[OutgoingAttachment, ...]:
+    return tuple(
+        OutgoingAttachment(
+            source=attachment_source(_get(a, "source")),
+            filename=_get(a, "filename"),
+            content_type=_get(a, "content-type"),
+        )
+        for a in value
+    )
+
+
+def draft_request(rec: Any) -> DraftRequest:
+    return DraftRequest(
+        account_id=_get(rec, "account-id"),
+        to=_strs(_get(rec, "to")),
+        cc=_strs(_get(rec, "cc")),
+        bcc=_strs(_get(rec, "bcc")),
+        subject=_get(rec, "subject"),
+        body_text=_get(rec, "body-text"),
+        body_html=_get(rec, "body-html"),
+        attachments=_attachments(_get(rec, "attachments")),
+        reply_to=_get(rec, "reply-to"),
+        reply_to_message_id=_get(rec, "reply-to-message-id"),
     )
 
 

@@ -2,7 +2,9 @@
 
 The flag is read from ``os.environ`` at every gated call, so an operator can flip it for
 a running host; nothing that crosses the WIT boundary is consulted. Gated operations:
-``sync``, ``send``, ``reply``, ``retry`` and ``search`` with ``remote`` set.
+``sync``, ``send``, ``reply``, ``retry``, ``search`` with ``remote`` set, and the four
+``draft-*`` functions (they talk to the IMAP server). The mode policy (``policy``) is
+checked before this gate.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ from wasmtime.component import Linker
 from ..errors import EmailError, InternalError
 from ..types import (
     Account,
+    DraftInfo,
+    DraftRequest,
+    DraftStatus,
     ListQuery,
     Message,
     MessagePage,
@@ -34,6 +37,7 @@ from ..types import (
 )
 from . import convert
 from .gate import require_network
+from .policy import Action, Policy, allow_all
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,10 @@ class HostServices(Protocol):
     def reply(self, req: ReplyRequest) -> OutboxEntry: ...
     def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry: ...
     def list_outbox(self, query: OutboxQuery) -> OutboxPage: ...
+    def draft_create(self, req: DraftRequest) -> DraftInfo: ...
+    def draft_status(self, account_id: int, draft_id: str) -> DraftStatus: ...
+    def draft_update(self, draft_id: str, req: DraftRequest) -> DraftInfo: ...
+    def draft_delete(self, account_id: int, draft_id: str) -> int: ...
 
 
 class Hooks(Protocol):
@@ -121,21 +129,47 @@ def _sync(services: HostServices, rec: Any) -> Any:
     return convert.ok(services.sync(req))
 
 
-def _send(services: HostServices, rec: Any) -> Any:
+def _send(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check(Action.SEND, "send", convert.account_of(rec))
     require_network("send")
     msg = convert.outgoing_message(rec)
     return convert.ok(services.send(msg))
 
 
-def _reply(services: HostServices, rec: Any) -> Any:
+def _reply(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check(Action.SEND, "reply", convert.account_of(rec))
     require_network("reply")
     req = convert.reply_request(rec)
     return convert.ok(services.reply(req))
 
 
-def _retry(services: HostServices, outbox_id: int, now: bool) -> Any:
+def _retry(services: HostServices, policy: Policy, outbox_id: int, now: bool) -> Any:
+    policy.check_outbox(Action.SEND, "retry", outbox_id)
     require_network("retry")
     return convert.ok(services.retry(outbox_id, now=bool(now)))
+
+
+def _draft_create(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check(Action.WRITE_DRAFT, "draft-create", convert.account_of(rec))
+    require_network("draft-create")
+    return convert.ok(services.draft_create(convert.draft_request(rec)))
+
+
+def _draft_update(services: HostServices, policy: Policy, draft_id: str, rec: Any) -> Any:
+    policy.check(Action.WRITE_DRAFT, "draft-update", convert.account_of(rec))
+    require_network("draft-update")
+    return convert.ok(services.draft_update(str(draft_id), convert.draft_request(rec)))
+
+
+def _draft_delete(services: HostServices, policy: Policy, account: int, draft_id: str) -> Any:
+    policy.check(Action.WRITE_DRAFT, "draft-delete", int(account))
+    require_network("draft-delete")
+    return services.draft_delete(int(account), str(draft_id))
+
+
+def _draft_status(services: HostServices, account: int, draft_id: str) -> Any:
+    require_network("draft-status")
+    return convert.ok(services.draft_status(int(account), str(draft_id)))
 
 
 def _limits_or_defaults(services: HostServices) -> Callable[[], Any]:
@@ -166,9 +200,14 @@ def define_host(
     *,
     on_enter: Hooks = _noop,
     on_leave: Hooks = _noop,
+    policy: Policy | None = None,
 ) -> None:
-    """Define every function of the ``host`` interface on ``linker``."""
+    """Define every function of the ``host`` interface on ``linker``.
+
+    ``policy`` is the mode policy (default: ``PRX_EMAIL_MODE`` only, no account modes).
+    """
     s = services
+    p = policy if policy is not None else allow_all()
     functions: dict[str, Callable[..., Any]] = {
         "limits": _guarded("limits", _limits_or_defaults(s), on_enter, on_leave),
         "accounts": _guarded("accounts", _accounts_or_empty(s), on_enter, on_leave),
@@ -187,14 +226,26 @@ def define_host(
             on_error=lambda e: convert.ResultErr(convert.err(e)),
         ),
         "search": _guarded("search", lambda q: _search(s, q), on_enter, on_leave),
-        "send": _guarded("send", lambda m: _send(s, m), on_enter, on_leave),
-        "reply": _guarded("reply", lambda r: _reply(s, r), on_enter, on_leave),
-        "retry": _guarded("retry", lambda i, n: _retry(s, i, n), on_enter, on_leave),
+        "send": _guarded("send", lambda m: _send(s, p, m), on_enter, on_leave),
+        "reply": _guarded("reply", lambda r: _reply(s, p, r), on_enter, on_leave),
+        "retry": _guarded("retry", lambda i, n: _retry(s, p, i, n), on_enter, on_leave),
         "list-outbox": _guarded(
             "list-outbox",
             lambda q: convert.ok(s.list_outbox(convert.outbox_query(q))),
             on_enter,
             on_leave,
+        ),
+        "draft-create": _guarded(
+            "draft-create", lambda r: _draft_create(s, p, r), on_enter, on_leave
+        ),
+        "draft-status": _guarded(
+            "draft-status", lambda a, d: _draft_status(s, a, d), on_enter, on_leave
+        ),
+        "draft-update": _guarded(
+            "draft-update", lambda d, r: _draft_update(s, p, d, r), on_enter, on_leave
+        ),
+        "draft-delete": _guarded(
+            "draft-delete", lambda a, d: _draft_delete(s, p, a, d), on_enter, on_leave
         ),
     }
     convert.patch_result_lowering()

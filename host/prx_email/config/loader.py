@@ -28,6 +28,8 @@ from .model import (
     Config,
     OAuth2Auth,
     PasswordAuth,
+    PolicyMode,
+    PolicySettings,
     SendSettings,
     ServerConfig,
     SyncSettings,
@@ -53,6 +55,7 @@ _ACCOUNT_KEYS = (
     "sync",
     "send",
     "actions",
+    "policy",
 )
 _SERVER_KEYS = (
     "host",
@@ -90,9 +93,11 @@ _SEND_KEYS = (
     "max_message_bytes",
     "circuit_failures",
     "circuit_cooldown_seconds",
+    "drafts_folder",
 )
 _ATTACH_KEYS = ("root", "max_bytes", "allowed_types", "download_dir", "inline_max_bytes")
 _ACTION_KEYS = ("archive_folder", "trash_folder", "bulk_limit")
+_POLICY_KEYS = ("mode",)
 _LIMIT_KEYS = (
     "page_max",
     "page_default",
@@ -115,6 +120,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "accounts.sync": _SYNC_KEYS,
     "accounts.send": _SEND_KEYS,
     "accounts.actions": _ACTION_KEYS,
+    "accounts.policy": _POLICY_KEYS,
     "attachments": _ATTACH_KEYS,
     "limits": _LIMIT_KEYS,
 }
@@ -439,7 +445,14 @@ def _send(ctx: _Ctx, raw: Any, path: KeyPath, files_sent: bool = False) -> SendS
         circuit_cooldown_seconds=ctx.positive(
             t, path, "circuit_cooldown_seconds", d.circuit_cooldown_seconds
         ),
+        drafts_folder=ctx.get(t, path, "drafts_folder", str, "") or None,
     )
+
+
+def _policy(ctx: _Ctx, raw: Any, path: KeyPath) -> PolicySettings:
+    t = ctx.table(raw, path, _POLICY_KEYS)
+    mode = _enum(ctx, t, path, "mode", tuple(m.value for m in PolicyMode))
+    return PolicySettings(mode=PolicyMode(mode)) if mode is not None else PolicySettings()
 
 
 def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:
@@ -516,6 +529,7 @@ def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
             _files_sent(address, provider, t.get("smtp")),
         ),
         actions=_actions(ctx, t.get("actions", {}), (*path, "actions")),
+        policy=_policy(ctx, t.get("policy", {}), (*path, "policy")),
     )
 
 

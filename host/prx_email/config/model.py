@@ -130,6 +130,23 @@ class SendSettings:
     # for the cooldown (doubling with each further failure, up to 15 minutes or the cooldown).
     circuit_failures: int = 5
     circuit_cooldown_seconds: float = 60.0
+    # IMAP folder for drafts; None: the folder the server marks SPECIAL-USE \Drafts.
+    drafts_folder: str | None = None
+
+
+class PolicyMode(enum.StrEnum):
+    """What an account may do: ``send`` (everything), ``draft_only``, ``read_only``."""
+
+    READ_ONLY = "read_only"
+    DRAFT_ONLY = "draft_only"
+    SEND = "send"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySettings:
+    """``[accounts.policy]``: the account's mode (the process's mode may be stricter)."""
+
+    mode: PolicyMode = PolicyMode.SEND
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +187,7 @@ class AccountConfig:
     sync: SyncSettings = field(default_factory=SyncSettings)
     send: SendSettings = field(default_factory=SendSettings)
     actions: ActionSettings = field(default_factory=ActionSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
 
 
 @dataclass(frozen=True, slots=True)

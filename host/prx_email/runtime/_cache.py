@@ -93,6 +93,13 @@ def load_component(
         component = _read(engine, folder, key)
         source = "disk"
         if component is None:
+            # One line on stderr (logging's last-resort handler when none is configured):
+            # otherwise the first call after an install sits silent for several seconds.
+            log.warning(
+                "compiling the sandboxed component %s once (several seconds; "
+                "`prx-email warmup` does this ahead of time)",
+                wasm_path.name,
+            )
             component = Component(engine, wasm_path.read_bytes())
             stats.compiles += 1
             source = "compiled"

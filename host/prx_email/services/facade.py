@@ -19,6 +19,9 @@ from ..config import AccountConfig, Config
 from ..errors import EmailError, InternalError, OperationTimeout
 from ..types import (
     Account,
+    DraftInfo,
+    DraftRequest,
+    DraftStatus,
     ListQuery,
     Message,
     MessagePage,
@@ -241,3 +244,54 @@ class Services:
             self.ctx.account(query.account_id)
         self.limits().check_page("outbox", query.limit)
         return outbox_service.list_outbox(self.ctx, query)
+
+    def outbox_account(self, outbox_id: int) -> int | None:
+        """The account of an outbox row, None when there is no such row (the policy's view)."""
+        from ..store.outbox import OutboxRepo
+
+        entry = OutboxRepo(self.ctx.db).entry(outbox_id)
+        return None if entry is None else entry.account_id
+
+    # -- drafts (issue 12) ----------------------------------------------------------------
+
+    def check_draft(self, req: DraftRequest) -> None:
+        """The bounds a draft must keep before the server is asked.
+
+        :raises AccountNotFound, InvalidArgument:
+        """
+        account = self.ctx.account(req.account_id)
+        as_message = OutgoingMessage(
+            account_id=req.account_id,
+            to=req.to,
+            subject=req.subject,
+            cc=req.cc,
+            bcc=req.bcc,
+            body_text=req.body_text,
+            body_html=req.body_html,
+            attachments=req.attachments,
+        )
+        self.limits().check_outgoing(as_message, account.send.max_recipients)
+
+    def draft_create(self, req: DraftRequest) -> DraftInfo:
+        from . import drafts
+
+        self.check_draft(req)
+        return self._run(drafts.create(self.ctx, req), "the draft upload")
+
+    def draft_status(self, account_id: int, draft_id: str) -> DraftStatus:
+        from . import drafts
+
+        self.ctx.account(account_id)
+        return self._run(drafts.status(self.ctx, account_id, draft_id), "the draft lookup")
+
+    def draft_update(self, draft_id: str, req: DraftRequest) -> DraftInfo:
+        from . import drafts
+
+        self.check_draft(req)
+        return self._run(drafts.update(self.ctx, draft_id, req), "the draft upload")
+
+    def draft_delete(self, account_id: int, draft_id: str) -> int:
+        from . import drafts
+
+        self.ctx.account(account_id)
+        return self._run(drafts.delete(self.ctx, account_id, draft_id), "the draft removal")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Thread,
     )
     from ._attachment import AttachmentMeta, ParsedAttachment
+    from ._draft import DraftInfo, DraftRequest, DraftState, DraftStatus
     from ._limits import ToolLimits, check_dates
     from ._message import Header, Message, MessagePage, MessageSummary
     from ._outbox import OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
@@ -73,6 +74,10 @@ _LAZY = {
     "ToolLimits": "._limits",
     "check_dates": "._limits",
     "FolderReport": "._sync",
+    "DraftInfo": "._draft",
+    "DraftRequest": "._draft",
+    "DraftState": "._draft",
+    "DraftStatus": "._draft",
     "SyncReport": "._sync",
     "SyncRequest": "._sync",
 }
@@ -94,6 +99,10 @@ __all__ = [
     "AttachmentMeta",
     "AttachmentPath",
     "AttachmentSource",
+    "DraftInfo",
+    "DraftRequest",
+    "DraftState",
+    "DraftStatus",
     "FolderInfo",
     "FolderList",
     "FolderReport",

@@ -2,6 +2,7 @@
 
 from ._client import CommandFailed, FetchResult, ImapClient, SelectInfo, connect
 from ._connect import is_loopback, tls_context
+from ._drafts import append, search_message_id, uid_delete
 from ._mailbox import (
     BodyPart,
     CopyUid,
@@ -48,6 +49,7 @@ __all__ = [
     "SelectedFolder",
     "StoreOp",
     "SystemFlag",
+    "append",
     "astring",
     "body_parts",
     "check_folder_name",
@@ -67,10 +69,12 @@ __all__ = [
     "parse_uid_set",
     "quoted",
     "rename_folder",
+    "search_message_id",
     "select_folder",
     "status_many",
     "tls_context",
     "uid_copy",
+    "uid_delete",
     "uid_expunge",
     "uid_move",
     "uid_present",

@@ -103,6 +103,10 @@ class ListEntry:
     def selectable(self) -> bool:
         return not ({"\\noselect", "\\nonexistent"} & self.attributes)
 
+    def has(self, attribute: str) -> bool:
+        """Whether the folder carries ``attribute`` (e.g. ``\\Drafts``), in any case."""
+        return attribute.lower() in self.attributes
+
 
 @dataclass(frozen=True, slots=True)
 class FolderStatus:

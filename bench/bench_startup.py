@@ -1,0 +1,123 @@
+"""Start-up benchmark: whole processes, as a runtime that spawns one per request sees them.
+
+    .venv/bin/python bench/bench_startup.py [--runs N]
+
+Each case is a fresh process timed from spawn to exit (wall clock) with its peak RSS (from
+``wait4``), median and 90th percentile over ``--runs``, all in the same run so the machine's
+load is the same for every row:
+
+- ``python -c pass``: the interpreter alone, the floor;
+- the current CLI: ``prx-email call email.accounts`` and ``email.list`` of 50 messages;
+- the TA adapter: ``capabilities`` and ``fetch`` of 50 stored messages, network off.
+
+The store holds 50 imported messages; the compiled component comes from the disk cache
+(warmed first, so no row pays the one-time compile). Targets from issue 12: ≤ 100 ms median
+wall and ≤ 80 MB peak RSS for the two TA rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def _mbox(path: Path, n: int) -> None:
+    with path.open("wb") as fh:
+        for i in range(n):
+            msg = EmailMessage()
+            msg["From"] = f"Sender {i} <s{i}@example.net>"
+            msg["To"] = "me@example.org"
+            msg["Subject"] = f"Message {i}"
+            msg["Date"] = format_datetime(datetime.fromtimestamp(1_790_000_000 + i * 60, UTC))
+            msg["Message-ID"] = f"<bench-{i}@example.net>"
+            msg.set_content(f"Body of message {i}.\n" * 20)
+            fh.write(b"From bench@example.net Thu Jan  1 00:00:00 2026\n")
+            fh.write(msg.as_bytes().replace(b"\nFrom ", b"\n>From "))
+            fh.write(b"\n")
+
+
+def _once(argv: list[str], stdin: bytes, env: dict[str, str]) -> tuple[float, float, bytes]:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    out = proc.stdout.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    return wall, usage.ru_maxrss / 1024, out  # ru_maxrss is KiB on Linux
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    opts = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="prx-bench-startup-") as tmp:
+        root = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PRX_EMAIL")}
+        env.update(
+            PRX_EMAIL_DB=str(root / "mail.db"),
+            PRX_EMAIL_CACHE_DIR=os.environ.get("PRX_EMAIL_CACHE_DIR", str(root / "cache")),
+        )
+        _mbox(root / "inbox.mbox", 50)
+        subprocess.run(
+            [str(BIN / "prx-email"), "import", str(root / "inbox.mbox")],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run([str(BIN / "prx-email"), "warmup"], env=env, check=True, capture_output=True)
+        fetch = json.dumps({"op": "fetch", "since": "1970-01-01T00:00:00Z", "limit": 50})
+        cases = [
+            ("python -c pass", [sys.executable, "-c", "pass"], b""),
+            (
+                "prx-email call email.accounts",
+                [str(BIN / "prx-email"), "call", "email.accounts"],
+                b"",
+            ),
+            (
+                "prx-email call email.list (50)",
+                [str(BIN / "prx-email"), "call", "email.list", '{"account_id": 1, "limit": 50}'],
+                b"",
+            ),
+            ("prx-email-ta capabilities", [str(BIN / "prx-email-ta")], b'{"op": "capabilities"}\n'),
+            (
+                "prx-email-ta fetch (50, network off)",
+                [str(BIN / "prx-email-ta")],
+                fetch.encode() + b"\n",
+            ),
+        ]
+        print(f"{'case':40} {'median ms':>10} {'p90 ms':>8} {'peak RSS MB':>12}")
+        for label, argv, stdin in cases:
+            walls, rss = [], []
+            for _ in range(opts.runs):
+                wall, peak, out = _once(argv, stdin, env)
+                walls.append(wall * 1000)
+                rss.append(peak)
+            if "fetch" in label:
+                got = json.loads(out)
+                assert got["ok"] and len(got["messages"]) == 50, got
+            walls.sort()
+            p90 = walls[min(len(walls) - 1, int(len(walls) * 0.9))]
+            print(f"{label:40} {statistics.median(walls):10.1f} {p90:8.1f} {max(rss):12.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

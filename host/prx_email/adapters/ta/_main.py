@@ -1,0 +1,171 @@
+"""``prx-email-ta`` (also ``prx-email ta``): one request line in, one response line out.
+
+The process writes exactly one line of JSON to stdout for every input and exits 0 once it
+has; logs and warnings go to stderr (file descriptor 1 itself is pointed at stderr for the
+run, so not even a C library can write a stray byte to the response stream). The whole
+request, stdin included, runs under the adapter's own timeout; when it expires the adapter
+answers ``ok: false`` naming it and exits instead of waiting to be killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import select
+import sys
+import threading
+from collections.abc import Sequence
+from typing import IO, Any, NoReturn
+
+from ...errors import EmailError
+from ._protocol import MAX_REQUEST_BYTES, ProtocolError, encode, failure, parse_line
+
+TIMEOUT_ENV = "PRX_EMAIL_TA_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0
+log = logging.getLogger("prx_email.ta")
+
+
+class _ArgError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _ArgError(message)
+
+
+def build_parser(prog: str = "prx-email-ta") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="TA messaging-plugin protocol v1 over stdin/stdout.")
+    add_options(p)
+    p.add_argument("--db", metavar="PATH", help="the store (default: $PRX_EMAIL_DB)")
+    p.add_argument("--config", metavar="PATH", help="the config (default: $PRX_EMAIL_CONFIG)")
+    return p
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"answer ok:false after this long (default: ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def _timeout(given: float | None) -> float:
+    if given is not None:
+        value = given
+    else:
+        raw = os.environ.get(TIMEOUT_ENV, "").strip()
+        try:
+            value = float(raw) if raw else DEFAULT_TIMEOUT
+        except ValueError:
+            raise _ArgError(f"{TIMEOUT_ENV} is not a number: {raw[:32]!r}") from None
+    if not 0 < value < 86400 or value != value:
+        raise _ArgError(f"the timeout must be between 0 and 86400 seconds, got {value:g}")
+    return value
+
+
+def read_request(fd: int) -> bytes:
+    """The first line of ``fd`` plus whatever else is already waiting (to spot a second line).
+
+    Returns at the first newline or EOF, never waits for EOF: a runtime may keep stdin open.
+    """
+    buf = bytearray()
+    while b"\n" not in buf and len(buf) <= MAX_REQUEST_BYTES:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+    while len(buf) <= MAX_REQUEST_BYTES:
+        ready, _, _ = select.select([fd], [], [], 0)
+        if not ready:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
+def _error_text(exc: EmailError) -> str:
+    hint = exc.hint or exc.code.default_hint
+    return f"{exc.code.envelope}: {exc.message} (hint: {hint})"
+
+
+def serve(data: bytes, db: str | None, config: str | None) -> dict[str, Any]:
+    """The response to one request (never raises for a bad request or a failed op)."""
+    try:
+        request = parse_line(data)
+        from ...api import open_plugin
+        from ._ops import OPERATIONS
+
+        # Always draft-only: whatever the config says, nothing this process runs can send.
+        with open_plugin(db=db, config=config, mode="draft_only") as plugin:
+            return OPERATIONS[request.op](plugin, plugin.context.config, request.params)
+    except ProtocolError as exc:
+        return failure(str(exc))
+    except EmailError as exc:
+        return failure(_error_text(exc))
+    except Exception:
+        log.exception("the TA adapter failed")
+        return failure("internal error in the plugin (details on its stderr)")
+
+
+def _claim_stdout() -> IO[bytes]:
+    """The response stream; fd 1 (and ``sys.stdout``) now lead to stderr."""
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
+
+
+def run(argv: Sequence[str] | None = None, *, prog: str = "prx-email-ta") -> int:
+    out = _claim_stdout()
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
+        timeout = _timeout(args.timeout)
+    except _ArgError as exc:
+        _write(out, failure(f"bad command line for {prog}: {exc}"))
+        return 0
+    except SystemExit:  # --help: its text went to stderr; still answer one line
+        _write(out, failure(f"{prog} reads one JSON request line on stdin"))
+        return 0
+    return respond(out, timeout, args.db, args.config)
+
+
+def respond(out: IO[bytes], timeout: float, db: str | None, config: str | None) -> int:
+    """Serve stdin within ``timeout``; write the one response line to ``out``; exit code 0."""
+    result: list[dict[str, Any]] = []
+
+    def work() -> None:
+        try:
+            data = read_request(sys.stdin.fileno())
+        except OSError as exc:
+            result.append(failure(f"cannot read the request from stdin: {exc.strerror}"))
+            return
+        result.append(serve(data, db, config))
+
+    worker = threading.Thread(target=work, name="prx-email-ta", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not result:
+        _write(
+            out, failure(f"timed out after {timeout:g} s (the adapter's --timeout / {TIMEOUT_ENV})")
+        )
+        # The worker may be blocked in a server call or on stdin: do not wait for it.
+        os._exit(0)
+    _write(out, result[0])
+    return 0
+
+
+def _write(out: IO[bytes], response: dict[str, Any]) -> None:
+    out.write(encode(response))
+    out.flush()
+
+
+def main() -> int:
+    """Console-script entry point (``prx-email-ta``)."""
+    return run()
