@@ -70,6 +70,19 @@ class SmtpConnection:
     def connected(self) -> bool:
         return self._client is not None and self._client.is_connected
 
+    @property
+    def extensions(self) -> Mapping[str, str]:
+        """EHLO extensions of the open connection (lower-case names; after STARTTLS)."""
+        return dict(self._client.esmtp_extensions) if self._client is not None else {}
+
+    @property
+    def peer_certificate(self) -> Mapping[str, Any] | None:
+        """The server's verified certificate (``ssl`` dict form); None without TLS."""
+        if self._client is None:
+            return None
+        cert = self._client.get_transport_info("peercert")
+        return cert if isinstance(cert, Mapping) else None
+
     async def connect(self) -> None:
         """Connect, secure and authenticate.
 

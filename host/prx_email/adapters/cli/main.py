@@ -24,7 +24,15 @@ from ._common import CommandError, report, report_error
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
-COMMANDS = ("cmd_call", "cmd_tools", "cmd_import", "cmd_sync", "cmd_outbox", "cmd_auth")
+COMMANDS = (
+    "cmd_call",
+    "cmd_tools",
+    "cmd_import",
+    "cmd_sync",
+    "cmd_outbox",
+    "cmd_auth",
+    "cmd_doctor",
+)
 
 #: The exit code of a process killed by SIGPIPE (128 + 13), as a shell reports it.
 EXIT_BROKEN_PIPE = 141
