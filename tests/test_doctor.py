@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fixtures.dovecot import DovecotServer, free_port, start_dovecot
 from fixtures.smtpd import PASSWORD_ENV, USER, SmtpSink, TlsFiles
+from prx_email import NETWORK_ENV
 from prx_email.adapters.cli.main import main
 from prx_email.auth import default_manager
 from prx_email.config.model import Config
@@ -53,6 +54,11 @@ NO_IDLE_MOVE = (
     "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES "
     "WITHIN CONTEXT=SEARCH LIST-STATUS BINARY SPECIAL-USE"
 )
+
+
+@pytest.fixture(autouse=True)
+def _network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(NETWORK_ENV, "1")
 
 
 def _stop(server: DovecotServer) -> None:
@@ -301,6 +307,24 @@ def test_server_without_idle_and_move_warns_with_what_the_plugin_does(
     assert CAPABILITY_EFFECTS["IDLE"] in caps["hint"] and CAPABILITY_EFFECTS["MOVE"] in caps["hint"]
     assert "UIDPLUS" not in caps["hint"]
     assert code == 0  # a warning is not a failure
+
+
+def test_network_off_runs_the_offline_checks_and_fails_the_network_step(
+    imap: DovecotServer,
+    smtp_tls: TlsFiles,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(NETWORK_ENV)
+    cfg = _write_config(tmp_path, imap, None, smtp_tls)
+    code, doc = _doctor(cfg, capsys)
+    steps = _steps(doc)
+    assert code == 1 and list(steps) == ["imap.credentials", "network"]
+    assert steps["imap.credentials"]["status"] == "pass"
+    net = steps["network"]
+    assert net["status"] == "fail" and net["error_code"] == "EMAIL_NETWORK_DISABLED"
+    assert NETWORK_ENV in net["hint"]
 
 
 def test_invalid_config_is_the_config_step_failing(

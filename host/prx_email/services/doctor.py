@@ -551,10 +551,13 @@ async def diagnose(
     *,
     account_id: int | None = None,
     txt_lookup: TxtLookup | None = None,
+    network_refused: EmailError | None = None,
 ) -> DoctorReport:
     """Run every check for one account (``account_id``) or all configured ones.
 
     ``ctx.credentials`` must be a :class:`CredentialManager` (for token status).
+    ``network_refused`` (the gate's ``NetworkDisabled``, checked by the caller): only the
+    offline checks run, and a ``network`` step fails with its hint.
 
     :raises AccountNotFound: ``account_id`` is not configured.
     """
@@ -565,6 +568,15 @@ async def diagnose(
         checks: list[Check] = []
         if acc.imap is None and acc.smtp is None:
             checks.append(Check("servers", Status.PASS, "no servers configured: nothing to check"))
+        elif network_refused is not None:
+            manager = ctx.credentials
+            assert isinstance(manager, CredentialManager)
+            for proto, server in (("imap", acc.imap), ("smtp", acc.smtp)):
+                if server is not None:
+                    checks.append(_credentials(proto, acc, server, manager))
+            checks.append(_failed("network", network_refused))
+            reports.append(AccountReport(acc.id, acc.name, tuple(checks)))
+            continue
         if acc.imap is not None:
             checks += await _imap(ctx, acc, acc.imap)
         if acc.smtp is not None:

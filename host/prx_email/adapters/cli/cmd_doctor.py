@@ -1,7 +1,9 @@
 """``prx-email doctor [--account ID] [--json]``: check each account step by step.
 
 Exit 0 when no step failed (warnings allowed), 1 otherwise; an invalid config is the
-``config`` step failing. ``--json`` prints one JSON document (``DoctorReport.to_json``).
+``config`` step failing. Like ``sync``, it reaches servers only with
+``PRX_EMAIL_ENABLE_REAL_NETWORK=1``; without it the offline checks run and a ``network``
+step fails with that hint. ``--json`` prints one JSON document (``DoctorReport.to_json``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import sys
 from typing import Any
 
-from ...errors import ConfigError
+from ...errors import ConfigError, NetworkDisabled
 from ...services.doctor import Check, DoctorReport, Status, diagnose
 from ._common import print_json
 
@@ -38,6 +40,7 @@ def register(subparsers: Any) -> None:
 def _report(args: argparse.Namespace) -> DoctorReport:
     from ...api import load_config
     from ...auth import default_manager
+    from ...bridge.gate import require_network
     from ...services.context import ServiceContext
     from ...services.doctor import dns_txt_lookup
     from ...store.db import Database
@@ -56,7 +59,14 @@ def _report(args: argparse.Namespace) -> DoctorReport:
     # The doctor reads and writes no mail: an in-memory store stands in for the real one.
     ctx = ServiceContext(config=config, db=Database(":memory:"), credentials=default_manager())
     lookup = dns_txt_lookup(timeout=args.dns_timeout)
-    return asyncio.run(diagnose(ctx, account_id=args.account, txt_lookup=lookup))
+    refused: NetworkDisabled | None = None
+    try:
+        require_network("doctor")  # the same switch as sync and send-due
+    except NetworkDisabled as exc:
+        refused = exc
+    return asyncio.run(
+        diagnose(ctx, account_id=args.account, txt_lookup=lookup, network_refused=refused)
+    )
 
 
 def _print_check(check: Check, indent: str) -> None:
