@@ -93,6 +93,9 @@ def _write_config(
     imap_ca: Path | None = None,
     password: str | None = None,
     mode: int = 0o600,
+    imap_tls: str = "implicit",
+    smtp_tls: str = "starttls",
+    send: str = "",
 ) -> Path:
     pw = tmp / "imap.pass"
     pw.write_text((password if password is not None else imap.password) + "\n")
@@ -105,8 +108,8 @@ address = "alice@example.org"
 
 [accounts.imap]
 host = "127.0.0.1"
-port = {imap_port or imap.imaps_port}
-tls = "implicit"
+port = {imap_port or (imap.imaps_port if imap_tls == "implicit" else imap.imap_port)}
+tls = "{imap_tls}"
 username = "{imap.user}"
 password_file = "{pw}"
 ca_file = "{imap_ca or imap.ca_file}"
@@ -117,12 +120,14 @@ timeout = 5
 [accounts.smtp]
 host = "127.0.0.1"
 port = {smtpd.port}
-tls = "starttls"
+tls = "{smtp_tls}"
 username = "{USER}"
 password_env = "{PASSWORD_ENV}"
 ca_file = "{tls.ca_file}"
 timeout = 5
 """
+    if send:
+        text += f"\n[accounts.send]\n{send}\n"
     cfg = tmp / "config.toml"
     cfg.write_text(text)
     return cfg
@@ -325,6 +330,55 @@ def test_network_off_runs_the_offline_checks_and_fails_the_network_step(
     net = steps["network"]
     assert net["status"] == "fail" and net["error_code"] == "EMAIL_NETWORK_DISABLED"
     assert NETWORK_ENV in net["hint"]
+
+
+def test_starttls_imap_and_a_missing_sent_folder(
+    imap: DovecotServer,
+    smtpd: SmtpSink,
+    smtp_tls: TlsFiles,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cfg = _write_config(
+        tmp_path, imap, smtpd, smtp_tls, imap_tls="starttls", send='sent_folder = "Sent Items"'
+    )
+    code, doc = _doctor(cfg, capsys)
+    steps = _steps(doc)
+    assert code == 0
+    assert steps["imap.tls"]["status"] == "pass" and "STARTTLS" in steps["imap.tls"]["detail"]
+    folders = steps["imap.folders"]
+    assert folders["status"] == "warn" and "'Sent Items' does not exist" in folders["detail"]
+    assert "'Sent'" in folders["hint"] and "append_to_sent = false" in folders["hint"]
+
+
+def test_certificate_close_to_expiry_warns(
+    imap: DovecotServer,
+    smtp_password: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import datetime as dt
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=5, hours=1)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", not_after=soon).configure_cert(ctx)
+    ca_file = tmp_path / "soon-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    files = TlsFiles(ca, ca_file, ctx)
+    sink = SmtpSink(tls="implicit", tls_files=files).start()
+    try:
+        cfg = _write_config(tmp_path, imap, sink, files, smtp_tls="implicit")
+        code, doc = _doctor(cfg, capsys)
+    finally:
+        sink.stop()
+    tls = _steps(doc)["smtp.tls"]
+    assert tls["status"] == "warn" and "(5 days)" in tls["detail"] and "renew" in tls["hint"]
+    assert _steps(doc)["smtp.login"]["status"] == "pass"
+    assert code == 0
 
 
 def test_invalid_config_is_the_config_step_failing(
