@@ -36,6 +36,7 @@ COMMANDS = (
     "cmd_outbox",
     "cmd_auth",
     "cmd_doctor",
+    "cmd_metrics",
 )
 
 #: The exit code of a process killed by SIGPIPE (128 + 13), as a shell reports it.
