@@ -12,6 +12,11 @@ fresh database file with the store's pragmas (WAL, synchronous=NORMAL):
   indexes and FTS in each batch's transaction (the default).
 * store, FTS deferred: ``upsert_many(..., index=False)`` per batch, one ``index_pending()``.
 * store without FTS: ``index=False`` and no index step, to isolate the index cost.
+* store, FTS per batch, no trigram: as "store, FTS per batch" with the substring index
+  (``messages_trgm``, migration 0006) dropped, to isolate what the trigram index costs.
+
+Index sizes: the bytes of each FTS5 table's ``_data`` blocks after the per-batch run, and
+the store file after a checkpoint, with and without the trigram index.
 
 The indexing rate of the store is messages / (store - store without FTS); it is compared
 with the raw script's rate. The parser's cost per message is printed too.
@@ -33,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))
 
 from prx_email.mail.parse import ParsedMessage, parse_message
+from prx_email.store import messages as messages_mod
 from prx_email.store.db import Database
 from prx_email.store.messages import MessageStore, StoreItem
 
@@ -100,16 +106,51 @@ def raw_fts(tmp: Path, rows: Sequence[tuple[str, ...]], *, contentless: bool) ->
     return elapsed
 
 
-def store_run(tmp: Path, items: list[StoreItem], batch: int, *, mode: str) -> Timing:
+SIZES: dict[str, dict[str, int]] = {}
+
+
+def _drop_trigram(db: Database) -> None:
+    with db.transaction() as tx:
+        tx.execute("DROP TRIGGER messages_trgm_delete")
+        tx.execute("DROP TRIGGER messages_trgm_update")
+        tx.execute("DROP TABLE messages_trgm")
+
+
+def _sizes(db: Database) -> dict[str, int]:
+    conn = db.connect()
+    out = {}
+    for table in ("messages_fts", "messages_trgm"):
+        try:
+            row = conn.execute(f"SELECT coalesce(sum(length(block)), 0) FROM {table}_data")
+            out[table] = int(row.fetchone()[0])
+        except sqlite3.OperationalError:
+            out[table] = 0
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    out["file"] = db.path.stat().st_size
+    return out
+
+
+def store_run(
+    tmp: Path, items: list[StoreItem], batch: int, *, mode: str, trigram: bool = True
+) -> Timing:
     """mode: "inline" (index each batch), "deferred" (one index step at the end), "none"."""
     db = Database(tmp / f"store{mode}{time.perf_counter_ns()}.db")
-    store = MessageStore(db)
-    start = _clock()
-    for i in range(0, len(items), batch):
-        store.upsert_many(1, "INBOX", 1, items[i : i + batch], index=mode == "inline")
-    if mode == "deferred":
-        store.index_pending()
-    elapsed = _since(start)
+    saved = messages_mod._INDEX_PENDING
+    if not trigram:
+        _drop_trigram(db)
+        messages_mod._INDEX_PENDING = saved[:1]  # type: ignore[misc]
+    try:
+        store = MessageStore(db)
+        start = _clock()
+        for i in range(0, len(items), batch):
+            store.upsert_many(1, "INBOX", 1, items[i : i + batch], index=mode == "inline")
+        if mode == "deferred":
+            store.index_pending()
+        elapsed = _since(start)
+    finally:
+        messages_mod._INDEX_PENDING = saved  # type: ignore[misc]
+    if mode == "inline":
+        SIZES["with trigram" if trigram else "without trigram"] = _sizes(db)
     db.close()
     return elapsed
 
@@ -149,6 +190,7 @@ def main() -> None:
         "store": lambda tmp: store_run(tmp, items, args.batch, mode="inline"),
         "deferred": lambda tmp: store_run(tmp, items, args.batch, mode="deferred"),
         "bare": lambda tmp: store_run(tmp, items, args.batch, mode="none"),
+        "notrgm": lambda tmp: store_run(tmp, items, args.batch, mode="inline", trigram=False),
     }
     wall: dict[str, float] = dict.fromkeys(runs, float("inf"))
     cpu: dict[str, float] = dict.fromkeys(runs, float("inf"))
@@ -172,6 +214,7 @@ def main() -> None:
         "store": "store, FTS per batch",
         "deferred": "store, FTS deferred to the end",
         "bare": "store without FTS",
+        "notrgm": "store, FTS per batch, no trigram",
     }
     wall["index"] = max(wall["store"] - wall["bare"], 1e-9)
     cpu["index"] = max(cpu["store"] - cpu["bare"], 1e-9)
@@ -181,6 +224,24 @@ def main() -> None:
     labels["dindex"] = "indexing deferred (difference)"
     for key, label in labels.items():
         print(f"{label:34}{wall[key]:8.3f}{n / wall[key]:9,.0f}{cpu[key]:8.3f}{n / cpu[key]:9,.0f}")
+    wall["trgm"] = max(wall["store"] - wall["notrgm"], 1e-9)
+    cpu["trgm"] = max(cpu["store"] - cpu["notrgm"], 1e-9)
+    print(
+        f"{'trigram index (difference)':34}{wall['trgm']:8.3f}{n / wall['trgm']:9,.0f}"
+        f"{cpu['trgm']:8.3f}{n / cpu['trgm']:9,.0f}"
+    )
+    print(
+        f"trigram index: +{wall['trgm'] / wall['notrgm']:.0%} wall, "
+        f"+{cpu['trgm'] / cpu['notrgm']:.0%} CPU on the per-batch store write"
+    )
+    text = sum(sum(len(c or "") for c in row) for row in rows)
+    print(f"indexed text: {text / 2**20:.1f} MiB (subject, from, to, cc, body)")
+    for variant, size in SIZES.items():
+        print(
+            f"sizes {variant:16} messages_fts {size['messages_fts'] / 2**20:6.1f} MiB, "
+            f"messages_trgm {size['messages_trgm'] / 2**20:6.1f} MiB, "
+            f"store file {size['file'] / 2**20:6.1f} MiB"
+        )
     print("indexing rate relative to raw FTS5 (wall / CPU):")
     for key, label in (("index", "per batch"), ("dindex", "deferred")):
         print(f"  {label:32}{wall['raw'] / wall[key]:5.2f}x {cpu['raw'] / cpu[key]:5.2f}x")

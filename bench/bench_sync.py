@@ -7,7 +7,7 @@ Runs, as whole processes side by side (alternating, median of N rounds):
 - prx-email, phase 1 (the issue's metric): ``services.sync.sync(complete=False)`` into a
   fresh store: every message durably stored with its parsed summary (sender, recipients,
   subject, date, flags, threading ids; filterable at once) and its raw bytes, pending;
-- prx-email, phase 2, a separate process: ``MessageStore.complete_pending`` on that store
+- prx-email, phase 2, a separate process: ``services.completion.complete_pending`` on that store
   (full parse, bodies, snippet, attachment metadata, FTS5), which a normal ``sync`` runs
   right after phase 1 and every read runs before it answers;
 - prx-email, both phases in one process: a plain ``services.sync.sync`` (what users run);
@@ -148,9 +148,9 @@ COMPLETE = r"""
 import sys, time
 t0 = time.perf_counter()
 from prx_email.store.db import Database
-from prx_email.store.messages import MessageStore
+from prx_email.services.completion import complete_pending
 db = Database(sys.argv[1])
-n = MessageStore(db).complete_pending(1)
+n = complete_pending(db, 1)
 print(n, time.perf_counter() - t0)
 """
 

@@ -8,11 +8,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from prx_email.config.model import AttachmentPolicy
 from prx_email.mail.parse import ParsedSummary, parse_message, parse_summary
-from prx_email.services import mailbox
+from prx_email.services import completion, mailbox
 from prx_email.services import sync as sync_service
 from prx_email.services.importer import iter_mbox
 from prx_email.store.db import Database
@@ -86,11 +86,10 @@ _text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_s
 def test_summary_agrees_with_full_parse_on_generated_messages(
     subject: str, name: str, body: str, attach: bool
 ) -> None:
-    try:
-        raw = _generated(subject.strip(), name.strip(), body, attach)
-    except Exception:  # EmailMessage refuses (or trips over) some header values
-        return
-    agree(raw)
+    # The stdlib's header parser crashes (AttributeError: 'str' object has no attribute
+    # 'token_type') on a display name starting with "."; every other generated name works.
+    assume(not name.strip().startswith("."))
+    agree(_generated(subject.strip(), name.strip(), body, attach))
 
 
 @settings(max_examples=300, deadline=None)
@@ -161,10 +160,10 @@ def test_summaries_are_filterable_before_completion(db: Database) -> None:
     assert {r[0] for r in rows} == {f"message {n}" for n in range(1, 6)}
     assert all(r[2] == "" for r in rows)  # bodies not there yet
     # Reads complete first: no caller ever sees a pending row.
-    page = store.list_page(ListQuery(account_id=1, limit=2))
+    page = mailbox.list_messages(db, ListQuery(account_id=1, limit=2))
     assert all(m.snippet.startswith("zebra") for m in page.messages)
     assert store.has_pending(1)  # only the page was completed
-    hits = store.search(SearchQuery(account_id=1, text="zebra3"))
+    hits = mailbox.search_local(db, SearchQuery(account_id=1, text="zebra3"))
     assert [m.uid for m in hits.messages] == [3]
     assert not store.has_pending(1)
 
@@ -198,7 +197,7 @@ def test_get_of_a_pending_row_returns_full_bodies(db: Database) -> None:
 def test_completion_interrupted_leaves_rows_pending_then_finishes(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from prx_email.store import messages as messages_mod
+    messages_mod = completion
 
     store = MessageStore(db)
     store.upsert_summaries(1, "INBOX", 7, _items(10))
@@ -213,7 +212,7 @@ def test_completion_interrupted_leaves_rows_pending_then_finishes(
 
     monkeypatch.setattr(messages_mod, "parse_message", dies_in_second_batch)
     with pytest.raises(KeyboardInterrupt):
-        store.complete_pending(1, batch_size=4)
+        completion.complete_pending(db, 1, batch_size=4)
     monkeypatch.setattr(messages_mod, "parse_message", real)
     conn = db.connect()
     assert conn.execute("SELECT count(*) FROM messages WHERE raw IS NOT NULL").fetchone()[0] == 6
@@ -229,10 +228,10 @@ def test_completion_interrupted_leaves_rows_pending_then_finishes(
     hits = conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'common'")
     assert len(hits.fetchall()) == 4
     # A later completion (here: through search) finishes the rest; nothing indexed twice.
-    found = store.search(SearchQuery(account_id=1, text="common", limit=50))
+    found = mailbox.search_local(db, SearchQuery(account_id=1, text="common", limit=50))
     assert len(found.messages) == 10 and not store.has_pending()
-    assert store.complete_pending() == 0  # idempotent
-    assert len(store.search(SearchQuery(account_id=1, text="zebra7")).messages) == 1
+    assert completion.complete_pending(db) == 0  # idempotent
+    assert len(mailbox.search_local(db, SearchQuery(account_id=1, text="zebra7")).messages) == 1
     conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
 
 
@@ -245,36 +244,36 @@ def test_failing_transaction_rolls_back_the_whole_batch(db: Database) -> None:
         "WHEN new.uid = 3 BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
     )
     with pytest.raises(Exception, match="disk on fire"):
-        store.complete_pending(1, batch_size=6)
+        completion.complete_pending(db, 1, batch_size=6)
     assert conn.execute("SELECT count(*) FROM messages WHERE raw IS NOT NULL").fetchone()[0] == 6
     assert (
         conn.execute("SELECT count(*) FROM messages WHERE body_text IS NOT NULL").fetchone()[0] == 0
     )
     conn.execute("DROP TRIGGER fail_on_third")
-    assert store.complete_pending(1) == 6
-    assert len(store.search(SearchQuery(account_id=1, text="zebra3")).messages) == 1
+    assert completion.complete_pending(db, 1) == 6
+    assert len(mailbox.search_local(db, SearchQuery(account_id=1, text="zebra3")).messages) == 1
 
 
 def test_resummarizing_a_stored_uid_updates_flags_only(db: Database) -> None:
     store = MessageStore(db)
     store.upsert_summaries(1, "INBOX", 7, _items(2))
-    assert store.complete_pending(1) == 2
+    assert completion.complete_pending(db, 1) == 2
     raw = _raw(1, "zebra1 common words here")
     again = SummaryItem(1, ("\\Seen",), len(raw), parse_summary(raw), raw)
     assert store.upsert_summaries(1, "INBOX", 7, [again]) == 1
     assert not store.has_pending(1)
-    page = store.list_page(ListQuery(account_id=1, unseen_only=True))
+    page = mailbox.list_messages(db, ListQuery(account_id=1, unseen_only=True))
     assert [m.uid for m in page.messages] == [2]
 
 
 def test_deleting_pending_and_indexed_rows_keeps_the_index_consistent(db: Database) -> None:
     store = MessageStore(db)
     store.upsert_summaries(1, "INBOX", 7, _items(4))
-    store.complete_pending(1, batch_size=2, limit=2)
+    completion.complete_pending(db, 1, batch_size=2, limit=2)
     assert store.delete_uids(1, "INBOX", [1, 3], uidvalidity=7) == 2
     conn = db.connect()
     assert conn.execute("SELECT count(*) FROM messages WHERE raw IS NOT NULL").fetchone()[0] == 1
-    hits = store.search(SearchQuery(account_id=1, text="common"))
+    hits = mailbox.search_local(db, SearchQuery(account_id=1, text="common"))
     assert sorted(m.uid for m in hits.messages) == [2, 4]
     conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
 
@@ -302,10 +301,12 @@ async def test_search_after_sync_finds_body_text_and_attachments_are_saved(
     assert rep.folders[0].fetched == 2
     store = MessageStore(ctx.db)
     assert not store.has_pending(1)  # sync completes what it stored
-    hits = store.search(SearchQuery(account_id=1, text="platypus", folder=folder))
+    hits = mailbox.search_local(ctx.db, SearchQuery(account_id=1, text="platypus", folder=folder))
     assert len(hits.messages) == 1
-    (att_row,) = store.search(SearchQuery(account_id=1, body="quokka", folder=folder)).messages
-    full = store.get(1, att_row.id)
+    (att_row,) = mailbox.search_local(
+        ctx.db, SearchQuery(account_id=1, body="quokka", folder=folder)
+    ).messages
+    full = mailbox.get_message(ctx.db, 1, att_row.id)
     assert full is not None
     (att,) = full.attachments
     assert att.stored and att.sha256 == hashlib.sha256(payload).hexdigest()
@@ -346,11 +347,11 @@ def test_completion_corrects_a_summary_the_full_parse_disagrees_with(db: Databas
     wrong = parse_summary(raw)._replace(subject="not the subject", date=None)
     store.upsert_summaries(1, "INBOX", 7, [SummaryItem(1, (), len(raw), wrong, raw)])
     store.upsert_summaries(1, "INBOX", 7, _items(1, start=2))
-    assert store.complete_pending(1) == 2
-    subjects = store.search(SearchQuery(account_id=1, subject="message"))
+    assert completion.complete_pending(db, 1) == 2
+    subjects = mailbox.search_local(db, SearchQuery(account_id=1, subject="message"))
     assert sorted(m.subject for m in subjects.messages) == ["message 1", "message 2"]
     assert all(m.date is not None for m in subjects.messages)
-    assert store.search(SearchQuery(account_id=1, subject="wrong")).messages == ()
+    assert mailbox.search_local(db, SearchQuery(account_id=1, subject="wrong")).messages == ()
 
 
 def _stdlib_date(value: str) -> int | None:
@@ -401,11 +402,13 @@ def test_an_unusable_attachment_root_fails_the_sync_completion_not_reads(
     not_a_dir = tmp_path / "file"
     not_a_dir.write_bytes(b"")
     store = MessageStore(db)
-    store.set_completion_settings(1, attachments=AttachmentPolicy(root=not_a_dir))
+    completion.record_settings(db, 1, attachments=AttachmentPolicy(root=not_a_dir))
     store.upsert_summaries(1, "INBOX", 7, [SummaryItem(1, (), len(raw), parse_summary(raw), raw)])
     with pytest.raises(StorageError):
-        store.complete_pending(1)  # what sync runs: the error surfaces, the row stays pending
+        completion.complete_pending(
+            db, 1
+        )  # what sync runs: the error surfaces, the row stays pending
     assert store.has_pending(1)
-    (hit,) = store.search(SearchQuery(account_id=1, text="numbat")).messages
-    full = store.get(1, hit.id)
+    (hit,) = mailbox.search_local(db, SearchQuery(account_id=1, text="numbat")).messages
+    full = mailbox.get_message(db, 1, hit.id)
     assert full is not None and [a.stored for a in full.attachments] == [False]

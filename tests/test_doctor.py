@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.dovecot import DovecotServer, free_port, start_dovecot
+from fixtures.dovecot import DovecotServer, capabilities_without, free_port, start_dovecot
 from fixtures.smtpd import PASSWORD_ENV, USER, SmtpSink, TlsFiles
 from prx_email import NETWORK_ENV
 from prx_email.adapters.cli.main import main
@@ -47,13 +47,6 @@ namespace inbox {
   }
 }
 """
-#: Dovecot 2.3's capabilities after login, less IDLE and MOVE.
-NO_IDLE_MOVE = (
-    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT SORT=DISPLAY THREAD=REFERENCES "
-    "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
-    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES "
-    "WITHIN CONTEXT=SEARCH LIST-STATUS BINARY SPECIAL-USE"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +70,8 @@ def imap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
 @pytest.fixture(scope="module")
 def imap_bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
     server = start_dovecot(
-        tmp_path_factory.mktemp("doctor-bare"), SPECIAL_USE_CONF, imap_capability=NO_IDLE_MOVE
+        tmp_path_factory.mktemp("doctor-bare"),
+        SPECIAL_USE_CONF + capabilities_without("IDLE", "MOVE"),
     )
     yield server
     _stop(server)
@@ -177,7 +171,12 @@ def test_all_steps_pass_against_dovecot_and_aiosmtpd(
     for cap in CAPABILITY_EFFECTS:
         assert cap in steps["imap.capabilities"]["detail"]
     folders = steps["imap.folders"]["detail"]
-    for role in ("Sent = Sent", "Drafts = Drafts", "Trash = Trash", "Archive = Archive"):
+    for role in (
+        "Sent = Sent (sent_folder)",
+        "Drafts = Drafts",
+        "Trash = Trash",
+        "Archive = Archive",
+    ):
         assert role in folders
     assert "PLAIN" in steps["smtp.ehlo"]["detail"] and "SIZE 64 MiB" in steps["smtp.ehlo"]["detail"]
     # This machine has no working DNS: one warning, never a failure.
@@ -310,7 +309,7 @@ def test_server_without_idle_and_move_warns_with_what_the_plugin_does(
     assert caps["status"] == "warn"
     assert "missing IDLE MOVE" in caps["detail"]
     assert CAPABILITY_EFFECTS["IDLE"] in caps["hint"] and CAPABILITY_EFFECTS["MOVE"] in caps["hint"]
-    assert "UIDPLUS" not in caps["hint"]
+    assert "without UIDPLUS" not in caps["hint"] and "without IDLE" in caps["hint"]
     assert code == 0  # a warning is not a failure
 
 
@@ -347,8 +346,29 @@ def test_starttls_imap_and_a_missing_sent_folder(
     assert code == 0
     assert steps["imap.tls"]["status"] == "pass" and "STARTTLS" in steps["imap.tls"]["detail"]
     folders = steps["imap.folders"]
-    assert folders["status"] == "warn" and "'Sent Items' does not exist" in folders["detail"]
-    assert "'Sent'" in folders["hint"] and "append_to_sent = false" in folders["hint"]
+    assert folders["status"] == "warn"
+    assert "sent_folder 'Sent Items' does not exist" in folders["detail"]
+    assert "the server marks 'Sent' as Sent" in folders["hint"]
+
+
+def test_folders_without_roles_name_the_config_keys(
+    dovecot: DovecotServer,
+    smtp_tls: TlsFiles,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The session Dovecot announces no roles; a configured trash_folder that exists passes.
+    dovecot.create_folder("Bin")
+    cfg = _write_config(tmp_path, dovecot, None, smtp_tls)
+    with cfg.open("a") as f:
+        f.write('\n[accounts.actions]\ntrash_folder = "Bin"\n')
+    code, doc = _doctor(cfg, capsys)
+    folders = _steps(doc)["imap.folders"]
+    assert code == 0 and folders["status"] == "warn"
+    assert "Trash = Bin (trash_folder)" in folders["detail"]
+    assert "no folder has the \\Archive role" in folders["detail"]
+    assert "set archive_folder in [accounts.actions]" in folders["hint"]
+    assert "trash_folder" not in folders["hint"]
 
 
 def test_certificate_close_to_expiry_warns(

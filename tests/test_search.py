@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import mailbox
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,12 @@ def test_dates_unseen_folder(db: Database) -> None:
     assert len(search_local(db, q).messages) == 4
 
 
+def test_the_store_sets_no_page_bound(db: Database) -> None:
+    # Bounds are the host functions' (from the configuration); the store takes any limit.
+    assert len(search_local(db, SearchQuery(1, limit=10_000)).messages) == 12
+    assert len(list_messages(db, ListQuery(1, limit=10_000)).messages) == 12
+
+
 def test_search_pages_like_listing(db: Database) -> None:
     cursor = None
     seen: list[int] = []
@@ -106,33 +114,65 @@ def test_get_message_service(db: Database) -> None:
     assert get_message(db, 2, key) is None
 
 
-def test_bad_cursor_and_limit(db: Database) -> None:
+def test_bad_cursor_and_dates(db: Database) -> None:
     with pytest.raises(InvalidArgument):
         search_local(db, SearchQuery(1, text="x", cursor="not-a-cursor"))
-    with pytest.raises(InvalidArgument):
-        search_local(db, SearchQuery(1, limit=0))
     with pytest.raises(InvalidArgument):
         search_local(db, SearchQuery(1, since=OCT_10, before=OCT_10 - 1))
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        'NEAR(a b) OR "x',
-        "subject:invoice",
-        "{body}: x",
-        "a* OR b*",
-        "^start",
-        '"""',
-        "AND OR NOT",
-        "-- ; DROP TABLE messages",
-        "\x00\x01",
-        "(((",
-        "' OR 1=1 --",
-    ],
-)
-def test_fts_syntax_in_user_text_is_literal(db: Database, text: str) -> None:
-    search_local(db, SearchQuery(1, text=text, subject=text, body=text, from_=text, to=text))
+_SYNTAX = [
+    'NEAR(a b) OR "x',
+    "subject:invoice",
+    "{body}: x",
+    "a* OR b*",
+    "^start",
+    "AND OR NOT",
+    "-- ; DROP TABLE messages",
+    "' OR 1=1 --",
+    "100% _done_",
+]
+_NO_TEXT = ['"""', "(((", "\x00\x01", "%", "*", "???", " \t ", ""]
+
+
+@pytest.fixture(scope="module")
+def literal_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """The sample mailbox plus one message per syntax string, holding it literally."""
+    folder = tmp_path_factory.mktemp("literal")
+    box = mailbox.mbox(folder / "literal.mbox")
+    for i, text in enumerate(_SYNTAX):
+        m = EmailMessage()
+        m["From"] = "lit@example.org"
+        m["To"] = "you@example.org"
+        m["Subject"] = f"literal {i}: {text}"
+        m["Message-ID"] = f"<lit{i}@example.org>"
+        m.set_content(f"the body says {text} and ends")
+        box.add(m)
+    box.close()
+    database = Database(folder / "store.db")
+    import_path(database, SAMPLE, account_id=1, folder="INBOX")
+    assert import_path(database, folder / "literal.mbox", account_id=1).imported == len(_SYNTAX)
+    yield database
+    database.close()
+
+
+@pytest.mark.parametrize(("i", "text"), list(enumerate(_SYNTAX)))
+def test_fts_syntax_in_user_text_is_literal(literal_db: Database, i: int, text: str) -> None:
+    planted = f"literal {i}: {text}"
+    # As a filter: the exact characters, so only the message holding them matches.
+    assert subjects(literal_db, subject=text) == [planted]
+    assert subjects(literal_db, body=text) == [planted]
+    assert subjects(literal_db, subject=text, from_="lit@", to="you@") == [planted]
+    # As free text: every word, as a word prefix; operators are words, not syntax.
+    assert planted in subjects(literal_db, text=text)
+
+
+@pytest.mark.parametrize("text", _NO_TEXT)
+@pytest.mark.parametrize("name", ["text", "subject", "from_", "to", "body"])
+def test_text_without_letters_or_digits_is_refused(db: Database, name: str, text: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        search_local(db, SearchQuery(1, **{name: text}))  # type: ignore[arg-type]
+    assert err.value.hint and "letter or digit" in err.value.message
 
 
 def test_operator_words_are_searched_as_words(db: Database) -> None:
@@ -147,6 +187,10 @@ def test_operator_words_are_searched_as_words(db: Database) -> None:
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.text(max_size=60), st.text(max_size=20))
-def test_arbitrary_text_never_errors(db: Database, text: str, other: str) -> None:
-    q = SearchQuery(1, text=text, subject=other or None, body=other or None, from_=other, to=text)
-    search_local(db, q)
+def test_arbitrary_text_is_searched_or_refused(db: Database, text: str, other: str) -> None:
+    q = SearchQuery(1, text=text, subject=other, body=other, from_=other, to=text)
+    if any(ch.isalnum() for ch in text) and any(ch.isalnum() for ch in other):
+        search_local(db, q)  # never a sqlite error, whatever the characters
+    else:
+        with pytest.raises(InvalidArgument):
+            search_local(db, q)

@@ -17,9 +17,9 @@ from prx_email.errors import (
     OperationTimeout,
     TlsFailed,
 )
+from prx_email.services import mailbox
 from prx_email.services import sync as sync_service
 from prx_email.services.context import ServiceContext
-from prx_email.store.messages import MessageStore
 from prx_email.store.sync_state import get_state
 from prx_email.types import ListQuery, SearchQuery, SyncRequest
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 def stored(ctx: ServiceContext, folder: str) -> list:
-    page = MessageStore(ctx.db).list_page(ListQuery(account_id=1, folder=folder, limit=500))
+    page = mailbox.list_messages(ctx.db, ListQuery(account_id=1, folder=folder, limit=500))
     return list(page.messages)
 
 
@@ -48,7 +48,7 @@ async def test_implicit_tls_first_sync_and_no_change_resync(dovecot, make_ctx) -
     assert rep2.folders[0].fetched == 0 and rep2.folders[0].flags_updated == 0
     assert len(stored(ctx, folder)) == 120
     # and it is searchable at once
-    found = MessageStore(ctx.db).search(SearchQuery(account_id=1, text="number", folder=folder))
+    found = mailbox.search_local(ctx.db, SearchQuery(account_id=1, text="number", folder=folder))
     assert len(found.messages) == 50
 
 
@@ -226,9 +226,9 @@ async def test_non_ascii_malformed_and_truncated(dovecot, make_ctx) -> None:
     assert rep.folders[0].fetched == 4
     rows = {r.uid: r for r in stored(ctx, folder)}
     assert rows[1].subject == "Grüße aus Köln ✓"
-    msg = MessageStore(ctx.db).get(1, rows[4].id)
+    msg = mailbox.get_message(ctx.db, 1, rows[4].id)
     assert msg is not None and msg.body_truncated and len(msg.body_text or "") <= 10_000
-    hits = MessageStore(ctx.db).search(SearchQuery(account_id=1, text="Grüße", folder=folder))
+    hits = mailbox.search_local(ctx.db, SearchQuery(account_id=1, text="Grüße", folder=folder))
     assert [m.uid for m in hits.messages] == [1]
 
 
@@ -245,7 +245,7 @@ async def test_large_attachment(dovecot, make_ctx, tmp_path) -> None:
     ctx = make_ctx()
     await sync_service.sync(ctx, SyncRequest(account_id=1, folder=folder))
     row = stored(ctx, folder)[0]
-    full = MessageStore(ctx.db).get(1, row.id)
+    full = mailbox.get_message(ctx.db, 1, row.id)
     assert full is not None and row.has_attachments
     (att,) = full.attachments
     assert att.filename == "report.pdf" and att.size == len(payload) and att.stored

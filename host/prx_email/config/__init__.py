@@ -3,6 +3,7 @@ and (``loader``) the TOML file."""
 
 from .model import (
     AccountConfig,
+    ActionSettings,
     AttachmentPolicy,
     Auth,
     Config,
@@ -20,6 +21,7 @@ from .resolve import LOCAL_ACCOUNT, account_block, load_config, local_config
 __all__ = [
     "LOCAL_ACCOUNT",
     "AccountConfig",
+    "ActionSettings",
     "AttachmentPolicy",
     "Auth",
     "Config",

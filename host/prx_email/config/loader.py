@@ -24,6 +24,7 @@ from .model import (
     LOG_FORMATS,
     LOG_LEVELS,
     AccountConfig,
+    ActionSettings,
     AttachmentPolicy,
     Auth,
     Config,
@@ -44,7 +45,17 @@ T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
 _TOP_KEYS = ("accounts", "attachments", "limits", "logging")
-_ACCOUNT_KEYS = ("id", "name", "address", "provider", "imap", "smtp", "sync", "send")
+_ACCOUNT_KEYS = (
+    "id",
+    "name",
+    "address",
+    "provider",
+    "imap",
+    "smtp",
+    "sync",
+    "send",
+    "actions",
+)
 _SERVER_KEYS = (
     "host",
     "port",
@@ -79,7 +90,8 @@ _SEND_KEYS = (
     "circuit_failures",
     "circuit_cooldown_seconds",
 )
-_ATTACH_KEYS = ("root", "max_bytes", "allowed_types")
+_ATTACH_KEYS = ("root", "max_bytes", "allowed_types", "download_dir", "inline_max_bytes")
+_ACTION_KEYS = ("archive_folder", "trash_folder", "bulk_limit")
 _LIMIT_KEYS = (
     "page_max",
     "page_default",
@@ -103,6 +115,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "accounts.smtp.oauth2": _OAUTH_KEYS,
     "accounts.sync": _SYNC_KEYS,
     "accounts.send": _SEND_KEYS,
+    "accounts.actions": _ACTION_KEYS,
     "attachments": _ATTACH_KEYS,
     "limits": _LIMIT_KEYS,
     "logging": _LOGGING_KEYS,
@@ -435,6 +448,26 @@ def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:
         root=ctx.path(t, path, "root"),
         max_bytes=ctx.positive(t, path, "max_bytes", d.max_bytes),
         allowed_types=ctx.strings(t, path, "allowed_types") or d.allowed_types,
+        download_dir=ctx.path(t, path, "download_dir"),
+        inline_max_bytes=ctx.positive(t, path, "inline_max_bytes", d.inline_max_bytes),
+    )
+
+
+def _actions(ctx: _Ctx, raw: Any, path: KeyPath) -> ActionSettings:
+    t = ctx.table(raw, path, _ACTION_KEYS)
+    d = ActionSettings()
+    folders: dict[str, str | None] = {}
+    for key in ("archive_folder", "trash_folder"):
+        name = ctx.get(t, path, key, str)
+        if name is not None and (not name or any(c in name for c in '\r\n\x00*%"\\')):
+            raise ctx.error(
+                (*path, key), 'must be a folder name without CR, LF, NUL, *, %, " or \\'
+            )
+        folders[key] = name
+    return ActionSettings(
+        archive_folder=folders["archive_folder"],
+        trash_folder=folders["trash_folder"],
+        bulk_limit=ctx.positive(t, path, "bulk_limit", d.bulk_limit),
     )
 
 
@@ -483,6 +516,7 @@ def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
         smtp=build("smtp"),
         sync=_sync(ctx, t.get("sync", {}), (*path, "sync")),
         send=_send(ctx, t.get("send", {}), (*path, "send")),
+        actions=_actions(ctx, t.get("actions", {}), (*path, "actions")),
     )
 
 

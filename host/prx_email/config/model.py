@@ -92,6 +92,10 @@ class AttachmentPolicy:
         "application/vnd.ms-excel",
         "message/rfc822",
     )
+    # email.attachment writes downloads here (never outside it); None: inline base64 only.
+    download_dir: Path | None = None
+    # Largest attachment email.attachment returns inline as base64.
+    inline_max_bytes: int = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,16 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ActionSettings:
+    """Mailbox actions (issue 11): where archive and delete move to, how many ids per call."""
+
+    # None: the folder with the SPECIAL-USE \Archive (\Trash) attribute.
+    archive_folder: str | None = None
+    trash_folder: str | None = None
+    bulk_limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     """One account: its address, servers, sync and send settings."""
 
@@ -153,6 +167,7 @@ class AccountConfig:
     smtp: ServerConfig | None = None
     sync: SyncSettings = field(default_factory=SyncSettings)
     send: SendSettings = field(default_factory=SendSettings)
+    actions: ActionSettings = field(default_factory=ActionSettings)
 
 
 @dataclass(frozen=True, slots=True)

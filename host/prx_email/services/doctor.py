@@ -34,7 +34,7 @@ from ..auth.manager import CredentialManager
 from ..config.model import AccountConfig, Config, PasswordAuth, ServerConfig, TlsMode
 from ..errors import EmailError
 from ..mail.errors import map_imap_errors, map_smtp_errors
-from ..mail.imap import ImapClient, list_attributes, open_transport, special_folders
+from ..mail.imap import ImapClient, ListEntry, list_entries, open_transport
 from ..mail.smtp import SmtpConnection
 from .context import ServiceContext
 
@@ -59,23 +59,17 @@ DKIM_SELECTORS = ("default", "selector1", "selector2", "google", "k1", "s1", "s2
 #: IMAP capability → what the plugin does without it (shown when it is missing).
 CAPABILITY_EFFECTS: Mapping[str, str] = {
     "IDLE": "new mail is found by polling every sync interval, not pushed",
-    "MOVE": "moves are done as UID COPY, \\Deleted and expunge (not atomic)",
-    "UIDPLUS": "no UID EXPUNGE: an expunge after a move or delete may remove other "
-    "\\Deleted messages of the folder",
+    "MOVE": "moves are done as UID COPY, STORE \\Deleted and UID EXPUNGE of exactly those "
+    "messages (that needs UIDPLUS)",
+    "UIDPLUS": "no COPYUID, so moved messages are re-read by the next sync of the destination; "
+    "without MOVE as well, moves and deletes are refused",
     "CONDSTORE": "each sync re-reads the flags of every stored message (full UID FLAGS scan)",
     "QRESYNC": "expunged messages are found by that full scan, not by VANISHED",
-    "SPECIAL-USE": "Sent, Drafts, Trash and Archive are found by their usual names",
+    "SPECIAL-USE": "folder roles are not announced: set archive_folder / trash_folder in "
+    "[accounts.actions] (Sent is [accounts.send] sent_folder)",
 }
 #: Informational: present on Gmail only, so its absence is no warning.
 _GMAIL_CAP = "X-GM-EXT-1"
-
-#: Folder names tried for a role when the server marks none (case-insensitive).
-_ROLE_NAMES: Mapping[str, tuple[str, ...]] = {
-    "\\Sent": ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "[Gmail]/Sent Mail"),
-    "\\Drafts": ("Drafts", "[Gmail]/Drafts"),
-    "\\Trash": ("Trash", "Deleted Items", "Deleted Messages", "[Gmail]/Trash"),
-    "\\Archive": ("Archive", "Archives", "[Gmail]/All Mail"),
-}
 
 
 class Status(enum.StrEnum):
@@ -404,7 +398,7 @@ async def _imap(ctx: ServiceContext, acc: AccountConfig, server: ServerConfig) -
         checks.append(_capabilities(client.capabilities))
         try:
             with errors():
-                folders = await list_attributes(client)
+                folders = await list_entries(client)
         except EmailError as exc:
             checks.append(_failed("imap.folders", exc))
         else:
@@ -435,39 +429,60 @@ def _capabilities(caps: frozenset[str]) -> Check:
     )
 
 
-def _folders(acc: AccountConfig, folders: Mapping[str, frozenset[str]]) -> Check:
-    roles = special_folders(folders)
-    by_lower = {name.lower(): name for name in folders}
+def _folders(acc: AccountConfig, entries: Sequence[ListEntry]) -> Check:
+    """Each role resolved the way the plugin resolves it when it needs the folder.
+
+    Sent: ``[accounts.send] sent_folder`` (needed only when SMTP is configured). Archive and
+    Trash: ``[accounts.actions] archive_folder`` / ``trash_folder``, else the SPECIAL-USE
+    role (as ``services.actions`` does). Drafts: the SPECIAL-USE role.
+    """
+    names = {e.name.lower(): e.name for e in entries if e.selectable}
+    by_role: dict[str, str] = {}
+    for e in entries:
+        if e.selectable and e.role is not None:
+            by_role.setdefault(e.role, e.name)
     found: list[str] = []
-    missing: list[str] = []
-    for role, names in _ROLE_NAMES.items():
-        label = role.lstrip("\\")
-        if role in roles:
-            found.append(f"{label} = {roles[role]}")
-            continue
-        name = next((by_lower[n.lower()] for n in names if n.lower() in by_lower), None)
-        if name is not None:
-            found.append(f"{label} = {name} (by name)")
+    problems: list[tuple[str, str]] = []  # (what is wrong, how to fix it)
+
+    def named(label: str, name: str, key: str) -> None:
+        if name.lower() in names:
+            found.append(f"{label} = {names[name.lower()]} ({key})")
         else:
-            missing.append(label)
-    detail = ", ".join(found) or "no special folders"
+            marked = by_role.get(label.lower())
+            also = f" (the server marks {marked!r} as {label})" if marked else ""
+            problems.append(
+                (f"{key} {name!r} does not exist", f"set {key} to an existing folder{also}")
+            )
+
     sent = acc.send.sent_folder
-    if acc.smtp is not None and acc.send.append_to_sent and sent and sent.lower() not in by_lower:
-        marked_sent = roles.get("\\Sent")
-        marked = f" (the server marks {marked_sent!r} as Sent)" if marked_sent else ""
+    if acc.smtp is not None and sent:
+        named("Sent", sent, "sent_folder")
+    elif "sent" in by_role:
+        found.append(f"Sent = {by_role['sent']}")
+    for label, key, configured in (
+        ("Archive", "archive_folder", acc.actions.archive_folder),
+        ("Trash", "trash_folder", acc.actions.trash_folder),
+        ("Drafts", None, None),
+    ):
+        if configured and key:
+            named(label, configured, key)
+        elif label.lower() in by_role:
+            found.append(f"{label} = {by_role[label.lower()]}")
+        else:
+            where = f"set {key} in [accounts.actions], or " if key else ""
+            problems.append(
+                (
+                    f"no folder has the \\{label} role",
+                    f"{where}give a folder the \\{label} special-use attribute on the server",
+                )
+            )
+    detail = ", ".join(found) or "no special folders"
+    if problems:
         return Check(
             "imap.folders",
             Status.WARN,
-            f"{detail}; sent_folder {sent!r} does not exist",
-            hint=f"set [accounts.send] sent_folder to one of the account's folders{marked}, "
-            "or append_to_sent = false",
-        )
-    if missing:
-        return Check(
-            "imap.folders",
-            Status.WARN,
-            f"{detail}; no {', '.join(missing)} folder",
-            hint="create the folder on the server, or mark it with the special-use attribute",
+            f"{detail}; " + "; ".join(p for p, _ in problems),
+            hint="; ".join(h for _, h in problems),
         )
     return Check("imap.folders", Status.PASS, detail)
 

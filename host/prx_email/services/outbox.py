@@ -280,9 +280,9 @@ def queue(ctx: ServiceContext, msg: OutgoingMessage) -> int:
 
 
 def _load_parent(ctx: ServiceContext, account_id: int, key: int) -> Message:
-    from ..store.messages import MessageStore
+    from .mailbox import get_message  # completes a pending parent first
 
-    parent = MessageStore(ctx.db).get(account_id, key)
+    parent = get_message(ctx.db, account_id, key)
     if parent is None:
         raise NotFound(
             f"no stored message {key} in account {account_id}",

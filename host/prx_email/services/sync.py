@@ -24,7 +24,7 @@ A successful :func:`sync` clears the scheduler's stored backoff of the folders i
 (``scheduler.clear_backoff``), whoever called it: ``email.sync`` or the CLI.
 
 After the network part, :func:`sync` completes the account's pending rows
-(``MessageStore.complete_pending``: full parse, bodies, attachments saved under the policy,
+(``services.completion.complete_pending``: full parse, bodies, attachments saved under the policy,
 full-text index), one transaction per batch, off the event loop. Reads complete pending rows
 before they answer too, so a search never misses what a sync stored, even when this phase
 was interrupted.
@@ -67,8 +67,9 @@ from ..mail.imap import (
 from ..mail.parse import parse_message, parse_summary
 from ..store import sync_state
 from ..store.cursor import decode_cursor, encode_cursor
-from ..store.messages import MAX_PAGE, MessageStore, StoreItem, SummaryItem
+from ..store.messages import MessageStore, StoreItem, SummaryItem
 from ..types import FolderReport, SyncReport, SyncRequest
+from . import completion
 from ._batch_writer import BatchWriter
 from .attachments import save_attachments
 from .context import ServiceContext
@@ -89,6 +90,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _FETCH_ITEMS = "(UID FLAGS BODY.PEEK[])"
+# Was store.messages.MAX_PAGE; the store no longer bounds pages (the host functions do,
+# from the configuration), this check stays until remote search takes the same bound.
+_MAX_PAGE = 500
 #: UID FETCH batches requested beyond the one being parsed: the server streams on while we
 #: parse and store (with one batch ahead, 10,000 messages took ~1.5x as long).
 FETCH_AHEAD = 8
@@ -304,7 +308,8 @@ class _FolderRun:
         self._report(0, total)
         if not uids:
             return 0, more
-        self.store.set_completion_settings(
+        completion.record_settings(
+            self.ctx.db,
             self.acc.id,
             max_body_bytes=self.acc.sync.max_body_bytes,
             attachments=self.ctx.config.attachments,
@@ -414,11 +419,10 @@ async def sync_folder(
 
 async def complete_pending(ctx: ServiceContext, account_id: int) -> int:
     """Complete the account's pending rows (bodies, attachments, index) off the event loop."""
-    store = MessageStore(ctx.db)
-    if not store.has_pending(account_id):
+    if not MessageStore(ctx.db).has_pending(account_id):
         return 0
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, store.complete_pending, account_id)
+    return await loop.run_in_executor(None, completion.complete_pending, ctx.db, account_id)
 
 
 async def sync(
@@ -557,8 +561,8 @@ async def search_remote(ctx: ServiceContext, query: SearchQuery) -> MessagePage:
     :raises InvalidArgument, AccountNotFound, ConnectionFailed, TlsFailed, AuthFailed,
         FolderNotFound, OperationTimeout:
     """
-    if not 1 <= query.limit <= MAX_PAGE:
-        raise InvalidArgument(f"limit must be between 1 and {MAX_PAGE}, got {query.limit}")
+    if not 1 <= query.limit <= _MAX_PAGE:
+        raise InvalidArgument(f"limit must be between 1 and {_MAX_PAGE}, got {query.limit}")
     after = decode_cursor(query.cursor) if query.cursor else None
     criteria, charset = search_criteria(query)
     acc = ctx.account(query.account_id)

@@ -1,36 +1,39 @@
 """The message repository: writes in batches, reads in keyset pages, search over FTS5.
 
-Writers use one transaction and one ``executemany`` per batch; the full-text index is kept
-in step by triggers (``schema/0001_messages.sql``) inside that same transaction, so a
-search never misses what a committed upsert stored.
+SQL only: no MIME parsing, no attachment files (``services/completion.py`` does those).
+Writers use one transaction and one multi-row statement per batch; the full-text index is
+kept in step inside that same transaction, so a search never misses what a committed
+upsert stored.
 
 Two ways in: :meth:`MessageStore.upsert_many` stores fully parsed messages;
 :meth:`MessageStore.upsert_summaries` (a first sync) stores header-level summaries with the
-raw bytes kept in the row as *pending* (``schema/0004_deferred_bodies.sql``), and
-:meth:`MessageStore.complete_pending` later parses those in full, fills bodies, snippet,
-headers and attachments and indexes them, one transaction per batch. Reads complete what
-they are about to return (``get``, ``list_page``) or the whole account (``search``) first,
-so no caller ever sees a pending row.
+raw bytes kept in the row as *pending* (``schema/0004_deferred_bodies.sql``). The
+completion service reads them with :meth:`MessageStore.pending`, parses them and hands
+them back to :meth:`MessageStore.complete` (bodies, snippet, headers, attachment metadata,
+full-text entry, raw bytes dropped; one transaction per batch). Reads return rows as
+stored: ``services/mailbox.py`` completes what a read is about to return first.
+
+Parsed values come in as any object with the fields of :class:`MessageFields` /
+:class:`SummaryFields` (the parser's ``ParsedMessage`` / ``ParsedSummary``), so the
+store does not depend on the parser.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .. import types as _types
 from ..config.model import AttachmentPolicy
-from ..errors import EmailError, InvalidArgument
-from ..mail.parse import DEFAULT_MAX_BODY_BYTES, ParsedMessage, ParsedSummary, parse_message
 from ..types import AccountId, AttachmentMeta, MessageKey, ParsedAttachment
 from .cursor import NO_DATE, decode_cursor, encode_cursor
 from .db import Database
-from .fts import match_expression
+from .fts import plan_search
 
 if TYPE_CHECKING:
     from ..types import ListQuery, Message, MessagePage, MessageSummary, SearchQuery
@@ -39,18 +42,85 @@ if TYPE_CHECKING:
 # sync, which only writes, never loads their module (``prx_email.types`` loads lazily).
 
 __all__ = [
-    "MAX_PAGE",
-    "AttachmentSaver",
+    "CompletedRow",
+    "CompletionSettings",
+    "ListedPage",
+    "MessageFields",
     "MessageStore",
+    "PendingRow",
     "StoreItem",
+    "SummaryFields",
     "SummaryItem",
     "attachment_metas",
 ]
 
-MAX_PAGE = 500
 _SEEN = "\\Seen"
 # One encoder for every row: json.dumps(..., ensure_ascii=False) builds a new one per call.
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class SummaryFields(Protocol):
+    """The header-level fields the store keeps of a message (the parser's ``ParsedSummary``)."""
+
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def from_(self) -> str: ...
+    @property
+    def to(self) -> tuple[str, ...]: ...
+    @property
+    def cc(self) -> tuple[str, ...]: ...
+    @property
+    def reply_to(self) -> tuple[str, ...]: ...
+    @property
+    def in_reply_to(self) -> str | None: ...
+    @property
+    def references(self) -> tuple[str, ...]: ...
+    @property
+    def date(self) -> int | None: ...
+    @property
+    def attachment_hint(self) -> bool: ...
+
+
+class MessageFields(Protocol):
+    """Everything the store keeps of a fully parsed message (the parser's ``ParsedMessage``)."""
+
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def from_(self) -> str: ...
+    @property
+    def to(self) -> tuple[str, ...]: ...
+    @property
+    def cc(self) -> tuple[str, ...]: ...
+    @property
+    def reply_to(self) -> tuple[str, ...]: ...
+    @property
+    def in_reply_to(self) -> str | None: ...
+    @property
+    def references(self) -> tuple[str, ...]: ...
+    @property
+    def date(self) -> int | None: ...
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def body_text(self) -> str | None: ...
+    @property
+    def body_html(self) -> str | None: ...
+    @property
+    def body_truncated(self) -> bool: ...
+    @property
+    def snippet(self) -> str: ...
+    @property
+    def attachments(self) -> tuple[ParsedAttachment, ...]: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def index_text(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +136,7 @@ class StoreItem:
     uid: int | None
     flags: tuple[str, ...]
     size: int
-    parsed: ParsedMessage
+    parsed: MessageFields
     attachments: tuple[AttachmentMeta, ...] | None = None
     import_key: str | None = None
 
@@ -81,14 +151,41 @@ class SummaryItem(NamedTuple):
     uid: int
     flags: tuple[str, ...]
     size: int
-    summary: ParsedSummary
+    summary: SummaryFields
     raw: bytes
 
 
-#: Saves attachment bytes under a policy; returns the metadata with ``stored`` set.
-AttachmentSaver = Callable[
-    [AttachmentPolicy, Sequence[ParsedAttachment]], tuple[AttachmentMeta, ...]
-]
+class PendingRow(NamedTuple):
+    """A stored row awaiting completion: its raw bytes and the summary stored with them."""
+
+    key: MessageKey
+    account_id: AccountId
+    raw: bytes
+    stored: tuple[object, ...]  # the summary columns as stored (see _SUMMARY_PART)
+
+
+class CompletedRow(NamedTuple):
+    """A pending row's full parse, and the attachment metadata to record for it."""
+
+    pending: PendingRow
+    parsed: MessageFields
+    attachments: tuple[AttachmentMeta, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionSettings:
+    """How one account's pending rows are completed (recorded by the sync that stored them)."""
+
+    max_body_bytes: int
+    attachments: AttachmentPolicy | None  # None: record metadata only, save no bytes
+
+
+class ListedPage(NamedTuple):
+    """A page as stored, and which of its rows still await completion."""
+
+    page: MessagePage
+    pending: frozenset[MessageKey]
+
 
 _COLUMNS = (
     "account_id, folder, uidvalidity, uid, import_key, message_id, subject, from_addr, "
@@ -119,7 +216,11 @@ _INDEX_PENDING = (
     "INSERT INTO messages_fts (rowid, subject, from_addr, to_addrs, cc_addrs, body) "
     "SELECT id, subject, from_addr, to_addrs, cc_addrs, "
     "coalesce(body_text, body_html_text, '') FROM messages "
-    "WHERE id > (SELECT indexed_upto FROM fts_state WHERE id = 1)"
+    "WHERE id > (SELECT indexed_upto FROM fts_state WHERE id = 1)",
+    # The substring index of the header fields (0006).
+    "INSERT INTO messages_trgm (rowid, subject, from_addr, to_addrs, cc_addrs) "
+    "SELECT id, subject, from_addr, to_addrs, cc_addrs FROM messages "
+    "WHERE id > (SELECT indexed_upto FROM fts_state WHERE id = 1)",
 )
 _ADVANCE_WATERMARK = (
     "UPDATE fts_state SET indexed_upto = "
@@ -183,22 +284,8 @@ _PENDING_BATCH = (
 # The index step of one completed batch: rows up to the batch's highest key only, so rows
 # still pending after it are not indexed before their bodies are known. (Rows indexed
 # early by another writer's watermark step are re-indexed by the update trigger.)
-_INDEX_UPTO = (
-    "INSERT INTO messages_fts (rowid, subject, from_addr, to_addrs, cc_addrs, body) "
-    "SELECT id, subject, from_addr, to_addrs, cc_addrs, "
-    "coalesce(body_text, body_html_text, '') FROM messages "
-    "WHERE id > (SELECT indexed_upto FROM fts_state WHERE id = 1) AND id <= ?"
-)
+_INDEX_UPTO = tuple(sql + " AND id <= ?" for sql in _INDEX_PENDING)
 _ADVANCE_WATERMARK_TO = "UPDATE fts_state SET indexed_upto = max(indexed_upto, ?) WHERE id = 1"
-_COMPLETION_BATCH = 200
-
-
-@dataclass(frozen=True, slots=True)
-class _CompletionSettings:
-    """How one account's pending rows are completed (recorded by its sync)."""
-
-    max_body_bytes: int
-    policy: AttachmentPolicy | None  # None: record metadata only
 
 
 def _lines(text: str) -> tuple[str, ...]:
@@ -254,7 +341,7 @@ def _message(row: Sequence[Any]) -> Message:
     )
 
 
-def attachment_metas(parsed: ParsedMessage, *, stored: bool = False) -> tuple[AttachmentMeta, ...]:
+def attachment_metas(parsed: MessageFields, *, stored: bool = False) -> tuple[AttachmentMeta, ...]:
     """Metadata of every attachment of ``parsed``, all marked ``stored``."""
     return tuple(
         AttachmentMeta(
@@ -376,7 +463,7 @@ def _summary_row(
 
 
 def _completed_row(
-    key: int, p: ParsedMessage, metas: tuple[AttachmentMeta, ...]
+    key: int, p: MessageFields, metas: tuple[AttachmentMeta, ...]
 ) -> tuple[object, ...]:
     return (
         p.message_id,
@@ -401,54 +488,26 @@ def _completed_row(
     )
 
 
-def _default_saver(
-    policy: AttachmentPolicy, attachments: Sequence[ParsedAttachment]
-) -> tuple[AttachmentMeta, ...]:
-    # Imported here: services import the store, not the other way round at load time.
-    from ..services.attachments import save_attachments
-
-    return save_attachments(policy, attachments)
-
-
-def _lenient_saver(
-    policy: AttachmentPolicy, attachments: Sequence[ParsedAttachment]
-) -> tuple[AttachmentMeta, ...]:
-    """The saver reads complete with: an unusable attachment root must not fail a read
-    (the metadata is recorded, ``stored`` false, as for a type the policy refuses)."""
-    try:
-        return _default_saver(policy, attachments)
-    except EmailError:
-        return tuple(
-            AttachmentMeta(i, a.filename, a.content_type, len(a.data), a.sha256, False)
-            for i, a in enumerate(attachments)
-        )
-
-
-def _limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidArgument(
-            f"limit must be between 1 and {MAX_PAGE}, got {limit}",
-            hint=f"pass a limit from 1 to {MAX_PAGE} and page with next_cursor",
-        )
-    return limit
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 class MessageStore:
     """Repository of stored messages over a :class:`Database`."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _read(self) -> sqlite3.Cursor:
-        """A cursor on this thread's connection returning plain tuples (3x cheaper than Row)."""
-        cur = self.db.connect().cursor()
-        cur.row_factory = None
-        return cur
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Every row of a read, as plain tuples (3x cheaper than Row), errors mapped."""
+        with self.db.reading() as conn:
+            cur = conn.cursor()
+            cur.row_factory = None
+            return cur.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        """The first row of a read, or None, errors mapped."""
+        with self.db.reading() as conn:
+            cur = conn.cursor()
+            cur.row_factory = None
+            row: tuple[Any, ...] | None = cur.execute(sql, params).fetchone()
+            return row
 
     @contextmanager
     def _tx(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
@@ -518,7 +577,8 @@ class MessageStore:
             if imported:
                 changed += tx.executemany(_INSERT_IMPORT, imported).rowcount
             if index:
-                tx.execute(_INDEX_PENDING)
+                for sql in _INDEX_PENDING:
+                    tx.execute(sql)
                 tx.execute(_ADVANCE_WATERMARK)
         return changed
 
@@ -534,10 +594,11 @@ class MessageStore:
         """Store synced messages as summaries plus raw bytes, pending completion.
 
         New UIDs get a summary row (listable and filterable by sender, recipients, subject,
-        date, flags and threading ids at once) holding the raw bytes, pending;
-        :meth:`complete_pending` adds bodies, attachments and the full-text entry. A UID
-        already stored keeps its row (UID and UIDVALIDITY name immutable content) and gets
-        its flags updated. No full-text indexing here. Returns rows inserted or updated.
+        date, flags and threading ids at once) holding the raw bytes, pending; completion
+        (:meth:`pending`, :meth:`complete`) adds bodies, attachments and the full-text
+        entries. A UID already stored keeps its row (UID and UIDVALIDITY name immutable
+        content) and gets its flags updated. No full-text indexing here. Returns rows
+        inserted or updated.
 
         With ``conn`` (a connection inside an open transaction) the writes join it, so a
         sync commits a batch and its cursor move together.
@@ -552,45 +613,38 @@ class MessageStore:
             # fewer times per batch (see _insert_rows).
             return _insert_rows(tx, _SUMMARY_INSERT, rows, _SUMMARY_UPSERT_CLAUSE)
 
-    def set_completion_settings(
-        self,
-        account_id: AccountId,
-        *,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        attachments: AttachmentPolicy | None = None,
-    ) -> None:
-        """Record how :meth:`complete_pending` completes this account's pending rows.
+    def set_completion_settings(self, account_id: AccountId, settings: CompletionSettings) -> None:
+        """Record how this account's pending rows are to be completed.
 
         Written by a sync before it stores summaries, so whoever completes them (the sync
         itself, or a read that gets there first) applies the same body cap and saves
         attachment bytes under the same policy (only when the policy has a root).
         """
-        policy = attachments if attachments is not None and attachments.root else None
+        policy = settings.attachments
+        if policy is not None and not policy.root:
+            policy = None
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT OR REPLACE INTO completion_settings (account_id, max_body_bytes, "
                 "attachment_root, attachment_max_bytes, attachment_types) VALUES (?, ?, ?, ?, ?)",
                 (
                     account_id,
-                    max_body_bytes,
+                    settings.max_body_bytes,
                     None if policy is None else str(policy.root),
                     0 if policy is None else policy.max_bytes,
                     _to_json(list(policy.allowed_types) if policy is not None else []),
                 ),
             )
 
-    def _settings(self, account_id: int) -> _CompletionSettings:
-        row = (
-            self._read()
-            .execute(
-                "SELECT max_body_bytes, attachment_root, attachment_max_bytes, attachment_types "
-                "FROM completion_settings WHERE account_id = ?",
-                (account_id,),
-            )
-            .fetchone()
+    def completion_settings(self, account_id: AccountId) -> CompletionSettings | None:
+        """What :meth:`set_completion_settings` recorded for the account, or None."""
+        row = self._one(
+            "SELECT max_body_bytes, attachment_root, attachment_max_bytes, attachment_types "
+            "FROM completion_settings WHERE account_id = ?",
+            (account_id,),
         )
         if row is None:
-            return _CompletionSettings(DEFAULT_MAX_BODY_BYTES, None)
+            return None
         policy = None
         if row[1] is not None:
             policy = AttachmentPolicy(
@@ -598,105 +652,80 @@ class MessageStore:
                 max_bytes=int(row[2]),
                 allowed_types=tuple(str(t) for t in json.loads(row[3])),
             )
-        return _CompletionSettings(int(row[0]), policy)
+        return CompletionSettings(int(row[0]), policy)
 
     def has_pending(self, account_id: AccountId | None = None) -> bool:
         """Whether some rows (of ``account_id``, or of any account) await completion."""
         if account_id is None:
-            row = (
-                self._read()
-                .execute("SELECT 1 FROM messages WHERE raw IS NOT NULL LIMIT 1")
-                .fetchone()
-            )
+            row = self._one("SELECT 1 FROM messages WHERE raw IS NOT NULL LIMIT 1")
         else:
-            row = (
-                self._read()
-                .execute(
-                    "SELECT 1 FROM messages WHERE account_id = ? AND raw IS NOT NULL LIMIT 1",
-                    (account_id,),
-                )
-                .fetchone()
+            row = self._one(
+                "SELECT 1 FROM messages WHERE account_id = ? AND raw IS NOT NULL LIMIT 1",
+                (account_id,),
             )
         return row is not None
 
-    def complete_pending(
+    def pending(
         self,
-        account_id: AccountId | None = None,
+        account_id: AccountId | None,
         *,
+        limit: int,
+        after: MessageKey = 0,
         keys: Iterable[MessageKey] | None = None,
-        limit: int | None = None,
-        saver: AttachmentSaver | None = None,
-        batch_size: int = _COMPLETION_BATCH,
-    ) -> int:
-        """Complete pending rows (all, one account's, or just ``keys``); returns how many.
+    ) -> list[PendingRow]:
+        """Up to ``limit`` pending rows with keys above ``after``, in key order: of one
+        account (or all, for None), and only ``keys`` when given."""
+        assert limit >= 1
+        sql = _PENDING_BATCH
+        params: list[object] = [after]
+        if account_id is not None:
+            sql += " AND account_id = ?"
+            params.append(account_id)
+        if keys is not None:
+            sql += " AND id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted({int(k) for k in keys})))
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        return [
+            PendingRow(int(key), int(acc), bytes(raw), tuple(stored))
+            for key, acc, raw, *stored in self._rows(sql, params)
+        ]
 
-        Each batch is parsed in full (:func:`~prx_email.mail.parse.parse_message`), its
-        attachment bytes saved when the account's recorded policy has a root (``saver``,
-        default ``services.attachments.save_attachments``), then, in one transaction: the
-        rows get bodies, snippet, headers and attachment metadata, are full-text indexed,
-        and their raw bytes are dropped. A crash or error mid-way leaves the current batch
-        pending (never half-indexed); a later call finishes it. Idempotent, and safe to
-        run from several threads (a row another completer finished is skipped). When
-        nothing is pending this is one indexed lookup.
+    def complete(self, rows: Sequence[CompletedRow]) -> int:
+        """Store the completion of ``rows`` in one transaction; returns how many it completed.
+
+        Each row gets bodies, snippet, headers and attachment metadata, is full-text indexed,
+        and its raw bytes are dropped. A row another completer finished meanwhile is
+        skipped (safe from several threads and processes).
         """
-        if not self.has_pending(account_id):
+        updates: list[tuple[object, ...]] = []
+        for row in rows:
+            update = _completed_row(row.pending.key, row.parsed, row.attachments)
+            if update[:_SUMMARY_PART] == row.pending.stored:
+                update = update[_SUMMARY_PART + 1 :]
+            updates.append(update)
+        if not updates:
             return 0
-        wanted = None if keys is None else sorted({int(k) for k in keys})
-        if wanted is not None and not wanted:
-            return 0
-        save = saver or _default_saver
-        settings: dict[int, _CompletionSettings] = {}
-        done = 0
-        after = 0
-        while limit is None or done < limit:
-            n = batch_size if limit is None else min(batch_size, limit - done)
-            sql = _PENDING_BATCH
-            params: list[object] = [after]
-            if account_id is not None:
-                sql += " AND account_id = ?"
-                params.append(account_id)
-            if wanted is not None:
-                sql += " AND id IN (SELECT value FROM json_each(?))"
-                params.append(json.dumps(wanted))
-            sql += " ORDER BY id LIMIT ?"
-            params.append(n)
-            rows = self._read().execute(sql, params).fetchall()
-            if not rows:
-                break
-            after = int(rows[-1][0])
-            updates: list[tuple[object, ...]] = []
-            for key, acc, raw, *stored in rows:
-                cfg = settings.get(acc)
-                if cfg is None:
-                    cfg = settings[acc] = self._settings(acc)
-                parsed = parse_message(bytes(raw), max_body_bytes=cfg.max_body_bytes)
-                if cfg.policy is not None and parsed.attachments:
-                    metas = save(cfg.policy, parsed.attachments)
-                else:
-                    metas = attachment_metas(parsed)
-                updates.append(_completed_row(int(key), parsed, metas))
-                if list(updates[-1][:_SUMMARY_PART]) == stored:
-                    updates[-1] = updates[-1][_SUMMARY_PART + 1 :]
-            ids = json.dumps([u[-1] for u in updates])
-            with self.db.transaction() as tx:
-                still = {int(r[0]) for r in tx.execute(_STILL_PENDING, (ids,))}
-                todo = [u for u in updates if u[-1] in still]
-                if todo:
-                    narrow = [u for u in todo if len(u) == 9]
-                    wide = [u for u in todo if len(u) != 9]
-                    if narrow:
-                        tx.executemany(_COMPLETE_BODIES_BY_ID, narrow)
-                    if wide:
-                        tx.executemany(_COMPLETE_BY_ID, wide)
-                    top = max(still)
-                    tx.execute(_INDEX_UPTO, (top,))
-                    tx.execute(_ADVANCE_WATERMARK_TO, (top,))
-            done += len(todo)
-        return done
+        ids = json.dumps([u[-1] for u in updates])
+        with self.db.transaction() as tx:
+            still = {int(r[0]) for r in tx.execute(_STILL_PENDING, (ids,))}
+            todo = [u for u in updates if u[-1] in still]
+            if todo:
+                narrow = [u for u in todo if len(u) == 9]
+                wide = [u for u in todo if len(u) != 9]
+                if narrow:
+                    tx.executemany(_COMPLETE_BODIES_BY_ID, narrow)
+                if wide:
+                    tx.executemany(_COMPLETE_BY_ID, wide)
+                top = max(still)
+                for sql in _INDEX_UPTO:
+                    tx.execute(sql, (top,))
+                tx.execute(_ADVANCE_WATERMARK_TO, (top,))
+        return len(todo)
 
     def has_pending_index(self) -> bool:
         """Whether some stored rows are not full-text indexed yet."""
-        row = self._read().execute(_PENDING).fetchone()
+        row = self._one(_PENDING)
         return bool(row and row[0])
 
     def index_pending(self) -> int:
@@ -704,7 +733,8 @@ class MessageStore:
         if not self.has_pending_index():
             return 0
         with self.db.transaction() as tx:
-            count = tx.execute(_INDEX_PENDING).rowcount
+            count = tx.execute(_INDEX_PENDING[0]).rowcount
+            tx.execute(_INDEX_PENDING[1])
             tx.execute(_ADVANCE_WATERMARK)
         return max(count, 0)
 
@@ -716,7 +746,7 @@ class MessageStore:
         """
         if given is not None:
             return [given]
-        rows = self._read().execute(
+        rows = self._rows(
             "SELECT DISTINCT uidvalidity FROM messages INDEXED BY messages_by_uid "
             "WHERE account_id = ? AND folder = ? AND uid IS NOT NULL",
             (account_id, folder),
@@ -794,7 +824,7 @@ class MessageStore:
 
     def uids_in_folder(self, account_id: AccountId, folder: str, uidvalidity: int) -> set[int]:
         """UIDs stored for (account, folder, uidvalidity)."""
-        rows = self._read().execute(
+        rows = self._rows(
             "SELECT uid FROM messages "
             "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
             (account_id, folder, uidvalidity),
@@ -805,7 +835,7 @@ class MessageStore:
         self, account_id: AccountId, folder: str, uidvalidity: int
     ) -> dict[int, tuple[str, ...]]:
         """Stored flags by UID for (account, folder, uidvalidity): the base of a flag scan."""
-        rows = self._read().execute(
+        rows = self._rows(
             "SELECT uid, flags FROM messages "
             "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
             (account_id, folder, uidvalidity),
@@ -814,42 +844,31 @@ class MessageStore:
 
     def max_uid(self, account_id: AccountId, folder: str, uidvalidity: int) -> int | None:
         """The highest stored UID, or None when the folder holds none."""
-        row = (
-            self._read()
-            .execute(
-                "SELECT max(uid) FROM messages "
-                "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
-                (account_id, folder, uidvalidity),
-            )
-            .fetchone()
+        row = self._one(
+            "SELECT max(uid) FROM messages "
+            "WHERE account_id = ? AND folder = ? AND uidvalidity = ? AND uid IS NOT NULL",
+            (account_id, folder, uidvalidity),
         )
         return None if row is None or row[0] is None else int(row[0])
 
     def find_by_message_id(self, account_id: AccountId, message_id: str) -> list[MessageSummary]:
-        """Stored messages with this Message-ID (any folder), newest first (completed)."""
-        sql = (
+        """Stored messages with this Message-ID (any folder), newest first, as stored."""
+        rows = self._rows(
             f"SELECT {_SUMMARY} FROM messages INDEXED BY messages_by_message_id "
             "WHERE account_id = ? AND message_id = ? "
-            "ORDER BY sort_date DESC, id DESC"
+            "ORDER BY sort_date DESC, id DESC",
+            (account_id, message_id),
         )
-        rows = self._read().execute(sql, (account_id, message_id)).fetchall()
-        keys = [r[0] for r in rows]
-        if rows and self.complete_pending(account_id, keys=keys, saver=_lenient_saver):
-            rows = self._read().execute(sql, (account_id, message_id)).fetchall()
         return [_summary(r) for r in rows]
 
     # --- reads --------------------------------------------------------------------------
+    # As stored: a pending row has its summary but no bodies yet. services/mailbox.py
+    # completes what a read returns first.
 
     def get(self, account_id: AccountId, key: MessageKey) -> Message | None:
-        """The full message; a pending row is completed first (bodies, attachments)."""
-        self.complete_pending(account_id, keys=(key,), saver=_lenient_saver)
-        row = (
-            self._read()
-            .execute(
-                f"SELECT {_FULL} FROM messages WHERE id = ? AND account_id = ?",
-                (key, account_id),
-            )
-            .fetchone()
+        """The message as stored, or None (also when it belongs to another account)."""
+        row = self._one(
+            f"SELECT {_FULL} FROM messages WHERE id = ? AND account_id = ?", (key, account_id)
         )
         return None if row is None else _message(row)
 
@@ -859,15 +878,13 @@ class MessageStore:
         if folder is not None:
             sql += " AND folder = ?"
             params.append(folder)
-        return int(self._read().execute(sql, params).fetchone()[0])
+        row = self._one(sql, params)
+        return 0 if row is None else int(row[0])
 
-    def list_page(self, q: ListQuery) -> MessagePage:
-        """Newest first (date DESC, id DESC; undated last), keyset-paginated.
+    def list_page(self, q: ListQuery) -> ListedPage:
+        """Newest first (date DESC, id DESC; undated last), keyset-paginated, in one read.
 
-        Rows of the page still pending completion are completed, then the page is read
-        again (a full parse may correct a summary field), so snippets are never missing.
-
-        :raises InvalidArgument: bad limit or cursor.
+        :raises InvalidArgument: a cursor this store did not hand out.
         """
         where = ["account_id = ?"]
         params: list[object] = [q.account_id]
@@ -876,25 +893,19 @@ class MessageStore:
             params.append(q.folder)
         if q.unseen_only:
             where.append("seen = 0")
-        if not self.has_pending(q.account_id):
-            return self._page(where, params, q.limit, q.cursor)
-        page = self._page(list(where), list(params), q.limit, q.cursor)
-        if self.complete_pending(
-            q.account_id, keys=[m.id for m in page.messages], saver=_lenient_saver
-        ):
-            page = self._page(where, params, q.limit, q.cursor)
-        return page
+        return self._page(where, params, q.limit, q.cursor)
 
     def search(self, q: SearchQuery) -> MessagePage:
         """Every present criterion must match; same order and cursors as :meth:`list_page`.
 
-        ``text``, ``subject`` and ``body`` match words (prefixes) through the full-text
-        index; ``from_`` and ``to`` match substrings of the address display strings.
-        Rows of the account pending completion are completed (and indexed) first, so a
-        search never misses what a sync stored.
+        What text criteria match is ``store/fts.py``'s docstring. Pending rows are not
+        searched by their bodies: complete the account first (``services/mailbox.py``).
+        Rows stored with ``index=False`` are indexed here first.
 
-        :raises InvalidArgument: bad limit or cursor.
+        :raises InvalidArgument: a cursor this store did not hand out, or a text
+            criterion without any letter or digit.
         """
+        plan = plan_search(text=q.text, subject=q.subject, from_=q.from_, to=q.to, body=q.body)
         where = ["account_id = ?"]
         params: list[object] = [q.account_id]
         if q.folder is not None:
@@ -909,43 +920,68 @@ class MessageStore:
         if q.before is not None:
             where.append("date < ?")
             params.append(q.before)
-        if q.from_:
-            where.append("from_addr LIKE ? ESCAPE '\\'")
-            params.append(_like(q.from_))
-        if q.to:
-            where.append("to_addrs LIKE ? ESCAPE '\\'")
-            params.append(_like(q.to))
-        criteria: list[tuple[str | None, str]] = []
-        self.complete_pending(q.account_id, saver=_lenient_saver)
-        if q.text or q.subject or q.body:
+        if plan.words is not None or plan.trigrams is not None:
             self.index_pending()  # a deferred index step catches up before the query
-        if q.text:
-            criteria.append((None, q.text))
-        if q.subject:
-            criteria.append(("subject", q.subject))
-        if q.body:
-            criteria.append(("body", q.body))
-        match = match_expression(criteria)
-        if match is not None:
+        if plan.words is not None:
             where.append("id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
-            params.append(match)
-        return self._page(where, params, q.limit, q.cursor)
+            params.append(plan.words)
+        if plan.trigrams is not None:
+            where.append("id IN (SELECT rowid FROM messages_trgm WHERE messages_trgm MATCH ?)")
+            params.append(plan.trigrams)
+        for condition, value in plan.checks:
+            where.append(condition)
+            params.append(value)
+        return self._page(where, params, q.limit, q.cursor).page
+
+    def uid_page(
+        self,
+        account_id: AccountId,
+        folder: str,
+        uidvalidity: int,
+        uids: Iterable[int],
+        *,
+        limit: int,
+        cursor: str | None = None,
+        since: int | None = None,
+        before: int | None = None,
+    ) -> ListedPage:
+        """The stored messages among ``uids`` of one folder, in listing order and pages
+        (what a server-side search found); ``since``/``before`` as in :meth:`search`.
+
+        :raises InvalidArgument: a cursor this store did not hand out.
+        """
+        where = [
+            "account_id = ?",
+            "folder = ?",
+            "uidvalidity = ?",
+            "uid IN (SELECT value FROM json_each(?))",
+        ]
+        params: list[object] = [account_id, folder, uidvalidity, json.dumps(sorted(set(uids)))]
+        if since is not None:
+            where.append("date >= ?")
+            params.append(since)
+        if before is not None:
+            where.append("date < ?")
+            params.append(before)
+        return self._page(where, params, limit, cursor)
 
     def _page(
         self, where: list[str], params: list[object], limit: int, cursor: str | None
-    ) -> MessagePage:
-        limit = _limit(limit)
+    ) -> ListedPage:
+        assert limit >= 1  # bounds are the host functions' (configured), not the store's
         if cursor is not None:
             sort_date, key = decode_cursor(cursor)
             where.append("(sort_date, id) < (?, ?)")
             params += [sort_date, key]
+        # `raw IS NOT NULL` reads the record header only, never the raw bytes.
         sql = (
-            f"SELECT {_SUMMARY} FROM messages WHERE {' AND '.join(where)} "
+            f"SELECT {_SUMMARY}, raw IS NOT NULL FROM messages WHERE {' AND '.join(where)} "
             "ORDER BY sort_date DESC, id DESC LIMIT ?"
         )
         params.append(limit + 1)
-        rows = self._read().execute(sql, params).fetchall()
+        rows = self._rows(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1][14], rows[-1][0]) if more and rows else None
-        return _types.MessagePage(tuple(_summary(r) for r in rows), next_cursor)
+        page = _types.MessagePage(tuple(_summary(r) for r in rows), next_cursor)
+        return ListedPage(page, frozenset(int(r[0]) for r in rows if r[15]))

@@ -19,9 +19,10 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..errors import InvalidArgument, StorageError
+from ..errors import InvalidArgument
 from ..types import OutboxEntry, OutboxStatus
 from .db import Database
+from .errors import storage_error
 
 _ENTRY_COLUMNS = (
     "id, account_id, status, message_id, subject, all_recipients, attempts, created_at,"
@@ -84,10 +85,6 @@ def attempt_key(outbox_id: int, attempt: int) -> str:
     return f"outbox-{outbox_id}-{attempt}"
 
 
-def _storage(exc: sqlite3.Error) -> StorageError:
-    return StorageError(f"outbox store error: {exc}", hint="check the database file and disk")
-
-
 class OutboxRepo:
     """SQL for the ``outbox`` and ``outbox_attempts`` tables; no network, no policy."""
 
@@ -134,7 +131,7 @@ class OutboxRepo:
             )
             row_id = cur.lastrowid
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         assert row_id is not None
         return int(row_id)
 
@@ -182,7 +179,7 @@ class OutboxRepo:
                     [(c.id, c.attempt, c.attempt_key, token, worker_id, now) for c in claimed],
                 )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         claimed.sort(key=lambda c: c.id)
         return claimed
 
@@ -211,7 +208,7 @@ class OutboxRepo:
             )
             return cur.rowcount == 1
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
 
     def renew(self, ids: Sequence[int], token: str, *, now: float, lease_until: float) -> set[int]:
         """Extend the lease of rows still held under ``token``; returns those still held."""
@@ -227,7 +224,7 @@ class OutboxRepo:
                     (lease_until, *ids, token, now),
                 ).fetchall()
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         return {int(r[0]) for r in rows}
 
     def finalize(
@@ -286,7 +283,7 @@ class OutboxRepo:
                     ),
                 )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         return held
 
     def note_error(self, outbox_id: int, note: str, *, now: float) -> None:
@@ -298,7 +295,7 @@ class OutboxRepo:
                     (note, now, outbox_id),
                 )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
 
     # -- lease recovery -----------------------------------------------------------------
 
@@ -315,7 +312,7 @@ class OutboxRepo:
                 .fetchall()
             )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         return [
             Expired(
                 id=int(r["id"]),
@@ -352,7 +349,7 @@ class OutboxRepo:
                     (token, row.id, row.attempt),
                 )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         return _claimed(r, token)
 
     def delivered_before(self, outbox_id: int, attempt: int) -> bool:
@@ -372,7 +369,7 @@ class OutboxRepo:
                 .fetchone()
             )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         return r is not None
 
     # -- reads --------------------------------------------------------------------------
@@ -385,7 +382,7 @@ class OutboxRepo:
                 .fetchone()
             )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         return _entry(r) if r is not None else None
 
     def raw(self, outbox_id: int) -> bytes | None:
@@ -396,7 +393,7 @@ class OutboxRepo:
                 .fetchone()
             )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         return bytes(r[0]) if r is not None else None
 
     def page(
@@ -427,7 +424,7 @@ class OutboxRepo:
         try:
             rows = self.db.connect().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         entries = [_entry(r) for r in rows[:limit]]
         nxt = encode_cursor(entries[-1].id) if len(rows) > limit and entries else None
         return entries, nxt
@@ -445,7 +442,7 @@ class OutboxRepo:
                 .fetchall()
             )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         return [
             Attempt(
                 outbox_id=int(r["outbox_id"]),
@@ -469,7 +466,7 @@ class OutboxRepo:
                 .fetchall()
             )
         except sqlite3.Error as exc:
-            raise _storage(exc) from exc
+            raise storage_error(exc, self.db.path) from exc
         return {str(r[0]): int(r[1]) for r in rows}
 
 

@@ -2,18 +2,24 @@
 
 Functions take an open connection so callers put cursor moves in the same transaction as
 the message writes they describe (the store's writers take that connection as ``conn``).
+Writes belong inside ``Database.transaction`` (which maps sqlite errors); the reads map
+their own, so they may also run on ``Database.connect()``.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .db import Database
+from .errors import map_sqlite_errors
 from .messages import MessageStore, StoreItem, SummaryItem
 
 __all__ = [
     "FolderState",
     "JobState",
+    "SyncStateRepo",
     "delete_state",
     "get_job",
     "get_state",
@@ -51,11 +57,13 @@ class JobState:
 
 
 def get_state(conn: sqlite3.Connection, account_id: int, folder: str) -> FolderState | None:
-    row = conn.execute(
-        "SELECT uidvalidity, last_uid, uidnext, highestmodseq, last_sync_at FROM sync_state"
-        " WHERE account_id = ? AND folder = ?",
-        (account_id, folder),
-    ).fetchone()
+    """:raises StorageError:"""
+    with map_sqlite_errors(conn):
+        row = conn.execute(
+            "SELECT uidvalidity, last_uid, uidnext, highestmodseq, last_sync_at FROM sync_state"
+            " WHERE account_id = ? AND folder = ?",
+            (account_id, folder),
+        ).fetchone()
     if row is None:
         return None
     return FolderState(account_id, folder, row[0], row[1], row[2], row[3], row[4])
@@ -93,11 +101,13 @@ def delete_state(conn: sqlite3.Connection, account_id: int, folder: str) -> None
 
 
 def get_job(conn: sqlite3.Connection, account_id: int, folder: str) -> JobState:
-    row = conn.execute(
-        "SELECT failures, next_due, last_error, last_run_at FROM sync_jobs"
-        " WHERE account_id = ? AND folder = ?",
-        (account_id, folder),
-    ).fetchone()
+    """:raises StorageError:"""
+    with map_sqlite_errors(conn):
+        row = conn.execute(
+            "SELECT failures, next_due, last_error, last_run_at FROM sync_jobs"
+            " WHERE account_id = ? AND folder = ?",
+            (account_id, folder),
+        ).fetchone()
     if row is None:
         return JobState(account_id, folder)
     return JobState(account_id, folder, row[0], row[1], row[2], row[3])
@@ -145,3 +155,79 @@ def store_summaries(
         changed = store.upsert_summaries(account_id, folder, uidvalidity, items, conn=conn)
     set_last_uid(conn, account_id, folder, last_uid)
     return changed
+
+
+class SyncStateRepo:
+    """The same operations over a :class:`Database`, each its own transaction, errors mapped:
+    the typed seam for services (no connection in their hands)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._messages = MessageStore(db)
+
+    def state(self, account_id: int, folder: str) -> FolderState | None:
+        """:raises StorageError:"""
+        return get_state(self.db.connect(), account_id, folder)
+
+    def reset_folder(self, account_id: int, folder: str) -> None:
+        """A UIDVALIDITY change: forget the folder's messages and its cursor, together."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "DELETE FROM messages WHERE account_id = ? AND folder = ?", (account_id, folder)
+            )
+            delete_state(tx, account_id, folder)
+
+    def start_folder(self, state: FolderState) -> None:
+        """A folder's first cursor: rows of it under another UIDVALIDITY (a lost cursor) are
+        stale and go, in the same transaction."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity != ?",
+                (state.account_id, state.folder, state.uidvalidity),
+            )
+            put_state(tx, state)
+
+    def finish_folder(
+        self,
+        account_id: int,
+        folder: str,
+        *,
+        uidvalidity: int,
+        uidnext: int | None,
+        highestmodseq: int | None,
+        last_sync_at: int | None,
+    ) -> None:
+        """Record the server marks of a completed pass; the stored ``last_uid`` is kept."""
+        with self.db.transaction() as tx:
+            cur = get_state(tx, account_id, folder)
+            last_uid = 0 if cur is None else cur.last_uid
+            put_state(
+                tx,
+                FolderState(
+                    account_id, folder, uidvalidity, last_uid, uidnext, highestmodseq, last_sync_at
+                ),
+            )
+
+    def store_summaries(
+        self,
+        account_id: int,
+        folder: str,
+        uidvalidity: int,
+        items: list[SummaryItem],
+        last_uid: int,
+    ) -> int:
+        """Store a fetched batch as pending summaries and move the cursor, in one transaction."""
+        with self.db.transaction() as tx:
+            return store_summaries(
+                tx, self._messages, account_id, folder, uidvalidity, items, last_uid
+            )
+
+    def jobs(self, keys: Iterable[tuple[int, str]]) -> list[JobState]:
+        """The scheduler rows of these (account, folder) jobs (defaults for unknown ones)."""
+        conn = self.db.connect()
+        return [get_job(conn, account_id, folder) for account_id, folder in keys]
+
+    def save_jobs(self, jobs: Iterable[JobState]) -> None:
+        with self.db.transaction() as tx:
+            for job in jobs:
+                put_job(tx, job)

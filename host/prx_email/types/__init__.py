@@ -21,6 +21,14 @@ Timestamp = int  # seconds since the Unix epoch, UTC
 
 if TYPE_CHECKING:
     from ._account import Account
+    from ._actions import (
+        ActionOutcome,
+        ActionResult,
+        AttachmentDownload,
+        FolderInfo,
+        FolderList,
+        Thread,
+    )
     from ._attachment import AttachmentMeta, ParsedAttachment
     from ._limits import ToolLimits, check_dates
     from ._message import Header, Message, MessagePage, MessageSummary
@@ -38,6 +46,12 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Account": "._account",
+    "ActionOutcome": "._actions",
+    "ActionResult": "._actions",
+    "AttachmentDownload": "._actions",
+    "FolderInfo": "._actions",
+    "FolderList": "._actions",
+    "Thread": "._actions",
     "AttachmentMeta": "._attachment",
     "ParsedAttachment": "._attachment",
     "Header": "._message",
@@ -73,10 +87,15 @@ def __dir__() -> list[str]:
 __all__ = [
     "Account",
     "AccountId",
+    "ActionOutcome",
+    "ActionResult",
     "AttachmentBase64",
+    "AttachmentDownload",
     "AttachmentMeta",
     "AttachmentPath",
     "AttachmentSource",
+    "FolderInfo",
+    "FolderList",
     "FolderReport",
     "Header",
     "ListQuery",
@@ -96,6 +115,7 @@ __all__ = [
     "SearchQuery",
     "SyncReport",
     "SyncRequest",
+    "Thread",
     "Timestamp",
     "ToolLimits",
     "check_dates",
