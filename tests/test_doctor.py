@@ -468,3 +468,54 @@ async def test_dead_nameserver_is_dns_unavailable() -> None:
     lookup = dns_txt_lookup(timeout=0.5, nameservers=["127.0.0.1"])
     with pytest.raises(DnsUnavailable):
         await lookup("example.org")
+
+
+def test_xoauth2_login_shows_the_token_expiry_and_never_the_token(
+    smtpd: SmtpSink, tmp_path: Path
+) -> None:
+    import asyncio
+    import time
+
+    from fixtures.smtpd import TOKEN
+    from prx_email.auth import CredentialManager, TokenSet
+    from prx_email.auth.secrets import SecretBox, decode_key, generate_key
+    from prx_email.auth.tokens import TokenFile
+    from prx_email.config.model import AccountConfig, OAuth2Auth, ServerConfig, TlsMode
+
+    box = SecretBox(decode_key(generate_key()))
+    token_file = tmp_path / "smtp.token"
+    TokenFile(token_file, box).save(TokenSet(access_token=TOKEN, expires_at=time.time() + 3600))
+    assert smtpd.tls_files is not None
+    acc = AccountConfig(
+        id=1,
+        name="OAuth",
+        address="sender@localhost",
+        smtp=ServerConfig(
+            smtpd.host,
+            smtpd.port,
+            TlsMode.STARTTLS,
+            USER,
+            OAuth2Auth(
+                client_id="doctor-test",
+                token_endpoint="http://127.0.0.1:9/token",
+                token_file=token_file,
+            ),
+            ca_file=smtpd.tls_files.ca_file,
+            timeout=5,
+        ),
+    )
+    ctx = ServiceContext(
+        config=Config(accounts=(acc,)),
+        db=Database(":memory:"),
+        credentials=CredentialManager(box=box),
+    )
+    report = asyncio.run(diagnose(ctx))
+    steps = {c.step: c for c in report.accounts[0].checks}
+    cred = steps["smtp.credentials"]
+    assert cred.status is Status.PASS and "xoauth2 from token file" in cred.detail
+    assert "token expires in 59 min" in cred.detail or "token expires in 60 min" in cred.detail
+    assert "XOAUTH2" in steps["smtp.ehlo"].detail
+    assert steps["smtp.login"].status is Status.PASS
+    assert steps["mail-dns"].status is Status.PASS  # a local domain: nothing to look up
+    assert report.ok and TOKEN not in json.dumps(report.to_json())
+    assert smtpd.handler.xoauth2_attempts == 1
