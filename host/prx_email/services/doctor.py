@@ -2,10 +2,13 @@
 
 ::
 
-    config ─► <proto>.credentials ─► .dns ─► .tcp ─► .tls ─► .login ─► imap.capabilities
-                                                                   └─► imap.folders
-                                                   smtp: .tls includes EHLO ─► smtp.login
-    mail-dns: the From domain's SPF record and a DKIM selector (warnings only)
+    config ─► imap.credentials  imap.dns ─► imap.tcp ─► imap.tls ─► imap.login ─► imap.capabilities
+                                                                               └─► imap.folders
+              smtp.credentials  smtp.dns ─► smtp.tcp ─► smtp.tls ─► smtp.ehlo ─► smtp.login
+              mail-dns(.spf, .dkim): the From domain's SPF record and DKIM key (warnings only)
+
+A login is skipped when its credentials step failed; the network steps run regardless.
+With the network switch off, only the credentials steps run and ``network`` fails.
 
 Each step is a :class:`Check` (pass / warn / fail / skip; a fail carries a hint and its
 ``EMAIL_…`` code). A step whose prerequisite failed is skipped, so the first fail is the
