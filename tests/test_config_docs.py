@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 from prx_email.config import LOCAL_ACCOUNT, local_config
 from prx_email.config.loader import SECTIONS, load_config, parse_config
-from prx_email.config.model import AttachmentPolicy, SendSettings, ServerConfig, SyncSettings
+from prx_email.config.model import (
+    AttachmentPolicy,
+    LoggingSettings,
+    SendSettings,
+    ServerConfig,
+    SyncSettings,
+)
 from prx_email.config.presets import DOMAINS, PRESETS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "config.md"
@@ -31,6 +37,7 @@ MODELS: dict[str, Any] = {
     "attachments": AttachmentPolicy,
     "accounts.imap": ServerConfig,
     "accounts.smtp": ServerConfig,
+    "logging": LoggingSettings,
 }
 
 

@@ -21,11 +21,14 @@ from typing import Any, TypeVar
 from ..auth.validate import validate_auth, validate_oauth2
 from ..errors import ConfigError
 from .model import (
+    LOG_FORMATS,
+    LOG_LEVELS,
     AccountConfig,
     ActionSettings,
     AttachmentPolicy,
     Auth,
     Config,
+    LoggingSettings,
     OAuth2Auth,
     PasswordAuth,
     PolicyMode,
@@ -44,7 +47,7 @@ __all__ = ["SECTIONS", "load_config", "parse_config"]
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
-_TOP_KEYS = ("accounts", "attachments", "limits")
+_TOP_KEYS = ("accounts", "attachments", "limits", "logging")
 _ACCOUNT_KEYS = (
     "id",
     "name",
@@ -110,6 +113,8 @@ _U32_MAX = 2**32 - 1
 # Every table the loader reads, by its TOML name, and the keys it accepts there.
 # docs/config.md documents exactly these (tests/test_config_docs.py): a new key goes into
 # its tuple above and a row of the doc; a new table also gets an entry here.
+_LOGGING_KEYS = ("format", "level")
+
 SECTIONS: Mapping[str, tuple[str, ...]] = {
     "": _TOP_KEYS,
     "accounts": _ACCOUNT_KEYS,
@@ -123,6 +128,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "accounts.policy": _POLICY_KEYS,
     "attachments": _ATTACH_KEYS,
     "limits": _LIMIT_KEYS,
+    "logging": _LOGGING_KEYS,
 }
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -499,6 +505,16 @@ def _limits(ctx: _Ctx, raw: Any) -> ToolLimitSettings:
     return ToolLimitSettings(**values)
 
 
+def _logging(ctx: _Ctx, raw: Any) -> LoggingSettings:
+    path: KeyPath = ("logging",)
+    t = ctx.table(raw, path, _LOGGING_KEYS)
+    d = LoggingSettings()
+    return LoggingSettings(
+        format=_enum(ctx, t, path, "format", LOG_FORMATS) or d.format,
+        level=_enum(ctx, t, path, "level", LOG_LEVELS) or d.level,
+    )
+
+
 def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
     path: KeyPath = ("accounts", index)
     t = ctx.table(raw, path, _ACCOUNT_KEYS)
@@ -569,6 +585,7 @@ def parse_config(text: str, source: Path | None = None) -> Config:
         attachments=_attachments(ctx, top.get("attachments", {})),
         source=source,
         limits=_limits(ctx, top.get("limits", {})),
+        logging=_logging(ctx, top.get("logging", {})),
     )
 
 

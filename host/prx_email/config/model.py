@@ -165,6 +165,20 @@ class ToolLimitSettings:
     max_attachment_base64_chars: int = 6 * 1024 * 1024
 
 
+#: ``[logging] format`` values: text lines, or one JSON object per line.
+LOG_FORMATS = ("text", "json")
+#: ``[logging] level`` values, least to most severe.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    """``[logging]``: how the CLI writes log lines to stderr (flags and env vars win)."""
+
+    format: str = "text"
+    level: str = "warning"
+
+
 @dataclass(frozen=True, slots=True)
 class ActionSettings:
     """Mailbox actions (issue 11): where archive and delete move to, how many ids per call."""
@@ -203,6 +217,7 @@ class Config:
     source: Path | None = None
     limits: ToolLimitSettings = field(default_factory=ToolLimitSettings)
     source_missing: bool = False
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def describe_source(self) -> str:
         """The file this config came from, for messages: ``… (default, not found)`` if none."""

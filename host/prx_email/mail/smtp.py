@@ -83,6 +83,19 @@ class SmtpConnection:
         value = client.esmtp_extensions.get("size", "").strip()
         return int(value) if value.isdigit() and int(value) > 0 else None
 
+    @property
+    def extensions(self) -> Mapping[str, str]:
+        """EHLO extensions of the open connection (lower-case names; after STARTTLS)."""
+        return dict(self._client.esmtp_extensions) if self._client is not None else {}
+
+    @property
+    def peer_certificate(self) -> Mapping[str, Any] | None:
+        """The server's verified certificate (``ssl`` dict form); None without TLS."""
+        if self._client is None:
+            return None
+        cert = self._client.get_transport_info("peercert")
+        return cert if isinstance(cert, Mapping) else None
+
     async def connect(self) -> None:
         """Connect, secure and authenticate.
 

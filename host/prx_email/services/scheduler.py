@@ -2,22 +2,32 @@
 per-job exponential failure backoff, and a per-job report.
 
 :func:`run_sync_runner` is pure with respect to time: the caller passes ``now`` and gets
-each job's next due time back, so tests are deterministic (no jitter, no clock reads).
+each job's next due time back, so tests are deterministic (no jitter; the one clock read
+times the logged ``duration_ms``).
 :func:`load_jobs` / :func:`save_jobs` keep the backoff state in the store (``sync_jobs``),
 so a restarted ``prx-email sync --watch`` keeps backing off a failing server.
+
+Each job that runs gets a fresh ``run_id`` (``logging_setup.run_scope``): every log line
+written during it carries the id, and so does its :class:`JobReport` (the CLI prints it
+with a failure), so one id ties a failed job's report to its log lines.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from ..errors import EmailError, ErrorCode, OperationTimeout
+from ..logging_setup import new_run_id, run_scope
 from ..store import sync_state
 from ..types import SyncRequest
 from .context import ServiceContext
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "JobOutcome",
@@ -79,6 +89,7 @@ class JobReport:
     flags_changed: int = 0
     expunged: int = 0
     uidvalidity_reset: bool = False
+    run_id: str | None = None  # set when the job ran
 
     @property
     def ok(self) -> bool:
@@ -174,6 +185,14 @@ async def run_sync_runner(
                 failures=job.failures,
                 next_due=job.next_due,
             )
+        # gather runs each job in its own task, so the scope is this job's alone.
+        with run_scope(new_run_id()) as run_id:
+            start = time.monotonic()
+            report = replace(await attempt(job), run_id=run_id)
+            _log_job(report, time.monotonic() - start)
+        return report
+
+    async def attempt(job: SyncJob) -> JobReport:
         async with gate:
             try:
                 if config.job_timeout_seconds is not None:
@@ -210,6 +229,28 @@ async def run_sync_runner(
 
     reports = await asyncio.gather(*(one(j) for j in jobs))
     return RunnerReport(tuple(reports))
+
+
+def _log_job(report: JobReport, seconds: float) -> None:
+    fields = {
+        "account": report.account_id,
+        "folder": report.folder,
+        "duration_ms": round(seconds * 1000),
+    }
+    if report.error_code:
+        log.warning(
+            "sync job failed: %s",
+            report.error,
+            extra={**fields, "error_code": report.error_code},
+        )
+    else:
+        log.info(
+            "sync job done: %d new, %d flag changes, %d expunged",
+            report.synced,
+            report.flags_changed,
+            report.expunged,
+            extra=fields,
+        )
 
 
 def _failed(

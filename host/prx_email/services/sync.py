@@ -41,6 +41,8 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,7 +51,8 @@ from typing import TYPE_CHECKING
 from .. import types as _types
 from ..auth.credentials import OAuthBearer
 from ..config.model import AccountConfig, ServerConfig
-from ..errors import AuthFailed, ConfigError, InvalidArgument
+from ..errors import AuthFailed, ConfigError, EmailError, InvalidArgument
+from ..logging_setup import current_run_id, new_run_id, run_scope
 from ..mail.errors import map_imap_errors
 from ..mail.imap import (
     Arg,
@@ -83,6 +86,8 @@ __all__ = [
     "sync",
     "sync_folder",
 ]
+
+log = logging.getLogger(__name__)
 
 _FETCH_ITEMS = "(UID FLAGS BODY.PEEK[])"
 # Was store.messages.MAX_PAGE; the store no longer bounds pages (the host functions do,
@@ -433,9 +438,31 @@ async def sync(
     benchmark timing the phases apart), their bodies are completed and indexed
     (:func:`complete_pending`). Rows left pending are completed by the next read or sync.
 
+    Runs under the caller's ``run_id`` (the scheduler mints one per job), else its own;
+    every log line of the run carries it.
+
     :raises AccountNotFound, ConfigError, ConnectionFailed, TlsFailed, AuthFailed,
         FolderNotFound, OperationTimeout, ProtocolError, InvalidArgument:
     """
+    if current_run_id() is not None:
+        return await _sync(ctx, req, progress=progress, complete=complete)
+    with run_scope(new_run_id()):
+        try:
+            return await _sync(ctx, req, progress=progress, complete=complete)
+        except EmailError as exc:
+            # No scheduler around to report it: the run's failure is logged here.
+            log.warning(
+                "sync failed: %s",
+                exc.message,
+                extra={"account": req.account_id, "folder": req.folder,
+                       "error_code": exc.code.envelope},
+            )  # fmt: skip
+            raise
+
+
+async def _sync(
+    ctx: ServiceContext, req: SyncRequest, *, progress: ProgressFn | None, complete: bool
+) -> SyncReport:
     acc = ctx.account(req.account_id)
     server = _imap_server(acc)
     if req.max_messages is not None and req.max_messages < 1:
@@ -449,7 +476,19 @@ async def sync(
         with map_imap_errors(server.host, server.port, timeout=server.timeout):
             await client.enable("QRESYNC")
         for folder in folders:
+            start = time.monotonic()
             rep = await sync_folder(ctx, acc, client, folder, budget=budget, progress=progress)
+            log.info(
+                "folder synced: %d new, %d flag changes, %d expunged",
+                rep.fetched,
+                rep.flags_updated,
+                rep.expunged,
+                extra={
+                    "account": acc.id,
+                    "folder": folder,
+                    "duration_ms": round((time.monotonic() - start) * 1000),
+                },
+            )
             reports.append(rep)
             synced.append(folder)
             if budget is not None:

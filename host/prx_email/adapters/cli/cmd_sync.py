@@ -159,7 +159,9 @@ def job_line(j: JobReport) -> str:
             f" after {_plural(j.failures, 'failure', 'failures')}"
         )
     if j.error_code:
-        return f"error {j.error_code}: {j.error}" + (f" (hint: {j.hint})" if j.hint else "")
+        line = f"error {j.error_code}: {j.error}" + (f" (hint: {j.hint})" if j.hint else "")
+        # The run id finds this run's log lines (--log-format json: "run_id").
+        return line + (f" [run {j.run_id}]" if j.run_id else "")
     parts = [
         f"{j.synced} new",
         _plural(j.flags_changed, "flag change", "flag changes"),
@@ -173,12 +175,14 @@ def job_line(j: JobReport) -> str:
 
 
 def job_json(j: JobReport) -> dict[str, Any]:
-    """One job of the ``--json`` report; ``error`` is an envelope error (with a hint) or null."""
+    """One job of the ``--json`` report; ``error`` is an envelope error (with a hint and a
+    ``detail.run_id``) or null; ``run_id`` is null for a job that did not run."""
     error = None
     if j.error_code:
         from ...envelope import error as envelope_error
 
         error = envelope_error(j.error_code, j.error or "", j.hint)["error"]
+        error["detail"] = {"run_id": j.run_id}
     return {
         "account": j.account_id,
         "folder": j.folder,
@@ -192,6 +196,7 @@ def job_json(j: JobReport) -> dict[str, Any]:
         "failures": j.failures,
         "error": error,
         "next_due": iso_time(j.next_due),
+        "run_id": j.run_id,
     }
 
 

@@ -3,13 +3,15 @@
 Every command module exposes ``register(subparsers) -> None`` and sets a ``handler``
 (``args -> exit code``). Errors print one line and a hint on stderr, never a traceback;
 ``call`` answers every outcome, usage errors included, with one JSON envelope on stdout.
-The global options (``--db``, ``--config``) are accepted before or after the subcommand.
+The global options (``--db``, ``--config``, ``--log-format``, ``--log-level``) are accepted
+before or after the subcommand; log lines go to stderr (``prx_email.logging_setup``).
 A closed stdout (``prx-email tools | head -1``) ends the command quietly with exit 141.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -18,6 +20,8 @@ from importlib import metadata
 from types import ModuleType
 from typing import TYPE_CHECKING, NoReturn
 
+from ... import logging_setup
+from ...config.model import LoggingSettings
 from ...errors import EmailError
 from ._common import CommandError, report, report_error
 
@@ -33,6 +37,8 @@ COMMANDS = (
     "cmd_auth",
     "cmd_ta",
     "cmd_warmup",
+    "cmd_doctor",
+    "cmd_metrics",
 )
 
 #: The exit code of a process killed by SIGPIPE (128 + 13), as a shell reports it.
@@ -46,6 +52,18 @@ GLOBAL_OPTIONS = (
         "--config",
         "PATH",
         "the config file (default: $PRX_EMAIL_CONFIG, else per-user config dir)",
+    ),
+    (
+        "--log-format",
+        "text|json",
+        "log lines on stderr as text or JSON (default: $PRX_EMAIL_LOG_FORMAT, else the "
+        "config's [logging] format, else text)",
+    ),
+    (
+        "--log-level",
+        "LEVEL",
+        "debug, info, warning or error (default: $PRX_EMAIL_LOG_LEVEL, else the config's "
+        "[logging] level, else warning)",
     ),
 )
 
@@ -180,7 +198,13 @@ def _run(argv: list[str]) -> int:
     except SystemExit as exc:  # --help, --version: their text is flushed (or EPIPE) in main
         return exc.code if isinstance(exc.code, int) else 0
     try:
-        code: int = args.handler(args)
+        settings = _log_settings(args)
+    except ValueError as exc:
+        print(f"prx-email: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with logging_setup.configure(settings):
+            code: int = args.handler(args)
     except (EmailError, CommandError) as exc:
         report_error(exc)
         return 1
@@ -192,6 +216,24 @@ def _run(argv: list[str]) -> int:
         report(str(exc))
         return 1
     return code
+
+
+def _log_settings(args: argparse.Namespace) -> LoggingSettings:
+    """Flags, env, then the config file's ``[logging]`` (read only when still needed).
+
+    :raises ValueError: an unknown format or level.
+    """
+    fmt, level = getattr(args, "log_format", None), getattr(args, "log_level", None)
+    env = os.environ
+    config = None
+    if not (fmt or env.get(logging_setup.FORMAT_ENV)) or not (
+        level or env.get(logging_setup.LEVEL_ENV)
+    ):
+        from ...config.resolve import load_config
+
+        with contextlib.suppress(EmailError):  # the command itself reports a broken config
+            config = load_config(getattr(args, "config", None)).logging
+    return logging_setup.resolve_settings(fmt, level, config)
 
 
 if __name__ == "__main__":

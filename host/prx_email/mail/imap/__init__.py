@@ -1,7 +1,7 @@
 """IMAP client: aioimaplib for connecting/TLS/greeting, our own reader for everything else."""
 
 from ._client import CommandFailed, FetchResult, ImapClient, SelectInfo, connect
-from ._connect import is_loopback, tls_context
+from ._connect import is_loopback, open_transport, tls_context
 from ._drafts import append, search_message_id, uid_delete
 from ._mailbox import (
     BodyPart,
@@ -66,6 +66,7 @@ __all__ = [
     "keyword_flag",
     "list_entries",
     "mailbox",
+    "open_transport",
     "parse_uid_set",
     "quoted",
     "rename_folder",
