@@ -14,7 +14,7 @@ from prx_email.mail.imap._response import Response, Tagged, parse_values
 from prx_email.services.actions import safe_filename
 from prx_email.store.mailbox import normalise_subject, thread_id
 
-_ATOM_SPECIALS = set('(){ %*"\\]')
+_ATOM_SPECIALS = set('(){ %*"\\[]')
 
 
 @given(st.text(max_size=80))

@@ -92,17 +92,27 @@ def _record(**fields: Any) -> SimpleNamespace:
     return rec
 
 
+@pytest.mark.parametrize("body_bound", [None, 100 * 1024 * 1024])
 def test_a_hostile_60_mb_body_through_the_host_function_is_refused(
-    smtpd: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    smtpd: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body_bound: int | None
 ):
-    """A guest that skipped validation calls the ``send`` host function directly."""
+    """A guest that skipped validation calls the ``send`` host function directly.
+
+    With the default ``[limits] max_body_chars`` (4 Mi) the host refuses the body itself; with
+    that bound raised past 60 MB, ``max_message_bytes`` (25 MiB) still refuses the message.
+    """
     from prx_email.bridge import define_host
+    from prx_email.config import ToolLimitSettings
     from prx_email.services.context import ServiceContext
     from prx_email.services.facade import Services
 
     monkeypatch.setenv(NETWORK_ENV, "1")
     db = Database(tmp_path / "db")
-    services = Services(ServiceContext(config=Config(accounts=(account(smtpd),)), db=db))
+    limits = (
+        ToolLimitSettings() if body_bound is None else ToolLimitSettings(max_body_chars=body_bound)
+    )
+    config = Config(accounts=(account(smtpd),), limits=limits)
+    services = Services(ServiceContext(config=config, db=db))
     linker = _CapturingLinker()
     try:
         define_host(linker, services)  # type: ignore[arg-type]
@@ -116,10 +126,13 @@ def test_a_hostile_60_mb_body_through_the_host_function_is_refused(
     finally:
         services.close()
     assert isinstance(answer, Variant) and answer.tag == "invalid-argument", answer
-    assert (
-        "max_message_bytes" in answer.payload.hint
-        and "nothing was queued" in answer.payload.message
-    )
+    if body_bound is None:
+        assert "body_text is too long" in answer.payload.message, answer.payload.message
+    else:
+        assert (
+            "max_message_bytes" in answer.payload.hint
+            and "nothing was queued" in answer.payload.message
+        )
     assert OutboxRepo(db).counts() == {}
     assert smtpd.handler.connections == 0 and smtpd.received == []
 

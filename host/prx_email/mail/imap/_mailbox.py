@@ -58,7 +58,10 @@ __all__ = [
 SPECIAL_USE = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 
 # RFC 3501 atom: any CHAR except atom-specials "(" ")" "{" SP CTL "%" "*" '"' "\" "]".
-_ATOM = re.compile(r"^[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+$")
+# RFC 3501 atom characters, less "[": an atom may hold it, but our response reader (like many
+# clients) takes "[" as the start of a section or response code, so such a keyword could not be
+# read back from FLAGS.
+_ATOM = re.compile(r"^[!#$&'+,\-./0-9:;<=>?@A-Z^_`a-z|}~]+$")
 _COPYUID = re.compile(rb"\[COPYUID (\d+) ([0-9:,]+) ([0-9:,]+)\]")
 _PERMANENTFLAGS = re.compile(rb"\* OK \[PERMANENTFLAGS \(([^)]*)\)")
 _FOLDER_FORBIDDEN = frozenset('*%"\\')
@@ -181,12 +184,12 @@ def keyword_flag(keyword: str) -> str:
     """An IMAP keyword (a flag without a backslash), validated as an RFC 3501 atom.
 
     :raises InvalidArgument: empty, over 64 characters, starts with ``\\``, or contains a
-        space, CR/LF, a parenthesis, brace, quote, ``*``, ``%``, ``]`` or non-ASCII.
+        space, CR/LF, a parenthesis, brace, quote, ``*``, ``%``, ``[``, ``]`` or non-ASCII.
     """
     if not keyword or len(keyword) > MAX_KEYWORD or not _ATOM.match(keyword):
         raise InvalidArgument(
             f"{keyword!r} is not a valid IMAP keyword",
-            hint='keywords are 1-64 ASCII characters without spaces or any of ( ) { } * % " \\ ]',
+            hint='keywords are 1-64 ASCII characters without spaces or any of ( ) { } * % " \\ [ ]',
         )
     return keyword
 
