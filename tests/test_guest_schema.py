@@ -112,8 +112,11 @@ def guest_accepts(tool: str, args: object) -> bool:
 def test_catalogue_shape() -> None:
     assert [t["name"] for t in CATALOGUE] == list(TOOLS)
     for entry in CATALOGUE:
-        assert list(entry) == ["name", "description", "input_schema", "effects"]
+        assert list(entry) == ["name", "description", "input_schema", "effects", "annotations"]
         assert set(entry["effects"]) == {"network", "mutates"}
+        assert list(entry["annotations"]) == ["read_only", "destructive", "idempotent", "network"]
+        assert entry["annotations"]["read_only"] is not entry["effects"]["mutates"]
+        assert entry["annotations"]["network"] is entry["effects"]["network"]
         schema = entry["input_schema"]
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert schema["type"] == "object"
@@ -137,7 +140,55 @@ def test_effects() -> None:
         "email.reply": (True, True),
         "email.retry": (True, True),
         "email.outbox": (False, False),
+        "email.folders": (True, False),
+        "email.folder_create": (True, True),
+        "email.folder_rename": (True, True),
+        "email.folder_delete": (True, True),
+        "email.mark": (True, True),
+        "email.move": (True, True),
+        "email.archive": (True, True),
+        "email.delete": (True, True),
+        "email.label": (True, True),
+        "email.thread": (False, False),
+        "email.get_many": (False, False),
+        "email.attachment": (True, False),
     }
+
+
+def test_annotations() -> None:
+    """read_only / destructive / idempotent / network for every tool, from one place."""
+    got = {
+        t["name"]: tuple(
+            n for n in ("read_only", "destructive", "idempotent", "network") if t["annotations"][n]
+        )
+        for t in CATALOGUE
+    }
+    ro, net = ("read_only", "idempotent"), ("idempotent", "network")
+    assert got == {
+        "email.accounts": ro,
+        "email.sync": ("network",),
+        "email.list": ro,
+        "email.get": ro,
+        "email.search": (*ro, "network"),
+        "email.send": ("network",),
+        "email.reply": ("network",),
+        "email.retry": ("network",),
+        "email.outbox": ro,
+        "email.folders": (*ro, "network"),
+        "email.folder_create": net,
+        "email.folder_rename": net,
+        "email.folder_delete": ("destructive", *net),
+        "email.mark": net,
+        "email.move": net,
+        "email.archive": net,
+        "email.delete": ("destructive", *net),
+        "email.label": net,
+        "email.thread": ro,
+        "email.get_many": ro,
+        "email.attachment": (*ro, "network"),
+    }
+    delete = next(t for t in CATALOGUE if t["name"] == "email.delete")
+    assert "Destructive with permanent=true" in delete["description"]
 
 
 def test_describe_is_deterministic() -> None:

@@ -20,6 +20,7 @@
      ├── CircuitOpen
      ├── AttachmentRejected
      ├── InvalidState
+     │    └── MoveIncomplete
      ├── StorageError
      └── InternalError
 
@@ -60,6 +61,7 @@ class ErrorCode(enum.StrEnum):
     INVALID_STATE = "invalid-state"
     STORAGE = "storage"
     INTERNAL = "internal"
+    MOVE_INCOMPLETE = "move-incomplete"
 
     @property
     def envelope(self) -> str:
@@ -246,6 +248,14 @@ CODES: Final[dict[str, CodeInfo]] = {
             "guest, host",
         ),
         CodeInfo(
+            "EMAIL_MOVE_INCOMPLETE",
+            "A move copied the messages to the destination, but the source folder kept them: "
+            "they are now in both folders (the message names both).",
+            "Delete them from the source folder (email.delete with permanent: true), or check "
+            "the source folder's permissions.",
+            "host",
+        ),
+        CodeInfo(
             SANDBOX_TIMEOUT,
             "The guest exceeded its compute deadline and was stopped.",
             _FRESH,
@@ -371,3 +381,13 @@ class StorageError(EmailError):
 
 class InternalError(EmailError):
     code = ErrorCode.INTERNAL
+
+
+class MoveIncomplete(InvalidState):
+    """Copied to the destination, but the source kept the messages: now in both folders.
+
+    An ``InvalidState`` too, so callers that handled the state error before this code
+    existed still catch it.
+    """
+
+    code = ErrorCode.MOVE_INCOMPLETE

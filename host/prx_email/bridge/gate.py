@@ -2,7 +2,10 @@
 
 The flag is read from ``os.environ`` at every gated call, so an operator can flip it for
 a running host; nothing that crosses the WIT boundary is consulted. Gated operations:
-``sync``, ``send``, ``reply``, ``retry`` and ``search`` with ``remote`` set.
+``sync``, ``send``, ``reply``, ``retry``, ``search`` with ``remote`` set, and every
+mailbox action that changes the server (``folder-create``/``-rename``/``-delete``, ``mark``,
+``label``, ``move``, ``archive``, ``delete``). ``folders`` answers from the local store and
+``attachment`` only from kept bytes when the flag is off.
 """
 
 from __future__ import annotations

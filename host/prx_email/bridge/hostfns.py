@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from wasmtime.component import Linker
@@ -19,6 +19,10 @@ from wasmtime.component import Linker
 from ..errors import EmailError, InternalError
 from ..types import (
     Account,
+    ActionResult,
+    AttachmentDownload,
+    FolderInfo,
+    FolderList,
     ListQuery,
     Message,
     MessagePage,
@@ -30,10 +34,11 @@ from ..types import (
     SearchQuery,
     SyncReport,
     SyncRequest,
+    Thread,
     ToolLimits,
 )
 from . import convert
-from .gate import require_network
+from .gate import network_enabled, require_network
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,33 @@ class HostServices(Protocol):
     def reply(self, req: ReplyRequest) -> OutboxEntry: ...
     def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry: ...
     def list_outbox(self, query: OutboxQuery) -> OutboxPage: ...
+    def folders(self, account_id: int, *, network: bool) -> FolderList: ...
+    def folder_create(self, account_id: int, name: str) -> tuple[FolderInfo, bool]: ...
+    def folder_rename(self, account_id: int, old: str, new: str) -> tuple[FolderInfo, bool]: ...
+    def folder_delete(self, account_id: int, name: str, *, force: bool = False) -> bool: ...
+    def mark(
+        self, account_id: int, ids: Sequence[int], *, add: Sequence[str], remove: Sequence[str]
+    ) -> list[ActionResult]: ...
+    def label(
+        self, account_id: int, ids: Sequence[int], *, add: Sequence[str], remove: Sequence[str]
+    ) -> list[ActionResult]: ...
+    def move(
+        self,
+        account_id: int,
+        ids: Sequence[int],
+        *,
+        folder: str | None = None,
+        role: str | None = None,
+    ) -> list[ActionResult]: ...
+    def archive(self, account_id: int, ids: Sequence[int]) -> list[ActionResult]: ...
+    def delete(
+        self, account_id: int, ids: Sequence[int], *, permanent: bool = False
+    ) -> list[ActionResult]: ...
+    def thread(self, account_id: int, key: int) -> Thread: ...
+    def get_many(self, account_id: int, ids: Sequence[int]) -> list[Message | None]: ...
+    def attachment(
+        self, account_id: int, key: int, index: int, *, inline: bool, network: bool
+    ) -> AttachmentDownload: ...
 
 
 class Hooks(Protocol):
@@ -138,6 +170,66 @@ def _retry(services: HostServices, outbox_id: int, now: bool) -> Any:
     return convert.ok(services.retry(outbox_id, now=bool(now)))
 
 
+# -- mailbox actions (issue 11): the gate first, before any argument is looked at ---------
+
+
+def _folders(services: HostServices, account: int) -> Any:
+    # Network off: the local store answers, and the result says so (source: local).
+    return convert.ok(services.folders(account, network=network_enabled()))
+
+
+def _folder_create(services: HostServices, account: int, name: str) -> Any:
+    require_network("folder_create")
+    return convert.folder_change(services.folder_create(account, name))
+
+
+def _folder_rename(services: HostServices, account: int, old: str, new: str) -> Any:
+    require_network("folder_rename")
+    return convert.folder_change(services.folder_rename(account, old, new))
+
+
+def _folder_delete(services: HostServices, account: int, name: str, force: bool) -> Any:
+    require_network("folder_delete")
+    return bool(services.folder_delete(account, name, force=bool(force)))
+
+
+def _mark(services: HostServices, rec: Any) -> Any:
+    require_network("mark")
+    account, ids, add, remove = convert.flag_request(rec)
+    return convert.action_results(services.mark(account, ids, add=add, remove=remove))
+
+
+def _label(services: HostServices, rec: Any) -> Any:
+    require_network("label")
+    account, ids, add, remove = convert.flag_request(rec)
+    return convert.action_results(services.label(account, ids, add=add, remove=remove))
+
+
+def _move(services: HostServices, rec: Any) -> Any:
+    require_network("move")
+    account, ids, folder, role = convert.move_request(rec)
+    return convert.action_results(services.move(account, ids, folder=folder, role=role))
+
+
+def _archive(services: HostServices, account: int, ids: Any) -> Any:
+    require_network("archive")
+    return convert.action_results(services.archive(account, convert.ids(ids)))
+
+
+def _delete(services: HostServices, rec: Any) -> Any:
+    require_network("delete")
+    account, ids, permanent = convert.delete_request(rec)
+    return convert.action_results(services.delete(account, ids, permanent=permanent))
+
+
+def _attachment(services: HostServices, rec: Any) -> Any:
+    # Network off: only bytes kept at sync time can be handed out (the service refuses
+    # the rest with EMAIL_NETWORK_DISABLED before any connection).
+    account, key, index, inline = convert.attachment_request(rec)
+    found = services.attachment(account, key, index, inline=inline, network=network_enabled())
+    return convert.attachment_download(found)
+
+
 def _limits_or_defaults(services: HostServices) -> Callable[[], Any]:
     def limits() -> Any:
         try:
@@ -196,6 +288,29 @@ def define_host(
             on_enter,
             on_leave,
         ),
+        "folders": _guarded("folders", lambda a: _folders(s, a), on_enter, on_leave),
+        "folder-create": _guarded(
+            "folder-create", lambda a, n: _folder_create(s, a, n), on_enter, on_leave
+        ),
+        "folder-rename": _guarded(
+            "folder-rename", lambda a, o, n: _folder_rename(s, a, o, n), on_enter, on_leave
+        ),
+        "folder-delete": _guarded(
+            "folder-delete", lambda a, n, f: _folder_delete(s, a, n, f), on_enter, on_leave
+        ),
+        "mark": _guarded("mark", lambda r: _mark(s, r), on_enter, on_leave),
+        "label": _guarded("label", lambda r: _label(s, r), on_enter, on_leave),
+        "move": _guarded("move", lambda r: _move(s, r), on_enter, on_leave),
+        "archive": _guarded("archive", lambda a, i: _archive(s, a, i), on_enter, on_leave),
+        "delete": _guarded("delete", lambda r: _delete(s, r), on_enter, on_leave),
+        "thread": _guarded("thread", lambda a, k: convert.ok(s.thread(a, k)), on_enter, on_leave),
+        "get-many": _guarded(
+            "get-many",
+            lambda a, i: convert.ok(s.get_many(a, convert.ids(i))),
+            on_enter,
+            on_leave,
+        ),
+        "attachment": _guarded("attachment", lambda r: _attachment(s, r), on_enter, on_leave),
     }
     convert.patch_result_lowering()
     with linker.root() as root, root.add_instance(HOST_INSTANCE) as host:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from ..types import AccountId, MessageKey, MessageSummary
 from .db import Database
-from .messages import _SUMMARY, _summary
+from .messages import _SUMMARY, _summary, thread_id
 
 __all__ = [
     "LocalFolder",
@@ -245,12 +245,6 @@ def normalise_subject(subject: str) -> str:
             break
         s = t
     return " ".join(s.split()).casefold()
-
-
-def thread_id(message_id: str | None, in_reply_to: str | None, refs: str, key: int) -> str:
-    """The root Message-ID of a message's conversation (see the module docstring)."""
-    first = refs.split(maxsplit=1)[0] if refs.strip() else None
-    return first or in_reply_to or message_id or f"<local-{key}@prx-email>"
 
 
 _THREAD_COLS = "id, message_id, in_reply_to, refs, subject, sort_date"

@@ -52,6 +52,7 @@ __all__ = [
     "SummaryFields",
     "SummaryItem",
     "attachment_metas",
+    "thread_id",
 ]
 
 _SEEN = "\\Seen"
@@ -236,14 +237,13 @@ _EXISTING_UIDS = (
 _FIRST_UPDATABLE = len(_COLUMNS.split(",")) - len(_UPDATABLE.split(","))
 assert _COLUMNS.endswith(_UPDATABLE.split(",", 1)[1])  # row[_FIRST_UPDATABLE:] is the SET list
 
+# in_reply_to and refs (15, 16) give each summary its thread_id (no extra query).
 _SUMMARY = (
     "id, account_id, folder, uid, message_id, subject, from_addr, to_addrs, cc_addrs, date, "
-    "flags, snippet, has_attachments, size, sort_date"
+    "flags, snippet, has_attachments, size, sort_date, in_reply_to, refs"
 )
-_FULL = (
-    _SUMMARY + ", reply_to, in_reply_to, refs, headers, body_text, body_html, body_truncated, "
-    "attachments"
-)
+_SUMMARY_WIDTH = 17  # columns of _SUMMARY: what a listing adds starts here
+_FULL = _SUMMARY + ", reply_to, headers, body_text, body_html, body_truncated, attachments"
 
 
 # Rows per multi-row INSERT (see _insert_rows): a sync batch in one statement; a statement
@@ -312,7 +312,14 @@ def _summary(row: Sequence[Any]) -> MessageSummary:
         snippet=row[11],
         has_attachments=bool(row[12]),
         size=row[13],
+        thread_id=thread_id(row[4], row[15], row[16], row[0]),
     )
+
+
+def thread_id(message_id: str | None, in_reply_to: str | None, refs: str, key: int) -> str:
+    """The root Message-ID of a message's conversation (see ``store.mailbox``'s docstring)."""
+    first = refs.split(maxsplit=1)[0] if refs.strip() else None
+    return first or in_reply_to or message_id or f"<local-{key}@prx-email>"
 
 
 def _message(row: Sequence[Any]) -> Message:
@@ -330,9 +337,9 @@ def _message(row: Sequence[Any]) -> Message:
     )
     return _types.Message(
         summary=_summary(row),
-        reply_to=_lines(row[15]),
-        in_reply_to=row[16],
-        references=_words(row[17]),
+        reply_to=_lines(row[17]),
+        in_reply_to=row[15],
+        references=_words(row[16]),
         headers=headers,
         body_text=row[19],
         body_html=row[20],
@@ -984,4 +991,4 @@ class MessageStore:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1][14], rows[-1][0]) if more and rows else None
         page = _types.MessagePage(tuple(_summary(r) for r in rows), next_cursor)
-        return ListedPage(page, frozenset(int(r[0]) for r in rows if r[15]))
+        return ListedPage(page, frozenset(int(r[0]) for r in rows if r[_SUMMARY_WIDTH]))
