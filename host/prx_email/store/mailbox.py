@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from ..types import AccountId, MessageKey, MessageSummary
 from .db import Database
-from .messages import _SUMMARY, _summary, thread_id
+from .messages import _SUMMARY, KEY_MAX, _summary, thread_id
 
 __all__ = [
     "LocalFolder",
@@ -263,6 +263,8 @@ def thread_of(
 
     :raises StorageError:
     """
+    if not 0 < key <= KEY_MAX:  # a WIT u64 past SQLite's INTEGER names no row
+        return None
     with db.reading() as conn:
         row = conn.execute(
             f"SELECT {_THREAD_COLS} FROM messages WHERE account_id = ? AND id = ?",

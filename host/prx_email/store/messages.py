@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 # sync, which only writes, never loads their module (``prx_email.types`` loads lazily).
 
 __all__ = [
+    "KEY_MAX",
     "CompletedRow",
     "CompletionSettings",
     "ListedPage",
@@ -55,6 +56,8 @@ __all__ = [
     "thread_id",
 ]
 
+#: Largest store key (SQLite INTEGER); binding a larger int raises OverflowError.
+KEY_MAX = 2**63 - 1
 _SEEN = "\\Seen"
 # One encoder for every row: json.dumps(..., ensure_ascii=False) builds a new one per call.
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -874,6 +877,8 @@ class MessageStore:
 
     def get(self, account_id: AccountId, key: MessageKey) -> Message | None:
         """The message as stored, or None (also when it belongs to another account)."""
+        if not 0 < key <= KEY_MAX:  # a WIT u64 past SQLite's INTEGER names no row
+            return None
         row = self._one(
             f"SELECT {_FULL} FROM messages WHERE id = ? AND account_id = ?", (key, account_id)
         )
