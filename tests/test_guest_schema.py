@@ -220,6 +220,20 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("email.retry", {"outbox_id": 5}),
     ("email.outbox", {}),
     ("email.outbox", {"account_id": 1, "status": "dead", "limit": 500, "cursor": "c"}),
+    ("email.folders", {"account_id": 1}),
+    ("email.folder_create", {"account_id": 1, "folder": "Projects/2026"}),
+    ("email.folder_rename", {"account_id": 1, "folder": "A", "new_name": "B"}),
+    ("email.folder_delete", {"account_id": 1, "folder": "A", "force": True}),
+    ("email.mark", {"account_id": 1, "ids": 3, "add": "seen"}),
+    ("email.mark", {"account_id": 1, "ids": list(range(1, 101)), "remove": ["seen", "$X"]}),
+    ("email.move", {"account_id": 1, "ids": [1], "role": "archive"}),
+    ("email.move", {"account_id": 1, "ids": [1], "folder": "Done", "role": None}),
+    ("email.archive", {"account_id": 1, "ids": [2**64 - 1]}),
+    ("email.delete", {"account_id": 1, "ids": [1, 2], "permanent": True}),
+    ("email.label", {"account_id": 1, "ids": 1, "add": ["Receipts"], "remove": "Old"}),
+    ("email.thread", {"account_id": 1, "id": 4}),
+    ("email.get_many", {"account_id": 1, "ids": list(range(1, 21))}),
+    ("email.attachment", {"account_id": 1, "message_id": 4, "index": 0, "inline": True}),
 ]
 
 INVALID: list[tuple[str, dict[str, Any]]] = [
@@ -268,6 +282,19 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
     ("email.retry", {"outbox_id": -1}),
     ("email.outbox", {"status": "queued"}),
     ("email.outbox", {"account_id": None, "bogus": 1}),
+    ("email.folders", {}),
+    ("email.folder_create", {"account_id": 1, "folder": ""}),
+    ("email.folder_rename", {"account_id": 1, "folder": "A"}),
+    ("email.folder_delete", {"account_id": 1, "folder": "A", "force": "yes"}),
+    ("email.mark", {"account_id": 1, "ids": [], "add": "seen"}),
+    ("email.mark", {"account_id": 1, "ids": [0], "add": "seen"}),
+    ("email.mark", {"account_id": 1, "ids": list(range(1, 102)), "add": "seen"}),
+    ("email.mark", {"account_id": 1, "ids": [1], "add": [""]}),
+    ("email.move", {"account_id": 1, "ids": [1], "role": "spam"}),
+    ("email.delete", {"account_id": 1, "ids": [1], "permanent": 1}),
+    ("email.get_many", {"account_id": 1, "ids": list(range(1, 22))}),
+    ("email.attachment", {"account_id": 1, "message_id": 4, "index": -1}),
+    ("email.attachment", {"account_id": 1, "message_id": 4}),
 ]
 
 
