@@ -91,6 +91,9 @@ def test_tools_json_and_table(cli) -> None:
     assert table.returncode == 0
     assert table.stdout.splitlines()[0].split() == ["TOOL", "EFFECTS", "DESCRIPTION"]
     assert any(line.startswith("email.send") for line in table.stdout.splitlines())
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+    assert "destructive, idempotent, network" in rows["email.delete"]
+    assert "read-only, idempotent" in rows["email.list"]
 
 
 def test_errors_are_one_line_and_a_hint(cli, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from prx_email import Plugin
 from prx_email.auth import default_manager
 from prx_email.bridge import NETWORK_ENV
 from prx_email.config import AccountConfig, Config, SendSettings, ToolLimitSettings
+from prx_email.config.model import ActionSettings, AttachmentPolicy
 from prx_email.errors import EmailError, InvalidArgument
 from prx_email.services.context import ServiceContext
 from prx_email.services.facade import Services, tool_limits
@@ -100,9 +101,22 @@ class Setup:
 
 CUSTOM = Config(
     accounts=(
-        AccountConfig(1, "One", "one@example.org", send=SendSettings(max_recipients=150)),
-        AccountConfig(2, "Two", "two@example.org", send=SendSettings(max_recipients=120)),
+        AccountConfig(
+            1,
+            "One",
+            "one@example.org",
+            send=SendSettings(max_recipients=150),
+            actions=ActionSettings(bulk_limit=7),
+        ),
+        AccountConfig(
+            2,
+            "Two",
+            "two@example.org",
+            send=SendSettings(max_recipients=120),
+            actions=ActionSettings(bulk_limit=5),
+        ),
     ),
+    attachments=AttachmentPolicy(inline_max_bytes=1000),
     limits=ToolLimitSettings(
         page_max=77,
         page_default=7,
@@ -233,6 +247,26 @@ def _cases(lim: ToolLimits, cap: int) -> list[Case]:
             {**send, "body_html": "x" * (lim.max_body_chars + 1)},
             lambda s: s.send(outgoing(body_html="x" * (lim.max_body_chars + 1))),
         ),
+        # Ids of a bulk action (the store is empty: every id answers not_found, no server).
+        (
+            "email.mark",
+            {"account_id": 1, "ids": list(range(1, lim.bulk_limit + 1)), "add": "seen"},
+            {"account_id": 1, "ids": list(range(1, lim.bulk_limit + 2)), "add": "seen"},
+            lambda s: s.mark(1, range(1, lim.bulk_limit + 2), add=["seen"], remove=[]),
+        ),
+        (
+            "email.mark",
+            # Repeated ids count once, on both sides.
+            {"account_id": 1, "ids": [*range(1, lim.bulk_limit + 1), 1, 1], "add": "seen"},
+            {"account_id": 1, "ids": [], "add": "seen"},
+            lambda s: s.mark(1, [], add=["seen"], remove=[]),
+        ),
+        (
+            "email.get_many",
+            {"account_id": 1, "ids": list(range(1, lim.get_many_max + 1))},
+            {"account_id": 1, "ids": list(range(1, lim.get_many_max + 2))},
+            lambda s: s.get_many(1, range(1, lim.get_many_max + 2)),
+        ),
         (
             "email.reply",
             {"account_id": 1, "message_id": 1, "body_text": "x" * lim.max_body_chars},
@@ -247,6 +281,31 @@ def test_limits_reach_the_guest_from_the_config(setup: Setup) -> None:
     assert setup.limits == tool_limits(expected)
     if expected is CUSTOM:
         assert setup.limits.max_recipients == 150  # the largest of the accounts' caps
+        assert setup.limits.bulk_limit == 7  # the largest of the accounts' bulk limits
+        assert setup.limits.attachment_inline_max_bytes == 1000
+
+
+def test_get_many_max_is_the_services_limit() -> None:
+    from prx_email.services.actions import GET_MANY_LIMIT
+
+    assert ToolLimits().get_many_max == GET_MANY_LIMIT
+
+
+def test_the_host_still_applies_each_accounts_own_bulk_limit(
+    plugin_wasm: Path, make_plugin: PluginFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(NETWORK_ENV, "1")
+    db = Database(tmp_path / "bulk.db")
+    real = Services(ServiceContext(config=CUSTOM, db=db, credentials=default_manager()))
+    services = RecordingServices(real)
+    plugin = make_plugin(plugin_wasm, services=services, config=CUSTOM, db=db)
+    args = {"account_id": 2, "ids": list(range(1, 7)), "add": "seen"}
+    envelope = plugin.execute("email.mark", args)
+    assert services.calls == ["mark"]  # within the guest's limit (7): the host refuses
+    assert envelope["error"]["message"] == "6 ids given, over the limit of 5"
+    assert plugin.execute("email.mark", {**args, "ids": [1, 2, 3, 4, 5]})["ok"] is True
+    real.close()
+    db.close()
 
 
 def test_at_the_bound_accepted_one_past_refused_by_the_guest_in_the_hosts_words(
@@ -311,6 +370,12 @@ def _assert_published(catalogue: list[dict[str, Any]], lim: ToolLimits) -> None:
     for name in ("body_text", "body_html"):
         assert send[name]["maxLength"] == lim.max_body_chars
         assert props["email.reply"][name]["maxLength"] == lim.max_body_chars
+    for tool in ("email.mark", "email.label", "email.move", "email.archive", "email.delete"):
+        assert props[tool]["ids"]["anyOf"][1]["maxItems"] == lim.bulk_limit, tool
+    assert props["email.get_many"]["ids"]["anyOf"][1]["maxItems"] == lim.get_many_max
+    inline_kib = f"at most {lim.attachment_inline_max_bytes // 1024} KiB"
+    described = {t["name"]: t["description"] for t in catalogue}
+    assert inline_kib in described["email.attachment"]
 
 
 def test_describe_publishes_the_bounds_in_force(setup: Setup) -> None:

@@ -40,6 +40,7 @@ SUMMARY_JSON = {
     "snippet": "Your invoice",
     "has_attachments": True,
     "size": 3210,
+    "thread_id": "<root@example.org>",
 }
 
 ENTRY_JSON = {

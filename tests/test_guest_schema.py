@@ -112,8 +112,11 @@ def guest_accepts(tool: str, args: object) -> bool:
 def test_catalogue_shape() -> None:
     assert [t["name"] for t in CATALOGUE] == list(TOOLS)
     for entry in CATALOGUE:
-        assert list(entry) == ["name", "description", "input_schema", "effects"]
+        assert list(entry) == ["name", "description", "input_schema", "effects", "annotations"]
         assert set(entry["effects"]) == {"network", "mutates"}
+        assert list(entry["annotations"]) == ["read_only", "destructive", "idempotent", "network"]
+        assert entry["annotations"]["read_only"] is not entry["effects"]["mutates"]
+        assert entry["annotations"]["network"] is entry["effects"]["network"]
         schema = entry["input_schema"]
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert schema["type"] == "object"
@@ -141,7 +144,55 @@ def test_effects() -> None:
         "email.draft_status": (True, False),
         "email.draft_update": (True, True),
         "email.draft_delete": (True, True),
+        "email.folders": (True, False),
+        "email.folder_create": (True, True),
+        "email.folder_rename": (True, True),
+        "email.folder_delete": (True, True),
+        "email.mark": (True, True),
+        "email.move": (True, True),
+        "email.archive": (True, True),
+        "email.delete": (True, True),
+        "email.label": (True, True),
+        "email.thread": (False, False),
+        "email.get_many": (False, False),
+        "email.attachment": (True, False),
     }
+
+
+def test_annotations() -> None:
+    """read_only / destructive / idempotent / network for every tool, from one place."""
+    got = {
+        t["name"]: tuple(
+            n for n in ("read_only", "destructive", "idempotent", "network") if t["annotations"][n]
+        )
+        for t in CATALOGUE
+    }
+    ro, net = ("read_only", "idempotent"), ("idempotent", "network")
+    assert got == {
+        "email.accounts": ro,
+        "email.sync": ("network",),
+        "email.list": ro,
+        "email.get": ro,
+        "email.search": (*ro, "network"),
+        "email.send": ("network",),
+        "email.reply": ("network",),
+        "email.retry": ("network",),
+        "email.outbox": ro,
+        "email.folders": (*ro, "network"),
+        "email.folder_create": net,
+        "email.folder_rename": net,
+        "email.folder_delete": ("destructive", *net),
+        "email.mark": net,
+        "email.move": net,
+        "email.archive": net,
+        "email.delete": ("destructive", *net),
+        "email.label": net,
+        "email.thread": ro,
+        "email.get_many": ro,
+        "email.attachment": (*ro, "network"),
+    }
+    delete = next(t for t in CATALOGUE if t["name"] == "email.delete")
+    assert "Destructive with permanent=true" in delete["description"]
 
 
 def test_describe_is_deterministic() -> None:
@@ -173,6 +224,20 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("email.retry", {"outbox_id": 5}),
     ("email.outbox", {}),
     ("email.outbox", {"account_id": 1, "status": "dead", "limit": 500, "cursor": "c"}),
+    ("email.folders", {"account_id": 1}),
+    ("email.folder_create", {"account_id": 1, "folder": "Projects/2026"}),
+    ("email.folder_rename", {"account_id": 1, "folder": "A", "new_name": "B"}),
+    ("email.folder_delete", {"account_id": 1, "folder": "A", "force": True}),
+    ("email.mark", {"account_id": 1, "ids": 3, "add": "seen"}),
+    ("email.mark", {"account_id": 1, "ids": list(range(1, 101)), "remove": ["seen", "$X"]}),
+    ("email.move", {"account_id": 1, "ids": [1], "role": "archive"}),
+    ("email.move", {"account_id": 1, "ids": [1], "folder": "Done", "role": None}),
+    ("email.archive", {"account_id": 1, "ids": [2**64 - 1]}),
+    ("email.delete", {"account_id": 1, "ids": [1, 2], "permanent": True}),
+    ("email.label", {"account_id": 1, "ids": 1, "add": ["Receipts"], "remove": "Old"}),
+    ("email.thread", {"account_id": 1, "id": 4}),
+    ("email.get_many", {"account_id": 1, "ids": list(range(1, 21))}),
+    ("email.attachment", {"account_id": 1, "message_id": 4, "index": 0, "inline": True}),
 ]
 
 INVALID: list[tuple[str, dict[str, Any]]] = [
@@ -221,6 +286,19 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
     ("email.retry", {"outbox_id": -1}),
     ("email.outbox", {"status": "queued"}),
     ("email.outbox", {"account_id": None, "bogus": 1}),
+    ("email.folders", {}),
+    ("email.folder_create", {"account_id": 1, "folder": ""}),
+    ("email.folder_rename", {"account_id": 1, "folder": "A"}),
+    ("email.folder_delete", {"account_id": 1, "folder": "A", "force": "yes"}),
+    ("email.mark", {"account_id": 1, "ids": [], "add": "seen"}),
+    ("email.mark", {"account_id": 1, "ids": [0], "add": "seen"}),
+    ("email.mark", {"account_id": 1, "ids": list(range(1, 102)), "add": "seen"}),
+    ("email.mark", {"account_id": 1, "ids": [1], "add": [""]}),
+    ("email.move", {"account_id": 1, "ids": [1], "role": "spam"}),
+    ("email.delete", {"account_id": 1, "ids": [1], "permanent": 1}),
+    ("email.get_many", {"account_id": 1, "ids": list(range(1, 22))}),
+    ("email.attachment", {"account_id": 1, "message_id": 4, "index": -1}),
+    ("email.attachment", {"account_id": 1, "message_id": 4}),
 ]
 
 

@@ -128,3 +128,46 @@ def test_modes_combine_to_the_stricter_and_a_typo_is_read_only(
     assert strict.mode_for(2) is PolicyMode.SEND
     with pytest.raises(ConfigError, match="mode"):
         parse_config('[[accounts]]\nid = 1\naddress = "a@b.c"\n[accounts.policy]\nmode = "x"\n')
+
+
+MAILBOX_CHANGES = [
+    ("email.mark", {"account_id": 1, "ids": [1], "add": ["seen"]}),
+    ("email.label", {"account_id": 1, "ids": [1], "add": ["work"]}),
+    ("email.move", {"account_id": 1, "ids": [1], "folder": "Archive"}),
+    ("email.archive", {"account_id": 1, "ids": [1]}),
+    ("email.delete", {"account_id": 1, "ids": [1]}),
+    ("email.folder_create", {"account_id": 1, "folder": "Projects"}),
+    ("email.folder_rename", {"account_id": 1, "folder": "Projects", "new_name": "Old"}),
+    ("email.folder_delete", {"account_id": 1, "folder": "Projects"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "code"),
+    [
+        (PolicyMode.READ_ONLY, "EMAIL_POLICY_DENIED"),
+        (PolicyMode.DRAFT_ONLY, "EMAIL_NETWORK_DISABLED"),
+    ],
+)
+def test_read_only_refuses_mailbox_changes_and_draft_only_allows_them(
+    mode: PolicyMode,
+    code: str,
+    smtpd: SmtpSink,
+    plugin_wasm: Path,
+    make_plugin: PluginFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """read_only: the host refuses every mailbox change before the gate; draft_only lets them
+    through to the gate (closed here), as issue 16 has it: drafts and mailbox changes, no send."""
+    monkeypatch.delenv(NETWORK_ENV, raising=False)
+    monkeypatch.delenv(MODE_ENV, raising=False)
+    db = Database(tmp_path / "policy.db")
+    plugin = make_plugin(plugin_wasm, db=db, config=_config(smtpd, mode))
+    for tool, args in MAILBOX_CHANGES:
+        envelope = plugin.execute(tool, args)
+        assert envelope["ok"] is False, (tool, envelope)
+        assert envelope["error"]["code"] == code, (tool, envelope)
+        if mode is PolicyMode.READ_ONLY:
+            assert "read_only" in envelope["error"]["message"], envelope
+            assert "mailbox" in envelope["error"]["hint"], envelope

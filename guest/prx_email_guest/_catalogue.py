@@ -30,8 +30,10 @@ from prx_email_guest._kinds import (
     Attachments,
     Boolean,
     Choice,
+    Ids,
     Integer,
     Kind,
+    Names,
     Schema,
     Text,
     Timestamp,
@@ -64,6 +66,9 @@ DEFAULT_LIMITS: Final = types.ToolLimits(
     max_attachments=20,
     max_body_chars=4 * _MiB,
     max_attachment_base64_chars=6 * _MiB,
+    bulk_limit=100,
+    get_many_max=20,
+    attachment_inline_max_bytes=256 * 1024,
 )
 SUBJECT_MAX: Final = 998  # RFC 5322 §2.1.1 line limit
 FOLDER_MAX: Final = 1024
@@ -112,10 +117,26 @@ def _nullable(s: Schema) -> Schema:
 
 @dataclass(frozen=True, slots=True)
 class Effects:
-    """What a tool may do: reach the network (gated by the host) or change stored state."""
+    """What a tool may do: reach the network (gated by the host) or change stored state.
+
+    ``annotations()`` is what an adapter publishes (MCP's readOnly/destructive/idempotent/
+    openWorld hints): ``read_only`` = changes nothing on the server or in the store;
+    ``destructive`` = may remove something for good; ``idempotent`` = repeating the call
+    with the same arguments changes nothing more.
+    """
 
     network: bool
     mutates: bool
+    destructive: bool = False
+    idempotent: bool = False
+
+    def annotations(self) -> dict[str, bool]:
+        return {
+            "read_only": not self.mutates,
+            "destructive": self.destructive,
+            "idempotent": self.idempotent or not self.mutates,
+            "network": self.network,
+        }
 
 
 Check = Callable[[dict[str, object]], None]
@@ -147,6 +168,7 @@ class ToolSpec:
             "description": self.description,
             "input_schema": self.input_schema(),
             "effects": {"network": self.effects.network, "mutates": self.effects.mutates},
+            "annotations": self.effects.annotations(),
         }
 
 
@@ -451,6 +473,123 @@ def _one_parent(args: dict[str, object]) -> None:
 
 _READ: Final = Effects(network=False, mutates=False)
 _NET_WRITE: Final = Effects(network=True, mutates=True)
+# Repeating it is safe: what is so already answers unchanged / already_there.
+_NET_IDEMPOTENT: Final = Effects(network=True, mutates=True, idempotent=True)
+_NET_DESTRUCTIVE: Final = Effects(network=True, mutates=True, destructive=True, idempotent=True)
+
+# --- mailbox actions (issue 11) ------------------------------------------------------------
+
+#: RFC 6154 roles an agent may name, plus inbox (the host's ``services.actions.ROLES``).
+ROLES: Final = ("inbox", "all", "archive", "drafts", "flagged", "junk", "sent", "trash")
+NAMES_MAX: Final = 50
+NAME_MAX: Final = 200
+_BULK_SETTING: Final = "the account's actions.bulk_limit"
+_GET_MANY_SETTING: Final = "email.get_many's maximum"
+
+
+def _ids(top: int, setting: str, what: str) -> Field[list[int]]:
+    return Field(
+        "ids",
+        Ids(top, setting),
+        f"Local id of a message, or a list of up to {top} ({what}); repeated ids count once.",
+        required=True,
+    )
+
+
+IDS: Final = _ids(DEFAULT_LIMITS.bulk_limit, _BULK_SETTING, "the id field of email.list")
+GET_MANY_IDS: Final = _ids(DEFAULT_LIMITS.get_many_max, _GET_MANY_SETTING, "from email.list")
+FOLDER_NAME: Final = Field(
+    "folder",
+    Text(FOLDER_MAX, min_length=1, single_line=True),
+    "The folder's full name as email.folders lists it, e.g. Projects/2026.",
+    required=True,
+)
+NEW_NAME: Final = Field(
+    "new_name",
+    Text(FOLDER_MAX, min_length=1, single_line=True),
+    "The folder's new full name.",
+    required=True,
+)
+FORCE: Final = Field(
+    "force",
+    Boolean(),
+    "Also delete a folder that still holds messages (they are lost).",
+    default=False,
+)
+FLAGS_ADD: Final = Field(
+    "add",
+    Names(NAMES_MAX, NAME_MAX),
+    "Flags to set: seen, flagged, answered, draft, or IMAP keywords (e.g. $Important).",
+    default=[],
+)
+FLAGS_REMOVE: Final = Field(
+    "remove",
+    Names(NAMES_MAX, NAME_MAX),
+    "Flags to clear (same names as add).",
+    default=[],
+)
+LABELS_ADD: Final = Field(
+    "add",
+    Names(NAMES_MAX, NAME_MAX),
+    "Labels to add (Gmail labels; IMAP keywords on other servers).",
+    default=[],
+)
+LABELS_REMOVE: Final = Field("remove", Names(NAMES_MAX, NAME_MAX), "Labels to remove.", default=[])
+MOVE_FOLDER: Final = Field(
+    "folder",
+    Text(FOLDER_MAX, min_length=1, single_line=True),
+    "Destination folder by name; give this or role.",
+)
+MOVE_ROLE: Final = Field(
+    "role",
+    Choice(*ROLES),
+    "Destination by role (the folder with that SPECIAL-USE attribute, or the configured "
+    "archive/trash folder); give this or folder.",
+)
+PERMANENT: Final = Field(
+    "permanent",
+    Boolean(),
+    "Expunge for good instead of moving to Trash (cannot be undone).",
+    default=False,
+)
+ATTACHMENT_OF: Final = Field(
+    "message_id",
+    REPLY_TO_KEY.kind,
+    "Local id (integer) of the stored message, from email.list / email.get; not the RFC "
+    "Message-ID header.",
+    required=True,
+)
+ATTACHMENT_INDEX: Final = Field(
+    "index",
+    Integer(0, U32_MAX, example=0),
+    "The attachment's index in the message's attachments list (email.get).",
+    required=True,
+)
+INLINE: Final = Field(
+    "inline",
+    Boolean(),
+    "Return the bytes as base64 in the result (only when small enough) instead of a file "
+    "under the host's download directory.",
+    default=False,
+)
+
+
+def _flags_given(what: str, example: str) -> Check:
+    # The host's words (services.actions.flags): an empty add and remove is refused there too.
+    def check(args: dict[str, object]) -> None:
+        if not FLAGS_ADD.value(args) and not FLAGS_REMOVE.value(args):
+            raise invalid(f"no {what} to add or remove", f'e.g. {{"add": ["{example}"]}}')
+
+    return check
+
+
+def _folder_or_role(args: dict[str, object]) -> None:
+    # The host's words (services.actions._session.Session.resolve).
+    if (MOVE_FOLDER.maybe(args) is None) == (MOVE_ROLE.maybe(args) is None):
+        raise invalid(
+            "name a folder or a role, not both and not neither",
+            'e.g. {"folder": "Projects"} or {"role": "archive"}',
+        )
 
 
 def _addresses(f: Field[list[str]], cap: int, min_items: int = 0) -> Field[list[str]]:
@@ -479,6 +618,9 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
     list_limit = _limit(limits.list_page_max, limits.list_page_default)
     search_limit = _limit(limits.search_page_max, limits.search_page_default)
     outbox_limit = _limit(limits.outbox_page_max, limits.outbox_page_default)
+    ids = _ids(limits.bulk_limit, _BULK_SETTING, "the id field of email.list")
+    many = _ids(limits.get_many_max, _GET_MANY_SETTING, "from email.list")
+    inline_kib = limits.attachment_inline_max_bytes // 1024
     return (
         ToolSpec(
             "email.accounts",
@@ -571,6 +713,100 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
             (OUTBOX_ACCOUNT, OUTBOX_STATUS, outbox_limit, CURSOR),
             _READ,
         ),
+        ToolSpec(
+            "email.folders",
+            "List the account's folders with their role (inbox, sent, drafts, trash, archive, "
+            "junk, all, flagged), message and unseen counts, and whether each is synced. With "
+            "the host's network flag off it answers from the local store (source: local).",
+            (ACCOUNT_ID,),
+            Effects(network=True, mutates=False),
+        ),
+        ToolSpec(
+            "email.folder_create",
+            "Create a folder on the server; an existing one answers changed: false. Needs the "
+            "host's network flag.",
+            (ACCOUNT_ID, FOLDER_NAME),
+            _NET_IDEMPOTENT,
+        ),
+        ToolSpec(
+            "email.folder_rename",
+            "Rename a folder on the server (not INBOX); already renamed answers changed: "
+            "false. Needs the host's network flag.",
+            (ACCOUNT_ID, FOLDER_NAME, NEW_NAME),
+            _NET_IDEMPOTENT,
+        ),
+        ToolSpec(
+            "email.folder_delete",
+            "Delete a folder on the server. Destructive with force=true: a folder holding "
+            "messages is refused unless force, and special-use folders and INBOX are always "
+            "refused. Needs the host's network flag.",
+            (ACCOUNT_ID, FOLDER_NAME, FORCE),
+            _NET_DESTRUCTIVE,
+        ),
+        ToolSpec(
+            "email.mark",
+            f"Add and/or remove flags (seen, flagged, answered, draft, keywords) on up to "
+            f"{limits.bulk_limit} messages; one result per id (changed, unchanged, not_found). "
+            "Needs the host's network flag.",
+            (ACCOUNT_ID, ids, FLAGS_ADD, FLAGS_REMOVE),
+            _NET_IDEMPOTENT,
+            checks=(_flags_given("flags", "seen"),),
+        ),
+        ToolSpec(
+            "email.move",
+            f"Move up to {limits.bulk_limit} messages to a folder, by name or by role; one "
+            "result per id (moved, already_there, not_found) with its new folder and UID. "
+            "Needs the host's network flag.",
+            (ACCOUNT_ID, ids, MOVE_FOLDER, MOVE_ROLE),
+            _NET_IDEMPOTENT,
+            checks=(_folder_or_role,),
+        ),
+        ToolSpec(
+            "email.archive",
+            f"Move up to {limits.bulk_limit} messages to the archive folder (the configured "
+            "one, else the server's \\Archive folder). Needs the host's network flag.",
+            (ACCOUNT_ID, ids),
+            _NET_IDEMPOTENT,
+        ),
+        ToolSpec(
+            "email.delete",
+            f"Delete up to {limits.bulk_limit} messages: moved to Trash by default. "
+            "Destructive with permanent=true: the messages are expunged from the server for "
+            "good. Needs the host's network flag.",
+            (ACCOUNT_ID, ids, PERMANENT),
+            _NET_DESTRUCTIVE,
+        ),
+        ToolSpec(
+            "email.label",
+            f"Add and/or remove labels on up to {limits.bulk_limit} messages: Gmail labels "
+            "when the server has them, IMAP keywords elsewhere. Needs the host's network flag.",
+            (ACCOUNT_ID, ids, LABELS_ADD, LABELS_REMOVE),
+            _NET_IDEMPOTENT,
+            checks=(_flags_given("labels", "Receipts"),),
+        ),
+        ToolSpec(
+            "email.thread",
+            "Every stored message of the conversation of a message, oldest first, with the "
+            "thread_id (root Message-ID) every summary carries.",
+            (ACCOUNT_ID, MESSAGE_KEY),
+            _READ,
+        ),
+        ToolSpec(
+            "email.get_many",
+            f"Get up to {limits.get_many_max} stored messages in full (as email.get) in one "
+            "call; unknown ids are listed in not_found.",
+            (ACCOUNT_ID, many),
+            _READ,
+        ),
+        ToolSpec(
+            "email.attachment",
+            "Get one attachment of a stored message: written to a file under the host's "
+            f"download directory (path), or inline as base64 when at most {inline_kib} KiB. "
+            "Bytes not kept at sync time are fetched from the server (needs the host's "
+            "network flag).",
+            (ACCOUNT_ID, ATTACHMENT_OF, ATTACHMENT_INDEX, INLINE),
+            Effects(network=True, mutates=False),
+        ),
         *_draft_specs(limits, body_text, body_html, attachments),
     )
 
@@ -641,7 +877,8 @@ class Catalogue:
         self._json: str | None = None
 
     def json(self) -> str:
-        """The catalogue as compact JSON: a list of {name, description, input_schema, effects}."""
+        """The catalogue as compact JSON: a list of {name, description, input_schema, effects,
+        annotations}."""
         if self._json is None:
             self._json = json.dumps(
                 [t.entry() for t in self.tools.values()], ensure_ascii=False, separators=(",", ":")

@@ -21,8 +21,10 @@ __all__ = [
     "Attachments",
     "Boolean",
     "Choice",
+    "Ids",
     "Integer",
     "Kind",
+    "Names",
     "Text",
     "Timestamp",
     "invalid",
@@ -284,6 +286,57 @@ class Addresses(Kind[list[str]]):
         if self.min_items == 0:
             del many["minItems"]
         return {"anyOf": [one, many]}
+
+
+class Ids(Kind[list[int]]):
+    """One message id or a list of them: distinct, in the order given, at most ``max_items``.
+
+    The refusals are the host's words (``services.actions._session.check_ids``): the host
+    counts distinct ids too, so a repeated id never counts twice on either side.
+    """
+
+    def __init__(self, max_items: int, setting: str) -> None:
+        self.max_items = max_items
+        self.setting = setting
+        self._one = Integer(1, U64_MAX, example=42)
+
+    def check(self, name: str, value: object) -> list[int]:
+        items = value if isinstance(value, list) else [value]
+        out = list(dict.fromkeys(self._one.check(name, item) for item in items))
+        if not out:
+            raise invalid(f"no {name} given", "pass one message id or a list of ids")
+        if len(out) > self.max_items:
+            raise invalid(
+                f"{len(out)} {name} given, over the limit of {self.max_items}",
+                f"split the call into batches of {self.max_items} ({self.setting})",
+            )
+        return out
+
+    def schema(self) -> Schema:
+        one = self._one.schema()
+        many: Schema = {"type": "array", "items": one, "minItems": 1, "maxItems": self.max_items}
+        return {"anyOf": [one, many]}
+
+
+class Names(Kind[list[str]]):
+    """One name (flag, keyword, label) or a list of them; the host validates each again."""
+
+    def __init__(self, max_items: int, max_length: int) -> None:
+        self.max_items = max_items
+        self._one = Text(max_length, min_length=1, single_line=True)
+
+    def check(self, name: str, value: object) -> list[str]:
+        items = value if isinstance(value, list) else [value]
+        if len(items) > self.max_items:
+            raise invalid(
+                f"{name} has {len(items)} items, at most {self.max_items}",
+                f"Give at most {self.max_items} names in {name}.",
+            )
+        return [self._one.check(name, item) for item in items]
+
+    def schema(self) -> Schema:
+        one = self._one.schema()
+        return {"anyOf": [one, {"type": "array", "items": one, "maxItems": self.max_items}]}
 
 
 class AttachmentArg(NamedTuple):

@@ -13,10 +13,15 @@ from prx_email_guest._timefmt import format_iso
 
 __all__ = [
     "account",
+    "action_results",
+    "attachment_download",
     "draft_info",
     "draft_status",
+    "folder",
+    "folder_list",
     "message",
     "message_page",
+    "message_thread",
     "outbox_entry",
     "outbox_page",
     "summary",
@@ -26,6 +31,8 @@ __all__ = [
 JSON = dict[str, Any]
 
 _STATUS: Final = {s: s.name.lower() for s in types.OutboxStatus}
+_OUTCOME: Final = {o: o.name.lower() for o in types.ActionOutcome}
+_SOURCE: Final = {s: s.name.lower() for s in types.FolderSource}
 
 
 def account(a: types.Account) -> JSON:
@@ -56,6 +63,7 @@ def summary(s: types.MessageSummary) -> JSON:
         "snippet": s.snippet,
         "has_attachments": s.has_attachments,
         "size": s.size,
+        "thread_id": s.thread_id,
     }
 
 
@@ -144,4 +152,66 @@ def draft_status(d: types.DraftLookup) -> JSON:
         "state": _DRAFT_STATE[d.state],
         "folder": d.folder,
         "reason": d.reason,
+    }
+
+
+def folder(f: types.FolderInfo) -> JSON:
+    return {
+        "name": f.name,
+        "role": f.role,
+        "messages": f.messages,
+        "unseen": f.unseen,
+        "synced": f.synced,
+    }
+
+
+_LOCAL_NOTE: Final = (
+    "the host's network flag is off: these are the folders of the local store, with stored "
+    "counts; the server may have more"
+)
+
+
+def folder_list(fl: types.FolderList) -> JSON:
+    source = _SOURCE[fl.source]
+    return {
+        "folders": [folder(f) for f in fl.folders],
+        "source": source,
+        "note": _LOCAL_NOTE if source == "local" else None,
+    }
+
+
+def action_results(results: list[types.ActionResult]) -> JSON:
+    out: list[JSON] = [
+        {
+            "id": r.id,
+            "outcome": _OUTCOME[r.outcome],
+            "folder": r.folder,
+            "uid": r.uid,
+            "flags": list(r.flags),
+            "labels": list(r.labels),
+        }
+        for r in results
+    ]
+    counts: dict[str, int] = {}
+    for res in results:
+        name = _OUTCOME[res.outcome]
+        counts[name] = counts.get(name, 0) + 1
+    return {"results": out, "counts": counts}
+
+
+def message_thread(t: types.MessageThread) -> JSON:
+    return {"thread_id": t.thread_id, "messages": [summary(s) for s in t.messages]}
+
+
+def attachment_download(d: types.AttachmentDownload) -> JSON:
+    return {
+        "message_id": d.message,
+        "index": d.index,
+        "filename": d.filename,
+        "content_type": d.content_type,
+        "size": d.size,
+        "sha256": d.sha256,
+        "path": d.path,
+        "content_base64": d.data_base64,
+        "fetched_from_server": d.fetched_from_server,
     }

@@ -162,6 +162,95 @@ def _draft_delete(host: HostApi, args: Args) -> Any:
     return {"draft_id": draft_id, "removed": removed}
 
 
+# --- mailbox actions (issue 11) ------------------------------------------------------------
+
+
+def _folders(host: HostApi, args: Args) -> Any:
+    return r.folder_list(host.folders(c.ACCOUNT_ID.value(args)))
+
+
+def _folder_create(host: HostApi, args: Args) -> Any:
+    change = host.folder_create(c.ACCOUNT_ID.value(args), c.FOLDER_NAME.value(args))
+    return {"folder": r.folder(change.folder), "changed": change.changed}
+
+
+def _folder_rename(host: HostApi, args: Args) -> Any:
+    change = host.folder_rename(
+        c.ACCOUNT_ID.value(args), c.FOLDER_NAME.value(args), c.NEW_NAME.value(args)
+    )
+    return {"folder": r.folder(change.folder), "changed": change.changed}
+
+
+def _folder_delete(host: HostApi, args: Args) -> Any:
+    name = c.FOLDER_NAME.value(args)
+    existed = host.folder_delete(c.ACCOUNT_ID.value(args), name, c.FORCE.value(args))
+    return {"folder": name, "deleted": existed}
+
+
+def _flag_request(args: Args) -> types.FlagRequest:
+    return types.FlagRequest(
+        account_id=c.ACCOUNT_ID.value(args),
+        ids=list(c.IDS.value(args)),
+        add=list(c.FLAGS_ADD.value(args)),
+        remove=list(c.FLAGS_REMOVE.value(args)),
+    )
+
+
+def _mark(host: HostApi, args: Args) -> Any:
+    return r.action_results(host.mark(_flag_request(args)))
+
+
+def _label(host: HostApi, args: Args) -> Any:
+    return r.action_results(host.label(_flag_request(args)))
+
+
+def _move(host: HostApi, args: Args) -> Any:
+    req = types.MoveRequest(
+        account_id=c.ACCOUNT_ID.value(args),
+        ids=list(c.IDS.value(args)),
+        folder=c.MOVE_FOLDER.maybe(args),
+        role=c.MOVE_ROLE.maybe(args),
+    )
+    return r.action_results(host.move(req))
+
+
+def _archive(host: HostApi, args: Args) -> Any:
+    return r.action_results(host.archive(c.ACCOUNT_ID.value(args), list(c.IDS.value(args))))
+
+
+def _delete(host: HostApi, args: Args) -> Any:
+    req = types.DeleteRequest(
+        account_id=c.ACCOUNT_ID.value(args),
+        ids=list(c.IDS.value(args)),
+        permanent=c.PERMANENT.value(args),
+    )
+    return r.action_results(host.delete(req))
+
+
+def _thread(host: HostApi, args: Args) -> Any:
+    return r.message_thread(host.thread(c.ACCOUNT_ID.value(args), c.MESSAGE_KEY.value(args)))
+
+
+def _get_many(host: HostApi, args: Args) -> Any:
+    ids = list(c.GET_MANY_IDS.value(args))
+    found = host.get_many(c.ACCOUNT_ID.value(args), ids)
+    # The host answers one entry per distinct id, in the order given (None: unknown).
+    return {
+        "messages": [r.message(m) for m in found if m is not None],
+        "not_found": [i for i, m in zip(ids, found, strict=False) if m is None],
+    }
+
+
+def _attachment_get(host: HostApi, args: Args) -> Any:
+    req = types.AttachmentRequest(
+        account_id=c.ACCOUNT_ID.value(args),
+        message=c.ATTACHMENT_OF.value(args),
+        index=c.ATTACHMENT_INDEX.value(args),
+        inline=c.INLINE.value(args),
+    )
+    return r.attachment_download(host.attachment(req))
+
+
 HANDLERS: Final[dict[str, Handler]] = {
     "email.accounts": _accounts,
     "email.sync": _sync,
@@ -176,4 +265,16 @@ HANDLERS: Final[dict[str, Handler]] = {
     "email.draft_status": _draft_status,
     "email.draft_update": _draft_update,
     "email.draft_delete": _draft_delete,
+    "email.folders": _folders,
+    "email.folder_create": _folder_create,
+    "email.folder_rename": _folder_rename,
+    "email.folder_delete": _folder_delete,
+    "email.mark": _mark,
+    "email.move": _move,
+    "email.archive": _archive,
+    "email.delete": _delete,
+    "email.label": _label,
+    "email.thread": _thread,
+    "email.get_many": _get_many,
+    "email.attachment": _attachment_get,
 }

@@ -127,7 +127,7 @@ class Plugin:
         return await asyncio.to_thread(self.execute, tool, args)
 
     def describe(self) -> list[dict[str, Any]]:
-        """The tool catalogue: name, description, argument schema, effects.
+        """The tool catalogue: name, description, argument schema, effects, annotations.
 
         :raises InternalError: the guest failed to produce it.
         """

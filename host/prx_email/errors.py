@@ -20,6 +20,7 @@
      ├── CircuitOpen
      ├── AttachmentRejected
      ├── InvalidState
+     │    └── MoveIncomplete
      ├── StorageError
      ├── InternalError
      └── PolicyDenied (PermissionError)
@@ -62,6 +63,7 @@ class ErrorCode(enum.StrEnum):
     STORAGE = "storage"
     INTERNAL = "internal"
     POLICY_DENIED = "policy-denied"
+    MOVE_INCOMPLETE = "move-incomplete"
 
     @property
     def envelope(self) -> str:
@@ -256,6 +258,14 @@ CODES: Final[dict[str, CodeInfo]] = {
             "host",
         ),
         CodeInfo(
+            "EMAIL_MOVE_INCOMPLETE",
+            "A move copied the messages to the destination, but the source folder kept them: "
+            "they are now in both folders (the message names both).",
+            "Delete them from the source folder (email.delete with permanent: true), or check "
+            "the source folder's permissions.",
+            "host",
+        ),
+        CodeInfo(
             SANDBOX_TIMEOUT,
             "The guest exceeded its compute deadline and was stopped.",
             _FRESH,
@@ -385,3 +395,13 @@ class InternalError(EmailError):
 
 class PolicyDenied(EmailError, PermissionError):
     code = ErrorCode.POLICY_DENIED
+
+
+class MoveIncomplete(InvalidState):
+    """Copied to the destination, but the source kept the messages: now in both folders.
+
+    An ``InvalidState`` too, so callers that handled the state error before this code
+    existed still catch it.
+    """
+
+    code = ErrorCode.MOVE_INCOMPLETE

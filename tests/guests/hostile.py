@@ -143,6 +143,47 @@ def _host_accounts(args: dict) -> str:
     return _ok([a.address for a in host.accounts()])
 
 
+def _raw_ids(args: dict) -> list:
+    if "ids" in args:
+        return [int(i) for i in args["ids"]]
+    return list(range(1, int(args.get("count", 10_000)) + 1))
+
+
+def _host_mark(args: dict) -> str:
+    req = types.FlagRequest(
+        account_id=int(args.get("account_id", 1)),
+        ids=_raw_ids(args),
+        add=list(args.get("add", ["seen"])),
+        remove=[],
+    )
+    return _ok([r.outcome.name for r in host.mark(req)])
+
+
+def _host_get_many(args: dict) -> str:
+    found = host.get_many(int(args.get("account_id", 1)), _raw_ids(args))
+    return _ok([None if m is None else m.summary.id for m in found])
+
+
+def _host_attachment(args: dict) -> str:
+    req = types.AttachmentRequest(
+        account_id=int(args.get("account_id", 1)),
+        message=int(args.get("message", 1)),
+        index=int(args.get("index", 0)),
+        inline=True,
+    )
+    got = host.attachment(req)
+    return _ok({"path": got.path, "size": got.size})
+
+
+def _host_delete(args: dict) -> str:
+    req = types.DeleteRequest(account_id=1, ids=_raw_ids(args), permanent=True)
+    return _ok([r.outcome.name for r in host.delete(req)])
+
+
+def _host_folder_delete(args: dict) -> str:
+    return _ok(host.folder_delete(1, str(args.get("name", "INBOX")), True))
+
+
 _ACTIONS = {
     "read-file": _read_file,
     "env": _env,
@@ -158,6 +199,11 @@ _ACTIONS = {
     "host-draft-create": _host_draft_create,
     "host-sync": _host_sync,
     "host-accounts": _host_accounts,
+    "host-mark": _host_mark,
+    "host-get-many": _host_get_many,
+    "host-attachment": _host_attachment,
+    "host-delete": _host_delete,
+    "host-folder-delete": _host_folder_delete,
 }
 
 

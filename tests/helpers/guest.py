@@ -27,6 +27,7 @@ SUMMARY = types.MessageSummary(
     snippet="Your invoice",
     has_attachments=True,
     size=3210,
+    thread_id="<root@example.org>",
 )
 
 MESSAGE = types.Message(
@@ -89,6 +90,22 @@ REPORT = types.SyncReport(
         )
     ],
 )
+
+FOLDER = types.FolderInfo(name="Archive", role="archive", messages=3, unseen=1, synced=False)
+
+
+def _results(ids: list[int]) -> list[types.ActionResult]:
+    return [
+        types.ActionResult(
+            id=i,
+            outcome=types.ActionOutcome.MOVED,
+            folder="Archive",
+            uid=100 + n,
+            flags=[],
+            labels=[],
+        )
+        for n, i in enumerate(ids)
+    ]
 
 
 DRAFT_INFO = types.DraftInfo(account_id=1, draft_id="<d1@example.org>", folder="Drafts", uid=7)
@@ -173,6 +190,64 @@ class FakeHost:
     def draft_delete(self, account: int, draft_id: str) -> int:
         self._call("draft_delete", account, draft_id)
         return 1
+
+    def folders(self, account: int) -> types.FolderList:
+        self._call("folders", account)
+        return types.FolderList(folders=[FOLDER], source=types.FolderSource.SERVER)
+
+    def folder_create(self, account: int, name: str) -> types.FolderChange:
+        self._call("folder_create", account, name)
+        return types.FolderChange(folder=FOLDER, changed=True)
+
+    def folder_rename(self, account: int, old: str, new: str) -> types.FolderChange:
+        self._call("folder_rename", account, old, new)
+        return types.FolderChange(folder=FOLDER, changed=True)
+
+    def folder_delete(self, account: int, name: str, force: bool) -> bool:
+        self._call("folder_delete", account, name, force)
+        return True
+
+    def mark(self, req: types.FlagRequest) -> list[types.ActionResult]:
+        self._call("mark", req)
+        return _results(req.ids)
+
+    def label(self, req: types.FlagRequest) -> list[types.ActionResult]:
+        self._call("label", req)
+        return _results(req.ids)
+
+    def move(self, req: types.MoveRequest) -> list[types.ActionResult]:
+        self._call("move", req)
+        return _results(req.ids)
+
+    def archive(self, account: int, ids: list[int]) -> list[types.ActionResult]:
+        self._call("archive", account, ids)
+        return _results(ids)
+
+    def delete(self, req: types.DeleteRequest) -> list[types.ActionResult]:
+        self._call("delete", req)
+        return _results(req.ids)
+
+    def thread(self, account: int, id: int) -> types.MessageThread:
+        self._call("thread", account, id)
+        return types.MessageThread(thread_id="<root@example.org>", messages=[SUMMARY])
+
+    def get_many(self, account: int, ids: list[int]) -> list[types.Message | None]:
+        self._call("get_many", account, ids)
+        return [self.message if i == SUMMARY.id else None for i in ids]
+
+    def attachment(self, req: types.AttachmentRequest) -> types.AttachmentDownload:
+        self._call("attachment", req)
+        return types.AttachmentDownload(
+            message=req.message,
+            index=req.index,
+            filename="invoice.pdf",
+            content_type="application/pdf",
+            size=3,
+            sha256="cd" * 32,
+            path=None,
+            data_base64="YWJj",
+            fetched_from_server=False,
+        )
 
 
 def run(guest: Guest, tool: str, args: Any) -> dict[str, Any]:

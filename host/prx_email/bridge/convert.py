@@ -16,10 +16,13 @@ from wasmtime.component import Record, Variant
 
 from ..errors import EmailError, InvalidArgument
 from ..types import (
+    ActionResult,
     AttachmentBase64,
+    AttachmentDownload,
     AttachmentPath,
     AttachmentSource,
     DraftRequest,
+    FolderInfo,
     ListQuery,
     OutboxQuery,
     OutboxStatus,
@@ -89,6 +92,42 @@ def ok(value: Any) -> Any:
     Untagged: ``T``'s Python class (``Record``/``list``) differs from ``Variant``.
     """
     return to_wit(value)
+
+
+def action_results(results: list[ActionResult]) -> list[Record]:
+    """``list<action-result>``; the outcome's case name is kebab-case (``already-there``)."""
+    out = []
+    for r in results:
+        rec = to_wit(r)
+        setattr(rec, "outcome", r.outcome.value.replace("_", "-"))  # noqa: B010
+        out.append(rec)
+    return out
+
+
+def folder_change(change: tuple[FolderInfo, bool]) -> Record:
+    """``folder-change`` from a service's (folder, whether it changed)."""
+    rec = Record()
+    setattr(rec, "folder", to_wit(change[0]))  # noqa: B010
+    setattr(rec, "changed", bool(change[1]))  # noqa: B010
+    return rec
+
+
+def attachment_download(d: AttachmentDownload) -> Record:
+    """``attachment-download``: the store key is ``message`` (as in ``reply-request``)."""
+    rec = Record()
+    for name, wit in (
+        ("message_id", "message"),
+        ("index", "index"),
+        ("filename", "filename"),
+        ("content_type", "content-type"),
+        ("size", "size"),
+        ("sha256", "sha256"),
+        ("path", "path"),
+        ("data_base64", "data-base64"),
+        ("fetched_from_server", "fetched-from-server"),
+    ):
+        setattr(rec, wit, getattr(d, name))
+    return rec
 
 
 class ResultErr:
@@ -243,6 +282,41 @@ def outbox_query(rec: Any) -> OutboxQuery:
         status=parsed,
         limit=_get(rec, "limit"),
         cursor=_get(rec, "cursor"),
+    )
+
+
+def ids(value: Any) -> tuple[int, ...]:
+    """A ``list<message-key>`` as ints (wasmtime already checked each is a u64)."""
+    return tuple(int(v) for v in value)
+
+
+def flag_request(rec: Any) -> tuple[int, tuple[int, ...], tuple[str, ...], tuple[str, ...]]:
+    """``flag-request`` → (account, ids, add, remove)."""
+    return (
+        _get(rec, "account-id"),
+        ids(_get(rec, "ids")),
+        _strs(_get(rec, "add")),
+        _strs(_get(rec, "remove")),
+    )
+
+
+def move_request(rec: Any) -> tuple[int, tuple[int, ...], str | None, str | None]:
+    """``move-request`` → (account, ids, folder, role)."""
+    return (_get(rec, "account-id"), ids(_get(rec, "ids")), _get(rec, "folder"), _get(rec, "role"))
+
+
+def delete_request(rec: Any) -> tuple[int, tuple[int, ...], bool]:
+    """``delete-request`` → (account, ids, permanent)."""
+    return (_get(rec, "account-id"), ids(_get(rec, "ids")), bool(_get(rec, "permanent")))
+
+
+def attachment_request(rec: Any) -> tuple[int, int, int, bool]:
+    """``attachment-request`` → (account, message, index, inline)."""
+    return (
+        _get(rec, "account-id"),
+        _get(rec, "message"),
+        _get(rec, "index"),
+        bool(_get(rec, "inline")),
     )
 
 

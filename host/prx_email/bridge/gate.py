@@ -2,9 +2,11 @@
 
 The flag is read from ``os.environ`` at every gated call, so an operator can flip it for
 a running host; nothing that crosses the WIT boundary is consulted. Gated operations:
-``sync``, ``send``, ``reply``, ``retry``, ``search`` with ``remote`` set, and the four
-``draft-*`` functions (they talk to the IMAP server). The mode policy (``policy``) is
-checked before this gate.
+``sync``, ``send``, ``reply``, ``retry``, ``search`` with ``remote`` set, the four
+``draft-*`` functions, and every mailbox action that changes the server (``folder-create``/
+``-rename``/``-delete``, ``mark``, ``label``, ``move``, ``archive``, ``delete``). ``folders``
+answers from the local store and ``attachment`` only from kept bytes when the flag is off.
+The mode policy (``policy``) is checked before this gate.
 """
 
 from __future__ import annotations

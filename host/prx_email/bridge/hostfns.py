@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from wasmtime.component import Linker
@@ -19,9 +19,13 @@ from wasmtime.component import Linker
 from ..errors import EmailError, InternalError
 from ..types import (
     Account,
+    ActionResult,
+    AttachmentDownload,
     DraftInfo,
     DraftRequest,
     DraftStatus,
+    FolderInfo,
+    FolderList,
     ListQuery,
     Message,
     MessagePage,
@@ -33,10 +37,11 @@ from ..types import (
     SearchQuery,
     SyncReport,
     SyncRequest,
+    Thread,
     ToolLimits,
 )
 from . import convert
-from .gate import require_network
+from .gate import network_enabled, require_network
 from .policy import Action, Policy, allow_all
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,33 @@ class HostServices(Protocol):
     def draft_status(self, account_id: int, draft_id: str) -> DraftStatus: ...
     def draft_update(self, draft_id: str, req: DraftRequest) -> DraftInfo: ...
     def draft_delete(self, account_id: int, draft_id: str) -> int: ...
+    def folders(self, account_id: int, *, network: bool) -> FolderList: ...
+    def folder_create(self, account_id: int, name: str) -> tuple[FolderInfo, bool]: ...
+    def folder_rename(self, account_id: int, old: str, new: str) -> tuple[FolderInfo, bool]: ...
+    def folder_delete(self, account_id: int, name: str, *, force: bool = False) -> bool: ...
+    def mark(
+        self, account_id: int, ids: Sequence[int], *, add: Sequence[str], remove: Sequence[str]
+    ) -> list[ActionResult]: ...
+    def label(
+        self, account_id: int, ids: Sequence[int], *, add: Sequence[str], remove: Sequence[str]
+    ) -> list[ActionResult]: ...
+    def move(
+        self,
+        account_id: int,
+        ids: Sequence[int],
+        *,
+        folder: str | None = None,
+        role: str | None = None,
+    ) -> list[ActionResult]: ...
+    def archive(self, account_id: int, ids: Sequence[int]) -> list[ActionResult]: ...
+    def delete(
+        self, account_id: int, ids: Sequence[int], *, permanent: bool = False
+    ) -> list[ActionResult]: ...
+    def thread(self, account_id: int, key: int) -> Thread: ...
+    def get_many(self, account_id: int, ids: Sequence[int]) -> list[Message | None]: ...
+    def attachment(
+        self, account_id: int, key: int, index: int, *, inline: bool, network: bool
+    ) -> AttachmentDownload: ...
 
 
 class Hooks(Protocol):
@@ -172,6 +204,76 @@ def _draft_status(services: HostServices, account: int, draft_id: str) -> Any:
     return convert.ok(services.draft_status(int(account), str(draft_id)))
 
 
+# -- mailbox actions (issue 11): the gate first, before any argument is looked at ---------
+
+
+def _folders(services: HostServices, account: int) -> Any:
+    # Network off: the local store answers, and the result says so (source: local).
+    return convert.ok(services.folders(account, network=network_enabled()))
+
+
+def _folder_create(services: HostServices, policy: Policy, account: int, name: str) -> Any:
+    policy.check(Action.CHANGE_MAILBOX, "folder_create", int(account))
+    require_network("folder_create")
+    return convert.folder_change(services.folder_create(account, name))
+
+
+def _folder_rename(services: HostServices, policy: Policy, account: int, old: str, new: str) -> Any:
+    policy.check(Action.CHANGE_MAILBOX, "folder_rename", int(account))
+    require_network("folder_rename")
+    return convert.folder_change(services.folder_rename(account, old, new))
+
+
+def _folder_delete(
+    services: HostServices, policy: Policy, account: int, name: str, force: bool
+) -> Any:
+    policy.check(Action.CHANGE_MAILBOX, "folder_delete", int(account))
+    require_network("folder_delete")
+    return bool(services.folder_delete(account, name, force=bool(force)))
+
+
+def _mark(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check(Action.CHANGE_MAILBOX, "mark", convert.account_of(rec))
+    require_network("mark")
+    account, ids, add, remove = convert.flag_request(rec)
+    return convert.action_results(services.mark(account, ids, add=add, remove=remove))
+
+
+def _label(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check(Action.CHANGE_MAILBOX, "label", convert.account_of(rec))
+    require_network("label")
+    account, ids, add, remove = convert.flag_request(rec)
+    return convert.action_results(services.label(account, ids, add=add, remove=remove))
+
+
+def _move(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check(Action.CHANGE_MAILBOX, "move", convert.account_of(rec))
+    require_network("move")
+    account, ids, folder, role = convert.move_request(rec)
+    return convert.action_results(services.move(account, ids, folder=folder, role=role))
+
+
+def _archive(services: HostServices, policy: Policy, account: int, ids: Any) -> Any:
+    policy.check(Action.CHANGE_MAILBOX, "archive", int(account))
+    require_network("archive")
+    return convert.action_results(services.archive(account, convert.ids(ids)))
+
+
+def _delete(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check(Action.CHANGE_MAILBOX, "delete", convert.account_of(rec))
+    require_network("delete")
+    account, ids, permanent = convert.delete_request(rec)
+    return convert.action_results(services.delete(account, ids, permanent=permanent))
+
+
+def _attachment(services: HostServices, rec: Any) -> Any:
+    # Network off: only bytes kept at sync time can be handed out (the service refuses
+    # the rest with EMAIL_NETWORK_DISABLED before any connection).
+    account, key, index, inline = convert.attachment_request(rec)
+    found = services.attachment(account, key, index, inline=inline, network=network_enabled())
+    return convert.attachment_download(found)
+
+
 def _limits_or_defaults(services: HostServices) -> Callable[[], Any]:
     def limits() -> Any:
         try:
@@ -247,6 +349,29 @@ def define_host(
         "draft-delete": _guarded(
             "draft-delete", lambda a, d: _draft_delete(s, p, a, d), on_enter, on_leave
         ),
+        "folders": _guarded("folders", lambda a: _folders(s, a), on_enter, on_leave),
+        "folder-create": _guarded(
+            "folder-create", lambda a, n: _folder_create(s, policy, a, n), on_enter, on_leave
+        ),
+        "folder-rename": _guarded(
+            "folder-rename", lambda a, o, n: _folder_rename(s, policy, a, o, n), on_enter, on_leave
+        ),
+        "folder-delete": _guarded(
+            "folder-delete", lambda a, n, f: _folder_delete(s, policy, a, n, f), on_enter, on_leave
+        ),
+        "mark": _guarded("mark", lambda r: _mark(s, policy, r), on_enter, on_leave),
+        "label": _guarded("label", lambda r: _label(s, policy, r), on_enter, on_leave),
+        "move": _guarded("move", lambda r: _move(s, policy, r), on_enter, on_leave),
+        "archive": _guarded("archive", lambda a, i: _archive(s, policy, a, i), on_enter, on_leave),
+        "delete": _guarded("delete", lambda r: _delete(s, policy, r), on_enter, on_leave),
+        "thread": _guarded("thread", lambda a, k: convert.ok(s.thread(a, k)), on_enter, on_leave),
+        "get-many": _guarded(
+            "get-many",
+            lambda a, i: convert.ok(s.get_many(a, convert.ids(i))),
+            on_enter,
+            on_leave,
+        ),
+        "attachment": _guarded("attachment", lambda r: _attachment(s, r), on_enter, on_leave),
     }
     convert.patch_result_lowering()
     with linker.root() as root, root.add_instance(HOST_INSTANCE) as host:

@@ -4,8 +4,8 @@
 
     read_only  ⊂  draft_only  ⊂  send        (each mode allows what the one before it does)
 
-    read_only   read the store and the server; no drafts, no sending
-    draft_only  also write drafts to the Drafts folder; never send (send, reply, retry, …)
+    read_only   read the store and the server; no drafts, no mailbox changes, no sending
+    draft_only  also write drafts and change the mailbox (mark, move, …); never send
     send        everything (the default)
 
 The mode in force for an account is the stricter of its ``[accounts.policy] mode`` and the
@@ -21,6 +21,7 @@ import enum
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from ..config.model import Config, PolicyMode
 from ..errors import ConfigError, PolicyDenied
@@ -29,10 +30,20 @@ MODE_ENV = "PRX_EMAIL_MODE"
 
 
 class Action(enum.Enum):
-    """What an operation does, by the least strict mode that allows it."""
+    """What an operation does; :data:`NEEDS` gives the least strict mode that allows it."""
 
-    WRITE_DRAFT = PolicyMode.DRAFT_ONLY
-    SEND = PolicyMode.SEND
+    WRITE_DRAFT = "write-draft"
+    #: Folders, flags, labels, moves and deletes on the server (issue 11's mailbox actions).
+    CHANGE_MAILBOX = "change-mailbox"
+    SEND = "send"
+
+
+#: read_only allows neither drafts nor mailbox changes; draft_only both, but never sending.
+NEEDS: Final = {
+    Action.WRITE_DRAFT: PolicyMode.DRAFT_ONLY,
+    Action.CHANGE_MAILBOX: PolicyMode.DRAFT_ONLY,
+    Action.SEND: PolicyMode.SEND,
+}
 
 
 _ORDER = {PolicyMode.READ_ONLY: 0, PolicyMode.DRAFT_ONLY: 1, PolicyMode.SEND: 2}
@@ -94,9 +105,11 @@ class Policy:
     def check(self, action: Action, operation: str, account_id: int | None) -> None:
         """:raises PolicyDenied: the mode in force does not allow ``action``."""
         mode = self.mode_for(account_id)
-        if _ORDER[mode] >= _ORDER[action.value]:
+        if _ORDER[mode] >= _ORDER[NEEDS[action]]:
             return
-        if action is Action.SEND:
+        if action is Action.CHANGE_MAILBOX:
+            hint = "This host is read-only: the mailbox on the server cannot be changed."
+        elif action is Action.SEND:
             hint = (
                 "This host runs in draft-only mode: write a draft (email.draft_create) for a "
                 "person to send."

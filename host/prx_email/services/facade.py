@@ -12,16 +12,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from ..config import AccountConfig, Config
 from ..errors import EmailError, InternalError, OperationTimeout
 from ..types import (
     Account,
+    ActionResult,
+    AttachmentDownload,
     DraftInfo,
     DraftRequest,
     DraftStatus,
+    FolderInfo,
+    FolderList,
     ListQuery,
     Message,
     MessagePage,
@@ -33,6 +37,7 @@ from ..types import (
     SearchQuery,
     SyncReport,
     SyncRequest,
+    Thread,
     ToolLimits,
     check_dates,
 )
@@ -98,6 +103,8 @@ def tool_limits(config: Config) -> ToolLimits:
     """The argument bounds in force for ``config`` (``[limits]`` and each account's send cap)."""
     lim = config.limits
     caps = [acc.send.max_recipients for acc in config.accounts]
+    bulk = [acc.actions.bulk_limit for acc in config.accounts]
+    defaults = ToolLimits()
     return ToolLimits(
         list_page_max=lim.page_max,
         list_page_default=lim.page_default,
@@ -105,10 +112,13 @@ def tool_limits(config: Config) -> ToolLimits:
         search_page_default=lim.page_default,
         outbox_page_max=lim.page_max,
         outbox_page_default=lim.page_default,
-        max_recipients=max(caps) if caps else ToolLimits().max_recipients,
+        max_recipients=max(caps) if caps else defaults.max_recipients,
         max_attachments=lim.max_attachments,
         max_body_chars=lim.max_body_chars,
         max_attachment_base64_chars=lim.max_attachment_base64_chars,
+        bulk_limit=max(bulk) if bulk else defaults.bulk_limit,
+        get_many_max=defaults.get_many_max,
+        attachment_inline_max_bytes=config.attachments.inline_max_bytes,
     )
 
 
@@ -295,3 +305,95 @@ class Services:
 
         self.ctx.account(account_id)
         return self._run(drafts.delete(self.ctx, account_id, draft_id), "the draft removal")
+
+    # -- mailbox actions (issue 11) ------------------------------------------------------
+    # The action services look the account up themselves (once per call); the network
+    # gate is the bridge's, which passes ``network`` where a service can do without it.
+
+    def folders(self, account_id: int, *, network: bool) -> FolderList:
+        from . import actions
+
+        return self._run(actions.folders(self.ctx, account_id, network=network), "listing folders")
+
+    def folder_create(self, account_id: int, name: str) -> tuple[FolderInfo, bool]:
+        from . import actions
+
+        return self._run(actions.folder_create(self.ctx, account_id, name), "creating a folder")
+
+    def folder_rename(self, account_id: int, old: str, new: str) -> tuple[FolderInfo, bool]:
+        from . import actions
+
+        return self._run(actions.folder_rename(self.ctx, account_id, old, new), "renaming a folder")
+
+    def folder_delete(self, account_id: int, name: str, *, force: bool = False) -> bool:
+        from . import actions
+
+        return self._run(
+            actions.folder_delete(self.ctx, account_id, name, force=force), "deleting a folder"
+        )
+
+    def mark(
+        self, account_id: int, ids: Sequence[int], *, add: Sequence[str], remove: Sequence[str]
+    ) -> list[ActionResult]:
+        from . import actions
+
+        return self._run(
+            actions.mark(self.ctx, account_id, ids, add=add, remove=remove), "marking messages"
+        )
+
+    def label(
+        self, account_id: int, ids: Sequence[int], *, add: Sequence[str], remove: Sequence[str]
+    ) -> list[ActionResult]:
+        from . import actions
+
+        return self._run(
+            actions.label(self.ctx, account_id, ids, add=add, remove=remove), "labelling messages"
+        )
+
+    def move(
+        self,
+        account_id: int,
+        ids: Sequence[int],
+        *,
+        folder: str | None = None,
+        role: str | None = None,
+    ) -> list[ActionResult]:
+        from . import actions
+
+        return self._run(
+            actions.move(self.ctx, account_id, ids, folder=folder, role=role), "moving messages"
+        )
+
+    def archive(self, account_id: int, ids: Sequence[int]) -> list[ActionResult]:
+        from . import actions
+
+        return self._run(actions.archive(self.ctx, account_id, ids), "archiving messages")
+
+    def delete(
+        self, account_id: int, ids: Sequence[int], *, permanent: bool = False
+    ) -> list[ActionResult]:
+        from . import actions
+
+        return self._run(
+            actions.delete(self.ctx, account_id, ids, permanent=permanent), "deleting messages"
+        )
+
+    def thread(self, account_id: int, key: int) -> Thread:
+        from . import actions
+
+        return actions.thread(self.ctx, account_id, key)
+
+    def get_many(self, account_id: int, ids: Sequence[int]) -> list[Message | None]:
+        from . import actions
+
+        return actions.get_many(self.ctx, account_id, ids)
+
+    def attachment(
+        self, account_id: int, key: int, index: int, *, inline: bool, network: bool
+    ) -> AttachmentDownload:
+        from . import actions
+
+        return self._run(
+            actions.attachment(self.ctx, account_id, key, index, inline=inline, network=network),
+            "getting the attachment",
+        )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from ..types import AccountId, MessageKey, MessageSummary
 from .db import Database
-from .messages import _SUMMARY, _summary
+from .messages import _SUMMARY, KEY_MAX, _summary, thread_id
 
 __all__ = [
     "LocalFolder",
@@ -247,12 +247,6 @@ def normalise_subject(subject: str) -> str:
     return " ".join(s.split()).casefold()
 
 
-def thread_id(message_id: str | None, in_reply_to: str | None, refs: str, key: int) -> str:
-    """The root Message-ID of a message's conversation (see the module docstring)."""
-    first = refs.split(maxsplit=1)[0] if refs.strip() else None
-    return first or in_reply_to or message_id or f"<local-{key}@prx-email>"
-
-
 _THREAD_COLS = "id, message_id, in_reply_to, refs, subject, sort_date"
 _MAX_ROUNDS = 8
 _MAX_THREAD = 500
@@ -269,6 +263,8 @@ def thread_of(
 
     :raises StorageError:
     """
+    if not 0 < key <= KEY_MAX:  # a WIT u64 past SQLite's INTEGER names no row
+        return None
     with db.reading() as conn:
         row = conn.execute(
             f"SELECT {_THREAD_COLS} FROM messages WHERE account_id = ? AND id = ?",

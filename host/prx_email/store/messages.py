@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 # sync, which only writes, never loads their module (``prx_email.types`` loads lazily).
 
 __all__ = [
+    "KEY_MAX",
     "CompletedRow",
     "CompletionSettings",
     "ListedPage",
@@ -61,8 +62,11 @@ __all__ = [
     "SummaryFields",
     "SummaryItem",
     "attachment_metas",
+    "thread_id",
 ]
 
+#: Largest store key (SQLite INTEGER); binding a larger int raises OverflowError.
+KEY_MAX = 2**63 - 1
 _SEEN = "\\Seen"
 # One encoder for every row: json.dumps(..., ensure_ascii=False) builds a new one per call.
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -117,14 +121,13 @@ _EXISTING_UIDS = (
 _FIRST_UPDATABLE = len(_COLUMNS.split(",")) - len(_UPDATABLE.split(","))
 assert _COLUMNS.endswith(_UPDATABLE.split(",", 1)[1])  # row[_FIRST_UPDATABLE:] is the SET list
 
+# in_reply_to and refs (15, 16) give each summary its thread_id (no extra query).
 _SUMMARY = (
     "id, account_id, folder, uid, message_id, subject, from_addr, to_addrs, cc_addrs, date, "
-    "flags, snippet, has_attachments, size, sort_date"
+    "flags, snippet, has_attachments, size, sort_date, in_reply_to, refs"
 )
-_FULL = (
-    _SUMMARY + ", reply_to, in_reply_to, refs, headers, body_text, body_html, body_truncated, "
-    "attachments"
-)
+_SUMMARY_WIDTH = 17  # columns of _SUMMARY: what a listing adds starts here
+_FULL = _SUMMARY + ", reply_to, headers, body_text, body_html, body_truncated, attachments"
 
 
 # Rows per multi-row INSERT (see _insert_rows): a sync batch in one statement; a statement
@@ -193,7 +196,14 @@ def _summary(row: Sequence[Any]) -> MessageSummary:
         snippet=row[11],
         has_attachments=bool(row[12]),
         size=row[13],
+        thread_id=thread_id(row[4], row[15], row[16], row[0]),
     )
+
+
+def thread_id(message_id: str | None, in_reply_to: str | None, refs: str, key: int) -> str:
+    """The root Message-ID of a message's conversation (see ``store.mailbox``'s docstring)."""
+    first = refs.split(maxsplit=1)[0] if refs.strip() else None
+    return first or in_reply_to or message_id or f"<local-{key}@prx-email>"
 
 
 def _message(row: Sequence[Any]) -> Message:
@@ -211,9 +221,9 @@ def _message(row: Sequence[Any]) -> Message:
     )
     return _types.Message(
         summary=_summary(row),
-        reply_to=_lines(row[15]),
-        in_reply_to=row[16],
-        references=_words(row[17]),
+        reply_to=_lines(row[17]),
+        in_reply_to=row[15],
+        references=_words(row[16]),
         headers=headers,
         body_text=row[19],
         body_html=row[20],
@@ -748,6 +758,8 @@ class MessageStore:
 
     def get(self, account_id: AccountId, key: MessageKey) -> Message | None:
         """The message as stored, or None (also when it belongs to another account)."""
+        if not 0 < key <= KEY_MAX:  # a WIT u64 past SQLite's INTEGER names no row
+            return None
         row = self._one(
             f"SELECT {_FULL} FROM messages WHERE id = ? AND account_id = ?", (key, account_id)
         )
@@ -867,4 +879,4 @@ class MessageStore:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1][14], rows[-1][0]) if more and rows else None
         page = _types.MessagePage(tuple(_summary(r) for r in rows), next_cursor)
-        return ListedPage(page, frozenset(int(r[0]) for r in rows if r[15]))
+        return ListedPage(page, frozenset(int(r[0]) for r in rows if r[_SUMMARY_WIDTH]))

@@ -34,6 +34,13 @@ class ToolLimits:
     max_attachments: int = 20
     max_body_chars: int = 4 * MiB
     max_attachment_base64_chars: int = 6 * MiB
+    #: Ids of one bulk action: the largest per-account ``actions.bulk_limit`` (the host also
+    #: applies each account's own).
+    bulk_limit: int = 100
+    #: Ids of one email.get_many (``services.actions.GET_MANY_LIMIT``).
+    get_many_max: int = 20
+    #: Bytes email.attachment returns inline (``[attachments] inline_max_bytes``).
+    attachment_inline_max_bytes: int = 256 * 1024
 
     def page_bounds(self, tool: PagedTool) -> tuple[int, int]:
         """``(max, default)`` of ``limit`` for one paged tool."""

@@ -26,6 +26,8 @@ class MessageSummary:
     snippet: str
     has_attachments: bool
     size: int
+    #: The conversation's root Message-ID (``store.mailbox.thread_id``).
+    thread_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

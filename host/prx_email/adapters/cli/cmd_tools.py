@@ -14,7 +14,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run)
 
 
+_SHOWN = ("read_only", "destructive", "idempotent", "network")
+
+
 def _effects(tool: dict[str, Any]) -> str:
+    notes = tool.get("annotations")
+    if isinstance(notes, dict):
+        return ", ".join(k.replace("_", "-") for k in _SHOWN if notes.get(k)) or "-"
     effects = tool.get("effects")
     if isinstance(effects, dict):
         return ", ".join(k for k, v in sorted(effects.items()) if v) or "read-only"

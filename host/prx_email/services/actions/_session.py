@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 from ...config.model import AccountConfig
-from ...errors import FolderNotFound, InvalidArgument, InvalidState
+from ...errors import FolderNotFound, InvalidArgument
+from ...errors import MoveIncomplete as _MoveIncomplete
 from ...mail.errors import map_imap_errors
 from ...mail.imap import (
     CommandFailed,
@@ -35,10 +36,10 @@ __all__ = ["ROLES", "MoveIncomplete", "Session", "by_folder", "check_ids", "open
 ROLES = ("inbox", "all", "archive", "drafts", "flagged", "junk", "sent", "trash")
 
 
-class MoveIncomplete(InvalidState):
+class MoveIncomplete(_MoveIncomplete):
     """The copy to the destination succeeded but the source could not be removed.
 
-    Proposed code: ``EMAIL_MOVE_INCOMPLETE`` (today it answers as ``EMAIL_INVALID_STATE``).
+    Answers ``EMAIL_MOVE_INCOMPLETE`` (an ``InvalidState`` subclass, see ``errors``).
     ``copied`` maps each affected source UID to its new UID (None when not reported).
     """
 
@@ -55,15 +56,24 @@ class MoveIncomplete(InvalidState):
         self.copied = copied
 
 
-def check_ids(ids: Sequence[MessageKey], limit: int, what: str = "ids") -> list[MessageKey]:
-    """Distinct ids in the order given. :raises InvalidArgument: none, or over ``limit``."""
+#: Where the bulk limit is set, named in the over-the-limit hint.
+BULK_SETTING = "the account's actions.bulk_limit"
+
+
+def check_ids(
+    ids: Sequence[MessageKey], limit: int, what: str = "ids", setting: str = BULK_SETTING
+) -> list[MessageKey]:
+    """Distinct ids in the order given. :raises InvalidArgument: none, or over ``limit``.
+
+    The guest refuses with the same words (``prx_email_guest._kinds.Ids``).
+    """
     out = list(dict.fromkeys(int(i) for i in ids))
     if not out:
         raise InvalidArgument(f"no {what} given", hint="pass one message id or a list of ids")
     if len(out) > limit:
         raise InvalidArgument(
             f"{len(out)} {what} given, over the limit of {limit}",
-            hint=f"split the call into batches of {limit} (the account's actions.bulk_limit)",
+            hint=f"split the call into batches of {limit} ({setting})",
         )
     return out
 

@@ -20,6 +20,8 @@ __all__ = ["GET_MANY_LIMIT", "get_many", "thread"]
 
 #: Most messages one ``get_many`` returns.
 GET_MANY_LIMIT = 20
+#: Named in the over-the-limit hint (the guest uses the same words).
+GET_MANY_SETTING = "email.get_many's maximum"
 
 
 def thread(
@@ -51,7 +53,7 @@ def get_many(
     :raises StorageError:
     """
     ctx.account(account)
-    wanted = check_ids(ids, GET_MANY_LIMIT)
+    wanted = check_ids(ids, GET_MANY_LIMIT, setting=GET_MANY_SETTING)
     complete_pending(ctx.db, account, keys=wanted, saver=lenient_saver)
     ms = MessageStore(ctx.db)
     return [ms.get(account, k) for k in wanted]
