@@ -172,7 +172,7 @@ def test_all_steps_pass_against_dovecot_and_aiosmtpd(
         assert cap in steps["imap.capabilities"]["detail"]
     folders = steps["imap.folders"]["detail"]
     for role in (
-        "Sent = Sent (sent_folder)",
+        "Sent = Sent",  # sent_folder unset: found by its SPECIAL-USE \\Sent role
         "Drafts = Drafts",
         "Trash = Trash",
         "Archive = Archive",

@@ -351,19 +351,19 @@ def define_host(
         ),
         "folders": _guarded("folders", lambda a: _folders(s, a), on_enter, on_leave),
         "folder-create": _guarded(
-            "folder-create", lambda a, n: _folder_create(s, policy, a, n), on_enter, on_leave
+            "folder-create", lambda a, n: _folder_create(s, p, a, n), on_enter, on_leave
         ),
         "folder-rename": _guarded(
-            "folder-rename", lambda a, o, n: _folder_rename(s, policy, a, o, n), on_enter, on_leave
+            "folder-rename", lambda a, o, n: _folder_rename(s, p, a, o, n), on_enter, on_leave
         ),
         "folder-delete": _guarded(
-            "folder-delete", lambda a, n, f: _folder_delete(s, policy, a, n, f), on_enter, on_leave
+            "folder-delete", lambda a, n, f: _folder_delete(s, p, a, n, f), on_enter, on_leave
         ),
-        "mark": _guarded("mark", lambda r: _mark(s, policy, r), on_enter, on_leave),
-        "label": _guarded("label", lambda r: _label(s, policy, r), on_enter, on_leave),
-        "move": _guarded("move", lambda r: _move(s, policy, r), on_enter, on_leave),
-        "archive": _guarded("archive", lambda a, i: _archive(s, policy, a, i), on_enter, on_leave),
-        "delete": _guarded("delete", lambda r: _delete(s, policy, r), on_enter, on_leave),
+        "mark": _guarded("mark", lambda r: _mark(s, p, r), on_enter, on_leave),
+        "label": _guarded("label", lambda r: _label(s, p, r), on_enter, on_leave),
+        "move": _guarded("move", lambda r: _move(s, p, r), on_enter, on_leave),
+        "archive": _guarded("archive", lambda a, i: _archive(s, p, a, i), on_enter, on_leave),
+        "delete": _guarded("delete", lambda r: _delete(s, p, r), on_enter, on_leave),
         "thread": _guarded("thread", lambda a, k: convert.ok(s.thread(a, k)), on_enter, on_leave),
         "get-many": _guarded(
             "get-many",
