@@ -190,6 +190,10 @@ def test_annotations() -> None:
         "email.thread": ro,
         "email.get_many": ro,
         "email.attachment": (*ro, "network"),
+        "email.draft_create": ("network",),
+        "email.draft_status": (*ro, "network"),
+        "email.draft_update": net,
+        "email.draft_delete": ("destructive", *net),
     }
     delete = next(t for t in CATALOGUE if t["name"] == "email.delete")
     assert "Destructive with permanent=true" in delete["description"]

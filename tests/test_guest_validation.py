@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from helpers.guest import FakeHost, error_code, run
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from prx_email_guest import Guest, GuestError
 from prx_email_guest._timefmt import format_iso, parse_iso
@@ -335,6 +335,7 @@ _NAME_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="
     local=st.from_regex(r"[a-z0-9.+_'-]{1,20}", fullmatch=True),
     domain=st.from_regex(r"[a-z0-9-]{1,10}(\.[a-z]{2,5}){0,2}", fullmatch=True),
 )
+@example(name="\t", local="0", domain="0")  # a TAB around the name: the host refuses controls
 def test_what_the_guest_accepts_the_host_parses_as_one_address(
     name: str, local: str, domain: str
 ) -> None:

@@ -854,14 +854,14 @@ def _draft_specs(
             "Replace a draft's whole content, keeping its draft_id: give every field again. "
             "Needs the host's network flag.",
             (ACCOUNT_ID, DRAFT_ID, *content),
-            _NET_WRITE,
+            _NET_IDEMPOTENT,  # the same content again leaves one draft with that content
             checks=checks,
         ),
         ToolSpec(
             "email.draft_delete",
             "Remove a draft from the Drafts folder. Needs the host's network flag.",
             (ACCOUNT_ID, DRAFT_ID),
-            _NET_WRITE,
+            _NET_DESTRUCTIVE,
         ),
     )
 

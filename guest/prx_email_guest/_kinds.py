@@ -49,9 +49,10 @@ _LABEL: Final = rf"{_ALNUM}(?:(?:{_ALNUM}|-){{0,61}}{_ALNUM})?"
 _ADDRESS: Final = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@({_LABEL}(?:\.{_LABEL})*)")
 ADDRESS_MAX: Final = 320
 # ``Name <local@domain>`` with a plain name: the host's parser (mail.compose.parse_mailbox)
-# refuses the same specials, so one string is always exactly one address.
+# refuses the same specials (and any control character, TAB included), so one string is
+# always exactly one address.
 _NAMED: Final = re.compile(
-    r"[ \t]*([^<>@,;:\"\\\[\]\x00-\x1f\x7f]*?)[ \t]*<([^<>\x00-\x1f]*)>[ \t]*"
+    r" *([^<>@,;:\"\\\[\]\x00-\x1f\x7f]*?) *<([^<>\x00-\x1f]*)> *"
 )
 NAMED_MAX: Final = 512
 
