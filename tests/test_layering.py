@@ -144,24 +144,46 @@ def test_the_store_imports_neither_services_nor_the_mime_parser() -> None:
     assert found == []
 
 
+def foreign_private(own: str, mod: str) -> bool:
+    """Whether module ``mod`` (dotted) is, or is in, a private module outside package ``own``
+    and its ancestors (a package's private helpers serve its subpackages too)."""
+    parts = mod.split(".")
+    if parts[0] != "prx_email":
+        return False
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            # the package holding it: a private name's module is not a package
+            pkg = parts[:i] if ROOT.joinpath(*parts[1:i]).is_dir() else parts[: i - 1]
+            owner = ".".join(pkg)
+            return not (own == owner or own.startswith(owner + "."))
+    return False
+
+
+@pytest.mark.parametrize(
+    ("own", "mod", "foreign"),
+    [
+        ("prx_email.adapters.cli", "prx_email.adapters.ta._main", True),
+        ("prx_email", "prx_email.runtime._sandbox", True),
+        ("prx_email.services", "prx_email.mail.imap._quote", True),
+        ("prx_email.mail", "prx_email.mail.imap._client", True),  # a parent, still outside
+        ("prx_email.adapters.cli", "prx_email.adapters.ta._main._timeout", True),
+        ("prx_email.adapters.ta", "prx_email.adapters.ta._main", False),
+        ("prx_email.store", "prx_email.store.messages._SUMMARY", False),
+        ("prx_email.services.attachments", "prx_email._lazy", False),
+        ("prx_email.adapters.cli", "prx_email.adapters.ta", False),
+    ],
+)
+def test_the_private_import_rule(own: str, mod: str, foreign: bool) -> None:
+    assert foreign_private(own, mod) is foreign
+
+
 def test_no_import_of_another_packages_private_module() -> None:
-    found: list[str] = []
-    for path in ROOT.rglob("*.py"):
-        own = ".".join(["prx_email", *path.relative_to(ROOT).parent.parts])
-        for line, mod in _imports(path):
-            parts = mod.split(".")
-            if parts[0] != "prx_email":
-                continue
-            for i, part in enumerate(parts):
-                # a private part (not a dunder): it must belong to this module's own package
-                # or an ancestor of it (a package's private helpers serve its subpackages).
-                if part.startswith("_") and not part.startswith("__"):
-                    # the package holding it: a private name's module is not a package
-                    pkg = parts[:i] if ROOT.joinpath(*parts[1:i]).is_dir() else parts[: i - 1]
-                    owner = ".".join(pkg)
-                    if not (own == owner or own.startswith(owner + ".")):
-                        found.append(f"{path.relative_to(ROOT)}:{line}: {mod}")
-                    break
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {mod}"
+        for path in ROOT.rglob("*.py")
+        for line, mod in _imports(path)
+        if foreign_private(".".join(["prx_email", *path.relative_to(ROOT).parent.parts]), mod)
+    ]
     assert found == []
 
 
