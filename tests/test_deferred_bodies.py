@@ -285,7 +285,7 @@ def test_deleting_pending_and_indexed_rows_keeps_the_index_consistent(db: Databa
 async def test_search_after_sync_finds_body_text_and_attachments_are_saved(
     dovecot, make_ctx
 ) -> None:
-    from test_sync_dovecot import make_msg, new_folder
+    from helpers.imap import make_msg, new_folder
 
     folder = new_folder("Deferred")
     m = EmailMessage()
@@ -314,7 +314,7 @@ async def test_search_after_sync_finds_body_text_and_attachments_are_saved(
 
 @pytest.mark.integration
 async def test_sync_without_completion_then_reads_complete(dovecot, make_ctx) -> None:
-    from test_sync_dovecot import make_msg, new_folder
+    from helpers.imap import make_msg, new_folder
 
     folder = new_folder("Pending")
     dovecot.add_messages([make_msg(i, body=f"wombat{i} lives here\n") for i in range(12)], folder)

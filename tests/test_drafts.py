@@ -6,17 +6,14 @@ Every effect is checked over a second, independent IMAP connection (stdlib ``ima
 from __future__ import annotations
 
 import dataclasses
-import email
-import email.policy
-import imaplib
 import re
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fixtures.dovecot import PW_ENV, DovecotServer, account, free_port, start_dovecot
+from helpers.imap import Imap
 from prx_email import NETWORK_ENV, Plugin, open_plugin
 from prx_email.config import Config
 from prx_email.config.model import AccountConfig, SendSettings
@@ -31,48 +28,6 @@ def draft_account(dovecot: DovecotServer, **send: Any) -> AccountConfig:
         SendSettings(), **{"drafts_folder": "Drafts", "sent_folder": "Sent", **send}
     )
     return dataclasses.replace(acc, send=settings)
-
-
-class Imap:
-    """A second connection to the server, to look at what the plugin did."""
-
-    def __init__(self, dovecot: DovecotServer) -> None:
-        ctx = ssl.create_default_context(cafile=str(dovecot.ca_file))
-        self.conn = imaplib.IMAP4_SSL(dovecot.host, dovecot.imaps_port, ssl_context=ctx)
-        self.conn.login(dovecot.user, dovecot.password)
-
-    def find(self, folder: str, message_id: str) -> list[bytes]:
-        typ, _ = self.conn.select(f'"{folder}"')
-        assert typ == "OK", folder
-        typ, data = self.conn.uid("SEARCH", "UNDELETED", "HEADER", "Message-ID", message_id)
-        assert typ == "OK"
-        return data[0].split()
-
-    def fetch(self, folder: str, uid: bytes) -> tuple[str, email.message.EmailMessage]:
-        self.conn.select(f'"{folder}"')
-        typ, data = self.conn.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
-        assert typ == "OK"
-        meta, raw = data[0][0], data[0][1]  # type: ignore[index]
-        flags = re.search(rb"FLAGS \(([^)]*)\)", meta).group(1).decode()  # type: ignore[union-attr]
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        return flags, msg  # type: ignore[return-value]
-
-    def append(self, folder: str, raw: bytes, flags: str = "(\\Draft)") -> None:
-        typ, _ = self.conn.append(f'"{folder}"', flags, None, raw)
-        assert typ == "OK"
-
-    def move(self, src: str, dst: str, uid: bytes) -> None:
-        self.conn.select(f'"{src}"')
-        typ, _ = self.conn.uid("MOVE", uid, f'"{dst}"')
-        assert typ == "OK"
-
-    def delete(self, folder: str, uid: bytes) -> None:
-        self.conn.select(f'"{folder}"')
-        self.conn.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
-        self.conn.expunge()
-
-    def close(self) -> None:
-        self.conn.logout()
 
 
 @pytest.fixture

@@ -125,6 +125,12 @@ async def test_remote_search_criteria_and_fetches_missing(dovecot, make_ctx) -> 
         SearchQuery(account_id=1, since=1704067200, before=1735689600, folder=folder, remote=True),
     )
     assert len(page.messages) == 4
+    # The page bound is the façade's, from [limits] page_max: the service has none of its own
+    # (it refused anything above 500, whatever the configuration said).
+    page = await sync_service.search_remote(
+        ctx, SearchQuery(account_id=1, folder=folder, remote=True, limit=1000)
+    )
+    assert len(page.messages) == 4 and page.next_cursor is None
 
 
 class _OAuthProvider:

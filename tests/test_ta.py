@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 from fixtures.dovecot import DovecotServer, start_dovecot
+from helpers.imap import Imap
 from prx_email import NETWORK_ENV
-from test_drafts import Imap
 
 pytestmark = [pytest.mark.integration, pytest.mark.component]
 

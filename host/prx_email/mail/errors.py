@@ -31,8 +31,7 @@ from ..errors import (
     SmtpTransient,
     TlsFailed,
 )
-from .imap._client import CommandFailed
-from .imap._response import ParseError
+from .imap import CommandFailed, ParseError
 
 __all__ = [
     "SmtpPermanentReply",

@@ -12,7 +12,7 @@ it reads what the store holds now. One collector, :class:`StoreCollector`, yield
 - ``prx_email_sync_last_success_timestamp_seconds{account,folder}``: the last complete sync
 
 The values come from the store's own readers (``OutboxRepo.counts``, ``CircuitBreaker``,
-``scheduler.load_jobs``, ``sync_state.get_state``), never from SQL of its own.
+``scheduler.load_jobs``, ``SyncStateRepo.state``), never from SQL of its own.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from ..store import sync_state
 from ..store.outbox import OutboxRepo
+from ..store.sync_state import SyncStateRepo
 from ..types import OutboxStatus
 from .circuit import CircuitBreaker
 from .context import ServiceContext
@@ -104,13 +104,13 @@ class StoreCollector(Collector):
             "When the folder was last synced completely.",
             labels=labels,
         )
-        conn = self.ctx.db.connect()
+        repo = SyncStateRepo(self.ctx.db)
         for job in load_jobs(self.ctx, jobs_for(self.ctx)):
             key = [str(job.account_id), job.folder]
             failures.add_metric(key, job.failures)
             backing_off.add_metric(key, int(job.failures > 0 and job.next_due > now))
             next_due.add_metric(key, job.next_due)
-            state = sync_state.get_state(conn, job.account_id, job.folder)
+            state = repo.state(job.account_id, job.folder)
             if state is not None and state.last_sync_at is not None:
                 last_ok.add_metric(key, state.last_sync_at)
         yield from (failures, backing_off, next_due, last_ok)

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from ..errors import EmailError, ErrorCode, OperationTimeout
 from ..logging_setup import new_run_id, run_scope
-from ..store import sync_state
+from ..store.sync_state import JobState, SyncStateRepo
 from ..types import SyncRequest
 from .context import ServiceContext
 
@@ -293,31 +293,27 @@ def jobs_for(
 
 def load_jobs(ctx: ServiceContext, jobs: Sequence[SyncJob]) -> list[SyncJob]:
     """The same jobs with their persisted failure count and next due time."""
-    conn = ctx.db.connect()
-    out = []
-    for job in jobs:
-        st = sync_state.get_job(conn, job.account_id, job.folder)
-        out.append(replace(job, failures=st.failures, next_due=st.next_due))
-    return out
+    stored = SyncStateRepo(ctx.db).jobs((j.account_id, j.folder) for j in jobs)
+    return [
+        replace(job, failures=st.failures, next_due=st.next_due)
+        for job, st in zip(jobs, stored, strict=True)
+    ]
 
 
 def save_jobs(ctx: ServiceContext, report: RunnerReport, now: float) -> None:
     """Persist each job's failure count, next due time and last error."""
-    with ctx.db.transaction() as tx:
-        for j in report.jobs:
-            if not j.ran:
-                continue
-            sync_state.put_job(
-                tx,
-                sync_state.JobState(
-                    j.account_id,
-                    j.folder,
-                    failures=j.failures,
-                    next_due=j.next_due,
-                    last_error=j.error_code,
-                    last_run_at=now,
-                ),
-            )
+    SyncStateRepo(ctx.db).save_jobs(
+        JobState(
+            j.account_id,
+            j.folder,
+            failures=j.failures,
+            next_due=j.next_due,
+            last_error=j.error_code,
+            last_run_at=now,
+        )
+        for j in report.jobs
+        if j.ran
+    )
 
 
 def clear_backoff(ctx: ServiceContext, account_id: int, folders: Sequence[str], now: float) -> None:
@@ -326,12 +322,9 @@ def clear_backoff(ctx: ServiceContext, account_id: int, folders: Sequence[str], 
     Called by every successful sync (``email.sync`` too), so a stored backoff never
     outlives the problem that caused it. Writes only rows that were failing.
     """
-    conn = ctx.db.connect()
-    failing = [f for f in folders if sync_state.get_job(conn, account_id, f).failures]
-    if not failing:
-        return
-    with ctx.db.transaction() as tx:
-        for folder in failing:
-            sync_state.put_job(
-                tx, sync_state.JobState(account_id, folder, failures=0, last_run_at=now)
-            )
+    repo = SyncStateRepo(ctx.db)
+    failing = [j.folder for j in repo.jobs((account_id, f) for f in folders) if j.failures]
+    if failing:
+        repo.save_jobs(
+            JobState(account_id, folder, failures=0, last_run_at=now) for folder in failing
+        )

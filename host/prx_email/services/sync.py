@@ -40,15 +40,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .. import types as _types
 from ..auth.credentials import OAuthBearer
 from ..config.model import AccountConfig, ServerConfig
 from ..errors import AuthFailed, ConfigError, EmailError, InvalidArgument
@@ -65,9 +63,9 @@ from ..mail.imap import (
     format_uid_set,
 )
 from ..mail.parse import parse_message, parse_summary
-from ..store import sync_state
-from ..store.cursor import decode_cursor, encode_cursor
+from ..store.cursor import decode_cursor
 from ..store.messages import MessageStore, StoreItem, SummaryItem
+from ..store.sync_state import FolderState, SyncStateRepo
 from ..types import FolderReport, SyncReport, SyncRequest
 from . import completion
 from ._batch_writer import BatchWriter
@@ -76,7 +74,7 @@ from .context import ServiceContext
 from .scheduler import clear_backoff
 
 if TYPE_CHECKING:
-    from ..types import MessagePage, MessageSummary, SearchQuery
+    from ..types import MessagePage, SearchQuery
 
 __all__ = [
     "SyncProgress",
@@ -90,9 +88,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _FETCH_ITEMS = "(UID FLAGS BODY.PEEK[])"
-# Was store.messages.MAX_PAGE; the store no longer bounds pages (the host functions do,
-# from the configuration), this check stays until remote search takes the same bound.
-_MAX_PAGE = 500
 #: UID FETCH batches requested beyond the one being parsed: the server streams on while we
 #: parse and store (with one batch ahead, 10,000 messages took ~1.5x as long).
 FETCH_AHEAD = 8
@@ -188,31 +183,22 @@ class _FolderRun:
     folder: str
     store: MessageStore
     progress: ProgressFn | None
+    repo: SyncStateRepo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.repo = SyncStateRepo(self.ctx.db)
 
     async def run(self, budget: int | None) -> FolderReport:
-        db = self.ctx.db
         qresync = "QRESYNC" in self.client.enabled
         info = await self.client.select(self.folder)
-        conn = db.connect()
-        state = sync_state.get_state(conn, self.acc.id, self.folder)
+        state = self.repo.state(self.acc.id, self.folder)
         reset = False
         if state is not None and state.uidvalidity != info.uidvalidity:
-            with db.transaction() as tx:
-                tx.execute(
-                    "DELETE FROM messages WHERE account_id = ? AND folder = ?",
-                    (self.acc.id, self.folder),
-                )
-                sync_state.delete_state(tx, self.acc.id, self.folder)
+            self.repo.reset_folder(self.acc.id, self.folder)
             state, reset = None, True
         if state is None:
-            state = sync_state.FolderState(self.acc.id, self.folder, info.uidvalidity)
-            with db.transaction() as tx:
-                # Rows of this folder under another UIDVALIDITY (state lost) are stale.
-                tx.execute(
-                    "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity != ?",
-                    (self.acc.id, self.folder, info.uidvalidity),
-                )
-                sync_state.put_state(tx, state)
+            state = FolderState(self.acc.id, self.folder, info.uidvalidity)
+            self.repo.start_folder(state)
 
         if (
             info.uidnext is not None
@@ -230,21 +216,14 @@ class _FolderRun:
 
         fetched, more = await self._new(state.last_uid, info.uidvalidity, budget)
 
-        with db.transaction() as tx:
-            cur = sync_state.get_state(tx, self.acc.id, self.folder)
-            assert cur is not None
-            sync_state.put_state(
-                tx,
-                sync_state.FolderState(
-                    self.acc.id,
-                    self.folder,
-                    info.uidvalidity,
-                    cur.last_uid,
-                    None if more else info.uidnext,
-                    info.highestmodseq,
-                    int(self.ctx.clock()),
-                ),
-            )
+        self.repo.finish_folder(
+            self.acc.id,
+            self.folder,
+            uidvalidity=info.uidvalidity,
+            uidnext=None if more else info.uidnext,
+            highestmodseq=info.highestmodseq,
+            last_sync_at=int(self.ctx.clock()),
+        )
         return FolderReport(
             self.folder,
             fetched=fetched,
@@ -351,10 +330,8 @@ class _FolderRun:
     def _store(self, uidvalidity: int, jobs: Sequence[tuple[list[SummaryItem], int]]) -> int:
         """Store fetched batches (items, last UID) and move the cursor, in one transaction."""
         items = [item for batch_items, _ in jobs for item in batch_items]
-        with self.ctx.db.transaction() as tx:
-            sync_state.store_summaries(
-                tx, self.store, self.acc.id, self.folder, uidvalidity, items, jobs[-1][1]
-            )
+        # One transaction: the batch's single multi-row upsert, then the cursor move.
+        self.repo.store_summaries(self.acc.id, self.folder, uidvalidity, items, jobs[-1][1])
         return len(items)
 
     def _build(self, result: FetchResult) -> list[SummaryItem]:
@@ -561,9 +538,8 @@ async def search_remote(ctx: ServiceContext, query: SearchQuery) -> MessagePage:
     :raises InvalidArgument, AccountNotFound, ConnectionFailed, TlsFailed, AuthFailed,
         FolderNotFound, OperationTimeout:
     """
-    if not 1 <= query.limit <= _MAX_PAGE:
-        raise InvalidArgument(f"limit must be between 1 and {_MAX_PAGE}, got {query.limit}")
-    after = decode_cursor(query.cursor) if query.cursor else None
+    if query.cursor:
+        decode_cursor(query.cursor)  # a foreign cursor is refused before any round trip
     criteria, charset = search_criteria(query)
     acc = ctx.account(query.account_id)
     server = _imap_server(acc)
@@ -573,7 +549,7 @@ async def search_remote(ctx: ServiceContext, query: SearchQuery) -> MessagePage:
         with map_imap_errors(server.host, server.port, folder=folder, timeout=server.timeout):
             await client.enable("QRESYNC")
             info = await client.select(folder)
-            state = sync_state.get_state(ctx.db.connect(), acc.id, folder)
+            state = SyncStateRepo(ctx.db).state(acc.id, folder)
             if state is None or state.uidvalidity != info.uidvalidity:
                 # Unknown or reset folder: bring it up to date first, so the store's rows
                 # carry the server's current UIDVALIDITY.
@@ -591,43 +567,13 @@ async def search_remote(ctx: ServiceContext, query: SearchQuery) -> MessagePage:
     finally:
         await client.logout()
     await complete_pending(ctx, acc.id)
-    return _page_of_uids(ctx, acc.id, folder, info.uidvalidity, uids, query, after)
-
-
-def _page_of_uids(
-    ctx: ServiceContext,
-    account_id: int,
-    folder: str,
-    uidvalidity: int,
-    uids: list[int],
-    query: SearchQuery,
-    after: tuple[int, int] | None,
-) -> MessagePage:
-    limit = query.limit
-    sql = (
-        "SELECT id, sort_date FROM messages WHERE account_id = ? AND folder = ?"
-        " AND uidvalidity = ? AND uid IN (SELECT value FROM json_each(?))"
-    )
-    params: list[object] = [account_id, folder, uidvalidity, json.dumps(uids)]
-    if query.since is not None:
-        sql += " AND date >= ?"
-        params.append(query.since)
-    if query.before is not None:
-        sql += " AND date < ?"
-        params.append(query.before)
-    if after is not None:
-        sql += " AND (sort_date, id) < (?, ?)"
-        params += list(after)
-    sql += " ORDER BY sort_date DESC, id DESC LIMIT ?"
-    params.append(limit + 1)
-    rows = ctx.db.connect().execute(sql, params).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    store = MessageStore(ctx.db)
-    out: list[MessageSummary] = []
-    for key, _sort in rows:
-        msg = store.get(account_id, key)
-        if msg is not None:
-            out.append(msg.summary)
-    cursor = encode_cursor(rows[-1][1], rows[-1][0]) if more and rows else None
-    return _types.MessagePage(tuple(out), cursor)
+    return store.uid_page(
+        acc.id,
+        folder,
+        info.uidvalidity,
+        uids,
+        limit=query.limit,
+        cursor=query.cursor,
+        since=query.since,
+        before=query.before,
+    ).page

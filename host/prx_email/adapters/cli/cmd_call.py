@@ -113,17 +113,8 @@ def _execute(args: argparse.Namespace) -> Envelope:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sqlite3
-
     try:
         envelope = _execute(args)
-    except sqlite3.Error as exc:
-        # The store module maps its own errors; this keeps `call` an envelope regardless.
-        envelope = error(
-            ErrorCode.STORAGE.envelope,
-            f"the store cannot be used: {exc}",
-            hint="check that --db / PRX_EMAIL_DB points at a prx-email SQLite store",
-        )
     except (BrokenPipeError, KeyboardInterrupt):
         raise
     except Exception as exc:  # never a traceback: an unexpected failure is an envelope too

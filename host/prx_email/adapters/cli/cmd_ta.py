@@ -7,7 +7,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from ..ta._main import add_options
+    from ..ta import add_options
 
     p = subparsers.add_parser(
         "ta",
@@ -19,14 +19,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ta._main import _claim_stdout, _timeout, respond
-    from ..ta._protocol import encode, failure
+    from ..ta import answer
 
-    out = _claim_stdout()
-    try:
-        timeout = _timeout(args.timeout)
-    except Exception as exc:
-        out.write(encode(failure(f"bad command line for prx-email ta: {exc}")))
-        out.flush()
-        return 0
-    return respond(out, timeout, getattr(args, "db", None), getattr(args, "config", None))
+    return answer(args.timeout, getattr(args, "db", None), getattr(args, "config", None))

@@ -1,5 +1,5 @@
 """The TA messaging-plugin adapter (protocol v1, one process per request; docs/ta-protocol.md)."""
 
-from ._main import main, run
+from ._main import add_options, answer, main, run
 
-__all__ = ["main", "run"]
+__all__ = ["add_options", "answer", "main", "run"]

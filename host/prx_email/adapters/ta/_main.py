@@ -136,6 +136,20 @@ def run(argv: Sequence[str] | None = None, *, prog: str = "prx-email-ta") -> int
     return respond(out, timeout, args.db, args.config)
 
 
+def answer(
+    timeout: float | None, db: str | None, config: str | None, *, prog: str = "prx-email ta"
+) -> int:
+    """Answer one request with the options already parsed (``prx-email ta``): the response
+    stream claimed, the timeout resolved (``None``: the environment's, else the default)."""
+    out = _claim_stdout()
+    try:
+        seconds = _timeout(timeout)
+    except _ArgError as exc:
+        _write(out, failure(f"bad command line for {prog}: {exc}"))
+        return 0
+    return respond(out, seconds, db, config)
+
+
 def respond(out: IO[bytes], timeout: float, db: str | None, config: str | None) -> int:
     """Serve stdin within ``timeout``; write the one response line to ``out``; exit code 0."""
     result: list[dict[str, Any]] = []
