@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import imaplib
 import itertools
 import re
 import shutil
-import ssl
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,6 +27,7 @@ from fixtures.dovecot import (
     capabilities_without,
     start_dovecot,
 )
+from helpers.mailbox import admin, server_flags, server_folders, server_subjects
 from prx_email.auth.credentials import StaticCredentialProvider
 from prx_email.config.model import AccountConfig, ActionSettings, AttachmentPolicy, Config
 from prx_email.errors import (
@@ -125,55 +124,6 @@ def msg(i: int, *, subject: str | None = None, **headers: str) -> bytes:
         m[k.replace("_", "-")] = v
     m.set_content(f"Body of message {i}.\n")
     return bytes(m)
-
-
-def admin(server: DovecotServer) -> imaplib.IMAP4_SSL:
-    ctx = ssl.create_default_context(cafile=str(server.ca_file))
-    m = imaplib.IMAP4_SSL("127.0.0.1", server.imaps_port, ssl_context=ctx)
-    m.login(server.user, server.password)
-    return m
-
-
-def server_flags(server: DovecotServer, folder: str) -> dict[int, set[str]]:
-    """UID → flags of every message in ``folder``, read over a second connection."""
-    m = admin(server)
-    try:
-        typ, _ = m.select(f'"{folder}"', readonly=True)
-        assert typ == "OK", folder
-        typ, data = m.uid("FETCH", "1:*", "(UID FLAGS)")
-        out: dict[int, set[str]] = {}
-        for line in data:
-            if isinstance(line, bytes) and b"UID" in line:
-                uid = int(re.search(rb"UID (\d+)", line).group(1))  # type: ignore[union-attr]
-                flags = re.search(rb"FLAGS \(([^)]*)\)", line).group(1)  # type: ignore[union-attr]
-                out[uid] = set(flags.decode().split()) - {"\\Recent"}
-        return out
-    finally:
-        m.logout()
-
-
-def server_subjects(server: DovecotServer, folder: str) -> dict[int, str]:
-    m = admin(server)
-    try:
-        m.select(f'"{folder}"', readonly=True)
-        _, data = m.uid("FETCH", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        out: dict[int, str] = {}
-        for item in data:
-            if isinstance(item, tuple):
-                uid = int(re.search(rb"UID (\d+)", item[0]).group(1))  # type: ignore[union-attr]
-                out[uid] = item[1].decode().split(":", 1)[1].strip()
-        return out
-    finally:
-        m.logout()
-
-
-def server_folders(server: DovecotServer) -> set[str]:
-    m = admin(server)
-    try:
-        _, data = m.list()
-        return {line.decode().rsplit(" ", 1)[1].strip('"') for line in data if line}
-    finally:
-        m.logout()
 
 
 async def seed(

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from fixtures.component import FakeServices, PluginFactory
 from fixtures.dovecot import ACTIONS_CONF, PW_ENV, DovecotServer, account, start_dovecot
+from helpers.mailbox import server_flags, server_folders, server_subjects
 from prx_email import Plugin
 from prx_email.bridge import NETWORK_ENV
 from prx_email.config.model import AccountConfig, AttachmentPolicy, Config
 from prx_email.errors import MoveIncomplete
 from prx_email.services.actions import MoveIncomplete as ServiceMoveIncomplete
 from prx_email.types import ActionResult
-from test_actions_dovecot import server_flags, server_folders, server_subjects
 
 pytestmark = [pytest.mark.integration, pytest.mark.component]
 

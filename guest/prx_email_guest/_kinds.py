@@ -51,9 +51,7 @@ ADDRESS_MAX: Final = 320
 # ``Name <local@domain>`` with a plain name: the host's parser (mail.compose.parse_mailbox)
 # refuses the same specials (and any control character, TAB included), so one string is
 # always exactly one address.
-_NAMED: Final = re.compile(
-    r" *([^<>@,;:\"\\\[\]\x00-\x1f\x7f]*?) *<([^<>\x00-\x1f]*)> *"
-)
+_NAMED: Final = re.compile(r" *([^<>@,;:\"\\\[\]\x00-\x1f\x7f]*?) *<([^<>\x00-\x1f]*)> *")
 NAMED_MAX: Final = 512
 
 _MIME_TYPE: Final = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]{0,126}/[A-Za-z0-9][\w!#$&^.+-]{0,126}")
