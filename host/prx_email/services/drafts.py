@@ -23,9 +23,8 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 
-from ..auth.credentials import OAuthBearer
 from ..config.model import AccountConfig
-from ..errors import AuthFailed, ConfigError, EmailError, FolderNotFound, InvalidArgument, NotFound
+from ..errors import ConfigError, EmailError, FolderNotFound, InvalidArgument, NotFound
 from ..mail.compose import (
     Composed,
     check_subject,
@@ -38,13 +37,13 @@ from ..mail.imap import (
     ImapClient,
     ListEntry,
     append,
-    connect,
     list_entries,
     search_message_id,
     uid_delete,
 )
 from ..types import DraftInfo, DraftRequest, DraftState, DraftStatus
 from .context import ServiceContext
+from .imap_login import login
 
 _DRAFT_FLAGS = (b"\\Draft", b"\\Seen")
 # Folders whose copies say nothing about sending: a discarded draft often lands in Trash.
@@ -169,22 +168,7 @@ def _imap_account(ctx: ServiceContext, account_id: int) -> AccountConfig:
 async def _session(ctx: ServiceContext, account: AccountConfig) -> AsyncIterator[ImapClient]:
     server = account.imap
     assert server is not None
-    client: ImapClient | None = None
-    for attempt in (1, 2):
-        cred = await ctx.credentials.credential(account, "imap")
-        try:
-            with map_imap_errors(server.host, server.port):
-                client = await connect(server, cred)
-            break
-        except AuthFailed:
-            if (
-                attempt == 1
-                and isinstance(cred, OAuthBearer)
-                and await ctx.credentials.rejected(account, "imap")
-            ):
-                continue
-            raise
-    assert client is not None
+    client = await login(ctx.credentials, account)
     try:
         with map_imap_errors(server.host, server.port):
             yield client

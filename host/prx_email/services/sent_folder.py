@@ -25,11 +25,12 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-from ..auth.credentials import CredentialProvider, OAuthBearer
+from ..auth.credentials import CredentialProvider
 from ..config.model import AccountConfig
-from ..errors import AuthFailed, ConfigError
+from ..errors import ConfigError
 from ..mail.errors import map_imap_errors
-from ..mail.imap import ImapClient, Literal, astring, connect, decode_mailbox, mailbox
+from ..mail.imap import ImapClient, Literal, astring, decode_mailbox, mailbox
+from .imap_login import login
 
 
 class SentFolder(Protocol):
@@ -111,24 +112,9 @@ class ImapSentFolder:
         client = self._clients.get(account.id)
         if client is not None:
             return client
-        server = account.imap
-        if server is None:
+        if account.imap is None:
             raise ConfigError(f"account {account.id} has no IMAP server for the Sent folder")
-        for attempt in (1, 2):
-            cred = await self.credentials.credential(account, "imap")
-            try:
-                with map_imap_errors(server.host, server.port):
-                    client = await connect(server, cred)
-                break
-            except AuthFailed:
-                if (
-                    attempt == 1
-                    and isinstance(cred, OAuthBearer)
-                    and await self.credentials.rejected(account, "imap")
-                ):
-                    continue
-                raise
-        assert client is not None
+        client = await login(self.credentials, account)
         self._clients[account.id] = client
         return client
 

@@ -47,9 +47,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ..auth.credentials import OAuthBearer
 from ..config.model import AccountConfig, ServerConfig
-from ..errors import AuthFailed, ConfigError, EmailError, InvalidArgument
+from ..errors import EmailError, InvalidArgument
 from ..logging_setup import current_run_id, new_run_id, run_scope
 from ..mail.errors import map_imap_errors
 from ..mail.imap import (
@@ -59,7 +58,6 @@ from ..mail.imap import (
     ImapClient,
     Literal,
     astring,
-    connect,
     format_uid_set,
 )
 from ..mail.parse import parse_message, parse_summary
@@ -71,6 +69,7 @@ from . import completion
 from ._batch_writer import BatchWriter
 from .attachments import save_attachments
 from .context import ServiceContext
+from .imap_login import imap_server, login
 from .scheduler import clear_backoff
 
 if TYPE_CHECKING:
@@ -112,12 +111,7 @@ ProgressFn = Callable[[SyncProgress], None]
 
 
 def _imap_server(acc: AccountConfig) -> ServerConfig:
-    if acc.imap is None:
-        raise ConfigError(
-            f"account {acc.id} has no IMAP server configured",
-            hint="add an [accounts.imap] table to the config",
-        )
-    return acc.imap
+    return imap_server(acc)
 
 
 async def open_imap(ctx: ServiceContext, acc: AccountConfig) -> ImapClient:
@@ -125,21 +119,7 @@ async def open_imap(ctx: ServiceContext, acc: AccountConfig) -> ImapClient:
 
     :raises ConnectionFailed, TlsFailed, AuthFailed, OperationTimeout, ConfigError:
     """
-    server = _imap_server(acc)
-    for attempt in range(2):
-        cred = await ctx.credentials.credential(acc, "imap")
-        try:
-            with map_imap_errors(server.host, server.port, timeout=server.timeout):
-                return await connect(server, cred)
-        except AuthFailed:
-            if (
-                attempt == 0
-                and isinstance(cred, OAuthBearer)
-                and await ctx.credentials.rejected(acc, "imap")
-            ):
-                continue
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    return await login(ctx.credentials, acc)
 
 
 # A mailbox has a handful of distinct flag sets: decode each once.
