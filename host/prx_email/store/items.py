@@ -29,8 +29,8 @@ __all__ = [
 ]
 
 
-class SummaryFields(Protocol):
-    """The header-level fields the store keeps of a message (the parser's ``ParsedSummary``)."""
+class _HeaderFields(Protocol):
+    """The header fields every stored message has, parsed in full or as a summary."""
 
     @property
     def message_id(self) -> str | None: ...
@@ -50,31 +50,18 @@ class SummaryFields(Protocol):
     def references(self) -> tuple[str, ...]: ...
     @property
     def date(self) -> int | None: ...
+
+
+class SummaryFields(_HeaderFields, Protocol):
+    """The header-level fields the store keeps of a message (the parser's ``ParsedSummary``)."""
+
     @property
     def attachment_hint(self) -> bool: ...
 
 
-class MessageFields(Protocol):
+class MessageFields(_HeaderFields, Protocol):
     """Everything the store keeps of a fully parsed message (the parser's ``ParsedMessage``)."""
 
-    @property
-    def message_id(self) -> str | None: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def from_(self) -> str: ...
-    @property
-    def to(self) -> tuple[str, ...]: ...
-    @property
-    def cc(self) -> tuple[str, ...]: ...
-    @property
-    def reply_to(self) -> tuple[str, ...]: ...
-    @property
-    def in_reply_to(self) -> str | None: ...
-    @property
-    def references(self) -> tuple[str, ...]: ...
-    @property
-    def date(self) -> int | None: ...
     @property
     def headers(self) -> tuple[tuple[str, str], ...]: ...
     @property
