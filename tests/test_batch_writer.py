@@ -18,11 +18,15 @@ class _Slow:
         self.gate = threading.Event()
         self.fail_on = fail_on
         self.threads: set[str] = set()
+        # Released separately: holds the failing write until the test has queued behind it.
+        self.fail_gate = threading.Event()
+        self.fail_gate.set()
 
     def __call__(self, jobs: Sequence[int]) -> int:
         self.threads.add(threading.current_thread().name)
         self.gate.wait(5)
         if self.fail_on is not None and self.fail_on in jobs:
+            self.fail_gate.wait(5)
             raise OSError("disk full")
         self.groups.append(list(jobs))
         return len(jobs)
@@ -58,12 +62,14 @@ async def test_put_waits_when_the_queue_is_full() -> None:
 
 async def test_a_failed_write_stops_later_writes_and_is_raised() -> None:
     write = _Slow(fail_on=2)
+    write.fail_gate.clear()
     writer = BatchWriter(write, max_queued=2)
     await writer.put(1)
     await writer.put(2)  # queued behind the running write
     write.gate.set()
-    await writer.put(3)  # full: waits for [1], then [2, 3] is written (and fails)
+    await writer.put(3)  # full: waits for [1], then [2, 3] is written (and will fail)
     await writer.put(4)  # queued: the failure is not known yet
+    write.fail_gate.set()
     with pytest.raises(OSError, match="disk full"):
         await writer.close()
     with pytest.raises(OSError):
