@@ -42,8 +42,9 @@ build: $(COMPONENT) $(BINDINGS)
 system-deps:
 	@bash scripts/ensure-system-deps.sh
 
+# Two workers: most integration tests wait on sockets and subprocesses, not on the CPU.
 test: build system-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 test-fast: build
 	$(BIN)/pytest -q -m "not integration and not slow"
