@@ -43,7 +43,10 @@ system-deps:
 	@bash scripts/ensure-system-deps.sh
 
 # Two workers: most integration tests wait on sockets and subprocesses, not on the CPU.
+# The component is compiled once, into the cache the test session seeds from, before the
+# workers start (otherwise each worker compiles it at the same time).
 test: build system-deps
+	PRX_EMAIL_CACHE_DIR=build/test-cache $(BIN)/prx-email warmup
 	$(BIN)/pytest -q -n 2
 
 test-fast: build
