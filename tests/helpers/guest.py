@@ -192,9 +192,7 @@ class FakeHost:
         self._call("draft_delete", account, draft_id)
         return 1
 
-    def draft_send(
-        self, account: int, draft_id: str, send_at: str | None
-    ) -> types.OutboxEntry:
+    def draft_send(self, account: int, draft_id: str, send_at: str | None) -> types.OutboxEntry:
         self._call("draft_send", account, draft_id, send_at)
         return ENTRY
 
