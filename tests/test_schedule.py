@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import math
 import signal
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,16 +21,18 @@ from pathlib import Path
 import pytest
 from fixtures.component import PluginFactory
 from fixtures.smtpd import Received, SmtpSink
-from helpers.chaos import spawn_send_due, write_config
+from helpers.chaos import cli, spawn_send_due, write_config
 from helpers.outbox import account, context
 from prx_email import NETWORK_ENV
 from prx_email.api import load_config
 from prx_email.bridge.policy import MODE_ENV
 from prx_email.config import Config
+from prx_email.config.loader import parse_config
 from prx_email.config.model import AccountConfig, SendSettings
-from prx_email.errors import CancelTooLate, InvalidArgument
+from prx_email.errors import CancelTooLate, ConfigError, InvalidArgument
 from prx_email.services import outbox
 from prx_email.services.context import ServiceContext
+from prx_email.store import db as store_db
 from prx_email.store.db import Database
 from prx_email.store.outbox import OutboxRepo
 from prx_email.types import OutboxStatus, OutgoingMessage
@@ -259,3 +263,77 @@ async def test_watch_wakes_at_the_due_time_not_at_the_interval(
     assert OutboxRepo(ctx.db).entry(oid).status is OutboxStatus.SENT  # type: ignore[union-attr]
     assert outbox.next_due(ctx) is None
     ctx.db.close()
+
+
+# -- the store: migration 0008 and the CLI view ----------------------------------------------
+
+
+def test_migration_0008_keeps_rows_and_attempts_and_allows_the_new_statuses(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA foreign_keys=ON")
+    for number, _name, sql in store_db._migrations():
+        if number > 7:
+            break
+        for statement in store_db._split_sql(sql):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+    conn.execute(
+        "INSERT INTO outbox (id, account_id, status, message_id, subject, sender, recipients,"
+        " all_recipients, raw, attempts, max_attempts, created_at, updated_at, copy_pending)"
+        " VALUES (7, 1, 'sent', '<m@x>', 's', 'a@x', '[]', '[\"b@x\"]', x'00', 1, 6, 1, 1, 1)"
+    )
+    conn.execute(
+        "INSERT INTO outbox_attempts (outbox_id, attempt, attempt_key, claim_token, started_at,"
+        " outcome) VALUES (7, 1, 'outbox-7-1', 't', 1, 'sent')"
+    )
+    conn.commit()
+    conn.close()
+
+    db = Database(path)
+    try:
+        c = db.connect()
+        assert c.execute("PRAGMA user_version").fetchone()[0] >= 8
+        row = c.execute("SELECT status, copy_pending, send_at, draft_folder FROM outbox").fetchone()
+        assert tuple(row) == ("sent", 1, None, None)
+        assert c.execute("SELECT outcome FROM outbox_attempts").fetchone()[0] == "sent"
+        for status in ("scheduled", "cancelled"):
+            c.execute("UPDATE outbox SET status = ? WHERE id = 7", (status,))
+        with pytest.raises(sqlite3.IntegrityError):
+            c.execute("UPDATE outbox SET status = 'bogus' WHERE id = 7")
+        c.execute("DELETE FROM outbox WHERE id = 7")  # the cascade still holds
+        assert c.execute("SELECT count(*) FROM outbox_attempts").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+def test_cli_outbox_lists_scheduled_rows_with_their_time_and_cancels(
+    smtpd: SmtpSink, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "config.toml", smtp_port=smtpd.port, sink=smtpd)
+    db = tmp_path / "mail.db"
+    ctx = ServiceContext(config=load_config(cfg), db=Database(db))
+    at = math.ceil(time.time()) + 3600
+    msg = OutgoingMessage(1, ("b@example.org",), "later", body_text="b", send_at=_iso(at))
+    oid = outbox.queue(ctx, msg)
+    ctx.db.close()
+    listing = cli(db, cfg, "outbox", "list")
+    assert listing.returncode == 0, listing.stderr
+    stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    assert "scheduled acct 1" in listing.stdout and f"at {stamp}" in listing.stdout
+    shown = json.loads(cli(db, cfg, "outbox", "show", str(oid), "--json").stdout)
+    assert (shown["status"], shown["send_at"]) == ("scheduled", at)
+    done = cli(db, cfg, "outbox", "cancel", str(oid))
+    assert done.returncode == 0 and done.stdout.strip() == f"outbox #{oid}: cancelled"
+    assert smtpd.handler.connections == 0
+
+
+def test_the_horizon_is_a_positive_config_key() -> None:
+    base = '[[accounts]]\nid = 1\naddress = "a@example.org"\n[accounts.send]\n'
+    (acc,) = parse_config(base + "schedule_horizon_days = 7\n").accounts
+    assert acc.send.schedule_horizon_days == 7
+    assert parse_config(base).accounts[0].send.schedule_horizon_days == 30
+    with pytest.raises(ConfigError, match="schedule_horizon_days"):
+        parse_config(base + "schedule_horizon_days = 0\n")
