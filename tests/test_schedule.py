@@ -337,3 +337,22 @@ def test_the_horizon_is_a_positive_config_key() -> None:
     assert parse_config(base).accounts[0].send.schedule_horizon_days == 30
     with pytest.raises(ConfigError, match="schedule_horizon_days"):
         parse_config(base + "schedule_horizon_days = 0\n")
+
+
+async def test_watch_does_not_spin_on_a_due_row_it_cannot_claim(
+    smtpd: SmtpSink, tmp_path: Path
+) -> None:
+    ctx = context(tmp_path / "s.db", _acc(smtpd))
+    outbox.queue(ctx, OutgoingMessage(1, ("b@example.org",), "s", body_text="b"))
+    ctx.config = Config(accounts=())  # the account left the config: its row stays due
+    stop = asyncio.Event()
+    reports: list[outbox.DrainReport] = []
+    task = asyncio.create_task(
+        outbox.watch(ctx, interval=60.0, stop=stop, on_report=reports.append)
+    )
+    await asyncio.sleep(0.6)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert len(reports) == 1 and reports[0].claimed == 0
+    assert smtpd.handler.connections == 0
+    ctx.db.close()

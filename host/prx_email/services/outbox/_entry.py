@@ -300,7 +300,10 @@ async def watch(
             on_report(report)
         nxt = repo.next_due()
         wait = interval if nxt is None else min(interval, nxt - ctx.clock())
-        # Never spin: a row due "now" that this run could not claim waits a moment.
+        if wait <= 0 and not report.claimed:
+            # Due, yet not claimable (circuit open, account gone from the config): look
+            # again later instead of spinning on it.
+            wait = min(interval, _IDLE_RETRY)
         wait = max(_MIN_WAIT, wait)
         if stop is None:
             await asyncio.sleep(wait)
@@ -310,6 +313,7 @@ async def watch(
 
 
 _MIN_WAIT = 0.05
+_IDLE_RETRY = 5.0
 
 
 def next_due(ctx: ServiceContext) -> float | None:
