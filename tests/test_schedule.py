@@ -356,3 +356,19 @@ async def test_watch_does_not_spin_on_a_due_row_it_cannot_claim(
     assert len(reports) == 1 and reports[0].claimed == 0
     assert smtpd.handler.connections == 0
     ctx.db.close()
+
+
+def test_sync_watch_sleeps_no_longer_than_the_next_outbox_row(
+    smtpd: SmtpSink, tmp_path: Path
+) -> None:
+    from prx_email.adapters.cli import cmd_sync
+
+    ctx = context(tmp_path / "sw.db", _acc(smtpd))
+    assert cmd_sync._outbox_due(ctx) is None
+    at = math.ceil(time.time()) + 120
+    msg = OutgoingMessage(1, ("b@example.org",), "s", body_text="b", send_at=_iso(at))
+    outbox.queue(ctx, msg)
+    assert cmd_sync._outbox_due(ctx) == at
+    assert cmd_sync._earliest(None, at) == at and cmd_sync._earliest(at + 5, at) == at
+    assert cmd_sync._earliest(at - 5, None) == at - 5
+    ctx.db.close()
