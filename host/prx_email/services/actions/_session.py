@@ -26,11 +26,19 @@ from ...mail.imap import (
     select_folder,
 )
 from ...store.mailbox import Located
-from ...types import AccountId, MessageKey
+from ...types import AccountId, ActionOutcome, ActionResult, MessageKey
 from ..context import ServiceContext
 from ..sync import open_imap
 
-__all__ = ["ROLES", "MoveIncomplete", "Session", "by_folder", "check_ids", "open_session"]
+__all__ = [
+    "ROLES",
+    "MoveIncomplete",
+    "Session",
+    "by_folder",
+    "check_ids",
+    "local_only",
+    "open_session",
+]
 
 #: Roles an agent may name (RFC 6154 attributes, lower case), plus ``inbox``.
 ROLES = ("inbox", "all", "archive", "drafts", "flagged", "junk", "sent", "trash")
@@ -85,6 +93,15 @@ def by_folder(located: Iterable[Located]) -> dict[str, list[Located]]:
         if loc.uid is not None:
             groups.setdefault(loc.folder, []).append(loc)
     return groups
+
+
+def local_only(located: Iterable[Located]) -> dict[MessageKey, ActionResult]:
+    """``local_only`` results for the imported messages (no UID): nothing to ask the server."""
+    return {
+        loc.id: ActionResult(loc.id, ActionOutcome.LOCAL_ONLY, loc.folder, None, loc.flags)
+        for loc in located
+        if loc.uid is None
+    }
 
 
 @dataclass(slots=True)
