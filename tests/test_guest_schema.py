@@ -156,6 +156,7 @@ def test_effects() -> None:
         "email.thread": (False, False),
         "email.get_many": (False, False),
         "email.attachment": (True, False),
+        "email.forward": (True, True),
     }
 
 
@@ -194,6 +195,7 @@ def test_annotations() -> None:
         "email.draft_status": (*ro, "network"),
         "email.draft_update": net,
         "email.draft_delete": ("destructive", *net),
+        "email.forward": ("network",),
     }
     delete = next(t for t in CATALOGUE if t["name"] == "email.delete")
     assert "Destructive with permanent=true" in delete["description"]

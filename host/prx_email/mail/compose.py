@@ -9,6 +9,8 @@
 - Replies: ``In-Reply-To`` is the parent's Message-ID, ``References`` the parent's chain plus
   the parent; the subject gets one ``Re:`` (``Re:``, ``RE:``, ``Re[2]:``, ``AW:``, ``SV:`` …
   prefixes are folded into it, never stacked).
+- Forwards set the same threading headers; ``parts`` are ready-made attachments (the
+  original as ``message/rfc822``, see ``mail.forward``) added after the file attachments.
 """
 
 from __future__ import annotations
@@ -236,6 +238,7 @@ def compose(
     references: Sequence[str] = (),
     now: float,
     message_id: str | None = None,
+    parts: Sequence[EmailMessage] = (),
 ) -> Composed:
     """Build the complete message. Inputs must already be validated."""
     if body_text is None and body_html is None:
@@ -268,6 +271,10 @@ def compose(
         msg.add_attachment(
             att.data, maintype=maintype, subtype=subtype, filename=safe_filename(att.filename)
         )
+    if parts:
+        msg.make_mixed()
+        for extra in parts:
+            msg.attach(extra)
     for part in msg.iter_parts() if msg.is_multipart() else ():
         _drop_inner_mime_version(part)
     envelope = [b.addr_spec for b in dedup([*to, *cc, *bcc])]

@@ -26,6 +26,7 @@ from ..types import (
     DraftStatus,
     FolderInfo,
     FolderList,
+    ForwardRequest,
     ListQuery,
     Message,
     MessagePage,
@@ -241,6 +242,33 @@ class Services:
 
         account = self.check_reply(req)
         return self._run(outbox_service.reply(self.ctx, req, account=account), "the delivery")
+
+    # -- email.forward (issue 11) -----------------------------------------------------------
+
+    def check_forward(self, req: ForwardRequest) -> AccountConfig:
+        """The bounds ``forward`` enforces before the server is asked (as ``send``'s).
+
+        :returns: the account, looked up once and passed down to the outbox.
+        :raises AccountNotFound, InvalidArgument:
+        """
+        account = self.ctx.account(req.account_id)
+        as_message = OutgoingMessage(
+            account_id=req.account_id,
+            to=req.to,
+            subject="",
+            cc=req.cc,
+            bcc=req.bcc,
+            body_text=req.body_text,
+            body_html=req.body_html,
+        )
+        self.limits().check_outgoing(as_message, account.send.max_recipients)
+        return account
+
+    def forward(self, req: ForwardRequest) -> OutboxEntry:
+        from . import outbox as outbox_service
+
+        account = self.check_forward(req)
+        return self._run(outbox_service.forward(self.ctx, req, account=account), "the forward")
 
     def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry:
         from . import outbox as outbox_service

@@ -22,6 +22,8 @@ move / archive      UID MOVE, else UID COPY + STORE + UID EXPUNGE    moves
 delete              move to Trash, or STORE \\Deleted + UID EXPUNGE   moves
 thread, get_many    none (store only)                                 read
 attachment          BODYSTRUCTURE + BODY.PEEK[section] when not kept  attachment
+forward_source      BODY.PEEK[] (attachment mode), else BODYPARTs    forward_source
+                    not kept (email.forward; the outbox sends)
 ==================  ===============================================  ==========
 """
 
@@ -29,6 +31,7 @@ from ._session import ROLES, MoveIncomplete, Session, open_session
 from .attachment import attachment, safe_filename
 from .flags import FLAG_NAMES, label, mark
 from .folders import folder_create, folder_delete, folder_rename, folders
+from .forward_source import ForwardSource, forward_source
 from .moves import archive, delete, move
 from .read import GET_MANY_LIMIT, get_many, thread
 
@@ -36,6 +39,7 @@ __all__ = [
     "FLAG_NAMES",
     "GET_MANY_LIMIT",
     "ROLES",
+    "ForwardSource",
     "MoveIncomplete",
     "Session",
     "archive",
@@ -45,6 +49,7 @@ __all__ = [
     "folder_delete",
     "folder_rename",
     "folders",
+    "forward_source",
     "get_many",
     "label",
     "mark",

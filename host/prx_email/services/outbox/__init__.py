@@ -10,7 +10,7 @@ Lifecycle of a row::
        └── held ◀────────┘ DATA sent, outcome unknown, unknown_outcome = "hold"
             (released by email.retry with now=true)
 
-- ``send``/``reply`` validate, build the complete MIME message once (fixed Message-ID),
+- ``send``/``reply``/``forward`` validate, build the complete MIME message once (fixed Message-ID),
   check its size, and commit it with its envelope **before** any network side effect, then
   deliver that row. When it was not delivered they raise the real error (the row stays
   queued; the message says when it is due and what delivers it).
@@ -48,9 +48,9 @@ points re-exported here); outgoing attachments live in :mod:`prx_email.services.
 """
 
 from ..attachments import load_attachments
-from ._compose import queue, queue_reply
+from ._compose import check_forward, queue, queue_reply
 from ._deliver import AFTER_CLAIM, AFTER_DATA, DrainReport, Hook, circuit_settings
-from ._entry import drain_due, get_entry, list_outbox, reply, retry, send
+from ._entry import drain_due, forward, get_entry, list_outbox, reply, retry, send
 from ._recovery import settle_found
 
 __all__ = [
@@ -58,8 +58,10 @@ __all__ = [
     "AFTER_DATA",
     "DrainReport",
     "Hook",
+    "check_forward",
     "circuit_settings",
     "drain_due",
+    "forward",
     "get_entry",
     "list_outbox",
     "load_attachments",
