@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
@@ -68,6 +69,10 @@ class _LoopThread:
                 thread.start()
                 self._loop, self._thread = loop, thread
             return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float, what: str, hint: str) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop())
@@ -134,10 +139,25 @@ class Services:
         self.timeout = timeout
         self._loop = _LoopThread()
         self._limits: tuple[Config, ToolLimits] | None = None
+        self._pool: Any = None  # the SessionPool this façade put on ctx (first action call)
 
     def close(self) -> None:
-        """Stop the private event loop (pending calls are abandoned)."""
+        """Log out the kept IMAP sessions, stop the private event loop (pending calls are
+        abandoned)."""
+        pool, self._pool = self._pool, None
+        if pool is not None and self._loop.running:
+            # Best effort: the loop stops below anyway.
+            with contextlib.suppress(Exception):
+                self._loop.run(pool.aclose(), 5.0, "closing IMAP sessions", _RETRY_LATER)
         self._loop.close()
+
+    def _keep_sessions(self) -> None:
+        """Mailbox actions lease kept IMAP sessions from now on (one login per account,
+        not per call); imported here, on the first action, not at start-up."""
+        if self.ctx.imap_sessions is None:
+            from .actions import SessionPool
+
+            self._pool = self.ctx.imap_sessions = SessionPool()
 
     def _run(self, coro: Coroutine[Any, Any, T], what: str, hint: str = _RETRY_LATER) -> T:
         try:
@@ -268,6 +288,7 @@ class Services:
         from . import outbox as outbox_service
 
         account = self.check_forward(req)
+        self._keep_sessions()
         return self._run(outbox_service.forward(self.ctx, req, account=account), "the forward")
 
     def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry:
@@ -341,21 +362,25 @@ class Services:
     def folders(self, account_id: int, *, network: bool) -> FolderList:
         from . import actions
 
+        self._keep_sessions()
         return self._run(actions.folders(self.ctx, account_id, network=network), "listing folders")
 
     def folder_create(self, account_id: int, name: str) -> tuple[FolderInfo, bool]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(actions.folder_create(self.ctx, account_id, name), "creating a folder")
 
     def folder_rename(self, account_id: int, old: str, new: str) -> tuple[FolderInfo, bool]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(actions.folder_rename(self.ctx, account_id, old, new), "renaming a folder")
 
     def folder_delete(self, account_id: int, name: str, *, force: bool = False) -> bool:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.folder_delete(self.ctx, account_id, name, force=force), "deleting a folder"
         )
@@ -365,6 +390,7 @@ class Services:
     ) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.mark(self.ctx, account_id, ids, add=add, remove=remove), "marking messages"
         )
@@ -374,6 +400,7 @@ class Services:
     ) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.label(self.ctx, account_id, ids, add=add, remove=remove), "labelling messages"
         )
@@ -388,6 +415,7 @@ class Services:
     ) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.move(self.ctx, account_id, ids, folder=folder, role=role), "moving messages"
         )
@@ -395,6 +423,7 @@ class Services:
     def archive(self, account_id: int, ids: Sequence[int]) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(actions.archive(self.ctx, account_id, ids), "archiving messages")
 
     def delete(
@@ -402,6 +431,7 @@ class Services:
     ) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.delete(self.ctx, account_id, ids, permanent=permanent), "deleting messages"
         )
@@ -421,6 +451,7 @@ class Services:
     ) -> AttachmentDownload:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.attachment(self.ctx, account_id, key, index, inline=inline, network=network),
             "getting the attachment",

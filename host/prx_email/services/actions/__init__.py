@@ -6,8 +6,9 @@ store reflects each change as soon as the server confirmed it. Repeating an acti
 safe: what is already so is answered ``unchanged`` / ``already_there`` / ``not_found``
 without a command. The network gate is the caller's (the bridge): ``folders`` and
 ``attachment`` take ``network`` to know whether they may fall back to or must reach the
-server. Each service opens its own connection, or uses an open ``session=`` (see
-:func:`open_session`) so several calls in a row log in once.
+server. Each service takes a session from :func:`open_session`: an open ``session=`` the
+caller passes, else one kept by the context's :class:`SessionPool` (the façade's: calls in a
+row log in once), else its own connection.
 
 ==================  ===============================================  ==========
 service             server commands                                   module
@@ -27,6 +28,7 @@ forward_source      BODY.PEEK[] (attachment mode), else BODYPARTs    forward_sou
 ==================  ===============================================  ==========
 """
 
+from ._pool import SessionPool
 from ._session import ROLES, MoveIncomplete, Session, open_session
 from .attachment import attachment, safe_filename
 from .flags import FLAG_NAMES, label, mark
@@ -42,6 +44,7 @@ __all__ = [
     "ForwardSource",
     "MoveIncomplete",
     "Session",
+    "SessionPool",
     "archive",
     "attachment",
     "delete",
