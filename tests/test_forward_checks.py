@@ -171,3 +171,31 @@ def test_host_function_missing_fields_are_an_error_not_a_trap(
     assert _case(fn(None, record(account_id=1))) == "invalid-argument"
     assert _case(fn(None, _raw())) == "internal"  # reached the (stubbed) service
     assert ForwardMode("attachment") is ForwardMode.ATTACHMENT
+
+
+@pytest.mark.parametrize(
+    ("stored", "sent"),
+    [
+        ("application/pdf; name=x.pdf", "application/pdf"),
+        ("message/rfc822", "message/rfc822"),
+        ("message/delivery-status", "application/octet-stream"),
+        ("multipart/mixed", "application/octet-stream"),
+        ("not a type", "application/octet-stream"),
+    ],
+)
+def test_forwarded_attachment_types_the_composer_can_carry(stored: str, sent: str) -> None:
+    from prx_email.mail.compose import AttachmentData, Mailbox, compose
+    from prx_email.services.actions.forward_source import _content_type
+    from prx_email.types import AttachmentMeta
+
+    ctype = _content_type(AttachmentMeta(0, "a", stored, 3, "00" * 32, True))
+    assert ctype == sent
+    compose(
+        sender="me@example.com",
+        to=[Mailbox("dan@example.net")],
+        subject="s",
+        body_text="n",
+        body_html=None,
+        now=0,
+        attachments=[AttachmentData("a", ctype, b"abc")],
+    )

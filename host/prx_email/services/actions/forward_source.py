@@ -32,6 +32,8 @@ from .attachment import _from_server, _read_stored
 
 __all__ = ["ForwardSource", "forward_source"]
 
+_OCTET = "application/octet-stream"
+_RFC822 = "message/rfc822"
 _UNAVAILABLE_HINT = (
     "sync the message's folder and forward again, or forward without attachments "
     "(include_attachments: false)"
@@ -50,10 +52,15 @@ class ForwardSource:
 
 
 def _content_type(meta: AttachmentMeta) -> str:
+    """The type to attach the bytes as again: multipart/* and message/* other than rfc822 are
+    structures the email package cannot wrap raw bytes in, so they travel as octet-stream."""
     try:
-        return check_content_type(meta.content_type.split(";", 1)[0].strip())
+        ctype = check_content_type(meta.content_type.split(";", 1)[0].strip())
     except InvalidArgument:
-        return "application/octet-stream"
+        return _OCTET
+    if ctype.startswith("multipart/") or (ctype.startswith("message/") and ctype != _RFC822):
+        return _OCTET
+    return ctype
 
 
 def _original(msg: Message, text: str | None, html: str | None) -> Original:
