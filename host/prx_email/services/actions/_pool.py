@@ -120,7 +120,7 @@ class SessionPool:
         from ._session import Session
 
         loop = asyncio.get_running_loop()
-        idle = self._idle.get(acc.id, [])
+        idle = self._prune(acc.id)
         while mine := [i for i, e in enumerate(idle) if e.loop is loop]:
             entry = idle.pop(mine[-1])  # the most recently used: likeliest to be alive
             s = entry.session
@@ -149,10 +149,19 @@ class SessionPool:
 
     async def _give_back(self, entry: _Idle) -> None:
         entry.since = self._clock()
-        idle = self._idle.setdefault(entry.session.acc.id, [])
+        idle = self._prune(entry.session.acc.id)
         idle.append(entry)
-        while len(idle) > MAX_IDLE_PER_ACCOUNT:
-            await _drop(idle.pop(0).session.client, logout=True)
+        loop = asyncio.get_running_loop()
+        while len(mine := [e for e in idle if e.loop is loop]) > MAX_IDLE_PER_ACCOUNT:
+            idle.remove(mine[0])  # the longest idle goes
+            await _drop(mine[0].session.client, logout=True)
+
+    def _prune(self, account_id: int) -> list[_Idle]:
+        """The account's idle list without sessions of a closed event loop (their sockets
+        went with it; nothing can be awaited there any more)."""
+        idle = [e for e in self._idle.get(account_id, []) if not e.loop.is_closed()]
+        self._idle[account_id] = idle
+        return idle
 
     def idle_count(self, account_id: int | None = None) -> int:
         """Idle sessions held (of one account, or all)."""
