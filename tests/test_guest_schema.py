@@ -158,6 +158,7 @@ def test_effects() -> None:
         "email.thread": (False, False),
         "email.get_many": (False, False),
         "email.attachment": (True, False),
+        "email.forward": (True, True),
     }
 
 
@@ -198,6 +199,7 @@ def test_annotations() -> None:
         "email.draft_delete": ("destructive", *net),
         "email.draft_send": net,
         "email.cancel": ("idempotent",),
+        "email.forward": ("network",),
     }
     delete = next(t for t in CATALOGUE if t["name"] == "email.delete")
     assert "Destructive with permanent=true" in delete["description"]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from fixtures.smtpd import SmtpSink
+from helpers.hostfns import CapturingLinker, record
 from helpers.outbox import account
 from prx_email import NETWORK_ENV, open_plugin
 from prx_email.config import Config
@@ -67,31 +64,6 @@ def test_send_through_the_plugin_then_list_outbox(
     assert rec.message_id == sent["message_id"]
 
 
-class _CapturingLinker:
-    """Stands in for wasmtime's Linker: keeps the host functions ``define_host`` adds."""
-
-    def __init__(self) -> None:
-        self.functions: dict[str, Any] = {}
-
-    @contextmanager
-    def root(self) -> Iterator[_CapturingLinker]:
-        yield self
-
-    @contextmanager
-    def add_instance(self, _name: str) -> Iterator[_CapturingLinker]:
-        yield self
-
-    def add_func(self, name: str, fn: Any) -> None:
-        self.functions[name] = fn
-
-
-def _record(**fields: Any) -> SimpleNamespace:
-    rec = SimpleNamespace()
-    for key, value in fields.items():
-        setattr(rec, key.replace("_", "-"), value)
-    return rec
-
-
 @pytest.mark.parametrize("body_bound", [None, 100 * 1024 * 1024])
 def test_a_hostile_60_mb_body_through_the_host_function_is_refused(
     smtpd: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body_bound: int | None
@@ -113,12 +85,12 @@ def test_a_hostile_60_mb_body_through_the_host_function_is_refused(
     )
     config = Config(accounts=(account(smtpd),), limits=limits)
     services = Services(ServiceContext(config=config, db=db))
-    linker = _CapturingLinker()
+    linker = CapturingLinker()
     try:
         define_host(linker, services)  # type: ignore[arg-type]
         answer = linker.functions["send"](
             None,
-            _record(
+            record(
                 account_id=1, to=["bob@example.org"], cc=[], bcc=[], subject="big",
                 body_text="x" * (60 * 1024 * 1024), body_html=None, attachments=[], send_at=None,
             ),

@@ -405,6 +405,48 @@ REPLY_ALL: Final = Field(
     default=False,
 )
 
+# --- email.forward (issue 11) ----------------------------------------------------------------
+
+FORWARD_OF: Final = Field(
+    "message_id",
+    REPLY_TO_KEY.kind,
+    "Local id (integer) of the stored message to forward, from email.list / email.search; "
+    "not the RFC Message-ID header.",
+    required=True,
+)
+FORWARD_NOTE_TEXT: Final = Field(
+    "body_text", Text(DEFAULT_LIMITS.max_body_chars), "Optional note above the forwarded text."
+)
+FORWARD_NOTE_HTML: Final = Field(
+    "body_html", Text(DEFAULT_LIMITS.max_body_chars), "Optional HTML note."
+)
+FORWARD_MODE: Final = Field(
+    "mode",
+    Choice("inline", "attachment"),
+    "inline: the original's text below the note, its attachments attached again; "
+    "attachment: the whole original as one message/rfc822 attachment.",
+    default="inline",
+)
+INCLUDE_ATTACHMENTS: Final = Field(
+    "include_attachments",
+    Boolean(),
+    "Attach the original's attachments again (inline mode). Ones not kept at sync time are "
+    "fetched from the server; if one cannot be had the forward fails "
+    "(EMAIL_ATTACHMENT_UNAVAILABLE) rather than go without it.",
+    default=True,
+)
+
+
+def _forward_mode_fits(args: dict[str, object]) -> None:
+    # The host's words (services.outbox._compose.check_forward).
+    if FORWARD_MODE.value(args) == "attachment" and not INCLUDE_ATTACHMENTS.value(args):
+        raise invalid(
+            "include_attachments: false does not fit mode: attachment (the attached original "
+            "carries its attachments)",
+            'Use mode "inline" to forward the text without the attachments.',
+        )
+
+
 # --- email.retry / email.outbox ------------------------------------------------------------
 
 OUTBOX_ID: Final = Field(
@@ -834,6 +876,38 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
             Effects(network=True, mutates=False),
         ),
         *_draft_specs(limits, body_text, body_html, attachments),
+        _forward_spec(limits),
+    )
+
+
+def _forward_spec(limits: types.ToolLimits) -> ToolSpec:
+    cap = limits.max_recipients
+    note_text = Field(
+        FORWARD_NOTE_TEXT.name, Text(limits.max_body_chars), FORWARD_NOTE_TEXT.description
+    )
+    note_html = Field(
+        FORWARD_NOTE_HTML.name, Text(limits.max_body_chars), FORWARD_NOTE_HTML.description
+    )
+    return ToolSpec(
+        "email.forward",
+        "Forward a stored message through the outbox: inline (its text below your optional "
+        "note, its attachments included by default) or as an attachment (message/rfc822). "
+        "Subject Fwd:, threading headers from the original; recipients as for email.send. "
+        "Needs the host's network flag.",
+        (
+            ACCOUNT_ID,
+            FORWARD_OF,
+            _addresses(SEND_TO, cap, min_items=1),
+            _addresses(SEND_CC, cap),
+            _addresses(SEND_BCC, cap),
+            note_text,
+            note_html,
+            FORWARD_MODE,
+            INCLUDE_ATTACHMENTS,
+            SEND_AT,
+        ),
+        _NET_WRITE,
+        checks=(_recipient_cap(cap), _forward_mode_fits),
     )
 
 

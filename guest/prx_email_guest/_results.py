@@ -182,18 +182,30 @@ def folder_list(fl: types.FolderList) -> JSON:
     }
 
 
+#: Said with every ``local_only`` result (the host's ``ActionOutcome.LOCAL_ONLY``).
+LOCAL_ONLY_HINT: Final = (
+    "This message was imported from a local mailbox and has no copy on the server: move, "
+    "mark, label and delete act on server messages only. Sync the account to act on its "
+    "server copy, if there is one."
+)
+
+
+def _action_result(r: types.ActionResult) -> JSON:
+    out: JSON = {
+        "id": r.id,
+        "outcome": _OUTCOME[r.outcome],
+        "folder": r.folder,
+        "uid": r.uid,
+        "flags": list(r.flags),
+        "labels": list(r.labels),
+    }
+    if r.outcome == types.ActionOutcome.LOCAL_ONLY:
+        out["hint"] = LOCAL_ONLY_HINT
+    return out
+
+
 def action_results(results: list[types.ActionResult]) -> JSON:
-    out: list[JSON] = [
-        {
-            "id": r.id,
-            "outcome": _OUTCOME[r.outcome],
-            "folder": r.folder,
-            "uid": r.uid,
-            "flags": list(r.flags),
-            "labels": list(r.labels),
-        }
-        for r in results
-    ]
+    out = [_action_result(r) for r in results]
     counts: dict[str, int] = {}
     for res in results:
         name = _OUTCOME[res.outcome]

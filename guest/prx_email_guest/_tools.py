@@ -86,12 +86,19 @@ def _attachment(a: AttachmentArg) -> types.OutgoingAttachment:
     return types.OutgoingAttachment(source=source, filename=a.filename, content_type=a.content_type)
 
 
+def _recipients(args: Args) -> dict[str, list[str]]:
+    """``to``/``cc``/``bcc`` as the request records take them (send, forward)."""
+    return {
+        "to": list(c.SEND_TO.value(args)),
+        "cc": list(c.SEND_CC.value(args)),
+        "bcc": list(c.SEND_BCC.value(args)),
+    }
+
+
 def _send(host: HostApi, args: Args) -> Any:
     msg = types.OutgoingMessage(
         account_id=c.ACCOUNT_ID.value(args),
-        to=list(c.SEND_TO.value(args)),
-        cc=list(c.SEND_CC.value(args)),
-        bcc=list(c.SEND_BCC.value(args)),
+        **_recipients(args),
         subject=c.SEND_SUBJECT.value(args),
         body_text=c.BODY_TEXT.maybe(args),
         body_html=c.BODY_HTML.maybe(args),
@@ -262,6 +269,25 @@ def _attachment_get(host: HostApi, args: Args) -> Any:
     return r.attachment_download(host.attachment(req))
 
 
+# --- email.forward (issue 11) ----------------------------------------------------------------
+
+_FORWARD_MODE: Final = {m.name.lower(): m for m in types.ForwardMode}
+
+
+def _forward(host: HostApi, args: Args) -> Any:
+    req = types.ForwardRequest(
+        account_id=c.ACCOUNT_ID.value(args),
+        message=c.FORWARD_OF.value(args),
+        **_recipients(args),
+        body_text=c.FORWARD_NOTE_TEXT.maybe(args),
+        body_html=c.FORWARD_NOTE_HTML.maybe(args),
+        mode=_FORWARD_MODE[c.FORWARD_MODE.value(args)],
+        include_attachments=c.INCLUDE_ATTACHMENTS.value(args),
+        send_at=c.SEND_AT.maybe(args),
+    )
+    return r.outbox_entry(host.forward(req))
+
+
 HANDLERS: Final[dict[str, Handler]] = {
     "email.accounts": _accounts,
     "email.sync": _sync,
@@ -290,4 +316,5 @@ HANDLERS: Final[dict[str, Handler]] = {
     "email.thread": _thread,
     "email.get_many": _get_many,
     "email.attachment": _attachment_get,
+    "email.forward": _forward,
 }

@@ -172,7 +172,12 @@ class Plugin:
                 "this plugin's credential provider does not take tokens from the environment",
                 hint="open the plugin without a custom credential provider",
             )
-        return reload_auth_from_env(prefix, account_id=account_id, manager=manager)
+        result = reload_auth_from_env(prefix, account_id=account_id, manager=manager)
+        # Sessions kept by the mailbox actions logged in with the old credentials.
+        pool = self.context.imap_sessions
+        if pool is not None:
+            pool.invalidate()  # type: ignore[attr-defined]
+        return result
 
     def close(self) -> None:
         """Release the instances, the service loop and the store (idempotent)."""

@@ -6,7 +6,8 @@
      ├── InvalidArgument
      ├── NotFound
      │    ├── AccountNotFound
-     │    └── FolderNotFound
+     │    ├── FolderNotFound
+     │    └── AttachmentUnavailable
      ├── NetworkDisabled
      ├── ConfigError
      ├── ConnectionFailed (ConnectionError)
@@ -66,6 +67,7 @@ class ErrorCode(enum.StrEnum):
     POLICY_DENIED = "policy-denied"
     MOVE_INCOMPLETE = "move-incomplete"
     CANCEL_TOO_LATE = "cancel-too-late"
+    ATTACHMENT_UNAVAILABLE = "attachment-unavailable"
 
     @property
     def envelope(self) -> str:
@@ -276,6 +278,16 @@ CODES: Final[dict[str, CodeInfo]] = {
             "host",
         ),
         CodeInfo(
+            "EMAIL_ATTACHMENT_UNAVAILABLE",
+            "A forward needs an attachment of the original that was not kept at sync time and "
+            "could not be fetched from the server (gone, changed, or the message has no server "
+            "copy); nothing was queued or sent.",
+            "Sync the message's folder and forward again, forward without the attachments "
+            "(include_attachments: false), or as an attachment (mode: attachment) when the "
+            "original is still on the server.",
+            "host",
+        ),
+        CodeInfo(
             SANDBOX_TIMEOUT,
             "The guest exceeded its compute deadline and was stopped.",
             _FRESH,
@@ -333,6 +345,12 @@ class InvalidArgument(EmailError, ValueError):
 
 class NotFound(EmailError, LookupError):
     code = ErrorCode.NOT_FOUND
+
+
+class AttachmentUnavailable(NotFound):
+    """An attachment a forward must carry is neither kept nor fetchable (nothing queued)."""
+
+    code = ErrorCode.ATTACHMENT_UNAVAILABLE
 
 
 class AccountNotFound(NotFound):

@@ -258,6 +258,10 @@ class FakeHost:
             fetched_from_server=False,
         )
 
+    def forward(self, req: types.ForwardRequest) -> types.OutboxEntry:
+        self._call("forward", req)
+        return ENTRY
+
 
 def run(guest: Guest, tool: str, args: Any) -> dict[str, Any]:
     """Execute with ``args`` (a value, dumped to JSON; a str is passed as is) → parsed envelope."""

@@ -23,6 +23,8 @@ from ..types import (
     AttachmentSource,
     DraftRequest,
     FolderInfo,
+    ForwardMode,
+    ForwardRequest,
     ListQuery,
     OutboxQuery,
     OutboxStatus,
@@ -215,12 +217,15 @@ def attachment_source(value: Any) -> AttachmentSource:
     raise InvalidArgument("unknown attachment source from the plugin")
 
 
+def _recipients(rec: Any) -> dict[str, tuple[str, ...]]:
+    """``to``/``cc``/``bcc`` of a request record (outgoing message, forward)."""
+    return {name: _strs(_get(rec, name)) for name in ("to", "cc", "bcc")}
+
+
 def outgoing_message(rec: Any) -> OutgoingMessage:
     return OutgoingMessage(
         account_id=_get(rec, "account-id"),
-        to=_strs(_get(rec, "to")),
-        cc=_strs(_get(rec, "cc")),
-        bcc=_strs(_get(rec, "bcc")),
+        **_recipients(rec),
         subject=_get(rec, "subject"),
         body_text=_get(rec, "body-text"),
         body_html=_get(rec, "body-html"),
@@ -269,6 +274,25 @@ def reply_request(rec: Any) -> ReplyRequest:
         body_text=_get(rec, "body-text"),
         body_html=_get(rec, "body-html"),
         reply_all=_get(rec, "reply-all"),
+        send_at=_get(rec, "send-at"),
+    )
+
+
+def forward_request(rec: Any) -> ForwardRequest:
+    """:raises InvalidArgument: an unknown mode."""
+    mode = _get(rec, "mode")
+    try:
+        parsed = ForwardMode(mode)
+    except ValueError:
+        raise InvalidArgument(f"unknown forward mode {mode!r}") from None
+    return ForwardRequest(
+        account_id=_get(rec, "account-id"),
+        message=_get(rec, "message"),
+        **_recipients(rec),
+        body_text=_get(rec, "body-text"),
+        body_html=_get(rec, "body-html"),
+        mode=parsed,
+        include_attachments=bool(_get(rec, "include-attachments")),
         send_at=_get(rec, "send-at"),
     )
 

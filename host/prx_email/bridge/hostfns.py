@@ -26,6 +26,7 @@ from ..types import (
     DraftStatus,
     FolderInfo,
     FolderList,
+    ForwardRequest,
     ListQuery,
     Message,
     MessagePage,
@@ -100,6 +101,7 @@ class HostServices(Protocol):
     def attachment(
         self, account_id: int, key: int, index: int, *, inline: bool, network: bool
     ) -> AttachmentDownload: ...
+    def forward(self, req: ForwardRequest) -> OutboxEntry: ...
 
 
 class Hooks(Protocol):
@@ -293,6 +295,13 @@ def _attachment(services: HostServices, rec: Any) -> Any:
     return convert.attachment_download(found)
 
 
+def _forward(services: HostServices, policy: Policy, rec: Any) -> Any:
+    # A forward sends: the policy's SEND check and the gate, before the request is read.
+    policy.check(Action.SEND, "forward", convert.account_of(rec))
+    require_network("forward")
+    return convert.ok(services.forward(convert.forward_request(rec)))
+
+
 def _limits_or_defaults(services: HostServices) -> Callable[[], Any]:
     def limits() -> Any:
         try:
@@ -395,6 +404,7 @@ def define_host(
             on_leave,
         ),
         "attachment": _guarded("attachment", lambda r: _attachment(s, r), on_enter, on_leave),
+        "forward": _guarded("forward", lambda r: _forward(s, p, r), on_enter, on_leave),
     }
     convert.patch_result_lowering()
     with linker.root() as root, root.add_instance(HOST_INSTANCE) as host:

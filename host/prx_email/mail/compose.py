@@ -9,6 +9,8 @@
 - Replies: ``In-Reply-To`` is the parent's Message-ID, ``References`` the parent's chain plus
   the parent; the subject gets one ``Re:`` (``Re:``, ``RE:``, ``Re[2]:``, ``AW:``, ``SV:`` …
   prefixes are folded into it, never stacked).
+- Forwards set the same threading headers; ``parts`` are ready-made attachments (the
+  original as ``message/rfc822``, see ``mail.forward``) added after the file attachments.
 """
 
 from __future__ import annotations
@@ -237,6 +239,7 @@ def compose(
     now: float,
     message_id: str | None = None,
     bcc_header: bool = False,
+    parts: Sequence[EmailMessage] = (),
 ) -> Composed:
     """Build the complete message. Inputs must already be validated.
 
@@ -275,6 +278,10 @@ def compose(
         msg.add_attachment(
             att.data, maintype=maintype, subtype=subtype, filename=safe_filename(att.filename)
         )
+    if parts:
+        msg.make_mixed()
+        for extra in parts:
+            msg.attach(extra)
     for part in msg.iter_parts() if msg.is_multipart() else ():
         _drop_inner_mime_version(part)
     envelope = [b.addr_spec for b in dedup([*to, *cc, *bcc])]

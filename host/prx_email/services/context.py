@@ -20,6 +20,9 @@ class ServiceContext:
     db: Database
     credentials: CredentialProvider = field(default_factory=StaticCredentialProvider)
     clock: Callable[[], float] = time.time
+    #: Kept IMAP sessions for the mailbox actions (``services.actions.SessionPool``), set by
+    #: the façade that owns the event loop they live on; None: one connection per call.
+    imap_sessions: object | None = None
 
     def account(self, account_id: int) -> AccountConfig:
         """:raises AccountNotFound: no account with that id is configured."""

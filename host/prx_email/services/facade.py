@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from ..types import (
     DraftStatus,
     FolderInfo,
     FolderList,
+    ForwardRequest,
     ListQuery,
     Message,
     MessagePage,
@@ -67,6 +69,10 @@ class _LoopThread:
                 thread.start()
                 self._loop, self._thread = loop, thread
             return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float, what: str, hint: str) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop())
@@ -133,10 +139,25 @@ class Services:
         self.timeout = timeout
         self._loop = _LoopThread()
         self._limits: tuple[Config, ToolLimits] | None = None
+        self._pool: Any = None  # the SessionPool this façade put on ctx (first action call)
 
     def close(self) -> None:
-        """Stop the private event loop (pending calls are abandoned)."""
+        """Log out the kept IMAP sessions, stop the private event loop (pending calls are
+        abandoned)."""
+        pool, self._pool = self._pool, None
+        if pool is not None and self._loop.running:
+            # Best effort: the loop stops below anyway.
+            with contextlib.suppress(Exception):
+                self._loop.run(pool.aclose(), 5.0, "closing IMAP sessions", _RETRY_LATER)
         self._loop.close()
+
+    def _keep_sessions(self) -> None:
+        """Mailbox actions lease kept IMAP sessions from now on (one login per account,
+        not per call); imported here, on the first action, not at start-up."""
+        if self.ctx.imap_sessions is None:
+            from .actions import SessionPool
+
+            self._pool = self.ctx.imap_sessions = SessionPool()
 
     def _run(self, coro: Coroutine[Any, Any, T], what: str, hint: str = _RETRY_LATER) -> T:
         try:
@@ -242,6 +263,34 @@ class Services:
         account = self.check_reply(req)
         return self._run(outbox_service.reply(self.ctx, req, account=account), "the delivery")
 
+    # -- email.forward (issue 11) -----------------------------------------------------------
+
+    def check_forward(self, req: ForwardRequest) -> AccountConfig:
+        """The bounds ``forward`` enforces before the server is asked (as ``send``'s).
+
+        :returns: the account, looked up once and passed down to the outbox.
+        :raises AccountNotFound, InvalidArgument:
+        """
+        account = self.ctx.account(req.account_id)
+        as_message = OutgoingMessage(
+            account_id=req.account_id,
+            to=req.to,
+            subject="",
+            cc=req.cc,
+            bcc=req.bcc,
+            body_text=req.body_text,
+            body_html=req.body_html,
+        )
+        self.limits().check_outgoing(as_message, account.send.max_recipients)
+        return account
+
+    def forward(self, req: ForwardRequest) -> OutboxEntry:
+        from . import outbox as outbox_service
+
+        account = self.check_forward(req)
+        self._keep_sessions()
+        return self._run(outbox_service.forward(self.ctx, req, account=account), "the forward")
+
     def retry(self, outbox_id: int, *, now: bool = False) -> OutboxEntry:
         from . import outbox as outbox_service
 
@@ -325,21 +374,25 @@ class Services:
     def folders(self, account_id: int, *, network: bool) -> FolderList:
         from . import actions
 
+        self._keep_sessions()
         return self._run(actions.folders(self.ctx, account_id, network=network), "listing folders")
 
     def folder_create(self, account_id: int, name: str) -> tuple[FolderInfo, bool]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(actions.folder_create(self.ctx, account_id, name), "creating a folder")
 
     def folder_rename(self, account_id: int, old: str, new: str) -> tuple[FolderInfo, bool]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(actions.folder_rename(self.ctx, account_id, old, new), "renaming a folder")
 
     def folder_delete(self, account_id: int, name: str, *, force: bool = False) -> bool:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.folder_delete(self.ctx, account_id, name, force=force), "deleting a folder"
         )
@@ -349,6 +402,7 @@ class Services:
     ) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.mark(self.ctx, account_id, ids, add=add, remove=remove), "marking messages"
         )
@@ -358,6 +412,7 @@ class Services:
     ) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.label(self.ctx, account_id, ids, add=add, remove=remove), "labelling messages"
         )
@@ -372,6 +427,7 @@ class Services:
     ) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.move(self.ctx, account_id, ids, folder=folder, role=role), "moving messages"
         )
@@ -379,6 +435,7 @@ class Services:
     def archive(self, account_id: int, ids: Sequence[int]) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(actions.archive(self.ctx, account_id, ids), "archiving messages")
 
     def delete(
@@ -386,6 +443,7 @@ class Services:
     ) -> list[ActionResult]:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.delete(self.ctx, account_id, ids, permanent=permanent), "deleting messages"
         )
@@ -405,6 +463,7 @@ class Services:
     ) -> AttachmentDownload:
         from . import actions
 
+        self._keep_sessions()
         return self._run(
             actions.attachment(self.ctx, account_id, key, index, inline=inline, network=network),
             "getting the attachment",

@@ -40,6 +40,7 @@ class ActionOutcome(enum.StrEnum):
     ALREADY_THERE = "already_there"
     DELETED = "deleted"
     NOT_FOUND = "not_found"  # not in the store, or no longer on the server
+    LOCAL_ONLY = "local_only"  # imported from a local mailbox: no server copy to act on
 
 
 @dataclass(frozen=True, slots=True)

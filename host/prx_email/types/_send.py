@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from . import AccountId, MessageKey
@@ -58,5 +59,33 @@ class ReplyRequest:
     body_text: str | None = None
     body_html: str | None = None
     reply_all: bool = False
+    #: Scheduled send, as for :class:`OutgoingMessage`.
+    send_at: str | None = None
+
+
+class ForwardMode(enum.StrEnum):
+    """How ``email.forward`` carries the original."""
+
+    INLINE = "inline"  # its text below the note, its attachments attached again
+    ATTACHMENT = "attachment"  # the whole original as one message/rfc822 attachment
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardRequest:
+    """A forward of a stored message; the note (``body_text``/``body_html``) is optional.
+
+    ``include_attachments`` applies to ``inline``; an ``attachment`` forward carries the
+    original whole, its attachments inside it (so ``False`` is refused there).
+    """
+
+    account_id: AccountId
+    message: MessageKey
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    body_text: str | None = None
+    body_html: str | None = None
+    mode: ForwardMode = ForwardMode.INLINE
+    include_attachments: bool = True
     #: Scheduled send, as for :class:`OutgoingMessage`.
     send_at: str | None = None

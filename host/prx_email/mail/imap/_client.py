@@ -71,6 +71,11 @@ class ImapClient:
         self.selected: str | None = None
         self.enabled: frozenset[str] = frozenset()
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the connection is idle and sound: fit to carry the next command."""
+        return self._r.is_open
+
     # -- low level -------------------------------------------------------------------------
     def _next_tag(self) -> bytes:
         self._tagnum += 1

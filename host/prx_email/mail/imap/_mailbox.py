@@ -41,6 +41,7 @@ __all__ = [
     "delete_folder",
     "fetch_flags",
     "fetch_part",
+    "fetch_raw",
     "gmail_labels",
     "keyword_flag",
     "list_entries",
@@ -505,6 +506,16 @@ async def fetch_part(client: ImapClient, uid: int, section: str) -> bytes | None
     key = f"BODY[{section}]".encode("ascii")
     for item in res.items:
         data = item.get(key)
+        if item.get(b"UID") == uid and isinstance(data, bytes):
+            return data
+    return None
+
+
+async def fetch_raw(client: ImapClient, uid: int) -> bytes | None:
+    """The whole message as the server holds it, ``BODY.PEEK[]`` (no \\Seen); None: no such UID."""
+    res = await client.uid_fetch(str(uid), "(UID BODY.PEEK[])")
+    for item in res.items:
+        data = item.get(b"BODY[]")
         if item.get(b"UID") == uid and isinstance(data, bytes):
             return data
     return None

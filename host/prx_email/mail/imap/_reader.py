@@ -185,6 +185,12 @@ class ResponseReader(asyncio.BufferedProtocol):
             if p.continuation is not None and not p.continuation.done():
                 p.continuation.set_exception(exc)
 
+    @property
+    def is_open(self) -> bool:
+        """Not lost, not closing, and no command waiting for its answer."""
+        t = self.transport
+        return self._lost is None and t is not None and not t.is_closing() and not self._pending
+
     # -- sending ---------------------------------------------------------------------------
     def register(self, tag: bytes) -> Pending:
         if self._lost is not None:

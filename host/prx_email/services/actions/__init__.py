@@ -6,8 +6,9 @@ store reflects each change as soon as the server confirmed it. Repeating an acti
 safe: what is already so is answered ``unchanged`` / ``already_there`` / ``not_found``
 without a command. The network gate is the caller's (the bridge): ``folders`` and
 ``attachment`` take ``network`` to know whether they may fall back to or must reach the
-server. Each service opens its own connection, or uses an open ``session=`` (see
-:func:`open_session`) so several calls in a row log in once.
+server. Each service takes a session from :func:`open_session`: an open ``session=`` the
+caller passes, else one kept by the context's :class:`SessionPool` (the façade's: calls in a
+row log in once), else its own connection.
 
 ==================  ===============================================  ==========
 service             server commands                                   module
@@ -22,13 +23,17 @@ move / archive      UID MOVE, else UID COPY + STORE + UID EXPUNGE    moves
 delete              move to Trash, or STORE \\Deleted + UID EXPUNGE   moves
 thread, get_many    none (store only)                                 read
 attachment          BODYSTRUCTURE + BODY.PEEK[section] when not kept  attachment
+forward_source      BODY.PEEK[] (attachment mode), else BODYPARTs    forward_source
+                    not kept (email.forward; the outbox sends)
 ==================  ===============================================  ==========
 """
 
+from ._pool import SessionPool
 from ._session import ROLES, MoveIncomplete, Session, open_session
 from .attachment import attachment, safe_filename
 from .flags import FLAG_NAMES, label, mark
 from .folders import folder_create, folder_delete, folder_rename, folders
+from .forward_source import ForwardSource, forward_source
 from .moves import archive, delete, move
 from .read import GET_MANY_LIMIT, get_many, thread
 
@@ -36,8 +41,10 @@ __all__ = [
     "FLAG_NAMES",
     "GET_MANY_LIMIT",
     "ROLES",
+    "ForwardSource",
     "MoveIncomplete",
     "Session",
+    "SessionPool",
     "archive",
     "attachment",
     "delete",
@@ -45,6 +52,7 @@ __all__ = [
     "folder_delete",
     "folder_rename",
     "folders",
+    "forward_source",
     "get_many",
     "label",
     "mark",

@@ -1,7 +1,8 @@
-"""One IMAP connection per action call: folder resolution, grouping ids by folder.
+"""One IMAP session per action call: folder resolution, grouping ids by folder.
 
-Every service of this package opens one :class:`Session`, does its work with one command
-per folder (UID sets), and closes it. Library failures leave as our errors
+Every service of this package takes one :class:`Session` (:func:`open_session`: the
+caller's, one leased from the context's pool, or its own connection), does its work with one
+command per folder (UID sets), and gives it back. Library failures leave as our errors
 (``mail.errors.map_imap_errors``); a NO on a command naming a folder that does not exist
 becomes :class:`~prx_email.errors.FolderNotFound`.
 """
@@ -26,11 +27,20 @@ from ...mail.imap import (
     select_folder,
 )
 from ...store.mailbox import Located
-from ...types import AccountId, MessageKey
+from ...types import AccountId, ActionOutcome, ActionResult, MessageKey
 from ..context import ServiceContext
 from ..sync import open_imap
+from ._pool import SessionPool
 
-__all__ = ["ROLES", "MoveIncomplete", "Session", "by_folder", "check_ids", "open_session"]
+__all__ = [
+    "ROLES",
+    "MoveIncomplete",
+    "Session",
+    "by_folder",
+    "check_ids",
+    "local_only",
+    "open_session",
+]
 
 #: Roles an agent may name (RFC 6154 attributes, lower case), plus ``inbox``.
 ROLES = ("inbox", "all", "archive", "drafts", "flagged", "junk", "sent", "trash")
@@ -85,6 +95,15 @@ def by_folder(located: Iterable[Located]) -> dict[str, list[Located]]:
         if loc.uid is not None:
             groups.setdefault(loc.folder, []).append(loc)
     return groups
+
+
+def local_only(located: Iterable[Located]) -> dict[MessageKey, ActionResult]:
+    """``local_only`` results for the imported messages (no UID): nothing to ask the server."""
+    return {
+        loc.id: ActionResult(loc.id, ActionOutcome.LOCAL_ONLY, loc.folder, None, loc.flags)
+        for loc in located
+        if loc.uid is None
+    }
 
 
 @dataclass(slots=True)
@@ -180,6 +199,10 @@ class Session:
         """After EXAMINE, RENAME or DELETE: the next :meth:`select` selects again."""
         self._selected = None
 
+    def forget_folders(self) -> None:
+        """The next :meth:`entries` lists the folders again (a session reused later)."""
+        self._entries = None
+
 
 @asynccontextmanager
 async def open_session(
@@ -192,6 +215,10 @@ async def open_session(
     pays for connect, TLS and login once. Open one with ``async with open_session(ctx,
     account) as s`` and pass ``session=s`` to the services.
 
+    Without one, a context that has a :class:`~._pool.SessionPool` (``ctx.imap_sessions``,
+    the façade's) leases a kept session, returned after the block if still sound; without a
+    pool the connection is the block's own.
+
     :raises InvalidArgument: ``session`` belongs to another account.
     """
     if session is not None:
@@ -203,6 +230,11 @@ async def open_session(
         yield session
         return
     acc = ctx.account(account)
+    pool = ctx.imap_sessions
+    if isinstance(pool, SessionPool):
+        async with pool.lease(ctx, acc) as leased:
+            yield leased
+        return
     client = await open_imap(ctx, acc)
     try:
         yield Session(ctx, acc, client)

@@ -29,7 +29,7 @@ from ...mail.imap import (
 from ...store import mailbox as store
 from ...types import AccountId, ActionOutcome, ActionResult, MessageKey
 from ..context import ServiceContext
-from ._session import Session, by_folder, check_ids, open_session
+from ._session import Session, by_folder, check_ids, local_only, open_session
 
 __all__ = ["FLAG_NAMES", "label", "mark"]
 
@@ -101,8 +101,10 @@ async def _mark_in(
     return out
 
 
-def _results(ids: list[int], found: list[ActionResult]) -> list[ActionResult]:
-    by_id = {r.id: r for r in found}
+def _results(
+    ids: list[int], found: list[ActionResult], located: dict[int, store.Located]
+) -> list[ActionResult]:
+    by_id = local_only(located.values()) | {r.id: r for r in found}
     return [by_id.get(i) or ActionResult(i, ActionOutcome.NOT_FOUND) for i in ids]
 
 
@@ -117,7 +119,8 @@ async def mark(
 ) -> list[ActionResult]:
     """Add and/or remove flags (``seen``, ``flagged``, ``answered``, ``draft``, keywords).
 
-    One result per id, in the order given: ``changed``, ``unchanged`` or ``not_found``.
+    One result per id, in the order given: ``changed``, ``unchanged``, ``not_found``, or
+    ``local_only`` (imported from a local mailbox: not on the server, nothing changed).
 
     :raises InvalidArgument: no ids, over the bulk limit, no flags, a bad flag or keyword,
         the same flag added and removed.
@@ -141,7 +144,7 @@ async def mark(
         async with open_session(ctx, account, session) as s:
             for folder, locs in groups.items():
                 found += await _mark_in(s, folder, locs, add_f, rm_f)
-    return _results(wanted, found)
+    return _results(wanted, found, located)
 
 
 def _labels_of(item: object) -> tuple[str, ...]:
@@ -208,7 +211,7 @@ async def label(
         if "X-GM-EXT-1" in s.client.capabilities:
             for folder, locs in groups.items():
                 found += await _gmail_in(s, folder, locs, list(add), list(remove))
-            return _results(wanted, found)
+            return _results(wanted, found, located)
         kw_add = [keyword_flag(x) for x in add]
         kw_rm = [keyword_flag(x) for x in remove]
         for folder, locs in groups.items():
@@ -222,7 +225,7 @@ async def label(
             found += await _mark_in(s, folder, locs, kw_add, kw_rm)
     return [
         ActionResult(r.id, r.outcome, r.folder, r.uid, r.flags, _keywords(r.flags))
-        for r in _results(wanted, found)
+        for r in _results(wanted, found, located)
     ]
 
 

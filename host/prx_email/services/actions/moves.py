@@ -14,7 +14,8 @@ destination at once (``store.mailbox.apply_moves``). After the fallback's EXPUNG
 :class:`MoveIncomplete` ("now in both folders"), after the store has learnt the copies.
 
 A message already in the destination answers ``already_there`` (no command for it); an
-id the store does not know, or the server no longer holds, ``not_found``.
+id the store does not know, or the server no longer holds, ``not_found``; a message imported
+from a local mailbox (no server UID), ``local_only`` (nothing to move on the server).
 """
 
 from __future__ import annotations
@@ -36,7 +37,14 @@ from ...mail.imap import (
 from ...store import mailbox as store
 from ...types import AccountId, ActionOutcome, ActionResult, MessageKey
 from ..context import ServiceContext
-from ._session import MoveIncomplete, Session, by_folder, check_ids, open_session
+from ._session import (
+    MoveIncomplete,
+    Session,
+    by_folder,
+    check_ids,
+    local_only,
+    open_session,
+)
 
 __all__ = ["archive", "delete", "move"]
 
@@ -124,9 +132,9 @@ def _moved(loc: store.Located, dest: str, cu: CopyUid | None) -> store.Move:
 
 async def _move_all(s: Session, wanted: list[int], dest: str) -> list[ActionResult]:
     located = store.locate(s.ctx.db, s.acc.id, wanted)
-    found: dict[int, ActionResult] = {}
+    found = local_only(located.values())
     for loc in located.values():
-        if _same(loc.folder, dest):
+        if loc.id not in found and _same(loc.folder, dest):
             found[loc.id] = ActionResult(
                 loc.id, ActionOutcome.ALREADY_THERE, loc.folder, loc.uid, loc.flags
             )
@@ -200,7 +208,7 @@ async def delete(
     acc = ctx.account(account)
     wanted = check_ids(ids, acc.actions.bulk_limit)
     located = store.locate(ctx.db, account, wanted)
-    found: dict[int, ActionResult] = {}
+    found = local_only(located.values())
     groups = by_folder(located.values())
     if groups:
         async with open_session(ctx, account, session) as s:

@@ -14,7 +14,8 @@ Lifecycle of a row::
 
     scheduled / pending / failed, no attempt reached the server ──email.cancel──▶ cancelled
 
-- ``send``/``reply`` validate, build the complete MIME message once (fixed Message-ID),
+- ``send``/``reply``/``forward`` validate, build the complete MIME message once (fixed
+  Message-ID),
   check its size, and commit it with its envelope **before** any network side effect, then
   deliver that row. When it was not delivered they raise the real error (the row stays
   queued; the message says when it is due and what delivers it).
@@ -59,12 +60,13 @@ SMTP delivery), :mod:`._recovery` (expired leases, Sent copies, sent drafts), :m
 """
 
 from ..attachments import load_attachments
-from ._compose import queue, queue_reply
+from ._compose import check_forward, queue, queue_reply
 from ._deliver import AFTER_CLAIM, AFTER_DATA, AFTER_SENT, DrainReport, Hook, circuit_settings
 from ._draft_send import send_draft
 from ._entry import (
     cancel,
     drain_due,
+    forward,
     get_entry,
     list_outbox,
     next_due,
@@ -83,8 +85,10 @@ __all__ = [
     "DrainReport",
     "Hook",
     "cancel",
+    "check_forward",
     "circuit_settings",
     "drain_due",
+    "forward",
     "get_entry",
     "list_outbox",
     "load_attachments",

@@ -7,7 +7,11 @@ the total size of the built message against ``[accounts.send] max_message_bytes`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from ...config.model import AccountConfig
 from ...errors import ConfigError, InvalidArgument, NotFound
@@ -23,11 +27,18 @@ from ...mail.compose import (
     references_chain,
     reply_subject,
 )
+from ...mail.forward import forward_subject, inline_bodies, rfc822_part
 from ...store.outbox import OutboxRepo
-from ...types import Message, OutgoingMessage, ReplyRequest
+from ...types import ForwardMode, ForwardRequest, Message, OutgoingMessage, ReplyRequest
 from ..attachments import load_attachments
 from ..context import ServiceContext
 from ._schedule import parse_send_at
+
+if TYPE_CHECKING:
+    from ..actions import ForwardSource
+
+
+_CTL_SUB = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def smtp_account(
@@ -96,6 +107,7 @@ def _enqueue(
     references: Sequence[str] = (),
     parent_key: int | None = None,
     send_at: float | None = None,
+    parts: Sequence[EmailMessage] = (),
 ) -> int:
     now = ctx.clock()
     built = compose(
@@ -110,6 +122,7 @@ def _enqueue(
         in_reply_to=in_reply_to,
         references=references,
         now=now,
+        parts=parts,
     )
     cap = account.send.max_message_bytes
     if len(built.raw) > cap:
@@ -244,3 +257,85 @@ def queue_reply(ctx: ServiceContext, req: ReplyRequest) -> int:
     :raises AccountNotFound, NotFound, ConfigError, InvalidArgument:
     """
     return queue_reply_for(ctx, smtp_account(ctx, req.account_id), req)
+
+
+# --- email.forward -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardPlan:
+    """A forward's checked recipients, before the original is fetched."""
+
+    to: list[Mailbox]
+    cc: list[Mailbox]
+    bcc: list[Mailbox]
+
+
+def check_forward(account: AccountConfig, req: ForwardRequest) -> ForwardPlan:
+    """The checks of ``email.send`` for a forward, made before the server is asked.
+
+    :raises InvalidArgument: a recipient, the count, the note's size, or
+        ``include_attachments: false`` with ``mode: attachment``.
+    """
+    if req.mode is ForwardMode.ATTACHMENT and not req.include_attachments:
+        raise InvalidArgument(
+            "include_attachments: false does not fit mode: attachment (the attached original "
+            "carries its attachments)",
+            hint='use mode "inline" to forward the text without the attachments',
+        )
+    to = parse_mailboxes(req.to, "to")
+    cc = parse_mailboxes(req.cc, "cc")
+    bcc = parse_mailboxes(req.bcc, "bcc")
+    _check_count(account, len(to) + len(cc) + len(bcc))
+    cap = account.send.max_message_bytes
+    size = len(req.body_text or "") + len(req.body_html or "")
+    if size > cap:
+        raise _too_big(size, cap, "the note")
+    return ForwardPlan(to, cc, bcc)
+
+
+def queue_forward_for(
+    ctx: ServiceContext,
+    account: AccountConfig,
+    req: ForwardRequest,
+    plan: ForwardPlan,
+    source: ForwardSource,
+    *,
+    send_at: float | None = None,
+) -> int:
+    """Build and store a forward of ``source`` (``services.actions.forward_source``).
+
+    :raises InvalidArgument: the built message is over ``max_message_bytes``.
+    """
+    s = source.message.summary
+    parts: list[EmailMessage] = []
+    attachments: Sequence[AttachmentData] = ()
+    if req.mode is ForwardMode.ATTACHMENT:
+        assert source.raw is not None
+        parts.append(rfc822_part(source.raw, f"{s.subject or 'message'}.eml"))
+        html = req.body_html
+        # No note: an empty text part (compose needs a body; no words the caller did not give).
+        text: str | None = "" if req.body_text is None and html is None else req.body_text
+    else:
+        text, html = inline_bodies(
+            req.body_text, req.body_html, source.original, truncated=source.truncated
+        )
+        attachments = source.attachments
+    return _enqueue(
+        ctx,
+        account,
+        to=plan.to,
+        cc=plan.cc,
+        bcc=plan.bcc,
+        subject=check_subject(forward_subject(_CTL_SUB.sub(" ", s.subject))[:998]),
+        body_text=text,
+        body_html=html,
+        attachments=attachments,
+        in_reply_to=s.message_id,
+        references=references_chain(
+            s.message_id, source.message.references, source.message.in_reply_to
+        ),
+        parent_key=s.id,
+        parts=parts,
+        send_at=send_at,
+    )

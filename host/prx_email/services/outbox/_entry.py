@@ -1,4 +1,4 @@
-"""Entry points: send, reply, retry, cancel, drain_due, watch, list_outbox, get_entry.
+"""Entry points: send, reply, forward, retry, cancel, drain_due, watch, list_outbox, get_entry.
 
 Each looks its account up once and passes it down. ``send``/``reply``/``retry`` answer the
 row when it was delivered and raise the real error otherwise (the row stays queued; the
@@ -25,6 +25,7 @@ from ...errors import (
 )
 from ...store.outbox import OutboxRepo
 from ...types import (
+    ForwardRequest,
     OutboxEntry,
     OutboxPage,
     OutboxQuery,
@@ -35,9 +36,10 @@ from ...types import (
 from ..circuit import CircuitSettings
 from ..context import ServiceContext
 from ..sent_folder import ImapSentFolder, SentFolder
-from ._compose import queue_for, queue_reply_for, smtp_account
+from ._compose import check_forward, queue_for, queue_forward_for, queue_reply_for, smtp_account
 from ._deliver import Deliverer, DrainReport, Hook, iso, make_breaker, new_worker_id
 from ._recovery import Run
+from ._schedule import parse_send_at
 
 _DELIVERED_BY = (
     "it is delivered by `prx-email send-due`, by `prx-email sync --watch`, or now by"
@@ -149,6 +151,40 @@ async def reply(
     if req.send_at is None:
         make_breaker(ctx).acquire(account.id, ctx.clock())
     outbox_id = queue_reply_for(ctx, account, req)
+    return await deliver_unless_scheduled(ctx, account, outbox_id)
+
+
+async def forward(
+    ctx: ServiceContext, req: ForwardRequest, *, account: AccountConfig | None = None
+) -> OutboxEntry:
+    """Forward a stored message through the outbox (``account`` as for :func:`send`).
+
+    Recipients and the note are checked first; then the original is gathered (kept
+    attachments from the store, the rest from the server: ``actions.forward_source``),
+    the forward built and queued, and delivered as :func:`send` delivers.
+
+    :raises NotFound: no such stored message; the server no longer holds the original.
+    :raises AttachmentUnavailable: an attachment was not kept and cannot be fetched.
+    :raises CircuitOpen, SmtpPermanent, AccountNotFound, ConfigError, InvalidArgument:
+    :raises EmailError: not delivered now (as :func:`send`).
+    """
+    from ..actions import forward_source  # the IMAP side, only when forwarding
+
+    account = smtp_account(ctx, req.account_id, account)
+    # Checked before the original is fetched: a bad time costs no IMAP round trip.
+    send_at = parse_send_at(account, req.send_at, ctx.clock())
+    if send_at is None:
+        make_breaker(ctx).acquire(account.id, ctx.clock())
+    plan = check_forward(account, req)
+    source = await forward_source(
+        ctx,
+        req.account_id,
+        req.message,
+        mode=req.mode,
+        include_attachments=req.include_attachments,
+        max_bytes=account.send.max_message_bytes,
+    )
+    outbox_id = queue_forward_for(ctx, account, req, plan, source, send_at=send_at)
     return await deliver_unless_scheduled(ctx, account, outbox_id)
 
 
