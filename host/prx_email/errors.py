@@ -23,7 +23,8 @@
      │    └── MoveIncomplete
      ├── StorageError
      ├── InternalError
-     └── PolicyDenied (PermissionError)
+     ├── PolicyDenied (PermissionError)
+     └── QuotaExceeded
 
 Host functions never let these escape into wasmtime (that would trap the instance);
 ``prx_email.bridge`` turns them into ``email-error`` values. Messages must never contain secrets.
@@ -64,6 +65,7 @@ class ErrorCode(enum.StrEnum):
     INTERNAL = "internal"
     POLICY_DENIED = "policy-denied"
     MOVE_INCOMPLETE = "move-incomplete"
+    QUOTA_EXCEEDED = "quota-exceeded"
 
     @property
     def envelope(self) -> str:
@@ -266,6 +268,15 @@ CODES: Final[dict[str, CodeInfo]] = {
             "host",
         ),
         CodeInfo(
+            "EMAIL_QUOTA_EXCEEDED",
+            "A send quota of the account ([accounts.policy] sends_per_hour, sends_per_day, "
+            "new_recipients_per_day) is used up; the message says when it resets. Nothing was "
+            "queued or sent.",
+            "Wait until the time the message names, or write a draft (email.draft_create) for "
+            "a person to send; only the operator can raise the quota.",
+            "host",
+        ),
+        CodeInfo(
             SANDBOX_TIMEOUT,
             "The guest exceeded its compute deadline and was stopped.",
             _FRESH,
@@ -395,6 +406,12 @@ class InternalError(EmailError):
 
 class PolicyDenied(EmailError, PermissionError):
     code = ErrorCode.POLICY_DENIED
+
+
+class QuotaExceeded(EmailError):
+    """A send quota is used up; the message says which and when it resets."""
+
+    code = ErrorCode.QUOTA_EXCEEDED
 
 
 class MoveIncomplete(InvalidState):
