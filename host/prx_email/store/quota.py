@@ -53,12 +53,12 @@ class QuotaRepo:
         addrs = sorted({r.lower() for r in recipients})
         with self.db.transaction() as tx:
             tx.execute(
-                "DELETE FROM policy_sends WHERE account_id = ? AND at < ?", (account_id, now - DAY)
+                "DELETE FROM policy_sends WHERE account_id = ? AND at <= ?", (account_id, now - DAY)
             )
             day = tuple(
                 float(r[0])
                 for r in tx.execute(
-                    "SELECT at FROM policy_sends WHERE account_id = ? AND at >= ? ORDER BY at",
+                    "SELECT at FROM policy_sends WHERE account_id = ? AND at > ? ORDER BY at",
                     (account_id, now - DAY),
                 )
             )
@@ -74,13 +74,13 @@ class QuotaRepo:
             new_day = tuple(
                 float(r[0])
                 for r in tx.execute(
-                    "SELECT first_at FROM policy_recipients WHERE account_id = ? AND first_at >= ?"
+                    "SELECT first_at FROM policy_recipients WHERE account_id = ? AND first_at > ?"
                     " ORDER BY first_at",
                     (account_id, now - DAY),
                 )
             )
             new = tuple(a for a in addrs if a not in known)
-            hour = tuple(t for t in day if t >= now - HOUR)
+            hour = tuple(t for t in day if t > now - HOUR)  # a slot frees exactly an hour on
             check(QuotaUsage(now=now, hour=hour, day=day, new=new, new_day=new_day))
             row_id = insert()
             tx.execute(
