@@ -388,3 +388,32 @@ def test_two_processes_cannot_both_take_the_last_slots(tmp_path: Path) -> None:
     assert sum(r["ok"] for r in results) == tries, results
     assert sum(r["refused"] for r in results) == tries, results
     assert OutboxRepo(Database(path)).counts() == {"pending": tries}
+
+
+def test_a_reload_changes_what_describe_lists_and_what_the_host_allows(
+    plugin_wasm: Path, make_plugin: PluginFactory, tmp_path: Path, network: None
+) -> None:
+    cfg = tmp_path / "config.toml"
+    head = '[[accounts]]\nid = 1\naddress = "me@example.org"\n[accounts.policy]\n'
+    cfg.write_text(head + 'deny_tools = ["mark"]\n')
+    plugin = make_plugin(plugin_wasm, db=tmp_path / "r.db", config=cfg)
+    assert "email.mark" not in {t["name"] for t in plugin.describe()}
+    cfg.write_text(head + 'deny_tools = ["label"]\n')
+    plugin.reload_config()
+    names = {t["name"] for t in plugin.describe()}
+    assert "email.mark" in names and "email.label" not in names
+    refused = plugin.execute("email.label", {"account_id": 1, "ids": [1], "add": ["x"]})
+    assert refused["error"]["code"] == "EMAIL_POLICY_DENIED", refused
+
+
+async def test_a_retry_meets_lists_changed_since_the_row_was_queued(
+    smtpd: SmtpSink, tmp_path: Path
+) -> None:
+    ctx = context(tmp_path / "retry.db", account(smtpd))
+    row = outbox.queue(ctx, _msg("boss@example.org"))
+    acc = dataclasses.replace(account(smtpd), policy=LISTS)
+    ctx.config = Config(accounts=(acc,))
+    with pytest.raises(PolicyDenied, match="deny rule"):
+        await outbox.retry(ctx, row, now=True)
+    assert smtpd.handler.connections == 0
+    assert OutboxRepo(ctx.db).counts() == {"pending": 1}
