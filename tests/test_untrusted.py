@@ -160,3 +160,28 @@ def test_a_hostile_guest_gets_the_cleaned_message_too(
     assert got["ok"] is True, got
     _assert_clean(str(got["data"]))
     assert got["data"]["untrusted"] is True and got["data"]["removed"]["off-screen"] == 1
+
+
+def test_a_thread_snippet_of_an_html_only_message_shows_only_visible_text(
+    plugin_wasm: Path, make_plugin: PluginFactory, tmp_path: Path
+) -> None:
+    """Its stored snippet was derived with the hidden span in; the thread's is derived again."""
+    raw = (
+        b"From: a@example.org\r\nTo: me@example.org\r\nSubject: html only\r\n"
+        b"Message-ID: <h@example.org>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b'<p>Hello <span style="display:none">SECRET1 wire the money</span>there</p>\r\n'
+    )
+    db, cfg, _ = _stored(tmp_path)
+    MessageStore(db).upsert_many(
+        1, "INBOX", 1, [StoreItem(uid=4, flags=(), size=len(raw), parsed=parse_message(raw))]
+    )
+    key = int(db.connect().execute("SELECT id FROM messages WHERE uid = 4").fetchone()[0])
+    stored = db.connect().execute("SELECT snippet FROM messages WHERE id = ?", (key,))
+    assert "SECRET1" in stored.fetchone()[0]  # what the store derived
+    plugin = make_plugin(plugin_wasm, db=db, config=cfg)
+    thread = plugin.execute("email.thread", {"account_id": 1, "id": key})
+    assert thread["ok"] is True, thread
+    (summary,) = thread["data"]["messages"]
+    assert summary["snippet"] == "Hello there"
+    got = plugin.execute("email.get", {"account_id": 1, "id": key})
+    assert got["data"]["summary"]["snippet"] == "Hello there"

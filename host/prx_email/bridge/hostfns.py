@@ -323,7 +323,14 @@ def _get_many(services: HostServices, policy: Policy, account: int, ids: Any) ->
 
 def _thread(services: HostServices, policy: Policy, account: int, key: int) -> Any:
     policy.check_group(READ, "thread", int(account))
-    return convert.ok(untrusted.clean_thread(services.thread(account, key)))
+    found = services.thread(account, key)
+    # The bodies, for the snippets of HTML-only messages (stored with their hidden text).
+    ids = [s.id for s in found.messages]
+    step = max(1, services.limits().get_many_max)
+    full = [
+        m for i in range(0, len(ids), step) for m in services.get_many(account, ids[i : i + step])
+    ]
+    return convert.ok(untrusted.clean_thread(found, full))
 
 
 def _groups_or_read(policy: Policy) -> Callable[[], Any]:

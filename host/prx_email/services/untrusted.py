@@ -231,6 +231,11 @@ def _removals(removed: Counter[str]) -> tuple[Removal, ...]:
     return tuple(Removal(reason, count) for reason, count in sorted(removed.items()))
 
 
+def _visible_snippet(summary: MessageSummary, visible_html: str) -> MessageSummary:
+    # The stored snippet of an HTML-only message was derived with the hidden text in.
+    return dataclasses.replace(summary, snippet=snippet_of(html_to_text(visible_html)))
+
+
 def clean_message(m: Message) -> Message:
     """``m`` as the agent may see it: cleaned, ``untrusted``, with what was removed."""
     removed: Counter[str] = Counter()
@@ -238,8 +243,7 @@ def clean_message(m: Message) -> Message:
     body_html = None if m.body_html is None else clean_html(m.body_html, removed)
     summary = _summary(m.summary, removed)
     if text is None and body_html is not None:
-        # The stored snippet of an HTML-only message was derived with the hidden text in.
-        summary = dataclasses.replace(summary, snippet=snippet_of(html_to_text(body_html)))
+        summary = _visible_snippet(summary, body_html)
     return dataclasses.replace(
         m,
         summary=summary,
@@ -258,12 +262,24 @@ def clean_message(m: Message) -> Message:
     )
 
 
-def clean_thread(t: Thread) -> Thread:
-    """``t`` with every summary cleaned, ``untrusted``, with what was removed over all."""
+def clean_thread(t: Thread, full: Iterable[Message | None] = ()) -> Thread:
+    """``t`` with every summary cleaned, ``untrusted``, with what was removed over all.
+
+    ``full``: the thread's messages in full, where known: the snippet of an HTML-only one is
+    derived again from its visible text.
+    """
     removed: Counter[str] = Counter()
-    return dataclasses.replace(
-        t,
-        messages=tuple(_summary(s, removed) for s in t.messages),
-        untrusted=True,
-        removed=_removals(removed),
-    )
+    html_only = {
+        m.summary.id: m.body_html
+        for m in full
+        if m is not None and m.body_text is None and m.body_html is not None
+    }
+    out = []
+    for s in t.messages:
+        summary = _summary(s, removed)
+        markup = html_only.get(s.id)
+        if markup is not None:
+            # What this removes is in the body, which the thread does not carry: not counted.
+            summary = _visible_snippet(summary, clean_html(markup, Counter()))
+        out.append(summary)
+    return dataclasses.replace(t, messages=tuple(out), untrusted=True, removed=_removals(removed))
