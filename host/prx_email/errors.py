@@ -23,8 +23,8 @@
      │    └── MoveIncomplete
      ├── StorageError
      ├── InternalError
-     ├── PolicyDenied (PermissionError)
-     └── QuotaExceeded
+     └── PolicyDenied (PermissionError)
+          └── QuotaExceeded
 
 Host functions never let these escape into wasmtime (that would trap the instance);
 ``prx_email.bridge`` turns them into ``email-error`` values. Messages must never contain secrets.
@@ -408,8 +408,11 @@ class PolicyDenied(EmailError, PermissionError):
     code = ErrorCode.POLICY_DENIED
 
 
-class QuotaExceeded(EmailError):
-    """A send quota is used up; the message says which and when it resets."""
+class QuotaExceeded(PolicyDenied):
+    """A send quota is used up; the message says which and when it resets.
+
+    A ``PolicyDenied`` too (a refusal by the account's policy), with a code of its own.
+    """
 
     code = ErrorCode.QUOTA_EXCEEDED
 

@@ -2,10 +2,10 @@
 
 Each one checks the policy (``policy``: the account's tool group and mode), converts its WIT
 arguments (``convert``), applies the network gate (``gate``), calls ``HostServices`` and
-converts the answer back; stored messages leave through ``services.untrusted``. None of them ever raises into
-wasmtime — that would trap the guest and poison its instance: an ``EmailError`` keeps
-its code, anything else becomes ``internal`` with a generic message and is logged here
-with its traceback.
+converts the answer back; stored messages leave through ``services.untrusted``. None of them
+ever raises into wasmtime — that would trap the guest and poison its instance: an
+``EmailError`` keeps its code, anything else becomes ``internal`` with a generic message and
+is logged here with its traceback.
 """
 
 from __future__ import annotations
