@@ -44,6 +44,7 @@ def test_guest_builds_the_request_with_defaults() -> None:
         body_html=None,
         mode=types.ForwardMode.INLINE,
         include_attachments=True,
+        send_at=None,
     )
     env = run(Guest(host), "email.forward", {**BASE, "mode": "attachment", "body_html": "<p>x"})
     assert env["ok"] is True, env

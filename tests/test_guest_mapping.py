@@ -131,7 +131,11 @@ def test_get() -> None:
         "body_html",
         "body_truncated",
         "attachments",
+        "untrusted",
+        "removed",
     ]
+    assert data["untrusted"] is True
+    assert data["removed"] == [{"reason": "html-comment", "count": 1}]
     assert data["summary"] == SUMMARY_JSON
     assert data["headers"] == [{"name": "Subject", "value": "Invoice 2026-11"}]
     assert data["body_text"] == "Hello" and data["body_html"] == "<p>Hello</p>"

@@ -8,7 +8,9 @@ tests with a fake host::
 """
 
 from prx_email_guest._catalogue import (
+    ALL_GROUPS,
     DEFAULT_LIMITS,
+    GROUP_OF,
     TOOL_NAMES,
     Catalogue,
     Effects,
@@ -27,9 +29,11 @@ from prx_email_guest._guest import Guest, internal_error
 from prx_email_guest._host import HostApi, default_host
 
 __all__ = [
+    "ALL_GROUPS",
     "CASE_CLASSES",
     "DEFAULT_HINTS",
     "DEFAULT_LIMITS",
+    "GROUP_OF",
     "GUEST_ONLY_CODES",
     "HOST_CASES",
     "TOOL_NAMES",

@@ -41,7 +41,9 @@ from prx_email_guest._kinds import (
 )
 
 __all__ = [
+    "ALL_GROUPS",
     "DEFAULT_LIMITS",
+    "GROUP_OF",
     "TOOL_NAMES",
     "Catalogue",
     "Effects",
@@ -975,22 +977,72 @@ def _draft_specs(
     )
 
 
+#: The tool group of every tool (the host's ``[accounts.policy] tools``; a test checks that
+#: every tool has one and that the names equal the host's ``ToolGroup``).
+GROUP_OF: Final[dict[str, str]] = {
+    **dict.fromkeys(
+        (
+            "email.accounts",
+            "email.sync",
+            "email.list",
+            "email.get",
+            "email.search",
+            "email.outbox",
+            "email.folders",
+            "email.thread",
+            "email.get_many",
+            "email.attachment",
+        ),
+        "read",
+    ),
+    **dict.fromkeys(
+        ("email.send", "email.reply", "email.forward", "email.retry", "email.cancel"), "send"
+    ),
+    **dict.fromkeys(
+        (
+            "email.draft_create",
+            "email.draft_status",
+            "email.draft_update",
+            "email.draft_delete",
+        ),
+        "drafts",
+    ),
+    # Sends a draft: it needs the send group (and the send mode), not only drafts.
+    "email.draft_send": "send",
+    "email.mark": "mark",
+    "email.move": "move",
+    "email.archive": "move",
+    "email.delete": "delete",
+    "email.label": "label",
+    **dict.fromkeys(
+        ("email.folder_create", "email.folder_rename", "email.folder_delete"), "folders"
+    ),
+}
+ALL_GROUPS: Final = frozenset(GROUP_OF.values())
+
+
 class Catalogue:
-    """The tools for one set of limits; the JSON for ``describe`` is built on first use."""
+    """The tools for one set of limits; ``describe`` lists those of ``groups`` (its JSON is
+    built on first use). Every tool stays in ``tools``: the host refuses a disabled one."""
 
-    __slots__ = ("_json", "limits", "tools")
+    __slots__ = ("_json", "groups", "limits", "tools")
 
-    def __init__(self, limits: types.ToolLimits) -> None:
+    def __init__(self, limits: types.ToolLimits, groups: frozenset[str] = ALL_GROUPS) -> None:
         self.limits = limits
+        self.groups = groups
         self.tools: Final = _tools(limits)
         self._json: str | None = None
+
+    def listed(self) -> list[ToolSpec]:
+        """The tools ``describe`` lists: those whose group is enabled (unmapped: listed)."""
+        return [t for t in self.tools.values() if GROUP_OF.get(t.name) in {*self.groups, None}]
 
     def json(self) -> str:
         """The catalogue as compact JSON: a list of {name, description, input_schema, effects,
         annotations}."""
         if self._json is None:
             self._json = json.dumps(
-                [t.entry() for t in self.tools.values()], ensure_ascii=False, separators=(",", ":")
+                [t.entry() for t in self.listed()], ensure_ascii=False, separators=(",", ":")
             )
         return self._json
 

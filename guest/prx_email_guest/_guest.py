@@ -6,8 +6,10 @@ Order of checks, each answering with the first failure:
 3. the arguments against the catalogue (``EMAIL_INVALID_ARGUMENT``);
 4. a host to call (``EMAIL_HOST_CAPABILITY_UNAVAILABLE`` in plain CPython);
 5. the host call; its ``email-error`` becomes ``EMAIL_<CASE>``.
-The bounds of step 3 come from the host's ``limits`` function, asked once per instance on the
-first ``execute`` or ``describe``; without a host they are ``DEFAULT_LIMITS``.
+The bounds of step 3 come from the host's ``limits`` function, and the tool groups ``describe``
+lists from its ``tool-groups`` function, both asked once per instance on the first ``execute``
+or ``describe``; without a host they are ``DEFAULT_LIMITS`` and every group. A tool of a
+group left out is still dispatched: the host refuses it with the rule that matched.
 Nothing escapes: ``MemoryError`` → ``EMAIL_SANDBOX_MEMORY``, anything else → ``EMAIL_INTERNAL``.
 """
 
@@ -20,6 +22,7 @@ from componentize_py_types import Err
 
 from prx_email_guest import _codes, _envelope
 from prx_email_guest._catalogue import (
+    ALL_GROUPS,
     DEFAULT_CATALOGUE,
     DEFAULT_LIMITS,
     TOOL_NAMES,
@@ -51,8 +54,13 @@ class Guest:
         """The tools with the host's bounds (asked for once, then kept)."""
         cat = self._catalogue
         if cat is None:
-            limits = DEFAULT_LIMITS if self._host is None else self._host.limits()
-            cat = DEFAULT_CATALOGUE if limits == DEFAULT_LIMITS else Catalogue(limits)
+            host = self._host
+            limits = DEFAULT_LIMITS if host is None else host.limits()
+            groups = ALL_GROUPS if host is None else frozenset(host.tool_groups())
+            if limits == DEFAULT_LIMITS and groups >= ALL_GROUPS:
+                cat = DEFAULT_CATALOGUE
+            else:
+                cat = Catalogue(limits, groups)
             self._catalogue = cat
         return cat
 

@@ -93,7 +93,13 @@ def message(m: types.Message) -> JSON:
         "body_html": m.body_html,
         "body_truncated": m.body_truncated,
         "attachments": [_attachment(a) for a in m.attachments],
+        "untrusted": m.untrusted,
+        "removed": _removed(m.removed),
     }
+
+
+def _removed(removed: list[types.Removal]) -> list[JSON]:
+    return [{"reason": r.reason, "count": r.count} for r in removed]
 
 
 def sync_report(r: types.SyncReport) -> JSON:
@@ -214,7 +220,12 @@ def action_results(results: list[types.ActionResult]) -> JSON:
 
 
 def message_thread(t: types.MessageThread) -> JSON:
-    return {"thread_id": t.thread_id, "messages": [summary(s) for s in t.messages]}
+    return {
+        "thread_id": t.thread_id,
+        "messages": [summary(s) for s in t.messages],
+        "untrusted": t.untrusted,
+        "removed": _removed(t.removed),
+    }
 
 
 def attachment_download(d: types.AttachmentDownload) -> JSON:

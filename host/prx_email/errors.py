@@ -26,6 +26,7 @@
      ├── StorageError
      ├── InternalError
      └── PolicyDenied (PermissionError)
+          └── QuotaExceeded
 
 Host functions never let these escape into wasmtime (that would trap the instance);
 ``prx_email.bridge`` turns them into ``email-error`` values. Messages must never contain secrets.
@@ -68,6 +69,7 @@ class ErrorCode(enum.StrEnum):
     MOVE_INCOMPLETE = "move-incomplete"
     CANCEL_TOO_LATE = "cancel-too-late"
     ATTACHMENT_UNAVAILABLE = "attachment-unavailable"
+    QUOTA_EXCEEDED = "quota-exceeded"
 
     @property
     def envelope(self) -> str:
@@ -288,6 +290,15 @@ CODES: Final[dict[str, CodeInfo]] = {
             "host",
         ),
         CodeInfo(
+            "EMAIL_QUOTA_EXCEEDED",
+            "A send quota of the account ([accounts.policy] sends_per_hour, sends_per_day, "
+            "new_recipients_per_day) is used up; the message says when it resets. Nothing was "
+            "queued or sent.",
+            "Wait until the time the message names, or write a draft (email.draft_create) for "
+            "a person to send; only the operator can raise the quota.",
+            "host",
+        ),
+        CodeInfo(
             SANDBOX_TIMEOUT,
             "The guest exceeded its compute deadline and was stopped.",
             _FRESH,
@@ -423,6 +434,15 @@ class InternalError(EmailError):
 
 class PolicyDenied(EmailError, PermissionError):
     code = ErrorCode.POLICY_DENIED
+
+
+class QuotaExceeded(PolicyDenied):
+    """A send quota is used up; the message says which and when it resets.
+
+    A ``PolicyDenied`` too (a refusal by the account's policy), with a code of its own.
+    """
+
+    code = ErrorCode.QUOTA_EXCEEDED
 
 
 class MoveIncomplete(InvalidState):

@@ -91,9 +91,9 @@ def _host_get(args: dict) -> str:
 def _host_send(args: dict) -> str:
     msg = types.OutgoingMessage(
         account_id=int(args.get("account_id", 1)),
-        to=["a@example.org"],
-        cc=[],
-        bcc=[],
+        to=list(args.get("to", ["a@example.org"])),
+        cc=list(args.get("cc", [])),
+        bcc=list(args.get("bcc", [])),
         subject="hi",
         body_text="x",
         body_html=None,
@@ -192,6 +192,26 @@ def _host_delete(args: dict) -> str:
     return _ok([r.outcome.name for r in host.delete(req)])
 
 
+def _host_tool_groups(args: dict) -> str:
+    return _ok(host.tool_groups())
+
+
+def _host_get_full(args: dict) -> str:
+    m = host.get_message(int(args.get("account_id", 1)), int(args.get("id", 1)))
+    if m is None:
+        return _ok(None)
+    return _ok(
+        {
+            "subject": m.summary.subject,
+            "snippet": m.summary.snippet,
+            "body_text": m.body_text,
+            "body_html": m.body_html,
+            "untrusted": m.untrusted,
+            "removed": {r.reason: r.count for r in m.removed},
+        }
+    )
+
+
 def _host_folder_delete(args: dict) -> str:
     return _ok(host.folder_delete(1, str(args.get("name", "INBOX")), True))
 
@@ -218,6 +238,8 @@ _ACTIONS = {
     "host-attachment": _host_attachment,
     "host-delete": _host_delete,
     "host-folder-delete": _host_folder_delete,
+    "host-tool-groups": _host_tool_groups,
+    "host-get-full": _host_get_full,
 }
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from componentize_py_types import Err
-from prx_email_guest import DEFAULT_LIMITS, Guest
+from prx_email_guest import ALL_GROUPS, DEFAULT_LIMITS, Guest
 from wit_world.imports import types
 
 SUMMARY = types.MessageSummary(
@@ -49,6 +49,8 @@ MESSAGE = types.Message(
             stored=True,
         )
     ],
+    untrusted=True,
+    removed=[types.Removal(reason="html-comment", count=1)],
 )
 
 PAGE = types.MessagePage(messages=[SUMMARY], next_cursor="c2")
@@ -120,12 +122,16 @@ class FakeHost:
     error: Any = None  # an EmailError_… case to raise as Err, or an exception to raise
     message: types.Message | None = field(default_factory=lambda: MESSAGE)
     tool_limits: types.ToolLimits = field(default_factory=lambda: DEFAULT_LIMITS)
+    groups: list[str] = field(default_factory=lambda: sorted(ALL_GROUPS))
 
     limits_calls: int = 0  # kept apart from ``calls``: the guest asks once per instance
 
     def limits(self) -> types.ToolLimits:
         self.limits_calls += 1
         return self.tool_limits
+
+    def tool_groups(self) -> list[str]:
+        return list(self.groups)
 
     def _call(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -238,7 +244,9 @@ class FakeHost:
 
     def thread(self, account: int, id: int) -> types.MessageThread:
         self._call("thread", account, id)
-        return types.MessageThread(thread_id="<root@example.org>", messages=[SUMMARY])
+        return types.MessageThread(
+            thread_id="<root@example.org>", messages=[SUMMARY], untrusted=True, removed=[]
+        )
 
     def get_many(self, account: int, ids: list[int]) -> list[types.Message | None]:
         self._call("get_many", account, ids)

@@ -1,10 +1,11 @@
 """The host functions of ``wit/host.wit``, registered on a component ``Linker``.
 
-Each one converts its WIT arguments (``convert``), applies the network gate (``gate``),
-calls ``HostServices`` and converts the answer back. None of them ever raises into
-wasmtime — that would trap the guest and poison its instance: an ``EmailError`` keeps
-its code, anything else becomes ``internal`` with a generic message and is logged here
-with its traceback.
+Each one checks the policy (``policy``: the account's tool group and mode), converts its WIT
+arguments (``convert``), applies the network gate (``gate``), calls ``HostServices`` and
+converts the answer back; stored messages leave through ``services.untrusted``. None of them
+ever raises into wasmtime — that would trap the guest and poison its instance: an
+``EmailError`` keeps its code, anything else becomes ``internal`` with a generic message and
+is logged here with its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any, Protocol
 
 from wasmtime.component import Linker
 
+from ..config.model import ToolGroup
 from ..errors import EmailError, InternalError
+from ..services import untrusted
 from ..types import (
     Account,
     ActionResult,
@@ -48,6 +51,7 @@ from .policy import Action, Policy, allow_all
 log = logging.getLogger(__name__)
 
 HOST_INSTANCE = "prx:email/host@0.1.0"
+READ = ToolGroup.READ
 
 
 class HostServices(Protocol):
@@ -154,20 +158,23 @@ def raise_pending() -> None:
         raise exc
 
 
-def _search(services: HostServices, rec: Any) -> Any:
+def _search(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(READ, "search", convert.account_of(rec))
     query = convert.search_query(rec)
     if query.remote:
         require_network("remote search")
     return convert.ok(services.search(query))
 
 
-def _sync(services: HostServices, rec: Any) -> Any:
+def _sync(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(READ, "sync", convert.account_of(rec))
     require_network("sync")
     req = convert.sync_request(rec)
     return convert.ok(services.sync(req))
 
 
 def _send(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(ToolGroup.SEND, "send", convert.account_of(rec))
     policy.check(Action.SEND, "send", convert.account_of(rec))
     require_network("send")
     msg = convert.outgoing_message(rec)
@@ -175,6 +182,7 @@ def _send(services: HostServices, policy: Policy, rec: Any) -> Any:
 
 
 def _reply(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(ToolGroup.SEND, "reply", convert.account_of(rec))
     policy.check(Action.SEND, "reply", convert.account_of(rec))
     require_network("reply")
     req = convert.reply_request(rec)
@@ -188,18 +196,21 @@ def _retry(services: HostServices, policy: Policy, outbox_id: int, now: bool) ->
 
 
 def _draft_create(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(ToolGroup.DRAFTS, "draft-create", convert.account_of(rec))
     policy.check(Action.WRITE_DRAFT, "draft-create", convert.account_of(rec))
     require_network("draft-create")
     return convert.ok(services.draft_create(convert.draft_request(rec)))
 
 
 def _draft_update(services: HostServices, policy: Policy, draft_id: str, rec: Any) -> Any:
+    policy.check_group(ToolGroup.DRAFTS, "draft-update", convert.account_of(rec))
     policy.check(Action.WRITE_DRAFT, "draft-update", convert.account_of(rec))
     require_network("draft-update")
     return convert.ok(services.draft_update(str(draft_id), convert.draft_request(rec)))
 
 
 def _draft_delete(services: HostServices, policy: Policy, account: int, draft_id: str) -> Any:
+    policy.check_group(ToolGroup.DRAFTS, "draft-delete", int(account))
     policy.check(Action.WRITE_DRAFT, "draft-delete", int(account))
     require_network("draft-delete")
     return services.draft_delete(int(account), str(draft_id))
@@ -209,18 +220,23 @@ def _draft_send(
     services: HostServices, policy: Policy, account: int, draft_id: str, send_at: Any
 ) -> Any:
     # Sending, scheduled or not: refused in draft_only/read_only before anything is read.
+    policy.check_group(ToolGroup.SEND, "draft-send", int(account))
     policy.check(Action.SEND, "draft-send", int(account))
     require_network("draft-send")
     at = None if send_at is None else str(send_at)
     return convert.ok(services.draft_send(int(account), str(draft_id), at))
 
 
-def _cancel(services: HostServices, outbox_id: int) -> Any:
-    # Allowed in every mode: it can only stop a message, never send one. No network.
+def _cancel(services: HostServices, policy: Policy, outbox_id: int) -> Any:
+    # Allowed in every mode: it can only stop a message, never send one. No network. It
+    # belongs to the send group (the outbox's), switched per account like the rest.
+    account_id = policy.outbox_account(int(outbox_id)) if policy.outbox_account else None
+    policy.check_group(ToolGroup.SEND, "cancel", account_id)
     return convert.ok(services.cancel(int(outbox_id)))
 
 
-def _draft_status(services: HostServices, account: int, draft_id: str) -> Any:
+def _draft_status(services: HostServices, policy: Policy, account: int, draft_id: str) -> Any:
+    policy.check_group(ToolGroup.DRAFTS, "draft-status", int(account))
     require_network("draft-status")
     return convert.ok(services.draft_status(int(account), str(draft_id)))
 
@@ -228,18 +244,21 @@ def _draft_status(services: HostServices, account: int, draft_id: str) -> Any:
 # -- mailbox actions (issue 11): the gate first, before any argument is looked at ---------
 
 
-def _folders(services: HostServices, account: int) -> Any:
+def _folders(services: HostServices, policy: Policy, account: int) -> Any:
+    policy.check_group(READ, "folders", int(account))
     # Network off: the local store answers, and the result says so (source: local).
     return convert.ok(services.folders(account, network=network_enabled()))
 
 
 def _folder_create(services: HostServices, policy: Policy, account: int, name: str) -> Any:
+    policy.check_group(ToolGroup.FOLDERS, "folder_create", int(account))
     policy.check(Action.CHANGE_MAILBOX, "folder_create", int(account))
     require_network("folder_create")
     return convert.folder_change(services.folder_create(account, name))
 
 
 def _folder_rename(services: HostServices, policy: Policy, account: int, old: str, new: str) -> Any:
+    policy.check_group(ToolGroup.FOLDERS, "folder_rename", int(account))
     policy.check(Action.CHANGE_MAILBOX, "folder_rename", int(account))
     require_network("folder_rename")
     return convert.folder_change(services.folder_rename(account, old, new))
@@ -248,12 +267,14 @@ def _folder_rename(services: HostServices, policy: Policy, account: int, old: st
 def _folder_delete(
     services: HostServices, policy: Policy, account: int, name: str, force: bool
 ) -> Any:
+    policy.check_group(ToolGroup.FOLDERS, "folder_delete", int(account))
     policy.check(Action.CHANGE_MAILBOX, "folder_delete", int(account))
     require_network("folder_delete")
     return bool(services.folder_delete(account, name, force=bool(force)))
 
 
 def _mark(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(ToolGroup.MARK, "mark", convert.account_of(rec))
     policy.check(Action.CHANGE_MAILBOX, "mark", convert.account_of(rec))
     require_network("mark")
     account, ids, add, remove = convert.flag_request(rec)
@@ -261,6 +282,7 @@ def _mark(services: HostServices, policy: Policy, rec: Any) -> Any:
 
 
 def _label(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(ToolGroup.LABEL, "label", convert.account_of(rec))
     policy.check(Action.CHANGE_MAILBOX, "label", convert.account_of(rec))
     require_network("label")
     account, ids, add, remove = convert.flag_request(rec)
@@ -268,6 +290,7 @@ def _label(services: HostServices, policy: Policy, rec: Any) -> Any:
 
 
 def _move(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(ToolGroup.MOVE, "move", convert.account_of(rec))
     policy.check(Action.CHANGE_MAILBOX, "move", convert.account_of(rec))
     require_network("move")
     account, ids, folder, role = convert.move_request(rec)
@@ -275,31 +298,84 @@ def _move(services: HostServices, policy: Policy, rec: Any) -> Any:
 
 
 def _archive(services: HostServices, policy: Policy, account: int, ids: Any) -> Any:
+    policy.check_group(ToolGroup.MOVE, "archive", int(account))
     policy.check(Action.CHANGE_MAILBOX, "archive", int(account))
     require_network("archive")
     return convert.action_results(services.archive(account, convert.ids(ids)))
 
 
 def _delete(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(ToolGroup.DELETE, "delete", convert.account_of(rec))
     policy.check(Action.CHANGE_MAILBOX, "delete", convert.account_of(rec))
     require_network("delete")
     account, ids, permanent = convert.delete_request(rec)
     return convert.action_results(services.delete(account, ids, permanent=permanent))
 
 
-def _attachment(services: HostServices, rec: Any) -> Any:
+def _attachment(services: HostServices, policy: Policy, rec: Any) -> Any:
     # Network off: only bytes kept at sync time can be handed out (the service refuses
     # the rest with EMAIL_NETWORK_DISABLED before any connection).
+    policy.check_group(READ, "attachment", convert.account_of(rec))
     account, key, index, inline = convert.attachment_request(rec)
     found = services.attachment(account, key, index, inline=inline, network=network_enabled())
     return convert.attachment_download(found)
 
 
 def _forward(services: HostServices, policy: Policy, rec: Any) -> Any:
-    # A forward sends: the policy's SEND check and the gate, before the request is read.
+    # A forward sends: the send group, the mode and the gate, before the request is read.
+    policy.check_group(ToolGroup.SEND, "forward", convert.account_of(rec))
     policy.check(Action.SEND, "forward", convert.account_of(rec))
     require_network("forward")
     return convert.ok(services.forward(convert.forward_request(rec)))
+
+
+# -- reads: the read group; what comes out of a stored message is untrusted ------------
+
+
+def _list_messages(services: HostServices, policy: Policy, rec: Any) -> Any:
+    policy.check_group(READ, "list-messages", convert.account_of(rec))
+    return convert.ok(services.list_messages(convert.list_query(rec)))
+
+
+def _list_outbox(services: HostServices, policy: Policy, rec: Any) -> Any:
+    query = convert.outbox_query(rec)
+    policy.check_group(READ, "list-outbox", query.account_id)
+    return convert.ok(services.list_outbox(query))
+
+
+def _get_message(services: HostServices, policy: Policy, account: int, key: int) -> Any:
+    policy.check_group(READ, "get-message", int(account))
+    found = services.get_message(account, key)
+    return convert.to_wit(None if found is None else untrusted.clean_message(found))
+
+
+def _get_many(services: HostServices, policy: Policy, account: int, ids: Any) -> Any:
+    policy.check_group(READ, "get-many", int(account))
+    found = services.get_many(account, convert.ids(ids))
+    return convert.ok([None if m is None else untrusted.clean_message(m) for m in found])
+
+
+def _thread(services: HostServices, policy: Policy, account: int, key: int) -> Any:
+    policy.check_group(READ, "thread", int(account))
+    found = services.thread(account, key)
+    # The bodies, for the snippets of HTML-only messages (stored with their hidden text).
+    ids = [s.id for s in found.messages]
+    step = max(1, services.limits().get_many_max)
+    full = [
+        m for i in range(0, len(ids), step) for m in services.get_many(account, ids[i : i + step])
+    ]
+    return convert.ok(untrusted.clean_thread(found, full))
+
+
+def _groups_or_read(policy: Policy) -> Callable[[], Any]:
+    def tool_groups() -> Any:
+        try:
+            return [g.value for g in policy.visible_groups()]
+        except Exception:  # list<string> has no error case; read only is the safe side
+            log.exception("host function tool-groups failed")
+            return [READ.value]
+
+    return tool_groups
 
 
 def _limits_or_defaults(services: HostServices) -> Callable[[], Any]:
@@ -341,35 +417,28 @@ def define_host(
     functions: dict[str, Callable[..., Any]] = {
         "limits": _guarded("limits", _limits_or_defaults(s), on_enter, on_leave),
         "accounts": _guarded("accounts", _accounts_or_empty(s), on_enter, on_leave),
-        "sync": _guarded("sync", lambda r: _sync(s, r), on_enter, on_leave),
+        "tool-groups": _guarded("tool-groups", _groups_or_read(p), on_enter, on_leave),
+        "sync": _guarded("sync", lambda r: _sync(s, p, r), on_enter, on_leave),
         "list-messages": _guarded(
-            "list-messages",
-            lambda q: convert.ok(s.list_messages(convert.list_query(q))),
-            on_enter,
-            on_leave,
+            "list-messages", lambda q: _list_messages(s, p, q), on_enter, on_leave
         ),
         "get-message": _guarded(
             "get-message",
-            lambda a, k: convert.to_wit(s.get_message(a, k)),
+            lambda a, k: _get_message(s, p, a, k),
             on_enter,
             on_leave,
             on_error=lambda e: convert.ResultErr(convert.err(e)),
         ),
-        "search": _guarded("search", lambda q: _search(s, q), on_enter, on_leave),
+        "search": _guarded("search", lambda q: _search(s, p, q), on_enter, on_leave),
         "send": _guarded("send", lambda m: _send(s, p, m), on_enter, on_leave),
         "reply": _guarded("reply", lambda r: _reply(s, p, r), on_enter, on_leave),
         "retry": _guarded("retry", lambda i, n: _retry(s, p, i, n), on_enter, on_leave),
-        "list-outbox": _guarded(
-            "list-outbox",
-            lambda q: convert.ok(s.list_outbox(convert.outbox_query(q))),
-            on_enter,
-            on_leave,
-        ),
+        "list-outbox": _guarded("list-outbox", lambda q: _list_outbox(s, p, q), on_enter, on_leave),
         "draft-create": _guarded(
             "draft-create", lambda r: _draft_create(s, p, r), on_enter, on_leave
         ),
         "draft-status": _guarded(
-            "draft-status", lambda a, d: _draft_status(s, a, d), on_enter, on_leave
+            "draft-status", lambda a, d: _draft_status(s, p, a, d), on_enter, on_leave
         ),
         "draft-update": _guarded(
             "draft-update", lambda d, r: _draft_update(s, p, d, r), on_enter, on_leave
@@ -380,8 +449,8 @@ def define_host(
         "draft-send": _guarded(
             "draft-send", lambda a, d, t: _draft_send(s, p, a, d, t), on_enter, on_leave
         ),
-        "cancel": _guarded("cancel", lambda i: _cancel(s, i), on_enter, on_leave),
-        "folders": _guarded("folders", lambda a: _folders(s, a), on_enter, on_leave),
+        "cancel": _guarded("cancel", lambda i: _cancel(s, p, i), on_enter, on_leave),
+        "folders": _guarded("folders", lambda a: _folders(s, p, a), on_enter, on_leave),
         "folder-create": _guarded(
             "folder-create", lambda a, n: _folder_create(s, p, a, n), on_enter, on_leave
         ),
@@ -396,14 +465,9 @@ def define_host(
         "move": _guarded("move", lambda r: _move(s, p, r), on_enter, on_leave),
         "archive": _guarded("archive", lambda a, i: _archive(s, p, a, i), on_enter, on_leave),
         "delete": _guarded("delete", lambda r: _delete(s, p, r), on_enter, on_leave),
-        "thread": _guarded("thread", lambda a, k: convert.ok(s.thread(a, k)), on_enter, on_leave),
-        "get-many": _guarded(
-            "get-many",
-            lambda a, i: convert.ok(s.get_many(a, convert.ids(i))),
-            on_enter,
-            on_leave,
-        ),
-        "attachment": _guarded("attachment", lambda r: _attachment(s, r), on_enter, on_leave),
+        "thread": _guarded("thread", lambda a, k: _thread(s, p, a, k), on_enter, on_leave),
+        "get-many": _guarded("get-many", lambda a, i: _get_many(s, p, a, i), on_enter, on_leave),
+        "attachment": _guarded("attachment", lambda r: _attachment(s, p, r), on_enter, on_leave),
         "forward": _guarded("forward", lambda r: _forward(s, p, r), on_enter, on_leave),
     }
     convert.patch_result_lowering()

@@ -11,8 +11,15 @@
 The mode in force for an account is the stricter of its ``[accounts.policy] mode`` and the
 process's mode (``open_plugin(mode=…)``, else ``PRX_EMAIL_MODE``, read at every check like
 the network gate). The host functions check it before any argument is trusted; nothing that
-crosses the WIT boundary can relax it. A later policy (per-tool rules, recipient lists) grows
-from :class:`Action` and :func:`check`.
+crosses the WIT boundary can relax it.
+
+Tool groups (``[accounts.policy] tools`` / ``deny_tools``: read, send, drafts, mark, move,
+delete, label, folders) switch whole groups of host functions off per account
+(:meth:`Policy.check_group`). :meth:`Policy.visible_groups` — the groups some account may
+use under both its groups and its mode — is what the ``tool-groups`` host function hands
+the guest, which then leaves the other tools out of ``describe``; a guest that calls them
+anyway is refused here. Recipient lists and quotas apply to the composed envelope, in
+``services.send_policy``, on every path into the outbox.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from ..config.model import Config, PolicyMode
+from ..config.model import ALL_TOOL_GROUPS, Config, PolicyMode, ToolGroup
 from ..errors import ConfigError, PolicyDenied
 
 MODE_ENV = "PRX_EMAIL_MODE"
@@ -47,6 +54,23 @@ NEEDS: Final = {
 
 
 _ORDER = {PolicyMode.READ_ONLY: 0, PolicyMode.DRAFT_ONLY: 1, PolicyMode.SEND: 2}
+
+#: The mode a group's tools need (read needs none): what ``describe`` hides under a mode.
+GROUP_NEEDS: Final = {
+    ToolGroup.READ: PolicyMode.READ_ONLY,
+    ToolGroup.SEND: NEEDS[Action.SEND],
+    ToolGroup.DRAFTS: NEEDS[Action.WRITE_DRAFT],
+    **{
+        g: NEEDS[Action.CHANGE_MAILBOX]
+        for g in (
+            ToolGroup.MARK,
+            ToolGroup.MOVE,
+            ToolGroup.DELETE,
+            ToolGroup.LABEL,
+            ToolGroup.FOLDERS,
+        )
+    },
+}
 
 
 def parse_mode(value: str, where: str) -> PolicyMode:
@@ -121,9 +145,44 @@ class Policy:
         raise PolicyDenied(f"{operation} is refused: the host's mode is {mode.value}", hint=hint)
 
     def check_outbox(self, action: Action, operation: str, outbox_id: int) -> None:
-        """``check`` for the account of an outbox row (all accounts when it is unknown)."""
+        """``check`` (and the send group) for the account of an outbox row (all accounts
+        when it is unknown)."""
         account_id = self.outbox_account(outbox_id) if self.outbox_account else None
+        self.check_group(ToolGroup.SEND, operation, account_id)
         self.check(action, operation, account_id)
+
+    def groups_for(self, account_id: int | None) -> frozenset[ToolGroup]:
+        """The tool groups an account enables (None: those every account enables)."""
+        config = self.config()
+        if account_id is None:
+            groups = ALL_TOOL_GROUPS
+            for each in config.accounts:
+                groups &= each.policy.tools
+            return groups
+        found = config.account(account_id)
+        return found.policy.tools if found is not None else ALL_TOOL_GROUPS
+
+    def check_group(self, group: ToolGroup, operation: str, account_id: int | None) -> None:
+        """:raises PolicyDenied: the account's ``[accounts.policy]`` switches ``group`` off."""
+        if group in self.groups_for(account_id):
+            return
+        whose = "every account" if account_id is None else f"account {account_id}"
+        raise PolicyDenied(
+            f"{operation} is refused: the tool group {group.value!r} is switched off for "
+            f"{whose} ([accounts.policy] tools / deny_tools)",
+            hint="call describe() for the tools this host enables; only the operator can "
+            "switch a group on",
+        )
+
+    def visible_groups(self) -> list[ToolGroup]:
+        """Groups some account may use under its groups and its mode (what describe shows)."""
+        config = self.config()
+        ids: list[int | None] = [a.id for a in config.accounts] or [None]
+        out: set[ToolGroup] = set()
+        for account_id in ids:
+            rank = _ORDER[self.mode_for(account_id)]
+            out |= {g for g in self.groups_for(account_id) if rank >= _ORDER[GROUP_NEEDS[g]]}
+        return sorted(out, key=list(ToolGroup).index)
 
 
 def allow_all() -> Policy:

@@ -37,6 +37,7 @@ from .model import (
     ServerConfig,
     SyncSettings,
     TlsMode,
+    ToolGroup,
     ToolLimitSettings,
     UnknownOutcome,
 )
@@ -101,7 +102,16 @@ _SEND_KEYS = (
 )
 _ATTACH_KEYS = ("root", "max_bytes", "allowed_types", "download_dir", "inline_max_bytes")
 _ACTION_KEYS = ("archive_folder", "trash_folder", "bulk_limit")
-_POLICY_KEYS = ("mode",)
+_POLICY_KEYS = (
+    "mode",
+    "tools",
+    "deny_tools",
+    "allow",
+    "deny",
+    "sends_per_hour",
+    "sends_per_day",
+    "new_recipients_per_day",
+)
 _LIMIT_KEYS = (
     "page_max",
     "page_default",
@@ -461,8 +471,56 @@ def _send(ctx: _Ctx, raw: Any, path: KeyPath, files_sent: bool = False) -> SendS
 
 def _policy(ctx: _Ctx, raw: Any, path: KeyPath) -> PolicySettings:
     t = ctx.table(raw, path, _POLICY_KEYS)
+    d = PolicySettings()
     mode = _enum(ctx, t, path, "mode", tuple(m.value for m in PolicyMode))
-    return PolicySettings(mode=PolicyMode(mode)) if mode is not None else PolicySettings()
+    tools = _groups(ctx, t, path, "tools")
+    denied = _groups(ctx, t, path, "deny_tools") or frozenset()
+    quotas = {
+        key: ctx.positive(t, path, key, 0) if key in t else None
+        for key in ("sends_per_hour", "sends_per_day", "new_recipients_per_day")
+    }
+    return PolicySettings(
+        mode=PolicyMode(mode) if mode is not None else d.mode,
+        tools=(d.tools if tools is None else tools) - denied,
+        allow=_patterns(ctx, t, path, "allow"),
+        deny=_patterns(ctx, t, path, "deny"),
+        **quotas,
+    )
+
+
+def _groups(
+    ctx: _Ctx, t: Mapping[str, Any], path: KeyPath, key: str
+) -> frozenset[ToolGroup] | None:
+    names = ctx.strings(t, path, key)
+    if names is None:
+        return None
+    out: set[ToolGroup] = set()
+    for name in names:
+        try:
+            out.add(ToolGroup(name.strip().lower()))
+        except ValueError:
+            groups = ", ".join(g.value for g in ToolGroup)
+            raise ctx.error((*path, key), f"unknown tool group {name!r}", f"use {groups}") from None
+    return frozenset(out)
+
+
+def _patterns(ctx: _Ctx, t: Mapping[str, Any], path: KeyPath, key: str) -> tuple[str, ...]:
+    """Addresses and ``*@domain`` patterns, lower-cased (recipients match case-insensitively)."""
+    out: list[str] = []
+    for raw in ctx.strings(t, path, key) or ():
+        value = raw.strip().lower()
+        local, at, domain = value.rpartition("@")
+        # "*" only as the whole local part: *@domain, no other glob.
+        wild = "*" in domain or ("*" in local and local != "*")
+        bad = wild or any(c in value for c in " \t\r\n\x00<>,")
+        if not at or not local or not domain or bad:
+            raise ctx.error(
+                (*path, key),
+                f"{raw!r} is neither an address nor *@domain",
+                'e.g. "bob@example.org" or "*@example.org"',
+            )
+        out.append(value)
+    return tuple(out)
 
 
 def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:

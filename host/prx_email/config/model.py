@@ -144,11 +144,39 @@ class PolicyMode(enum.StrEnum):
     SEND = "send"
 
 
+class ToolGroup(enum.StrEnum):
+    """A switchable group of tools (``[accounts.policy] tools`` / ``deny_tools``)."""
+
+    READ = (
+        "read"  # accounts, sync, list, get, get_many, search, thread, attachment, folders, outbox
+    )
+    SEND = "send"  # send, reply, retry (and every other path that delivers mail)
+    DRAFTS = "drafts"  # draft_create, draft_status, draft_update, draft_delete
+    MARK = "mark"
+    MOVE = "move"  # move, archive
+    DELETE = "delete"
+    LABEL = "label"
+    FOLDERS = "folders"  # folder_create, folder_rename, folder_delete
+
+
+ALL_TOOL_GROUPS: frozenset[ToolGroup] = frozenset(ToolGroup)
+
+
 @dataclass(frozen=True, slots=True)
 class PolicySettings:
-    """``[accounts.policy]``: the account's mode (the process's mode may be stricter)."""
+    """``[accounts.policy]``: mode, tool groups, recipient lists and quotas of an account.
+
+    ``allow``/``deny`` hold lower-case addresses and ``*@domain`` patterns; an empty
+    ``allow`` allows every address. A quota of None is no limit.
+    """
 
     mode: PolicyMode = PolicyMode.SEND
+    tools: frozenset[ToolGroup] = ALL_TOOL_GROUPS
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    sends_per_hour: int | None = None
+    sends_per_day: int | None = None
+    new_recipients_per_day: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

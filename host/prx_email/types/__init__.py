@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ._attachment import AttachmentMeta, ParsedAttachment
     from ._draft import DraftInfo, DraftRequest, DraftState, DraftStatus
     from ._limits import ToolLimits, check_dates
-    from ._message import Header, Message, MessagePage, MessageSummary
+    from ._message import Header, Message, MessagePage, MessageSummary, Removal
     from ._outbox import OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
     from ._query import ListQuery, SearchQuery
     from ._send import (
@@ -59,6 +59,7 @@ _LAZY = {
     "ParsedAttachment": "._attachment",
     "Header": "._message",
     "Message": "._message",
+    "Removal": "._message",
     "MessagePage": "._message",
     "MessageSummary": "._message",
     "OutboxEntry": "._outbox",
@@ -126,6 +127,7 @@ __all__ = [
     "OutgoingAttachment",
     "OutgoingMessage",
     "ParsedAttachment",
+    "Removal",
     "ReplyRequest",
     "SearchQuery",
     "SyncReport",

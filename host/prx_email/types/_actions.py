@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from . import MessageKey
-from ._message import MessageSummary
+from ._message import MessageSummary, Removal
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +84,6 @@ class Thread:
 
     thread_id: str
     messages: tuple[MessageSummary, ...]
+    #: As on ``Message``: set on the way out to the agent, over every summary.
+    untrusted: bool = False
+    removed: tuple[Removal, ...] = ()

@@ -39,8 +39,20 @@ class Header:
 
 
 @dataclass(frozen=True, slots=True)
+class Removal:
+    """What the host removed from inbound content before the agent saw it, and how often."""
+
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One stored message with its decoded bodies."""
+    """One stored message with its decoded bodies.
+
+    ``untrusted``/``removed``: set on the way out to the agent (``services.untrusted``);
+    the store keeps the raw content.
+    """
 
     summary: MessageSummary
     reply_to: tuple[str, ...]
@@ -51,6 +63,8 @@ class Message:
     body_html: str | None
     body_truncated: bool
     attachments: tuple[AttachmentMeta, ...]
+    untrusted: bool = False
+    removed: tuple[Removal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

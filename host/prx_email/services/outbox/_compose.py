@@ -32,6 +32,7 @@ from ...store.outbox import OutboxRepo
 from ...types import ForwardMode, ForwardRequest, Message, OutgoingMessage, ReplyRequest
 from ..attachments import load_attachments
 from ..context import ServiceContext
+from ..send_policy import admit
 from ._schedule import parse_send_at
 
 if TYPE_CHECKING:
@@ -127,17 +128,23 @@ def _enqueue(
     cap = account.send.max_message_bytes
     if len(built.raw) > cap:
         raise _too_big(len(built.raw), cap, "the composed message")
-    return OutboxRepo(ctx.db).insert(
-        account_id=account.id,
-        message_id=built.message_id,
-        subject=subject,
-        sender=built.sender,
-        recipients=built.recipients,
-        raw=built.raw,
-        max_attempts=max(1, account.send.max_attempts),
-        now=now,
-        parent_key=parent_key,
-        send_at=send_at,
+    # Recipient lists and quotas: checked, then counted with the insert (issue 16).
+    return admit(
+        ctx,
+        account,
+        built.recipients,
+        lambda: OutboxRepo(ctx.db).insert(
+            account_id=account.id,
+            message_id=built.message_id,
+            subject=subject,
+            sender=built.sender,
+            recipients=built.recipients,
+            raw=built.raw,
+            max_attempts=max(1, account.send.max_attempts),
+            now=now,
+            parent_key=parent_key,
+            send_at=send_at,
+        ),
     )
 
 

@@ -28,11 +28,16 @@ from ...mail.compose import POLICY, Mailbox, dedup, parse_addr_spec
 from ...store.outbox import OutboxRepo
 from ...types import OutboxEntry, OutboxStatus
 from ..context import ServiceContext
+from ..send_policy import admit
 from ._compose import _check_count, _mailboxes_lenient, _too_big, smtp_account
 from ._deliver import make_breaker
 from ._entry import _answer, _deliver_one
 from ._recovery import remove_sent_draft
 from ._schedule import parse_send_at
+
+
+class _AlreadyQueued(Exception):
+    """Raised inside the admit transaction: another call queued this draft first."""
 
 
 def outgoing_from_draft(
@@ -98,26 +103,35 @@ async def send_draft(
     folder, raw = await fetch(ctx, account, draft_id)
     now = ctx.clock()
     out, recipients, subject = outgoing_from_draft(account, raw, draft_id, now)
-    if existing is not None:
-        outbox_id = existing.id
-        revived = repo.revive(
+
+    def requeue() -> int:
+        assert existing is not None
+        if not repo.revive(
             existing.id, raw=out, subject=subject, recipients=recipients, now=now,
             send_at=when, draft_folder=folder,
-        )  # fmt: skip
-        if not revived:  # another call queued it meanwhile
-            return await _again(ctx, repo.entry(existing.id) or existing)
-    else:
+        ):  # fmt: skip
+            raise _AlreadyQueued
+        return existing.id
+
+    def insert() -> int:
         new_id = repo.insert_once(
             account_id=account.id, message_id=draft_id, subject=subject,
             sender=parse_addr_spec(account.address), recipients=recipients, raw=out,
             max_attempts=max(1, account.send.max_attempts), now=now, send_at=when,
             draft_folder=folder,
         )  # fmt: skip
-        if new_id is None:  # another call queued it meanwhile
-            found = repo.by_message_id(draft_id)
-            assert found is not None
-            return await _again(ctx, found)
-        outbox_id = new_id
+        if new_id is None:
+            raise _AlreadyQueued
+        return new_id
+
+    try:
+        # Recipient lists and quotas, checked and counted with the insert (issue 16); a row
+        # another call queued meanwhile rolls the count back and is answered as it stands.
+        outbox_id = admit(ctx, account, recipients, requeue if existing is not None else insert)
+    except _AlreadyQueued:
+        found = repo.by_message_id(draft_id)
+        assert found is not None
+        return await _again(ctx, found)
     if when is not None:
         entry = repo.entry(outbox_id)
         assert entry is not None

@@ -35,6 +35,7 @@ from ...types import (
 )
 from ..circuit import CircuitSettings
 from ..context import ServiceContext
+from ..send_policy import check_recipients
 from ..sent_folder import ImapSentFolder, SentFolder
 from ._compose import check_forward, queue_for, queue_forward_for, queue_reply_for, smtp_account
 from ._deliver import Deliverer, DrainReport, Hook, iso, make_breaker, new_worker_id
@@ -232,6 +233,7 @@ async def retry(ctx: ServiceContext, outbox_id: int, *, now: bool = False) -> Ou
                 " --watch` delivers it. Retry with now=true to deliver it now",
             )
     account = smtp_account(ctx, entry.account_id)
+    check_recipients(account, entry.recipients)  # the lists may have changed since it was queued
     make_breaker(ctx).acquire(account.id, t)
     if now and not repo.make_due(outbox_id, now=t):
         raise InvalidState(
