@@ -112,6 +112,15 @@ class ImapClient:
         self._r.write(bytes(chunk))
         return pending.done
 
+    def write_raw(self, data: bytes) -> None:
+        """Bytes that are not a command (IDLE's ``DONE``); the caller owns the framing."""
+        self._r.write(data)
+
+    def take_unsolicited(self) -> list[Response]:
+        """Responses that arrived while no command was pending (then forgotten here)."""
+        taken, self._r.unsolicited = self._r.unsolicited, []
+        return taken
+
     def pause_reading(self) -> None:
         """Flow control for pipelined commands (see ``FetchPipeline``)."""
         self._r.pause_reading()
