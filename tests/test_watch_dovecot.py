@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import shutil
 import sqlite3
@@ -260,3 +261,27 @@ async def test_idle_off_polls_even_where_idle_is_offered(dovecot, make_ctx) -> N
     async with _watching(ctx, folder, dataclasses.replace(FAST, poll_seconds=1.0)) as w:
         (start,) = w.started
         assert start.mode is WatchMode.POLL and start.reason == 'idle = "off"'
+
+
+def test_the_cli_refuses_to_start_when_idle_is_required(no_idle_dovecot, tmp_path) -> None:
+    from helpers.cli import cli_env, imap_config, run_cli
+
+    folder = new_folder("ReqCli")
+    no_idle_dovecot.create_folder(folder)
+    cfg = imap_config(
+        tmp_path / "config.toml",
+        port=no_idle_dovecot.imaps_port,
+        username=no_idle_dovecot.user,
+        password_env=PW_ENV,
+        ca_file=no_idle_dovecot.ca_file,
+        folders=(folder,),
+    )
+    cfg.write_text(cfg.read_text() + 'idle = "required"\n')  # [accounts.sync] is last
+    env = cli_env(tmp_path, PRX_EMAIL_ENABLE_REAL_NETWORK="1", **{PW_ENV: no_idle_dovecot.password})
+    text = run_cli("watch", "--config", str(cfg), env=env, timeout=30)
+    assert text.returncode == 1, text
+    assert 'idle = "required"' in text.stderr and "does not offer IDLE" in text.stderr
+    assert "hint: " in text.stderr and "Traceback" not in text.stderr
+    assert text.stdout == ""  # no startup line: it never watched
+    doc = json.loads(run_cli("sync", "--watch", "--json", "--config", str(cfg), env=env).stdout)
+    assert doc["ok"] is False and doc["error"]["code"] == "EMAIL_CONFIG" and doc["error"]["hint"]
