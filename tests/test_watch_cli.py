@@ -160,3 +160,24 @@ def test_sigkilled_while_mail_arrives_then_restarted_stores_each_once(
         assert proc.wait(timeout=15) == 0
     expected = sorted(email.message_from_bytes(raw)["Message-ID"].strip("<>") for raw in raws)
     assert sorted(mid.strip("<>") for mid in _message_ids(db, folder)) == expected
+
+
+def test_sighup_rewatches_when_the_config_changed(dovecot: DovecotServer, tmp_path: Path) -> None:
+    first, added = new_folder("HupA"), new_folder("HupB")
+    dovecot.create_folder(first)
+    dovecot.add_messages([make_msg(1)], added)
+    cfg, env = _setup(tmp_path, dovecot, first)
+    out = tmp_path / "out.txt"
+    with _watcher(cfg, env, out) as proc:
+        _wait(lambda: f"account 1 {first}: watching with IDLE" in out.read_text())
+        cfg.write_text(cfg.read_text().replace(f'"{first}"]', f'"{first}", "{added}"]'))
+        proc.send_signal(signal.SIGHUP)
+        _wait(lambda: f"account 1 {added}: watching with IDLE" in out.read_text())
+        _wait(lambda: len(_message_ids(tmp_path / "mail.db", added)) == 1)
+        proc.send_signal(signal.SIGHUP)  # the same file again: nothing to re-watch
+        _wait(lambda: "reload: config unchanged" in out.read_text())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    text = out.read_text()
+    assert "reload: config applied" in text
+    assert text.count(f"account 1 {first}: watching with IDLE") == 2  # once per applied config

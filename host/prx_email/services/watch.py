@@ -32,6 +32,7 @@ import enum
 import logging
 import random
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -105,12 +106,15 @@ class WatchStarted:
 WatchReport = WatchStarted | JobReport
 ReportFn = Callable[[WatchReport], None]
 
-_locks: dict[tuple[int, str], asyncio.Lock] = {}
+# Per event loop: an asyncio.Lock must not be shared between loops.
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, str], asyncio.Lock]]
+_locks = weakref.WeakKeyDictionary()
 
 
 def folder_lock(account_id: int, folder: str) -> asyncio.Lock:
     """The lock every watcher sync of this folder holds (never two at once)."""
-    return _locks.setdefault((account_id, folder), asyncio.Lock())
+    locks = _locks.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault((account_id, folder), asyncio.Lock())
 
 
 async def watch(

@@ -30,6 +30,7 @@ from .cmd_sync import (
     NoJobs,
     add_arguments,
     drain_outbox,
+    format_time,
     job_json,
     job_line,
     label_of,
@@ -65,9 +66,10 @@ class _Printer:
         if isinstance(rep, WatchStarted):
             self._started(rep)
         elif self.as_json:
-            self._json({"ok": rep.ok or not rep.ran, "jobs": [job_json(rep)]})
+            self._json({"ok": rep.ok, "jobs": [job_json(rep)]})
         elif not quiet(rep):
-            self._line(f"{label_of(rep.account_id, rep.folder)}: {job_line(rep)}")
+            retry = f"; retrying at {format_time(rep.next_due)}" if rep.error_code else ""
+            self._line(f"{label_of(rep.account_id, rep.folder)}: {job_line(rep)}{retry}")
 
     def _started(self, rep: Any) -> None:
         if self.as_json:
