@@ -124,3 +124,24 @@ async def test_cancelling_an_idle_still_sends_done() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert transport.sent.endswith(b"DONE\r\n")  # so the LOGOUT that follows is understood
+
+
+async def test_the_server_ending_idle_itself_is_no_push_and_gets_no_done() -> None:
+    client, reader, transport = _client()
+    task = asyncio.create_task(idle(client, max_seconds=30))
+    await _until_sent(transport, b"P1 IDLE\r\n")
+    reader.data_received(b"+ idling\r\nP1 OK Idle ended by the server\r\n")
+    assert (await task).reason is IdleEnd.SERVER
+    assert b"DONE" not in transport.sent  # a DONE now would be a stray command
+
+
+async def test_a_push_then_the_server_ending_idle_sends_no_done() -> None:
+    client, reader, transport = _client()
+    task = asyncio.create_task(idle(client, max_seconds=30, settle=0.2))
+    await _until_sent(transport, b"P1 IDLE\r\n")
+    reader.data_received(b"+ idling\r\n* 3 EXPUNGE\r\n")
+    await asyncio.sleep(0.02)
+    reader.data_received(b"P1 OK Idle ended\r\n")  # within the settle time
+    res = await task
+    assert res.reason is IdleEnd.PUSH and res.pushes == (b"* 3 EXPUNGE",)
+    assert b"DONE" not in transport.sent

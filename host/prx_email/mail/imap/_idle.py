@@ -84,11 +84,11 @@ async def idle(client: ImapClient, *, max_seconds: float, settle: float = 0.0) -
             await asyncio.wait(either, timeout=max_seconds, return_when="FIRST_COMPLETED")
         finally:
             waiter.cancel()
+        if pushes and settle > 0 and not done.done():
+            await asyncio.wait({done}, timeout=settle)
         if done.done():
             done.result()  # a dropped connection raises here
-            return IdleResult(IdleEnd.SERVER, tuple(pushes))
-        if pushes and settle > 0:
-            await asyncio.wait({done}, timeout=settle)
+            return IdleResult(IdleEnd.PUSH if pushes else IdleEnd.SERVER, tuple(pushes))
         client.write_raw(b"DONE\r\n")
         await client.wait_ok(done, "IDLE")
     except BaseException:
