@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from prx_email.mail.imap import CommandFailed, IdleEnd, ImapClient, idle, is_change
+from prx_email.mail.imap import CommandFailed, IdleEnd, IdleResult, ImapClient, idle, is_change
 from prx_email.mail.imap._reader import ResponseReader
 
 
@@ -34,6 +34,16 @@ def _client() -> tuple[ImapClient, ResponseReader, _Transport]:
     transport = _Transport()
     reader.connection_made(transport)
     return ImapClient(reader, frozenset({"IDLE"}), timeout=2.0), reader, transport
+
+
+async def _idle(
+    **kw: float,
+) -> tuple[asyncio.Task[IdleResult], ResponseReader, _Transport]:
+    """An ``idle()`` call running until the server's first answer (which the test feeds)."""
+    client, reader, transport = _client()
+    task = asyncio.create_task(idle(client, **kw))
+    await _until_sent(transport, b"P1 IDLE\r\n")
+    return task, reader, transport
 
 
 async def _until_sent(transport: _Transport, data: bytes) -> None:
@@ -62,9 +72,7 @@ def test_which_pushes_are_changes(line: bytes, change: bool) -> None:
 
 
 async def test_a_push_ends_idle_with_done() -> None:
-    client, reader, transport = _client()
-    task = asyncio.create_task(idle(client, max_seconds=30, settle=0.01))
-    await _until_sent(transport, b"P1 IDLE\r\n")
+    task, reader, transport = await _idle(max_seconds=30, settle=0.01)
     reader.data_received(b"+ idling\r\n* OK Still here\r\n")
     await asyncio.sleep(0.05)
     assert not task.done() and b"DONE" not in transport.sent  # a keep-alive is no change
@@ -77,9 +85,7 @@ async def test_a_push_ends_idle_with_done() -> None:
 
 
 async def test_the_limit_ends_idle_with_nothing_to_report() -> None:
-    client, reader, transport = _client()
-    task = asyncio.create_task(idle(client, max_seconds=0.05))
-    await _until_sent(transport, b"P1 IDLE\r\n")
+    task, reader, transport = await _idle(max_seconds=0.05)
     reader.data_received(b"+ idling\r\n")
     await _until_sent(transport, b"DONE\r\n")
     reader.data_received(b"P1 OK Idle completed.\r\n")
@@ -87,9 +93,7 @@ async def test_the_limit_ends_idle_with_nothing_to_report() -> None:
 
 
 async def test_a_refused_idle_raises_and_sends_no_done() -> None:
-    client, reader, transport = _client()
-    task = asyncio.create_task(idle(client, max_seconds=30))
-    await _until_sent(transport, b"P1 IDLE\r\n")
+    task, reader, transport = await _idle(max_seconds=30)
     reader.data_received(b"P1 BAD Unknown command\r\n")
     with pytest.raises(CommandFailed, match="IDLE failed: BAD"):
         await task
@@ -105,9 +109,7 @@ async def test_a_change_reported_between_commands_wakes_at_once() -> None:
 
 
 async def test_a_dropped_connection_raises() -> None:
-    client, reader, transport = _client()
-    task = asyncio.create_task(idle(client, max_seconds=30))
-    await _until_sent(transport, b"P1 IDLE\r\n")
+    task, reader, _ = await _idle(max_seconds=30)
     reader.data_received(b"+ idling\r\n")
     reader.connection_lost(None)
     with pytest.raises(ConnectionResetError):
@@ -115,9 +117,7 @@ async def test_a_dropped_connection_raises() -> None:
 
 
 async def test_cancelling_an_idle_still_sends_done() -> None:
-    client, reader, transport = _client()
-    task = asyncio.create_task(idle(client, max_seconds=30))
-    await _until_sent(transport, b"P1 IDLE\r\n")
+    task, reader, transport = await _idle(max_seconds=30)
     reader.data_received(b"+ idling\r\n")
     await asyncio.sleep(0.01)
     task.cancel()
@@ -127,18 +127,14 @@ async def test_cancelling_an_idle_still_sends_done() -> None:
 
 
 async def test_the_server_ending_idle_itself_is_no_push_and_gets_no_done() -> None:
-    client, reader, transport = _client()
-    task = asyncio.create_task(idle(client, max_seconds=30))
-    await _until_sent(transport, b"P1 IDLE\r\n")
+    task, reader, transport = await _idle(max_seconds=30)
     reader.data_received(b"+ idling\r\nP1 OK Idle ended by the server\r\n")
     assert (await task).reason is IdleEnd.SERVER
     assert b"DONE" not in transport.sent  # a DONE now would be a stray command
 
 
 async def test_a_push_then_the_server_ending_idle_sends_no_done() -> None:
-    client, reader, transport = _client()
-    task = asyncio.create_task(idle(client, max_seconds=30, settle=0.2))
-    await _until_sent(transport, b"P1 IDLE\r\n")
+    task, reader, transport = await _idle(max_seconds=30, settle=0.2)
     reader.data_received(b"+ idling\r\n* 3 EXPUNGE\r\n")
     await asyncio.sleep(0.02)
     reader.data_received(b"P1 OK Idle ended\r\n")  # within the settle time
