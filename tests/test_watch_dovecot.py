@@ -285,3 +285,28 @@ def test_the_cli_refuses_to_start_when_idle_is_required(no_idle_dovecot, tmp_pat
     assert text.stdout == ""  # no startup line: it never watched
     doc = json.loads(run_cli("sync", "--watch", "--json", "--config", str(cfg), env=env).stdout)
     assert doc["ok"] is False and doc["error"]["code"] == "EMAIL_CONFIG" and doc["error"]["hint"]
+
+
+async def test_doctor_shows_the_watch_mode_and_fails_a_required_idle(
+    no_idle_dovecot, no_idle_ctx
+) -> None:
+    """Health: the mode ``watch`` would use is in doctor's capability step."""
+    from prx_email.auth import CredentialManager
+    from prx_email.services.doctor import diagnose
+
+    folder = new_folder("Doc")
+    no_idle_dovecot.create_folder(folder)
+    for idle, status, text in (
+        (IdleMode.AUTO, "warn", "watch mode: poll (the server does not offer IDLE)"),
+        (IdleMode.REQUIRED, "fail", 'sets idle = "required" but the IMAP server'),
+    ):
+        ctx = _ctx(no_idle_ctx, no_idle_dovecot, folder, idle=idle)
+        ctx.credentials = CredentialManager()
+        (acc,) = (await diagnose(ctx, txt_lookup=_no_txt)).accounts
+        check = acc.check("imap.capabilities")
+        assert check is not None and check.status == status and text in check.detail, check
+        assert check.hint
+
+
+async def _no_txt(_name: str) -> list[str]:
+    return []

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from ..config.model import AccountConfig, IdleMode
 from ..errors import ConfigError, EmailError
 from ..mail.errors import map_imap_errors
-from ..mail.imap import IdleEnd, ImapClient, idle, supports_idle
+from ..mail.imap import IdleEnd, ImapClient, idle
 from .context import ServiceContext
 from .imap_login import imap_server, login
 from .scheduler import (
@@ -63,6 +63,7 @@ __all__ = [
     "WatchSettings",
     "WatchStarted",
     "watch",
+    "watch_mode",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,29 @@ class WatchStarted:
 WatchReport = WatchStarted | JobReport
 ReportFn = Callable[[WatchReport], None]
 
+
 # Per event loop: an asyncio.Lock must not be shared between loops.
+def watch_mode(acc: AccountConfig, capabilities: frozenset[str]) -> tuple[WatchMode, str]:
+    """IDLE or polling for ``acc`` on a server with these capabilities, and why (for people).
+
+    :raises IdleUnavailable: the account sets ``idle = "required"`` and IDLE is not offered.
+    """
+    setting = acc.sync.idle
+    if setting is IdleMode.OFF:
+        return WatchMode.POLL, 'idle = "off"'
+    if "IDLE" in capabilities:
+        return WatchMode.IDLE, "the server offers IDLE"
+    if setting is IdleMode.REQUIRED:
+        server = imap_server(acc)
+        raise IdleUnavailable(
+            f'account {acc.id} sets idle = "required" but the IMAP server '
+            f"{server.host}:{server.port} does not offer IDLE (RFC 2177)",
+            hint='set idle = "auto" in [accounts.sync] to poll every interval_seconds '
+            "instead, or use a server that offers IDLE",
+        )
+    return WatchMode.POLL, "the server does not offer IDLE"
+
+
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, str], asyncio.Lock]]
 _locks = weakref.WeakKeyDictionary()
 
@@ -250,23 +273,11 @@ class _FolderWatch:
         )
 
     def _choose_mode(self, acc: AccountConfig, client: ImapClient) -> None:
-        """IDLE or polling, from the account's ``idle`` and the server's capabilities."""
-        setting = acc.sync.idle
-        if setting is IdleMode.OFF:
-            mode, reason = WatchMode.POLL, 'idle = "off"'
-        elif supports_idle(client):
-            mode, reason = WatchMode.IDLE, "the server offers IDLE"
-        elif setting is IdleMode.REQUIRED:
-            server = imap_server(acc)
-            self.fatal = IdleUnavailable(
-                f'account {acc.id} sets idle = "required" but the IMAP server '
-                f"{server.host}:{server.port} does not offer IDLE (RFC 2177)",
-                hint='set idle = "auto" in [accounts.sync] to poll every interval_seconds '
-                "instead, or use a server that offers IDLE",
-            )
-            raise self.fatal
-        else:
-            mode, reason = WatchMode.POLL, "the server does not offer IDLE"
+        try:
+            mode, reason = watch_mode(acc, client.capabilities)
+        except IdleUnavailable as exc:
+            self.fatal = exc
+            raise
         if mode is not self.mode:
             self.mode = mode
             idle_mode = mode is WatchMode.IDLE
