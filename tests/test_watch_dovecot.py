@@ -310,3 +310,20 @@ async def test_doctor_shows_the_watch_mode_and_fails_a_required_idle(
 
 async def _no_txt(_name: str) -> list[str]:
     return []
+
+
+async def test_keepalive_is_set_on_the_tls_socket(dovecot, make_ctx) -> None:
+    import socket
+
+    from prx_email.services.imap_login import login
+
+    ctx = make_ctx()
+    client = await login(ctx.credentials, ctx.config.accounts[0])
+    try:
+        assert client.keepalive(idle_seconds=45, interval=10, count=3)
+        sock = client._r.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 45
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+    finally:
+        await client.logout()

@@ -258,6 +258,7 @@ class _FolderWatch:
         acc = self.account
         if self.client is None:
             self.client = await login(self.ctx.credentials, acc)
+            self.client.keepalive()  # IDLE is silent for minutes: notice a dead peer anyway
             server = imap_server(acc)
             with map_imap_errors(server.host, server.port, timeout=server.timeout):
                 await self.client.enable("QRESYNC")
