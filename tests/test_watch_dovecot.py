@@ -327,3 +327,25 @@ async def test_keepalive_is_set_on_the_tls_socket(dovecot, make_ctx) -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
     finally:
         await client.logout()
+
+
+async def test_idle_offered_but_refused_polls_and_says_so(dovecot, make_ctx, monkeypatch) -> None:
+    from prx_email.mail.imap import CommandFailed
+    from prx_email.mail.imap._response import Tagged
+    from prx_email.services import watch as watch_module
+
+    async def refused(client, **_kw):
+        raise CommandFailed("IDLE", Tagged("BAD", b"IDLE disabled here"))
+
+    monkeypatch.setattr(watch_module, "idle", refused)  # the server's answer, faked
+    folder = new_folder("Refused")
+    dovecot.create_folder(folder)
+    ctx = _ctx(make_ctx, dovecot, folder)
+    async with _watching(ctx, folder, dataclasses.replace(FAST, poll_seconds=1.0)) as w:
+        await _until(lambda: len(w.started) == 2)
+        first, then = w.started
+        assert first.mode is WatchMode.IDLE and then.mode is WatchMode.POLL
+        assert "refused it" in then.reason and "IDLE disabled here" in then.reason
+        await asyncio.to_thread(_append, dovecot, folder, make_msg(1))
+        await _until(lambda: len(_rows(ctx, folder)) == 1, timeout=5)
+        assert not w.failures  # a refusal is no failure: polling works

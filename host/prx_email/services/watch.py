@@ -37,9 +37,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ..config.model import AccountConfig, IdleMode
-from ..errors import ConfigError, EmailError
+from ..errors import ConfigError, EmailError, ProtocolError
 from ..mail.errors import map_imap_errors
-from ..mail.imap import IdleEnd, ImapClient, idle
+from ..mail.imap import CommandFailed, IdleEnd, ImapClient, idle
 from .context import ServiceContext
 from .imap_login import imap_server, login
 from .scheduler import (
@@ -182,6 +182,7 @@ class _FolderWatch:
         self.client: ImapClient | None = None
         self.mode: WatchMode | None = None
         self.fatal: IdleUnavailable | None = None
+        self.idle_refused: str | None = None  # why polling although IDLE is offered
         self.runner = RunnerConfig(
             max_concurrency=1,
             backoff_base_seconds=settings.reconnect_base_seconds,
@@ -279,19 +280,26 @@ class _FolderWatch:
         except IdleUnavailable as exc:
             self.fatal = exc
             raise
-        if mode is not self.mode:
-            self.mode = mode
-            idle_mode = mode is WatchMode.IDLE
-            self.report(
-                WatchStarted(
-                    acc.id,
-                    self.job.folder,
-                    mode,
-                    reason,
-                    reissue_seconds=acc.sync.idle_reissue_minutes * 60 if idle_mode else None,
-                    poll_seconds=None if idle_mode else self.poll_seconds(),
-                )
+        if mode is WatchMode.IDLE and self.idle_refused is not None:
+            mode, reason = WatchMode.POLL, self.idle_refused
+        self._set_mode(acc, mode, reason)
+
+    def _set_mode(self, acc: AccountConfig, mode: WatchMode, reason: str) -> None:
+        """Use ``mode``; a change (the first included) is reported: the startup line."""
+        if mode is self.mode:
+            return
+        self.mode = mode
+        idle_mode = mode is WatchMode.IDLE
+        self.report(
+            WatchStarted(
+                acc.id,
+                self.job.folder,
+                mode,
+                reason,
+                reissue_seconds=acc.sync.idle_reissue_minutes * 60 if idle_mode else None,
+                poll_seconds=None if idle_mode else self.poll_seconds(),
             )
+        )
 
     async def _wait_for_change(self) -> None:
         """Return when the folder may have changed: a push in IDLE, or the poll interval."""
@@ -304,10 +312,21 @@ class _FolderWatch:
         settle = self.settings.settle_seconds
         while True:
             started = time.monotonic()
-            with map_imap_errors(
-                server.host, server.port, folder=self.job.folder, timeout=server.timeout
-            ):
-                res = await idle(self.client, max_seconds=limit, settle=settle)
+            try:
+                with map_imap_errors(
+                    server.host, server.port, folder=self.job.folder, timeout=server.timeout
+                ):
+                    res = await idle(self.client, max_seconds=limit, settle=settle)
+            except ProtocolError as exc:
+                if acc.sync.idle is not IdleMode.AUTO or not isinstance(
+                    exc.__cause__, CommandFailed
+                ):
+                    raise
+                # Offered but refused: poll from now on, and say so (never a silent degrade).
+                self.idle_refused = f"the server offers IDLE but refused it: {exc.message}"
+                self._set_mode(acc, WatchMode.POLL, self.idle_refused)
+                await asyncio.sleep(self.poll_seconds())
+                return
             if res.reason is IdleEnd.PUSH:
                 return
             # The limit (or the server) ended IDLE with nothing to report: IDLE again.
