@@ -12,7 +12,9 @@ Each watched folder runs this loop on its own connection::
 - **Mode**: IDLE (RFC 2177) when the server offers it; otherwise polling at the account's
   ``interval_seconds``, unless the account sets ``idle = "required"``: then
   :class:`IdleUnavailable` ends the whole watch at startup (never a silent degrade).
-  ``idle = "off"`` always polls.
+  ``idle = "off"`` always polls. A server that offers IDLE but refuses it is polled with
+  ``idle = "auto"`` (a new startup line says why) and retried with backoff otherwise.
+  Connections get TCP keepalives, so a peer that vanished silently is noticed in minutes.
 - **Nothing missed, nothing doubled**: every sync is the normal pipeline
   (``services.sync.sync_folder``) resuming from the stored cursor (UIDVALIDITY, UIDNEXT,
   HIGHESTMODSEQ), so whatever changed while disconnected — or while this process was dead —
