@@ -8,6 +8,7 @@ test runs the real ``prx-email send-due --watch`` twice as separate processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
@@ -358,17 +359,31 @@ async def test_watch_does_not_spin_on_a_due_row_it_cannot_claim(
     ctx.db.close()
 
 
-def test_sync_watch_sleeps_no_longer_than_the_next_outbox_row(
+async def test_the_watchers_outbox_loop_wakes_for_a_scheduled_row_not_at_the_interval(
     smtpd: SmtpSink, tmp_path: Path
 ) -> None:
-    from prx_email.adapters.cli import cmd_sync
+    import argparse
+    import io
+
+    from prx_email.adapters.cli import cmd_watch
 
     ctx = context(tmp_path / "sw.db", _acc(smtpd))
-    assert cmd_sync._outbox_due(ctx) is None
-    at = math.ceil(time.time()) + 120
-    msg = OutgoingMessage(1, ("b@example.org",), "s", body_text="b", send_at=_iso(at))
-    outbox.queue(ctx, msg)
-    assert cmd_sync._outbox_due(ctx) == at
-    assert cmd_sync._earliest(None, at) == at and cmd_sync._earliest(at + 5, at) == at
-    assert cmd_sync._earliest(at - 5, None) == at - 5
-    ctx.db.close()
+    start = time.time()
+    msg = OutgoingMessage(1, ("b@example.org",), "s", body_text="b", send_at=_iso(start + 1.5))
+    oid = outbox.queue(ctx, msg)
+    loop = asyncio.create_task(
+        cmd_watch._outbox_loop(ctx, argparse.Namespace(interval=60.0), io.StringIO())
+    )
+    try:
+        for _ in range(100):
+            entry = OutboxRepo(ctx.db).entry(oid)
+            if entry is not None and entry.status is OutboxStatus.SENT:
+                break
+            await asyncio.sleep(0.1)
+        assert time.time() - start < 8  # woke for the row, long before the 60 s interval
+        assert len(smtpd.received) == 1
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        ctx.db.close()

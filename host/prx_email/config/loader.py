@@ -28,6 +28,7 @@ from .model import (
     AttachmentPolicy,
     Auth,
     Config,
+    IdleMode,
     LoggingSettings,
     OAuth2Auth,
     PasswordAuth,
@@ -83,7 +84,14 @@ _OAUTH_KEYS = (
     "access_token_env",
     "refresh_token_env",
 )
-_SYNC_KEYS = ("folders", "batch_size", "max_body_bytes", "interval_seconds")
+_SYNC_KEYS = (
+    "folders",
+    "batch_size",
+    "max_body_bytes",
+    "interval_seconds",
+    "idle",
+    "idle_reissue_minutes",
+)
 _SEND_KEYS = (
     "max_recipients",
     "max_attempts",
@@ -439,7 +447,22 @@ def _sync(ctx: _Ctx, raw: Any, path: KeyPath) -> SyncSettings:
         max_body_bytes=ctx.positive(t, path, "max_body_bytes", d.max_body_bytes),
         # Below 1 s a watch loop would hammer the server with logins (issue 10 item 10).
         interval_seconds=ctx.at_least(t, path, "interval_seconds", d.interval_seconds, 1),
+        idle=IdleMode(_enum(ctx, t, path, "idle", tuple(IdleMode)) or d.idle),
+        idle_reissue_minutes=_reissue_minutes(ctx, t, path, d.idle_reissue_minutes),
     )
+
+
+def _reissue_minutes(ctx: _Ctx, t: Mapping[str, Any], path: KeyPath, default: float) -> float:
+    value: float = ctx.get(t, path, "idle_reissue_minutes", float, default)
+    # RFC 2177: servers may drop a client idle for 30 minutes; 29 is the RFC's own bound.
+    # Written so that NaN fails too.
+    if not 0 < value <= 29:
+        raise ctx.error(
+            (*path, "idle_reissue_minutes"),
+            f"must be greater than 0 and at most 29 (RFC 2177), got {value:g}",
+            hint="the default, 28, re-issues IDLE before any server's 30-minute timeout",
+        )
+    return value
 
 
 def _send(ctx: _Ctx, raw: Any, path: KeyPath, files_sent: bool = False) -> SendSettings:

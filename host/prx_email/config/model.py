@@ -18,6 +18,14 @@ class UnknownOutcome(enum.StrEnum):
     HOLD = "hold"
 
 
+class IdleMode(enum.StrEnum):
+    """Whether ``watch`` waits in IMAP IDLE (RFC 2177) or polls."""
+
+    AUTO = "auto"  # IDLE when the server offers it, else poll at interval_seconds
+    REQUIRED = "required"  # IDLE or a startup error: never a silent degrade to polling
+    OFF = "off"  # always poll
+
+
 class TlsMode(enum.StrEnum):
     IMPLICIT = "implicit"
     STARTTLS = "starttls"
@@ -79,6 +87,9 @@ class SyncSettings:
     batch_size: int = 500
     max_body_bytes: int = 1_048_576
     interval_seconds: float = 300.0
+    idle: IdleMode = IdleMode.AUTO
+    #: RFC 2177: a client re-issues IDLE at least every 29 minutes (servers may log it out).
+    idle_reissue_minutes: float = 28.0
 
 
 @dataclass(frozen=True, slots=True)

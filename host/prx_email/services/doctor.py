@@ -40,6 +40,7 @@ from ..mail.errors import map_imap_errors, map_smtp_errors
 from ..mail.imap import ImapClient, ListEntry, list_entries, open_transport
 from ..mail.smtp import SmtpConnection
 from .context import ServiceContext
+from .watch import IdleUnavailable, watch_mode
 
 __all__ = [
     "CAPABILITY_EFFECTS",
@@ -61,7 +62,8 @@ DKIM_SELECTORS = ("default", "selector1", "selector2", "google", "k1", "s1", "s2
 
 #: IMAP capability → what the plugin does without it (shown when it is missing).
 CAPABILITY_EFFECTS: Mapping[str, str] = {
-    "IDLE": "new mail is found by polling every sync interval, not pushed",
+    "IDLE": "`prx-email watch` finds new mail by polling every interval_seconds, not pushed "
+    '(idle = "required" refuses to start)',
     "MOVE": "moves are done as UID COPY, STORE \\Deleted and UID EXPUNGE of exactly those "
     "messages (that needs UIDPLUS)",
     "UIDPLUS": "no COPYUID, so moved messages are re-read by the next sync of the destination; "
@@ -398,7 +400,7 @@ async def _imap(ctx: ServiceContext, acc: AccountConfig, server: ServerConfig) -
                         ("imap.capabilities", "imap.folders"))  # fmt: skip
     try:
         checks.append(Check("imap.login", Status.PASS, f"logged in as {server.username}"))
-        checks.append(_capabilities(client.capabilities))
+        checks.append(_capabilities(acc, client.capabilities))
         try:
             with errors():
                 folders = await list_entries(client)
@@ -417,11 +419,18 @@ def _skipped(checks: list[Check], steps: Sequence[str], because: str | None = No
     return checks + [_skip(s, cause) for s in steps if s not in done]
 
 
-def _capabilities(caps: frozenset[str]) -> Check:
+def _capabilities(acc: AccountConfig, caps: frozenset[str]) -> Check:
     missing = [c for c in CAPABILITY_EFFECTS if c not in caps]
     offered = [c for c in (*CAPABILITY_EFFECTS, _GMAIL_CAP) if c in caps]
     gmail = " (Gmail extensions)" if _GMAIL_CAP in caps else ""
     detail = f"offers {' '.join(offered) or 'none of the ones that matter'}{gmail}"
+    try:
+        mode, why = watch_mode(acc, caps)
+    except IdleUnavailable as exc:  # the watcher would refuse to start
+        return dataclasses.replace(
+            _failed("imap.capabilities", exc), detail=f"{detail}; {exc.message}"
+        )
+    detail += f"; watch mode: {mode.value} ({why})"
     if not missing:
         return Check("imap.capabilities", Status.PASS, detail)
     return Check(

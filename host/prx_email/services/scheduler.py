@@ -37,6 +37,7 @@ __all__ = [
     "SyncJob",
     "backoff_delay",
     "clear_backoff",
+    "failed_report",
     "jobs_for",
     "load_jobs",
     "run_sync_runner",
@@ -272,6 +273,11 @@ def _failed(
         failures=failures,
         next_due=now + backoff_delay(failures, config),
     )
+
+
+def failed_report(job: SyncJob, now: float, config: RunnerConfig, exc: EmailError) -> JobReport:
+    """The report of a job that failed outside :func:`run_sync_runner` (the watcher's IDLE)."""
+    return _failed(job, now, config, exc.code, exc.message, exc.hint)
 
 
 def jobs_for(

@@ -1,16 +1,13 @@
 """``prx-email sync``: sync every configured account and folder (or one), once or ``--watch``.
 
 A one-shot ``sync`` (what cron runs) always tries every selected job — the stored backoff
-is for ``--watch`` and the scheduler — and exits non-zero when any job failed, when there
-was nothing to sync, or when the config has no accounts. Each job reports new messages,
-flag changes and expunges; ``--json`` prints the same as one JSON document (one line per
-round in ``--watch``). Times are shown in UTC with their zone.
+is for the watcher — and exits non-zero when any job failed, when there was nothing to
+sync, or when the config has no accounts. Each job reports new messages, flag changes and
+expunges; ``--json`` prints the same as one JSON document. Times are shown in UTC with
+their zone. On a terminal each job gets a progress bar; otherwise one plain line per job.
 
-On a terminal each job gets a progress bar; otherwise one plain line per job result.
-``--watch`` keeps running: each round syncs the due jobs (failing ones back off), delivers
-due outbox rows when the outbox service provides ``drain_due``, then sleeps until the next
-job or outbox row (a scheduled one too) is due (at most ``--interval`` seconds, never less
-than one).
+``--watch`` is ``prx-email watch`` (``cmd_watch``): one IMAP connection per folder in IDLE
+(or polling), the outbox drained between syncs, one JSON line per sync with ``--json``.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ import asyncio
 import dataclasses
 import json
 import math
-import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -50,27 +46,34 @@ def interval_seconds(text: str) -> float:
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("sync", help="fetch new mail from the configured IMAP accounts")
+    add_arguments(p)
+    p.add_argument(
+        "--watch", action="store_true", help="keep watching (the same as `prx-email watch`)"
+    )
+    p.set_defaults(handler=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options ``sync`` and ``watch`` share."""
     p.add_argument("--account", type=int, metavar="ID", help="only this account")
     p.add_argument("--folder", metavar="NAME", help="only this folder")
     p.add_argument("--max-messages", type=int, metavar="N", help="per job and round")
     p.add_argument("--concurrency", type=int, default=4, metavar="N", help="jobs at once")
-    p.add_argument("--watch", action="store_true", help="keep syncing on an interval")
     p.add_argument(
         "--interval",
         type=interval_seconds,
         default=None,
         metavar="S",
-        help="seconds between rounds in --watch, at least 1 "
-        "(default: the accounts' interval_seconds)",
+        help="when watching: seconds between polls of a folder without IDLE and between "
+        "outbox drains, at least 1 (default: the accounts' interval_seconds)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--env-prefix",
         default="PRX_EMAIL",
         metavar="PREFIX",
-        help="on SIGHUP in --watch, read {PREFIX}_{IMAP,SMTP}_OAUTH_TOKEN (default: PRX_EMAIL)",
+        help="on SIGHUP when watching, read {PREFIX}_{IMAP,SMTP}_OAUTH_TOKEN (default: PRX_EMAIL)",
     )
-    p.set_defaults(handler=run)
 
 
 def format_time(ts: float) -> str:
@@ -117,7 +120,7 @@ class _Bars:
         self.drawn = True
 
 
-def _label(account_id: int, folder: str) -> str:
+def label_of(account_id: int, folder: str) -> str:
     return f"account {account_id} {folder}"
 
 
@@ -131,7 +134,8 @@ class NoJobs(ConfigError):
         self.fatal = fatal
 
 
-def _no_jobs(ctx: Any, args: argparse.Namespace) -> NoJobs:
+def no_jobs(ctx: Any, args: argparse.Namespace) -> NoJobs:
+    """What to say when the selection has no IMAP job (``fatal``: no accounts at all)."""
     from ...config import resolve_config_path
 
     source = ctx.config.source or resolve_config_path(args.config)
@@ -201,44 +205,47 @@ def job_json(j: JobReport) -> dict[str, Any]:
     }
 
 
-def _quiet(j: JobReport) -> bool:
-    """In --watch without a terminal, only rounds that did something (or failed) print."""
+def quiet(j: JobReport) -> bool:
+    """When watching, only syncs that did something (or failed) print a line."""
     if not j.ran:
         return True
     busy = j.synced or j.flags_changed or j.expunged or j.uidvalidity_reset or j.error_code
     return not busy
 
 
-async def _round(ctx: Any, args: argparse.Namespace, out: TextIO) -> tuple[float | None, bool]:
-    """One round; returns (next due time, whether any job failed or was skipped).
+def round_interval(ctx: Any, args: argparse.Namespace) -> float:
+    """``--interval``, else the smallest ``interval_seconds`` of the IMAP accounts."""
+    if args.interval is not None:
+        return float(args.interval)
+    intervals = [a.sync.interval_seconds for a in ctx.config.accounts if a.imap]
+    return max(MIN_INTERVAL_SECONDS, min(intervals) if intervals else 300.0)
+
+
+async def _round(ctx: Any, args: argparse.Namespace, out: TextIO) -> bool:
+    """One run of every selected job; returns whether any job failed.
 
     :raises NoJobs: nothing to sync.
     """
     from ...services import scheduler
 
     jobs = scheduler.load_jobs(ctx, scheduler.jobs_for(ctx, args.account, args.folder))
-    if not args.watch:
-        # An explicit one-shot run always tries: the backoff is for --watch and the scheduler.
-        jobs = [dataclasses.replace(j, next_due=0.0) for j in jobs]
+    # An explicit one-shot run always tries: the backoff is for the watcher.
+    jobs = [dataclasses.replace(j, next_due=0.0) for j in jobs]
     if not jobs:
-        raise _no_jobs(ctx, args)
-    interval = args.interval
-    if interval is None:
-        intervals = [a.sync.interval_seconds for a in ctx.config.accounts if a.imap]
-        interval = max(MIN_INTERVAL_SECONDS, min(intervals) if intervals else 300.0)
+        raise no_jobs(ctx, args)
     cfg = scheduler.RunnerConfig(
         max_concurrency=max(1, args.concurrency),
-        interval_seconds=interval,
+        interval_seconds=round_interval(ctx, args),
         max_messages=args.max_messages,
     )
     tty = out.isatty() and not args.json
-    bars = _Bars(out, [_label(j.account_id, j.folder) for j in jobs]) if tty else None
+    bars = _Bars(out, [label_of(j.account_id, j.folder) for j in jobs]) if tty else None
     if bars is not None:
         bars.draw()
 
     def progress(job: scheduler.SyncJob, done: int, total: int) -> None:
         if bars is not None:
-            bars.update(_label(job.account_id, job.folder), bars.bar(done, total))
+            bars.update(label_of(job.account_id, job.folder), bars.bar(done, total))
 
     now = time.time()
     report = await scheduler.run_sync_runner(jobs, now, cfg, ctx=ctx, progress=progress)
@@ -246,23 +253,21 @@ async def _round(ctx: Any, args: argparse.Namespace, out: TextIO) -> tuple[float
     bad = any(not j.ok for j in report.jobs)
     if args.json:
         doc = {"ok": not bad, "jobs": [job_json(j) for j in report.jobs]}
-        if args.watch:
-            print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
-        else:
-            json.dump(doc, out, ensure_ascii=False, indent=2)
-            out.write("\n")
-        return report.next_due, bad
+        json.dump(doc, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return bad
     for j in report.jobs:
-        label = _label(j.account_id, j.folder)
+        label = label_of(j.account_id, j.folder)
         line = job_line(j)
         if bars is not None:
             bars.update(label, line)
-        elif not (args.watch and _quiet(j)):
+        else:
             print(f"{label}: {line}", file=out, flush=True)
-    return report.next_due, bad
+    return bad
 
 
-async def _drain_outbox(ctx: Any, out: TextIO) -> None:
+async def drain_outbox(ctx: Any, out: TextIO) -> None:
+    """Deliver due outbox rows (what a watcher does between syncs); one line if any."""
     from ...services import outbox
 
     drain = getattr(outbox, "drain_due", None)
@@ -279,7 +284,7 @@ async def _drain_outbox(ctx: Any, out: TextIO) -> None:
         print(f"outbox: sent {sent}, failed {failed}", file=out, flush=True)
 
 
-def _outbox_due(ctx: Any) -> float | None:
+def outbox_due(ctx: Any) -> float | None:
     """When the outbox next has work (a scheduled row wakes the watch at its time)."""
     from ...services import outbox
 
@@ -288,10 +293,6 @@ def _outbox_due(ctx: Any) -> float | None:
         return due(ctx) if due is not None else None
     except EmailError:
         return None
-
-
-def _earliest(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
 
 
 async def _main(args: argparse.Namespace, out: TextIO) -> int:
@@ -306,59 +307,23 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
         db=Database(resolve_db_path(args.db)),
         credentials=default_manager(),
     )
-    hangup: asyncio.Event | None = None
-    if args.watch:
-        # `kill -HUP PID` (or `prx-email auth reload --signal PID`) reloads without a restart.
-        hangup = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hangup.set)
     try:
         if args.account is not None:
             ctx.account(args.account)  # AccountNotFound before any network
-        while True:
-            try:
-                next_due, failed = await _round(ctx, args, out)
-            except NoJobs as exc:
-                if not args.watch or exc.fatal:
-                    raise
-                # Accounts without IMAP: say so every round (a SIGHUP reload may add one).
-                if args.json:
-                    from ...envelope import from_error
+        if args.watch:
+            from .cmd_watch import watch_main
 
-                    doc = {"ok": False, "jobs": [], "error": from_error(exc)["error"]}
-                    print(json.dumps(doc, ensure_ascii=False), file=out, flush=True)
-                else:
-                    print(f"{exc.message} (hint: {exc.hint})", file=out, flush=True)
-                next_due, failed = None, True
-            if not args.watch:
-                return 1 if failed else 0
-            await _drain_outbox(ctx, out)
-            next_due = _earliest(next_due, _outbox_due(ctx))
-            cap = args.interval if args.interval is not None else 300.0
-            wait = cap if next_due is None else next_due - time.time()
-            wait = min(cap, max(MIN_INTERVAL_SECONDS, wait))
-            if await _sleep_or_hangup(hangup, wait):
-                _reload(ctx, args, out)
+            return await watch_main(ctx, args, out)
+        return 1 if await _round(ctx, args, out) else 0
     finally:
-        if hangup is not None:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         ctx.db.close()
 
 
-async def _sleep_or_hangup(hangup: asyncio.Event | None, seconds: float) -> bool:
-    """Sleep; True when SIGHUP cut the sleep short (the round then starts at once)."""
-    if hangup is None:
-        await asyncio.sleep(seconds)
-        return False
-    try:
-        await asyncio.wait_for(hangup.wait(), seconds)
-    except TimeoutError:
-        return False
-    hangup.clear()
-    return True
+def reload(ctx: Any, args: argparse.Namespace, out: TextIO) -> bool:
+    """SIGHUP: apply the config file and the OAuth token variables; keep the old on error.
 
-
-def _reload(ctx: Any, args: argparse.Namespace, out: TextIO) -> None:
-    """SIGHUP: apply the config file and the OAuth token variables; keep the old on error."""
+    Returns whether the configuration changed.
+    """
     from ...auth import CredentialManager, reload_auth_from_env, reload_config
 
     try:
@@ -371,6 +336,8 @@ def _reload(ctx: Any, args: argparse.Namespace, out: TextIO) -> None:
     except EmailError as exc:
         hint = f" (hint: {exc.hint})" if exc.hint else ""
         print(f"reload: error {exc.code.envelope}: {exc.message}{hint}", file=out, flush=True)
+        return False
+    return not result.unchanged
 
 
 def run(args: argparse.Namespace) -> int:

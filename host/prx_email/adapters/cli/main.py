@@ -33,6 +33,7 @@ COMMANDS = (
     "cmd_tools",
     "cmd_import",
     "cmd_sync",
+    "cmd_watch",
     "cmd_outbox",
     "cmd_auth",
     "cmd_ta",

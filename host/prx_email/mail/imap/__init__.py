@@ -3,6 +3,7 @@
 from ._client import CommandFailed, FetchResult, ImapClient, SelectInfo, connect
 from ._connect import is_loopback, open_transport, tls_context
 from ._drafts import append, fetch_message, search_message_id, uid_delete
+from ._idle import IdleEnd, IdleResult, idle, is_change, supports_idle
 from ._mailbox import (
     BodyPart,
     CopyUid,
@@ -42,6 +43,8 @@ __all__ = [
     "FetchPipeline",
     "FetchResult",
     "FolderStatus",
+    "IdleEnd",
+    "IdleResult",
     "ImapClient",
     "ListEntry",
     "Literal",
@@ -65,6 +68,8 @@ __all__ = [
     "fetch_raw",
     "format_uid_set",
     "gmail_labels",
+    "idle",
+    "is_change",
     "is_loopback",
     "keyword_flag",
     "list_entries",
@@ -76,6 +81,7 @@ __all__ = [
     "search_message_id",
     "select_folder",
     "status_many",
+    "supports_idle",
     "tls_context",
     "uid_copy",
     "uid_delete",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,37 @@ class ImapClient:
         chunk += b"\r\n"
         self._r.write(bytes(chunk))
         return pending.done
+
+    def write_raw(self, data: bytes) -> None:
+        """Bytes that are not a command (IDLE's ``DONE``); the caller owns the framing."""
+        self._r.write(data)
+
+    def keepalive(self, idle_seconds: int = 60, interval: int = 15, count: int = 4) -> bool:
+        """TCP keepalives on the socket: a peer gone silently (a NAT that forgot us, a pulled
+        cable) fails the connection within minutes, not at the next IDLE re-issue.
+
+        Returns whether the options could be set (not on every platform or transport).
+        """
+        sock = self._r.transport.get_extra_info("socket") if self._r.transport else None
+        if sock is None:
+            return False
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in (
+                ("TCP_KEEPIDLE", idle_seconds),
+                ("TCP_KEEPINTVL", interval),
+                ("TCP_KEEPCNT", count),
+            ):
+                if hasattr(socket, name):
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+        except OSError:
+            return False
+        return True
+
+    def take_unsolicited(self) -> list[Response]:
+        """Responses that arrived while no command was pending (then forgotten here)."""
+        taken, self._r.unsolicited = self._r.unsolicited, []
+        return taken
 
     def pause_reading(self) -> None:
         """Flow control for pipelined commands (see ``FetchPipeline``)."""
