@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -23,7 +26,9 @@ T = TypeVar("T")
 
 MCP_CMD = [sys.executable, "-m", "prx_email.adapters.cli", "mcp"]
 
-Connect = Callable[[Callable[[Any], Awaitable[None]]], contextlib.AbstractAsyncContextManager[ClientSession]]
+Connect = Callable[
+    [Callable[[Any], Awaitable[None]]], contextlib.AbstractAsyncContextManager[ClientSession]
+]
 
 
 def stdio_connect(env: dict[str, str], *args: str, errlog: Path | None = None) -> Connect:
@@ -40,6 +45,62 @@ def stdio_connect(env: dict[str, str], *args: str, errlog: Path | None = None) -
                     yield session
 
     return connect
+
+
+def http_connect(url: str, token: str) -> Connect:
+    """A connector that opens a session over streamable HTTP with a bearer token."""
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    @contextlib.asynccontextmanager
+    async def connect(handler: Callable[[Any], Awaitable[None]]) -> AsyncIterator[ClientSession]:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+        async with http, streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write, message_handler=handler) as session:
+                await session.initialize()
+                yield session
+
+    return connect
+
+
+class HttpServer:
+    """``prx-email mcp --http 127.0.0.1:0 ARGS`` as a subprocess; ``url`` once it listens."""
+
+    def __init__(self, env: dict[str, str], *args: str, errlog: Path, timeout: float = 60) -> None:
+        self.errlog = errlog
+        self._err = open(errlog, "w+")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [*MCP_CMD, "--http", "127.0.0.1:0", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            env=env,
+        )
+        self.url = self._wait_url(timeout)
+
+    def _wait_url(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(r"listening on (http://\S+)", self.errlog.read_text())
+            if found:
+                return found.group(1)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the MCP HTTP server did not start:\n{self.errlog.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._err.close()
 
 
 class McpClient:
@@ -87,9 +148,10 @@ class McpClient:
         while time.monotonic() < deadline:
             for note in list(self.notifications[after:]):
                 params = getattr(note, "params", None)
-                if getattr(note, "method", "") == "notifications/resources/updated" and str(
-                    getattr(params, "uri", "")
-                ) == uri:
+                if (
+                    getattr(note, "method", "") == "notifications/resources/updated"
+                    and str(getattr(params, "uri", "")) == uri
+                ):
                     return True
             time.sleep(0.05)
         return False
@@ -107,19 +169,21 @@ class McpClient:
 def write_config(
     path: Path,
     *,
-    dovecot: Any,
-    folder: str,
-    password_env: str,
+    dovecot: Any = None,
+    folder: str = "INBOX",
+    password_env: str = "",
     smtp_port: int | None = None,
     smtp_password_env: str = "",
     smtp_user: str = "",
 ) -> Path:
-    """One account (id 1) on the test Dovecot syncing ``folder``; SMTP on loopback if given."""
-    text = f"""[[accounts]]
+    """One account (id 1), on the test Dovecot (syncing ``folder``) and on SMTP if given."""
+    text = """[[accounts]]
 id = 1
 name = "Test"
 address = "alice@example.org"
-
+"""
+    if dovecot is not None:
+        text += f"""
 [accounts.imap]
 host = "127.0.0.1"
 port = {dovecot.imaps_port}

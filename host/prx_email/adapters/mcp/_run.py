@@ -44,6 +44,7 @@ async def serve_stdio(open_plugin: OpenPlugin, *, version: str = "") -> None:
     async with stdio_server() as (read, write):
         app = await _open(open_plugin)
         server = build_server(app, version=version)
+        log.info("serving MCP on stdio: %d tools", len(app.tools))
         app.start()
         try:
             options = server.create_initialization_options(NotificationOptions())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -130,7 +131,12 @@ def build_server(app: McpApp, *, version: str = "") -> Server[Any]:
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
+        started = time.perf_counter()
         envelope = await app.execute(params.name, dict(params.arguments or {}))
+        if log.isEnabledFor(logging.DEBUG):  # the tool and outcome only: never an argument
+            outcome = "ok" if envelope.get("ok") else envelope.get("error", {}).get("code")
+            elapsed = (time.perf_counter() - started) * 1000
+            log.debug("tools/call %s: %s in %.1f ms", params.name, outcome, elapsed)
         return _tools.as_result(params.name, envelope)
 
     async def list_resources(
