@@ -132,10 +132,16 @@ def test_resource_update_after_new_mail_is_synced(env: Env, dovecot: DovecotServ
 def test_resources_and_prompts_are_listed(env: Env) -> None:
     uris = {str(r.uri) for r in env.client.run(lambda s: s.list_resources()).resources}
     assert {"email://accounts", "email://outbox", "email://accounts/1/unread"} <= uris
-    accounts = json.loads(env.client.run(lambda s: s.read_resource("email://accounts")).contents[0].text)
+    accounts = json.loads(
+        env.client.run(lambda s: s.read_resource("email://accounts")).contents[0].text
+    )
     assert accounts[0]["id"] == 1
     prompts = {p.name for p in env.client.run(lambda s: s.list_prompts()).prompts}
     assert prompts == {"triage_unread", "summarise_thread", "draft_reply"}
     draft = env.client.run(lambda s: s.get_prompt("draft_reply", {"message_id": "7"}))
     text = draft.messages[0].content.text
-    assert "email.draft_create" in text and "in_reply_to=7" in text and "Do NOT call email.send" in text
+    assert (
+        "email.draft_create" in text
+        and "in_reply_to=7" in text
+        and "Do NOT call email.send" in text
+    )

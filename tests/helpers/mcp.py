@@ -35,14 +35,16 @@ def stdio_connect(env: dict[str, str], *args: str, errlog: Path | None = None) -
     """A connector that spawns ``prx-email mcp ARGS`` and opens a session over its stdio."""
 
     @contextlib.asynccontextmanager
-    async def connect(handler: Callable[[Any], Awaitable[None]]) -> AsyncIterator[ClientSession]:
+    async def connect(handler: Handler) -> AsyncIterator[ClientSession]:
         params = StdioServerParameters(command=MCP_CMD[0], args=[*MCP_CMD[1:], *args], env=env)
         with contextlib.ExitStack() as files:
-            err = files.enter_context(open(errlog, "w")) if errlog else sys.stderr  # noqa: SIM115
-            async with stdio_client(params, errlog=err) as (read, write):
-                async with ClientSession(read, write, message_handler=handler) as session:
-                    await session.initialize()
-                    yield session
+            err = files.enter_context(open(errlog, "w")) if errlog else sys.stderr
+            async with (
+                stdio_client(params, errlog=err) as (read, write),
+                ClientSession(read, write, message_handler=handler) as session,
+            ):
+                await session.initialize()
+                yield session
 
     return connect
 
@@ -53,12 +55,15 @@ def http_connect(url: str, token: str) -> Connect:
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     @contextlib.asynccontextmanager
-    async def connect(handler: Callable[[Any], Awaitable[None]]) -> AsyncIterator[ClientSession]:
+    async def connect(handler: Handler) -> AsyncIterator[ClientSession]:
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
-        async with http, streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write, message_handler=handler) as session:
-                await session.initialize()
-                yield session
+        async with (
+            http,
+            streamable_http_client(url, http_client=http) as (read, write),
+            ClientSession(read, write, message_handler=handler) as session,
+        ):
+            await session.initialize()
+            yield session
 
     return connect
 
