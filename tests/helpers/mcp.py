@@ -26,9 +26,8 @@ T = TypeVar("T")
 
 MCP_CMD = [sys.executable, "-m", "prx_email.adapters.cli", "mcp"]
 
-Connect = Callable[
-    [Callable[[Any], Awaitable[None]]], contextlib.AbstractAsyncContextManager[ClientSession]
-]
+Handler = Callable[[Any], Awaitable[None]]
+Connect = Callable[[Handler], contextlib.AbstractAsyncContextManager[ClientSession]]
 
 
 def stdio_connect(env: dict[str, str], *args: str, errlog: Path | None = None) -> Connect:
