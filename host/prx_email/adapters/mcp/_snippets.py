@@ -10,6 +10,7 @@ with ``-m prx_email.adapters.cli``), so the client needs no PATH.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,21 +22,24 @@ CLIENTS = ("claude", "vscode", "cursor")
 
 
 def command_line(extra: list[str] | None = None) -> list[str]:
-    """The absolute command that starts this server over stdio, then its arguments."""
+    """The absolute command that starts this server over stdio, then its arguments.
+
+    The running ``prx-email`` script, else the one beside this Python (a venv's bin/), else
+    the one on PATH, else this Python with ``-m``. Paths are made absolute but symlinks are
+    kept: a venv's python is a symlink whose target would not see the venv's packages.
+    """
+    tail = ["mcp", *(extra or [])]
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    if script is not None and script.name == "prx-email" and script.exists():
-        found: str | None = str(script.resolve())
-    else:
-        found = shutil.which("prx-email")
-    if found is not None:
-        return [str(Path(found).resolve()), "mcp", *(extra or [])]
-    return [
-        str(Path(sys.executable).resolve()),
-        "-m",
-        "prx_email.adapters.cli",
-        "mcp",
-        *(extra or []),
+    candidates = [
+        script if script is not None and script.name == "prx-email" else None,
+        Path(sys.executable).with_name("prx-email"),
     ]
+    on_path = shutil.which("prx-email")
+    candidates.append(Path(on_path) if on_path else None)
+    for candidate in candidates:
+        if candidate is not None and candidate.is_file():
+            return [os.path.abspath(candidate), *tail]
+    return [os.path.abspath(sys.executable), "-m", "prx_email.adapters.cli", *tail]
 
 
 def snippet(client: str, *, db: str | None = None, config: str | None = None) -> str:
