@@ -265,3 +265,24 @@ def test_prompts_check_their_arguments() -> None:
         get_prompt("summarise_thread", {})
     with pytest.raises(ValueError, match="positive integer"):
         get_prompt("draft_reply", {"message_id": "1; DROP"})
+
+
+def test_http_on_a_public_address_without_a_token_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from prx_email.adapters.cli.main import main
+
+    monkeypatch.delenv("PRX_EMAIL_MCP_TOKEN", raising=False)
+    code = main(["mcp", "--db", str(tmp_path / "mail.db"), "--http", "0.0.0.0:0"])
+    err = capsys.readouterr().err
+    assert code == 1 and "refusing to serve 0.0.0.0 without a bearer token" in err
+    assert "--token-file" in err and not (tmp_path / "mail.db").exists()
+
+
+def test_a_made_token_file_is_private(tmp_path: Path) -> None:
+    from prx_email.adapters.mcp import make_token_file
+
+    path = tmp_path / "state" / "mcp-token"
+    token = make_token_file(path)
+    assert len(token) >= 32 and (path.stat().st_mode & 0o777) == 0o600
+    assert load_token(path, {}) == token
