@@ -2,7 +2,8 @@
 
 One server subprocess for the module: requests without the bearer token, or with a wrong
 one, get 401; the SDK's client with the token sees the tools; email.send is an isError
-result with EMAIL_NETWORK_DISABLED and the SMTP server saw nothing (no connection at all).
+result with EMAIL_NETWORK_DISABLED and the SMTP server saw nothing (no connection at all);
+a subscriber hears of mail that another process imports into the store.
 """
 
 from __future__ import annotations
@@ -16,16 +17,23 @@ from pathlib import Path
 
 import pytest
 from fixtures.smtpd import PASSWORD, PASSWORD_ENV, USER, SmtpSink
+from helpers.imap import make_msg
 from helpers.mcp import HttpServer, McpClient, http_connect, write_config
+from prx_email.services import importer
+from prx_email.store.db import Database
 
-pytestmark = [pytest.mark.integration, pytest.mark.component]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.component,
+    pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning"),
+]
 
 TOKEN = "t0ken-for-the-mcp-http-tests"
 
 
 class Env:
-    def __init__(self, server: HttpServer, client: McpClient, sink: SmtpSink) -> None:
-        self.server, self.client, self.sink = server, client, sink
+    def __init__(self, server: HttpServer, client: McpClient, sink: SmtpSink, db: Path) -> None:
+        self.server, self.client, self.sink, self.db = server, client, sink, db
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +58,7 @@ def env(plugin_wasm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         client = McpClient(http_connect(server.url, TOKEN))
         try:
-            yield Env(server, client, sink)
+            yield Env(server, client, sink, tmp / "mail.db")
         finally:
             client.close()
     finally:
@@ -109,3 +117,20 @@ def test_send_with_the_network_off_is_refused_and_nothing_reaches_smtp(env: Env)
     assert env.sink.received == [] and env.sink.handler.connections == 0
     outbox = env.client.run(lambda s: s.call_tool("email.outbox", {}))
     assert not outbox.is_error and outbox.structured_content["entries"] == []
+
+
+def test_a_subscriber_hears_of_mail_another_process_imports(env: Env, tmp_path: Path) -> None:
+    """The watcher sees another process's commit; the notification rides the HTTP stream."""
+    uri = "email://accounts/1/unread"
+    env.client.run(lambda s: s.subscribe_resource(uri))
+    seen = len(env.client.notifications)
+    eml = tmp_path / "new.eml"
+    eml.write_bytes(make_msg(5, subject="Imported while serving"))
+    db = Database(env.db)
+    try:
+        assert importer.import_path(db, eml, account_id=1, folder="INBOX").imported == 1
+    finally:
+        db.close()
+    assert env.client.updated(uri, after=seen), env.client.notifications[seen:]
+    read = env.client.run(lambda s: s.read_resource(uri))
+    assert "Imported while serving" in read.contents[0].text

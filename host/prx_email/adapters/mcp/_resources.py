@@ -5,7 +5,7 @@ URI                                    what                                     
 =====================================  ===========================================  ==========
 ``email://accounts``                   the configured accounts                      accounts
 ``email://accounts/{id}/folders``      the account's folders with stored counts     folders
-``email://accounts/{id}/unread``       unread count and the newest unread messages  list
+``email://accounts/{id}/unread``       the newest unread messages (up to 20)        list
 ``email://outbox``                     the newest outbox rows                       outbox
 =====================================  ===========================================  ==========
 
@@ -38,7 +38,7 @@ __all__ = [
 
 ACCOUNTS = "email://accounts"
 OUTBOX = "email://outbox"
-#: How many unread messages the unread summary lists (the count covers them all).
+#: How many unread messages the unread resource lists (``more`` says there are others).
 UNREAD_PAGE = 20
 
 _ACCOUNT_URI = re.compile(r"^email://accounts/([1-9][0-9]{0,9})/(folders|unread)$")
@@ -66,8 +66,8 @@ def account_uris(account_id: int, name: str) -> list[ResourceView]:
         ResourceView(
             f"{base}/unread",
             f"{name}: unread",
-            f"How many messages of account {account_id} are unread, and the newest "
-            f"{UNREAD_PAGE} of them (id, date, from, subject, snippet).",
+            f"The newest unread messages of account {account_id} (up to {UNREAD_PAGE}: id, "
+            "date, from, subject, snippet); per-folder counts are in its folders resource.",
         ),
     ]
 
@@ -115,25 +115,20 @@ async def read_view(uri: str, execute: Execute) -> Envelope:
 
 
 async def _unread(account_id: int, execute: Execute) -> Envelope:
+    # One local read (email.list), never email.folders: that one asks the server when the
+    # network is on and takes the slow lane; per-folder counts are the folders resource's.
     page = await execute(
         "email.list", {"account_id": account_id, "unseen_only": True, "limit": UNREAD_PAGE}
     )
     if not page.get("ok"):
         return page
     messages = page["data"].get("messages", [])
-    folders = await execute("email.folders", {"account_id": account_id})
-    counts = folders["data"].get("folders", []) if folders.get("ok") else []
-    unseen: list[dict[str, Any]] = [
-        {"folder": f.get("name"), "unseen": int(f["unseen"])}
-        for f in counts
-        if isinstance(f, dict) and isinstance(f.get("unseen"), int) and f["unseen"] > 0
-    ]
+    more = page["data"].get("next_cursor") is not None
     data = {
         "account_id": account_id,
-        "unread_total": sum(f["unseen"] for f in unseen) if unseen else len(messages),
-        "by_folder": unseen,
+        "shown": len(messages),
         "newest": messages,
-        "more": page["data"].get("next_cursor") is not None,
+        "more": more,
     }
     return {"ok": True, "data": data}
 
