@@ -2,19 +2,25 @@
 
 One server subprocess for the module (network on): tools and their annotations, schemas
 identical to the plugin's catalogue, search and get after a sync, a bad argument as an
-isError result, and a resources/updated notification after a message lands and is synced.
+isError result, a resources/updated notification after a message lands and is synced, and
+a send stalled at the SMTP server: reads still answer, cancelling it returns at once, and
+the outbox row ends "sent" once the server answers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fixtures.dovecot import DovecotServer
+from fixtures.smtpd import PASSWORD, PASSWORD_ENV, USER, SmtpSink
 from helpers.imap import make_msg, new_folder
 from helpers.mcp import McpClient, stdio_connect, write_config
 from prx_email import open_plugin
@@ -30,8 +36,11 @@ PW_ENV = "PRX_TEST_MCP_IMAP_PW"
 
 
 class Env:
-    def __init__(self, client: McpClient, config: Path, folder: str, tmp: Path) -> None:
-        self.client, self.config, self.folder, self.tmp = client, config, folder, tmp
+    def __init__(
+        self, client: McpClient, config: Path, folder: str, sink: SmtpSink, errlog: Path
+    ) -> None:
+        self.client, self.config, self.folder, self.sink = client, config, folder, sink
+        self.errlog = errlog
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +52,30 @@ def env(
     dovecot.add_messages(
         [make_msg(1, subject="Invoice 7731 from ACME"), make_msg(2), make_msg(3)], folder
     )
-    config = write_config(tmp / "config.toml", dovecot=dovecot, folder=folder, password_env=PW_ENV)
+    sink = SmtpSink(tls="none").start()
+    config = write_config(
+        tmp / "config.toml",
+        dovecot=dovecot,
+        folder=folder,
+        password_env=PW_ENV,
+        smtp_port=sink.port,
+        smtp_user=USER,
+        smtp_password_env=PASSWORD_ENV,
+    )
     proc_env = {
         **os.environ,
         PW_ENV: dovecot.password,
+        PASSWORD_ENV: PASSWORD,
         "PRX_EMAIL_ENABLE_REAL_NETWORK": "1",
         "XDG_CONFIG_HOME": str(tmp / "xdg"),
     }
-    args = ("--db", str(tmp / "mail.db"), "--config", str(config))
+    args = ("--db", str(tmp / "mail.db"), "--config", str(config), "--log-level", "info")
     client = McpClient(stdio_connect(proc_env, *args, errlog=tmp / "stderr.log"))
     try:
-        yield Env(client, config, folder, tmp)
+        yield Env(client, config, folder, sink, tmp / "stderr.log")
     finally:
         client.close()
+        sink.stop()
 
 
 def call(env: Env, tool: str, args: dict[str, Any]) -> Any:
@@ -145,3 +165,48 @@ def test_resources_and_prompts_are_listed(env: Env) -> None:
         and "in_reply_to=7" in text
         and "Do NOT call email.send" in text
     )
+
+
+def test_a_stalled_send_blocks_no_read_and_cancelling_it_keeps_the_outbox_whole(
+    env: Env,
+) -> None:
+    handler = env.sink.handler
+    handler.stall_after_accept = True
+    handler.release.clear()
+    handler.accepted.clear()
+    args = {"account_id": 1, "to": "bob@example.org", "subject": "stalled", "body_text": "x"}
+
+    async def send_then_cancel(s: Any) -> tuple[bool, float, float]:
+        task = asyncio.create_task(s.call_tool("email.send", args))
+        while not handler.accepted.is_set():  # the DATA is in; the 250 is withheld
+            await asyncio.sleep(0.01)
+        t = time.perf_counter()
+        listed = await s.call_tool("email.list", {"account_id": 1, "limit": 5})
+        read_ms = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        task.cancel()  # the SDK sends notifications/cancelled
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return not listed.is_error, read_ms, (time.perf_counter() - t) * 1000
+
+    try:
+        read_ok, read_ms, cancel_ms = env.client.run(send_then_cancel)
+    finally:
+        handler.release.set()
+    assert read_ok and read_ms < 3000 and cancel_ms < 1000, (read_ms, cancel_ms)
+    deadline = time.monotonic() + 15
+    while True:
+        outbox = call(env, "email.outbox", {"status": "sent"})
+        subjects = [e["subject"] for e in outbox.structured_content["entries"]]
+        if "stalled" in subjects or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert subjects.count("stalled") == 1
+    assert [r.message["Subject"] for r in env.sink.received].count("stalled") == 1
+    # The server saw the cancellation: the call's late outcome is logged, not answered.
+    deadline = time.monotonic() + 5
+    logged = "a cancelled email.send call ended after its request: ok"
+    while logged not in env.errlog.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert logged in env.errlog.read_text()
+    handler.stall_after_accept = False
