@@ -36,6 +36,7 @@ from prx_email.adapters.mcp import (
 )
 from prx_email.adapters.mcp._changes import diff
 from prx_email.adapters.mcp._prompts import get_prompt
+from prx_email.adapters.mcp._tools import is_slow
 from prx_email.errors import ConfigError, StorageError
 from prx_email.store.changes import ChangeStamps
 from prx_email.store.db import Database
@@ -66,6 +67,22 @@ def test_catalogue_flags_become_annotations() -> None:
     assert not listed.annotations.open_world_hint
     assert send.annotations.open_world_hint and not send.annotations.read_only_hint
     assert not send.annotations.idempotent_hint and not send.annotations.destructive_hint
+
+
+def test_which_calls_take_the_slow_lane() -> None:
+    search = {
+        "name": "email.search",
+        "input_schema": {"properties": {"remote": {}}},
+        "effects": {"network": True, "mutates": False},
+    }
+    folders = {"name": "email.folders", "effects": {"network": True, "mutates": False}}
+    listed, send = CATALOGUE
+    assert not is_slow(listed, {}, network_on=True)
+    assert is_slow(send, {}, network_on=False)
+    assert not is_slow(search, {"query": "x"}, network_on=True)
+    assert is_slow(search, {"remote": True}, network_on=True)
+    assert not is_slow(search, {"remote": True}, network_on=False)
+    assert is_slow(folders, {}, network_on=True) and not is_slow(folders, {}, network_on=False)
 
 
 def test_envelopes_become_results() -> None:

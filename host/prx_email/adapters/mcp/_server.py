@@ -6,12 +6,12 @@ resource read is a ``Plugin.execute`` in a worker thread (same gate, policy and 
 any other entry point).
 
 Concurrency: requests run concurrently (the SDK starts one task per request). The
-sandbox's instance pool bounds them; tools that may wait on a mail server (the catalogue's
-``network`` effect) share a slow lane of ``pool_size - 1`` instances, so at least one
-instance is always left for local reads. A cancelled request (``notifications/cancelled``)
-stops waiting at once; the sandboxed call runs to its end in its thread (the outbox row it
-writes is committed or not, as for any caller), its lane slot is released when it ends,
-and its outcome is logged.
+sandbox's instance pool bounds them; calls that may wait on a mail server (``is_slow``:
+the catalogue's ``network`` effect, refined per call) share a slow lane of
+``pool_size - 1`` instances, so at least one instance is always left for local reads.
+A cancelled request (``notifications/cancelled``) stops waiting at once; the sandboxed
+call runs to its end in its thread (the outbox row it writes is committed or not, as for
+any caller), its lane slot is released when it ends, and its outcome is logged.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from ...api import Plugin
+from ...bridge.gate import network_enabled
 from ...envelope import Envelope
 from . import _prompts, _resources, _tools
 from ._changes import ChangeSource, StoreWatcher, Subscriptions
@@ -58,7 +59,7 @@ class McpApp:
         self.plugin = plugin
         self.catalogue = plugin.describe()
         self.tools = _tools.as_tools(self.catalogue)
-        self._slow_tools = {e["name"] for e in self.catalogue if _tools.is_slow(e)}
+        self._entries = {e["name"]: e for e in self.catalogue}
         self._slow = asyncio.Semaphore(max(1, plugin.limits.pool_size - 1))
         self._watcher: StoreWatcher | None = None
         if source is None:
@@ -71,7 +72,8 @@ class McpApp:
     # -- calls ---------------------------------------------------------------------------
     async def execute(self, tool: str, args: dict[str, Any]) -> Envelope:
         """``Plugin.execute`` in a worker thread, in the slow lane for network tools."""
-        if tool not in self._slow_tools:
+        entry = self._entries.get(tool)
+        if entry is None or not _tools.is_slow(entry, args, network_on=network_enabled()):
             return await self._run(tool, args, None)
         await self._slow.acquire()
         return await self._run(tool, args, self._slow.release)
@@ -144,7 +146,7 @@ def build_server(app: McpApp, *, version: str = "") -> Server[Any]:
     ) -> types.ListResourcesResult:
         views = list(_resources.STATIC)
         accounts = await app.execute("email.accounts", {})
-        for acc in accounts.get("data") or [] if accounts.get("ok") else []:
+        for acc in accounts["data"] if accounts.get("ok") else []:
             views += _resources.account_uris(int(acc["id"]), str(acc.get("name") or acc["id"]))
         return types.ListResourcesResult(
             resources=[

@@ -58,10 +58,21 @@ def as_tools(catalogue: Catalogue) -> list[types.Tool]:
     ]
 
 
-def is_slow(entry: dict[str, Any]) -> bool:
-    """Whether a tool may wait on a mail server (its calls take the slow lane)."""
-    flags = entry.get("effects") or entry.get("annotations") or {}
-    return bool(flags.get("network"))
+def is_slow(entry: dict[str, Any], args: dict[str, Any], *, network_on: bool) -> bool:
+    """Whether this call may wait on a mail server (it then takes the slow lane).
+
+    Tools without the ``network`` effect never do. A read with it asks the server only when
+    the host's network flag is on, and a read with a ``remote`` argument only when that is
+    true (``email.search``: local by default). A tool that changes something always may.
+    """
+    effects = entry.get("effects") or {}
+    if not effects.get("network"):
+        return False
+    if effects.get("mutates"):
+        return True
+    if "remote" in (entry.get("input_schema") or {}).get("properties", {}):
+        return bool(args.get("remote")) and network_on
+    return network_on
 
 
 def render(tool: str, data: object) -> str:
