@@ -162,6 +162,14 @@ async def test_the_store_watcher_sees_another_connections_commits(tmp_path: Path
         other.commit()
         other.close()
         assert await asyncio.wait_for(first, 5) == Change("account", 7)
+        await changes.aclose()
+        # A commit while no one listens is reported on the next connection.
+        other = sqlite3.connect(tmp_path / "mail.db")
+        other.execute("UPDATE messages SET seen = 1 WHERE account_id = 7")
+        other.commit()
+        other.close()
+        changes = watcher.changes()
+        assert await asyncio.wait_for(anext(changes), 5) == Change("account", 7)
     finally:
         await changes.aclose()
         watcher.close()

@@ -68,28 +68,29 @@ class StoreWatcher:
         self.interval = interval
         # One thread, so data_version is always asked on the same connection.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prx-mcp-watch")
+        #: What was last reported: a reconnection diffs against it, so nothing that changed
+        #: while the source was down goes unreported.
+        self._stamps: ChangeStamps | None = None
 
     def _read_sync(self, last: int | None) -> tuple[int, ChangeStamps | None]:
         version = data_version(self._db)
         return version, (change_stamps(self._db) if version != last else None)
 
     async def changes(self) -> AsyncIterator[Change]:
-        """Changes from now on (the first read is the baseline).
+        """Changes since the last one reported (on the first call: from now on).
 
         :raises StorageError: the store cannot be read (the pump reconnects).
         """
         loop = asyncio.get_running_loop()
-        version, first = await loop.run_in_executor(self._thread, self._read_sync, None)
-        stamps = first or ChangeStamps()
+        version: int | None = None
         while True:
+            version, new = await loop.run_in_executor(self._thread, self._read_sync, version)
+            if new is not None:
+                if self._stamps is not None:
+                    for change in diff(self._stamps, new):
+                        yield change
+                self._stamps = new
             await asyncio.sleep(self.interval)
-            new_version, new = await loop.run_in_executor(self._thread, self._read_sync, version)
-            version = new_version
-            if new is None:
-                continue
-            for change in diff(stamps, new):
-                yield change
-            stamps = new
 
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
