@@ -25,6 +25,7 @@ from prx_email.adapters.cli.cmd_mcp import parse_address
 from prx_email.adapters.mcp import (
     BearerGate,
     Change,
+    HttpSettings,
     McpApp,
     StoreWatcher,
     Subscriptions,
@@ -242,6 +243,7 @@ def test_token_from_a_private_file_or_the_env(tmp_path: Path) -> None:
     assert load_token(None, {}) is None
     with pytest.raises(ConfigError, match="cannot read"):
         load_token(tmp_path / "missing", {})
+    assert "s3cret" not in repr(HttpSettings("127.0.0.1", 0, "s3cret"))
 
 
 def test_loopback_addresses() -> None:

@@ -13,7 +13,7 @@ import logging
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcp.server import NotificationOptions
@@ -21,6 +21,7 @@ from mcp.server.stdio import stdio_server
 
 from ...api import Plugin
 from ._auth import BearerGate
+from ._changes import ChangeSource
 from ._server import McpApp, build_server
 
 __all__ = ["HttpSettings", "serve_http", "serve_stdio"]
@@ -28,21 +29,26 @@ __all__ = ["HttpSettings", "serve_http", "serve_stdio"]
 log = logging.getLogger(__name__)
 
 OpenPlugin = Callable[[], Plugin]
+#: Makes the change source for a plugin (default: a ``StoreWatcher`` over its store).
+SourceFactory = Callable[[Plugin], ChangeSource]
 
 
-async def _open(open_plugin: OpenPlugin) -> McpApp:
+async def _open(open_plugin: OpenPlugin, source: SourceFactory | None) -> McpApp:
     plugin = await asyncio.to_thread(open_plugin)
     try:
-        return await asyncio.to_thread(McpApp, plugin)
+        made = source(plugin) if source is not None else None
+        return await asyncio.to_thread(lambda: McpApp(plugin, source=made))
     except BaseException:
         await asyncio.to_thread(plugin.close)
         raise
 
 
-async def serve_stdio(open_plugin: OpenPlugin, *, version: str = "") -> None:
+async def serve_stdio(
+    open_plugin: OpenPlugin, *, version: str = "", source: SourceFactory | None = None
+) -> None:
     """Serve one client on stdin/stdout until it closes them."""
     async with stdio_server() as (read, write):
-        app = await _open(open_plugin)
+        app = await _open(open_plugin, source)
         server = build_server(app, version=version)
         log.info("serving MCP on stdio: %d tools", len(app.tools))
         app.start()
@@ -56,9 +62,11 @@ async def serve_stdio(open_plugin: OpenPlugin, *, version: str = "") -> None:
 
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
+    """Where to listen, and the bearer token every request must carry (never in a repr)."""
+
     host: str
     port: int
-    token: str
+    token: str = field(repr=False)
     path: str = "/mcp"
 
 
@@ -73,12 +81,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_http(open_plugin: OpenPlugin, settings: HttpSettings, *, version: str = "") -> None:
+async def serve_http(
+    open_plugin: OpenPlugin,
+    settings: HttpSettings,
+    *,
+    version: str = "",
+    source: SourceFactory | None = None,
+) -> None:
     """Serve streamable HTTP at ``http://host:port/mcp`` until interrupted."""
     import uvicorn
 
     sock = bind(settings.host, settings.port)
-    app = await _open(open_plugin)
+    app = await _open(open_plugin, source)
     server = build_server(app, version=version)
     asgi: Any = server.streamable_http_app(streamable_http_path=settings.path, host=settings.host)
     config = uvicorn.Config(
