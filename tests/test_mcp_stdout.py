@@ -90,3 +90,18 @@ def test_stdout_carries_only_protocol_messages(plugin_wasm: Path, tmp_path: Path
     sync: Any = answered[5]["result"]
     assert sync["isError"] and sync["structuredContent"]["code"] == "EMAIL_NETWORK_DISABLED"
     assert "error" in answered[8]
+
+
+def test_a_missing_config_is_one_error_line_and_nothing_on_stdout(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.toml"
+    proc = subprocess.run(
+        [*MCP_CMD, "--db", str(tmp_path / "mail.db"), "--config", str(missing)],
+        input=b"",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1 and proc.stdout == b""
+    err = proc.stderr.decode()
+    assert f"prx-email: error: config file not found: {missing}" in err
+    assert "hint: " in err and "Traceback" not in err

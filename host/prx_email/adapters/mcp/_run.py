@@ -20,6 +20,7 @@ from mcp.server import NotificationOptions
 from mcp.server.stdio import stdio_server
 
 from ...api import Plugin
+from ...errors import EmailError
 from ._auth import BearerGate
 from ._changes import ChangeSource
 from ._server import McpApp, build_server
@@ -46,18 +47,24 @@ async def _open(open_plugin: OpenPlugin, source: SourceFactory | None) -> McpApp
 async def serve_stdio(
     open_plugin: OpenPlugin, *, version: str = "", source: SourceFactory | None = None
 ) -> None:
-    """Serve one client on stdin/stdout until it closes them."""
-    async with stdio_server() as (read, write):
-        app = await _open(open_plugin, source)
-        server = build_server(app, version=version)
-        log.info("serving MCP on stdio: %d tools", len(app.tools))
-        app.start()
-        try:
-            options = server.create_initialization_options(NotificationOptions())
-            await server.run(read, write, options)
-        finally:
-            await app.stop()
-            await asyncio.to_thread(app.plugin.close)
+    """Serve one client on stdin/stdout until it closes them.
+
+    :raises EmailError: the plugin cannot be opened (a bad config, a missing component).
+    """
+    try:
+        async with stdio_server() as (read, write):
+            app = await _open(open_plugin, source)
+            server = build_server(app, version=version)
+            log.info("serving MCP on stdio: %d tools", len(app.tools))
+            app.start()
+            try:
+                options = server.create_initialization_options(NotificationOptions())
+                await server.run(read, write, options)
+            finally:
+                await app.stop()
+                await asyncio.to_thread(app.plugin.close)
+    except* EmailError as group:  # the SDK's task group wraps what the body raised
+        raise group.exceptions[0] from None
 
 
 @dataclass(frozen=True, slots=True)
