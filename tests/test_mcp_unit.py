@@ -31,6 +31,7 @@ from prx_email.adapters.mcp import (
     Subscriptions,
     as_result,
     as_tools,
+    build_server,
     is_loopback,
     load_token,
     snippet,
@@ -313,3 +314,34 @@ def test_a_made_token_file_is_private(tmp_path: Path) -> None:
     token = make_token_file(path)
     assert len(token) >= 32 and (path.stat().st_mode & 0o777) == 0o600
     assert load_token(path, {}) == token
+
+
+class QueueSource:
+    """A change source the test feeds by hand."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Change] = asyncio.Queue()
+
+    async def changes(self) -> AsyncIterator[Change]:
+        while True:
+            yield await self.queue.get()
+
+
+async def test_a_2026_listen_stream_hears_resource_updates() -> None:
+    """The modern era's subscriptions/listen, in process (mcp.Client over build_server)."""
+    from mcp import Client
+    from mcp.server.subscriptions import ResourceUpdated
+
+    source = QueueSource()
+    app = McpApp(FakePlugin(), source=source)  # type: ignore[arg-type]
+    app.start()
+    try:
+        async with Client(build_server(app)) as client:
+            assert client.session.protocol_version == "2026-07-28"
+            async with client.listen(resource_subscriptions=["email://outbox"]) as sub:
+                await source.queue.put(Change("account", 3))  # not listened to
+                await source.queue.put(Change("outbox"))
+                event = await asyncio.wait_for(anext(aiter(sub)), 5)
+        assert event == ResourceUpdated(uri="email://outbox")
+    finally:
+        await app.stop()

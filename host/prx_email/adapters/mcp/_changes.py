@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
+
 from ...errors import EmailError
 from ...store.changes import ChangeStamps, change_stamps, data_version
 from ...store.db import Database
@@ -101,10 +103,17 @@ class _Session(Protocol):
 
 
 class Subscriptions:
-    """Which session watches which URI; ``pump`` turns changes into notifications."""
+    """Which session watches which URI; ``pump`` turns changes into notifications.
+
+    Two eras of the protocol: 2025-11-25 sessions ``resources/subscribe`` (kept here, one
+    ``notifications/resources/updated`` per subscribed URI); 2026-07-28 clients open a
+    ``subscriptions/listen`` stream, served by the SDK's ``ListenHandler`` over ``bus``
+    (every changed URI is published there; the handler filters per stream).
+    """
 
     def __init__(self, *, retry_delay: float = 0.5) -> None:
         self._by_session: dict[_Session, set[str]] = {}
+        self.bus = InMemorySubscriptionBus()
         self.retry_delay = retry_delay
         #: How often the source was (re)connected: 1 after the first start.
         self.connects = 0
@@ -125,6 +134,8 @@ class Subscriptions:
     async def publish(self, uris: Iterable[str]) -> None:
         """Notify every session subscribed to one of ``uris``; a dead session is dropped."""
         wanted = set(uris)
+        for uri in sorted(wanted):
+            await self.bus.publish(ResourceUpdated(uri=uri))
         for session, theirs in list(self._by_session.items()):
             for uri in sorted(wanted & theirs):
                 try:

@@ -25,6 +25,7 @@ from typing import Any
 
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
+from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 
 from ...api import Plugin
@@ -213,6 +214,7 @@ def build_server(app: McpApp, *, version: str = "") -> Server[Any]:
         on_read_resource=read_resource,
         on_subscribe_resource=subscribe,
         on_unsubscribe_resource=unsubscribe,
+        on_subscriptions_listen=ListenHandler(app.subscriptions.bus),
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
     )
