@@ -9,7 +9,8 @@ round in ``--watch``). Times are shown in UTC with their zone.
 On a terminal each job gets a progress bar; otherwise one plain line per job result.
 ``--watch`` keeps running: each round syncs the due jobs (failing ones back off), delivers
 due outbox rows when the outbox service provides ``drain_due``, then sleeps until the next
-job is due (at most ``--interval`` seconds, never less than one).
+job is due (at most ``--interval`` seconds, never less than one). With ``--metrics
+HOST:PORT`` (or ``[metrics] listen``) it serves the Prometheus metrics meanwhile.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def register(subparsers: Any) -> None:
         "(default: the accounts' interval_seconds)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="with --watch, serve Prometheus metrics on HOST:PORT (loopback unless "
+        "[metrics] allow_remote; default: the config's [metrics] listen)",
+    )
     p.add_argument(
         "--env-prefix",
         default="PRX_EMAIL",
@@ -290,12 +297,14 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
         db=Database(resolve_db_path(args.db)),
         credentials=default_manager(),
     )
+    server = None
     hangup: asyncio.Event | None = None
     if args.watch:
         # `kill -HUP PID` (or `prx-email auth reload --signal PID`) reloads without a restart.
         hangup = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hangup.set)
     try:
+        server = _metrics_server(ctx, args)
         if args.account is not None:
             ctx.account(args.account)  # AccountNotFound before any network
         while True:
@@ -324,7 +333,32 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         if hangup is not None:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if server is not None:
+            server.close()
         ctx.db.close()
+
+
+def _metrics_server(ctx: Any, args: argparse.Namespace) -> Any:
+    """The metrics endpoint of ``--watch`` (flag, else ``[metrics] listen``), or None.
+
+    :raises InvalidArgument: ``--metrics`` without ``--watch``.
+    :raises ConfigError: a bad or non-loopback address, or a port in use.
+    """
+    listen = args.metrics or (ctx.config.metrics.listen if args.watch else None)
+    if listen is None:
+        return None
+    if not args.watch:
+        raise InvalidArgument(
+            "--metrics needs --watch", hint="a one-shot sync exits at once; use `prx-email metrics`"
+        )
+    from ... import metrics
+
+    host, port = metrics.parse_listen(listen)
+    server = metrics.serve_metrics(
+        host, port, ctx=ctx, allow_remote=ctx.config.metrics.allow_remote
+    )
+    print(f"metrics: serving {server.url}", file=sys.stderr, flush=True)
+    return server
 
 
 async def _sleep_or_hangup(hangup: asyncio.Event | None, seconds: float) -> bool:
