@@ -26,6 +26,7 @@ from ..types import (
     DraftStatus,
     FolderInfo,
     FolderList,
+    HealthReport,
     ListQuery,
     Message,
     MessagePage,
@@ -57,6 +58,7 @@ class HostServices(Protocol):
 
     def limits(self) -> ToolLimits: ...
     def accounts(self) -> list[Account]: ...
+    def health(self, account_id: int | None, *, network: bool) -> HealthReport: ...
     def sync(self, req: SyncRequest) -> SyncReport: ...
     def list_messages(self, query: ListQuery) -> MessagePage: ...
     def get_message(self, account_id: int, key: int) -> Message | None: ...
@@ -207,6 +209,12 @@ def _draft_status(services: HostServices, account: int, draft_id: str) -> Any:
 # -- mailbox actions (issue 11): the gate first, before any argument is looked at ---------
 
 
+def _health(services: HostServices, account: int | None) -> Any:
+    # Not gated: with the network off the offline checks answer (network-checked: false).
+    acc = None if account is None else int(account)
+    return convert.ok(services.health(acc, network=network_enabled()))
+
+
 def _folders(services: HostServices, account: int) -> Any:
     # Network off: the local store answers, and the result says so (source: local).
     return convert.ok(services.folders(account, network=network_enabled()))
@@ -313,6 +321,7 @@ def define_host(
     functions: dict[str, Callable[..., Any]] = {
         "limits": _guarded("limits", _limits_or_defaults(s), on_enter, on_leave),
         "accounts": _guarded("accounts", _accounts_or_empty(s), on_enter, on_leave),
+        "health": _guarded("health", lambda a: _health(s, a), on_enter, on_leave),
         "sync": _guarded("sync", lambda r: _sync(s, r), on_enter, on_leave),
         "list-messages": _guarded(
             "list-messages",
