@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixtures.dovecot import DovecotServer
@@ -261,3 +262,24 @@ def test_plugin_metrics_counts_sandbox_calls_by_tool_and_outcome(
     assert calls(after, "email.list", "error") - calls(before, "email.list", "error") == 1
     assert calls(after, "other", "error") - calls(before, "other", "error") == 1
     assert "prx_email_outbox_rows" in after  # the store's gauges come with the snapshot
+
+
+def test_traps_and_timeouts_are_counted(hostile: Any) -> None:
+    def count(name: str, **labels: str) -> float:
+        return value(parse(metrics.render().decode("utf-8")), name, **labels)
+
+    before = (
+        count("prx_email_sandbox_traps_total"),
+        count("prx_email_sandbox_timeouts_total"),
+        count("prx_email_sandbox_calls_total", tool="other", outcome="timeout"),
+        count("prx_email_sandbox_calls_total", tool="other", outcome="trap"),
+    )
+    assert hostile.execute("spin")["error"]["code"] == "EMAIL_SANDBOX_TIMEOUT"
+    assert hostile.execute("raise")["error"]["code"] == "EMAIL_SANDBOX_TRAP"
+    after = (
+        count("prx_email_sandbox_traps_total"),
+        count("prx_email_sandbox_timeouts_total"),
+        count("prx_email_sandbox_calls_total", tool="other", outcome="timeout"),
+        count("prx_email_sandbox_calls_total", tool="other", outcome="trap"),
+    )
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 1, 1, 1]
