@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import _families as f
 from ._families import tool_label
-from ._http import DEFAULT_LISTEN, MetricsServer, is_loopback, parse_listen, serve_metrics
+from ._http import (
+    DEFAULT_LISTEN,
+    MetricsServer,
+    is_loopback,
+    parse_listen,
+    serve_configured,
+    serve_metrics,
+)
 from ._registry import set_enabled
 
 if TYPE_CHECKING:
@@ -34,6 +41,7 @@ __all__ = [
     "record_sync",
     "render",
     "reset",
+    "serve_configured",
     "serve_metrics",
     "set_enabled",
     "snapshot",

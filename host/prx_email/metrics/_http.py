@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from ..services.context import ServiceContext
 
-__all__ = ["DEFAULT_LISTEN", "MetricsServer", "parse_listen", "serve_metrics"]
+__all__ = ["DEFAULT_LISTEN", "MetricsServer", "parse_listen", "serve_configured", "serve_metrics"]
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 
@@ -99,3 +99,18 @@ def serve_metrics(
             hint="choose another port (--metrics HOST:PORT or [metrics] listen)",
         ) from None
     return MetricsServer(host, int(server.server_address[1]), server, thread)
+
+
+def serve_configured(ctx: ServiceContext, listen: str | None = None) -> MetricsServer | None:
+    """The endpoint a long-running command asked for: ``listen`` (its ``--metrics`` flag),
+    else the config's ``[metrics] listen``; None when neither is set.
+
+    :raises ConfigError: a bad or non-loopback address (without ``allow_remote``), or a port
+        that cannot be bound.
+    """
+    settings = ctx.config.metrics
+    address = listen or settings.listen
+    if address is None:
+        return None
+    host, port = parse_listen(address)
+    return serve_metrics(host, port, ctx=ctx, allow_remote=settings.allow_remote)

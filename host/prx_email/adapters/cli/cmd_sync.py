@@ -344,20 +344,17 @@ def _metrics_server(ctx: Any, args: argparse.Namespace) -> Any:
     :raises InvalidArgument: ``--metrics`` without ``--watch``.
     :raises ConfigError: a bad or non-loopback address, or a port in use.
     """
-    listen = args.metrics or (ctx.config.metrics.listen if args.watch else None)
-    if listen is None:
-        return None
     if not args.watch:
+        if args.metrics is None:
+            return None
         raise InvalidArgument(
             "--metrics needs --watch", hint="a one-shot sync exits at once; use `prx-email metrics`"
         )
-    from ... import metrics
+    from ...metrics import serve_configured
 
-    host, port = metrics.parse_listen(listen)
-    server = metrics.serve_metrics(
-        host, port, ctx=ctx, allow_remote=ctx.config.metrics.allow_remote
-    )
-    print(f"metrics: serving {server.url}", file=sys.stderr, flush=True)
+    server = serve_configured(ctx, args.metrics)
+    if server is not None:
+        print(f"metrics: serving {server.url}", file=sys.stderr, flush=True)
     return server
 
 
