@@ -39,9 +39,7 @@ class EventCollector(Collector):
                 hist = HistogramMetricFamily(metric.name, metric.help, labels=metric.labels)
                 edges = [f"{b:g}" for b in metric.bounds] + ["+Inf"]
                 for key, (cumulative, _count, total) in sorted(metric.samples().items()):
-                    hist.add_metric(
-                        list(key), list(zip(edges, map(float, cumulative), strict=True)), total
-                    )
+                    hist.add_metric(list(key), list(zip(edges, cumulative, strict=True)), total)
                 yield hist
 
 

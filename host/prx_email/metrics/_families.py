@@ -105,7 +105,7 @@ ALL: tuple[Metric, ...] = (
 
 #: Distinct tool names kept as labels; later ones are counted as ``other``.
 MAX_TOOLS = 64
-_TOOL = re.compile(r"email\.[a-z][a-z0-9_-]{0,31}")
+_TOOL = r"email\.[a-z][a-z0-9_-]{0,31}"
 _tools: set[str] = set()
 _tools_lock = threading.Lock()
 
@@ -114,7 +114,7 @@ def tool_label(tool: str) -> str:
     """``tool`` when it looks like a tool name and fewer than MAX_TOOLS are known."""
     if tool in _tools:
         return tool
-    if not _TOOL.fullmatch(tool):
+    if not re.fullmatch(_TOOL, tool):  # re caches the compiled pattern
         return "other"
     with _tools_lock:
         if len(_tools) >= MAX_TOOLS:

@@ -7,7 +7,6 @@ the page names accounts and folders, and an operator must opt in to publishing t
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -48,14 +47,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass(slots=True)
 class MetricsServer:
-    """A running endpoint; ``close()`` stops it (idempotent)."""
+    """A running endpoint; ``close()`` stops it."""
 
-    host: str
-    port: int
-    _server: WSGIServer
-    _thread: threading.Thread
+    __slots__ = ("_server", "_thread", "host", "port")
+
+    def __init__(self, host: str, port: int, server: WSGIServer, thread: threading.Thread):
+        self.host = host
+        self.port = port
+        self._server = server
+        self._thread = thread
 
     @property
     def url(self) -> str:

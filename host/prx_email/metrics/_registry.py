@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import threading
-from dataclasses import dataclass, field
 
 __all__ = ["Counter", "Histogram", "Metric", "set_enabled"]
 
@@ -23,22 +22,31 @@ def set_enabled(on: bool) -> None:
     _state["enabled"] = on
 
 
-@dataclass(eq=False)
+# Plain classes, not dataclasses: this module is imported by every process that syncs,
+# sends or runs the sandbox, and a dataclass costs ~1 ms to create at import.
+
+
 class Metric:
     """One metric family: its name (without ``_total``), help text and label names."""
 
-    name: str
-    help: str
-    labels: tuple[str, ...]
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    __slots__ = ("_lock", "help", "labels", "name")
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...]) -> None:
+        self.name = name
+        self.help = help
+        self.labels = labels
+        self._lock = threading.Lock()
 
     def clear(self) -> None:
         raise NotImplementedError
 
 
-@dataclass(eq=False)
 class Counter(Metric):
-    values: dict[tuple[str, ...], float] = field(default_factory=dict)
+    __slots__ = ("values",)
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...]) -> None:
+        super().__init__(name, help, labels)
+        self.values: dict[tuple[str, ...], float] = {}
 
     def inc(self, *labels: object, amount: float = 1.0) -> None:
         if not _state["enabled"]:
@@ -56,18 +64,18 @@ class Counter(Metric):
             self.values.clear()
 
 
-@dataclass(slots=True)
-class _Series:
-    buckets: list[int]
-    count: int = 0
-    total: float = 0.0
-
-
-@dataclass(eq=False)
 class Histogram(Metric):
-    #: Upper bounds in seconds (``+Inf`` is implied).
-    bounds: tuple[float, ...] = ()
-    series: dict[tuple[str, ...], _Series] = field(default_factory=dict)
+    """Per label set: a count per bucket (``bounds`` in seconds, ``+Inf`` implied), count, sum."""
+
+    __slots__ = ("bounds", "series")
+
+    def __init__(
+        self, name: str, help: str, labels: tuple[str, ...], *, bounds: tuple[float, ...]
+    ) -> None:
+        super().__init__(name, help, labels)
+        self.bounds = bounds
+        #: label values -> [per-bucket counts..., count, sum]
+        self.series: dict[tuple[str, ...], list[float]] = {}
 
     def observe(self, value: float, *labels: object) -> None:
         if not _state["enabled"]:
@@ -77,21 +85,21 @@ class Histogram(Metric):
         with self._lock:
             s = self.series.get(key)
             if s is None:
-                s = self.series[key] = _Series([0] * (len(self.bounds) + 1))
-            s.buckets[i] += 1
-            s.count += 1
-            s.total += value
+                s = self.series[key] = [0.0] * (len(self.bounds) + 3)
+            s[i] += 1
+            s[-2] += 1
+            s[-1] += value
 
-    def samples(self) -> dict[tuple[str, ...], tuple[list[int], int, float]]:
+    def samples(self) -> dict[tuple[str, ...], tuple[list[float], float, float]]:
         """Per label set: cumulative bucket counts (``+Inf`` last), count, sum."""
         with self._lock:
             out = {}
             for key, s in self.series.items():
-                running, cumulative = 0, []
-                for n in s.buckets:
+                running, cumulative = 0.0, []
+                for n in s[:-2]:
                     running += n
                     cumulative.append(running)
-                out[key] = (cumulative, s.count, s.total)
+                out[key] = (cumulative, s[-2], s[-1])
             return out
 
     def clear(self) -> None:
