@@ -19,6 +19,7 @@ outcome and error code.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import secrets
@@ -209,6 +210,7 @@ class Deliverer:
     @contextlib.contextmanager
     def attempt(self, row: Claimed) -> Iterator[str]:
         """One delivery attempt of ``row``: its run id, its summary log line and metric."""
+        self.errors.pop(row.id, None)  # an earlier attempt's, in this same run
         with run_scope(new_run_id()) as run_id:
             start = time.monotonic()
             try:
@@ -218,6 +220,8 @@ class Deliverer:
                 exc = self.errors.get(row.id)
                 code = exc.code.envelope if exc is not None else None
                 if exc is not None:
+                    # One error object may stop a whole batch: each row gets its own run id.
+                    exc = self.errors[row.id] = copy.copy(exc)
                     exc.run_id = run_id
                 record_send_attempt(self.account.id, outcome, code, retry=retry)
                 fields = {
