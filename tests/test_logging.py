@@ -301,6 +301,24 @@ def test_outbox_attempt_run_id_in_its_log_lines_and_error_detail(tmp_path: Path)
     )
     ctx = outbox_context(tmp_path / "m.db", acc)
     msg = OutgoingMessage(account_id=3, to=("bob@example.org",), subject="s", body_text="x")
+    from prx_email import metrics
+
+    def counted() -> tuple[float, float]:
+        fams = metrics.snapshot()
+        attempts = sum(
+            s["value"]
+            for s in fams["prx_email_send_attempts"]["samples"]
+            if s["labels"]
+            == {"account": "3", "outcome": "not-attempted", "error_code": "EMAIL_CONNECTION_FAILED"}
+        )
+        retries = sum(
+            s["value"]
+            for s in fams["prx_email_send_retries"]["samples"]
+            if s["labels"] == {"account": "3"}
+        )
+        return attempts, retries
+
+    before = counted()
     out, scope = _capture("json", "info")
     try:
         with scope, pytest.raises(EmailError) as info:
@@ -316,3 +334,5 @@ def test_outbox_attempt_run_id_in_its_log_lines_and_error_detail(tmp_path: Path)
     assert summary["error_code"] == "EMAIL_CONNECTION_FAILED" and summary["outbox_id"] >= 1
     assert summary["event"] == "outbox delivery: not-attempted" and "duration_ms" in summary
     assert all(line["run_id"] == run_id for line in lines if "outbox_id" in line)
+    # Counted: one attempt (not reaching the server) and the row queued again.
+    assert [a - b for a, b in zip(counted(), before, strict=True)] == [1, 1]
