@@ -42,8 +42,12 @@ build: $(COMPONENT) $(BINDINGS)
 system-deps:
 	@bash scripts/ensure-system-deps.sh
 
+# Two workers: most integration tests wait on sockets and subprocesses, not on the CPU.
+# The component is compiled once, into the cache the test session seeds from, before the
+# workers start (otherwise each worker compiles it at the same time).
 test: build system-deps
-	$(BIN)/pytest -q
+	PRX_EMAIL_CACHE_DIR=build/test-cache $(BIN)/prx-email warmup
+	$(BIN)/pytest -q -n 2
 
 test-fast: build
 	$(BIN)/pytest -q -m "not integration and not slow"

@@ -132,9 +132,11 @@ def test_outgoing_message_with_attachments() -> None:
         body_text="t",
         body_html=None,
         attachments=att,
+        send_at="2099-01-01T00:00:00Z",
     )
     msg = convert.outgoing_message(rec)
     assert msg.to == ("a@b",) and msg.bcc == ("c@d",)
+    assert msg.send_at == "2099-01-01T00:00:00Z"
     assert msg.attachments[0].source == AttachmentPath("a.pdf")
     assert msg.attachments[1].source == AttachmentBase64("QUJD")
 

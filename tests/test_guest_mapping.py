@@ -60,6 +60,8 @@ ENTRY_JSON = {
     "sent_at": None,
     "sent_at_iso": None,
     "last_error": "451 try later",
+    "send_at": None,
+    "send_at_iso": None,
 }
 
 
@@ -240,6 +242,7 @@ def test_send_full() -> None:
                         types.AttachmentSource_Base64("aGVsbG8="), "h.txt", "text/plain"
                     ),
                 ],
+                send_at=None,
             ),
         ),
     )
@@ -252,17 +255,39 @@ def test_send_minimal() -> None:
         "email.send", {"account_id": 1, "to": ["a@example.com"], "subject": "", "body_html": "x"}
     )
     (_, (msg,)) = only_call(host)
-    assert msg == types.OutgoingMessage(1, ["a@example.com"], [], [], "", None, "x", [])
+    assert msg == types.OutgoingMessage(1, ["a@example.com"], [], [], "", None, "x", [], None)
 
 
 def test_reply() -> None:
     data, host = call("email.reply", {"account_id": 1, "message_id": 7, "body_text": "ok"})
-    assert only_call(host) == ("reply", (types.ReplyRequest(1, 7, "ok", None, False),))
+    assert only_call(host) == ("reply", (types.ReplyRequest(1, 7, "ok", None, False, None),))
     assert data == ENTRY_JSON
     _, host = call(
         "email.reply", {"account_id": 1, "message_id": 7, "body_html": "ok", "reply_all": True}
     )
-    assert only_call(host) == ("reply", (types.ReplyRequest(1, 7, None, "ok", True),))
+    assert only_call(host) == ("reply", (types.ReplyRequest(1, 7, None, "ok", True, None),))
+
+
+def test_send_at_draft_send_and_cancel() -> None:
+    at = "2027-01-15T09:00:00+01:00"
+    _, host = call(
+        "email.send",
+        {"account_id": 1, "to": ["a@example.com"], "subject": "", "body_text": "x", "send_at": at},
+    )
+    (_, (msg,)) = only_call(host)
+    assert msg.send_at == at
+    _, host = call(
+        "email.reply", {"account_id": 1, "message_id": 7, "body_text": "ok", "send_at": at}
+    )
+    assert only_call(host) == ("reply", (types.ReplyRequest(1, 7, "ok", None, False, at),))
+    data, host = call("email.draft_send", {"account_id": 2, "draft_id": "<d@x.org>"})
+    assert only_call(host) == ("draft_send", (2, "<d@x.org>", None))
+    assert data == ENTRY_JSON
+    _, host = call("email.draft_send", {"account_id": 2, "draft_id": "<d@x.org>", "send_at": at})
+    assert only_call(host) == ("draft_send", (2, "<d@x.org>", at))
+    data, host = call("email.cancel", {"outbox_id": 5})
+    assert only_call(host) == ("cancel", (5,))
+    assert data == ENTRY_JSON
 
 
 def test_retry() -> None:
@@ -273,7 +298,9 @@ def test_retry() -> None:
     assert only_call(host) == ("retry", (3, True))
 
 
-@pytest.mark.parametrize("status", ["pending", "sending", "sent", "failed", "dead", "held"])
+@pytest.mark.parametrize(
+    "status", ["pending", "scheduled", "sending", "sent", "failed", "dead", "held", "cancelled"]
+)
 def test_outbox_status(status: str) -> None:
     data, host = call("email.outbox", {"status": status, "account_id": 4, "limit": 5})
     expected = types.OutboxQuery(4, types.OutboxStatus[status.upper()], 5, None)

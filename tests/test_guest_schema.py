@@ -145,6 +145,8 @@ def test_effects() -> None:
         "email.draft_status": (True, False),
         "email.draft_update": (True, True),
         "email.draft_delete": (True, True),
+        "email.draft_send": (True, True),
+        "email.cancel": (False, True),
         "email.folders": (True, False),
         "email.folder_create": (True, True),
         "email.folder_rename": (True, True),
@@ -196,6 +198,8 @@ def test_annotations() -> None:
         "email.draft_status": (*ro, "network"),
         "email.draft_update": net,
         "email.draft_delete": ("destructive", *net),
+        "email.draft_send": net,
+        "email.cancel": ("idempotent",),
     }
     delete = next(t for t in CATALOGUE if t["name"] == "email.delete")
     assert "Destructive with permanent=true" in delete["description"]

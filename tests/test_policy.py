@@ -1,6 +1,7 @@
 """Draft-only mode is enforced by the host functions, whatever the guest asks.
 
-The hostile guest calls the host's ``send``, ``reply`` and ``retry`` directly (no catalogue,
+The hostile guest calls the host's ``send``, ``reply``, ``retry`` and ``draft-send`` (with and
+without ``send_at``) directly (no catalogue,
 no validation in between); the real services and a real aiosmtpd stand behind them.
 """
 
@@ -24,10 +25,15 @@ from prx_email.store.outbox import OutboxRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.component]
 
+_LATER = "2099-01-01T00:00:00Z"  # a scheduled send is a send too
 SEND_TOOLS = [
     ("host-send", {"account_id": 1}),
+    ("host-send", {"account_id": 1, "send_at": _LATER}),
     ("host-reply", {"account_id": 1, "message": 1}),
+    ("host-reply", {"account_id": 1, "message": 1, "send_at": _LATER}),
     ("host-retry", {"outbox_id": 1}),
+    ("host-draft-send", {"account_id": 1, "draft_id": "<d1@example.org>"}),
+    ("host-draft-send", {"account_id": 1, "draft_id": "<d1@example.org>", "send_at": _LATER}),
 ]
 
 

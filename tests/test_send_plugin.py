@@ -120,7 +120,7 @@ def test_a_hostile_60_mb_body_through_the_host_function_is_refused(
             None,
             _record(
                 account_id=1, to=["bob@example.org"], cc=[], bcc=[], subject="big",
-                body_text="x" * (60 * 1024 * 1024), body_html=None, attachments=[],
+                body_text="x" * (60 * 1024 * 1024), body_html=None, attachments=[], send_at=None,
             ),
         )  # fmt: skip
     finally:

@@ -431,6 +431,29 @@ RETRY_NOW: Final = Field(
     default=False,
 )
 
+# --- scheduled send and email.cancel (issue 12) --------------------------------------------
+
+SEND_AT: Final = Field(
+    "send_at",
+    Text(64, min_length=10, single_line=True),
+    "Scheduled send: an ISO-8601 date-time with a zone (e.g. 2026-12-24T09:00:00+01:00 or "
+    "…Z), in the future and at most the host's horizon (default 30 days) ahead. The row "
+    "waits in the outbox as scheduled and is delivered then; email.cancel stops it. "
+    "Omitted: send now.",
+)
+
+
+def _cancel_spec() -> ToolSpec:
+    return ToolSpec(
+        "email.cancel",
+        "Cancel an outbox row that has not started sending: a scheduled one, or one queued "
+        "with no attempt that reached the server yet. A row already sending or sent answers "
+        "EMAIL_CANCEL_TOO_LATE. Local only: no network needed.",
+        (OUTBOX_ID,),
+        Effects(network=False, mutates=True, idempotent=True),
+    )
+
+
 # --- email.draft_* -------------------------------------------------------------------------
 
 DRAFT_TO: Final = Field(
@@ -699,6 +722,7 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
                 body_text,
                 body_html,
                 attachments,
+                SEND_AT,
             ),
             _NET_WRITE,
             checks=(_needs_body, _recipient_cap(cap)),
@@ -708,7 +732,7 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
             "email.reply",
             "Reply to a stored message (recipients, Re: subject and threading headers come from "
             "it) through the outbox. Needs the host's network flag.",
-            (ACCOUNT_ID, REPLY_TO_KEY, body_text, body_html, REPLY_ALL),
+            (ACCOUNT_ID, REPLY_TO_KEY, body_text, body_html, REPLY_ALL, SEND_AT),
             _NET_WRITE,
             checks=(_needs_body,),
             schema_extra=_BODY_REQUIRED,
@@ -722,10 +746,12 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
         ),
         ToolSpec(
             "email.outbox",
-            "List outbox rows, newest first: what is queued, sent, failed or dead, and why.",
+            "List outbox rows, newest first: what is queued, scheduled (and when: send_at), "
+            "sent, failed, dead or cancelled, and why.",
             (OUTBOX_ACCOUNT, OUTBOX_STATUS, outbox_limit, CURSOR),
             _READ,
         ),
+        _cancel_spec(),
         ToolSpec(
             "email.folders",
             "List the account's folders with their role (inbox, sent, drafts, trash, archive, "
@@ -875,6 +901,15 @@ def _draft_specs(
             "Remove a draft from the Drafts folder. Needs the host's network flag.",
             (ACCOUNT_ID, DRAFT_ID),
             _NET_DESTRUCTIVE,
+        ),
+        ToolSpec(
+            "email.draft_send",
+            "Send a draft from the Drafts folder as it is stored there, through the outbox "
+            "under the draft's Message-ID: asking twice queues it once. The draft leaves "
+            "Drafts once it is sent. With send_at it is scheduled instead. Refused when the "
+            "host runs in draft-only mode. Needs the host's network flag.",
+            (ACCOUNT_ID, DRAFT_ID, SEND_AT),
+            _NET_IDEMPOTENT,  # one row per draft, however often it is asked
         ),
     )
 

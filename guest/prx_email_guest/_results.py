@@ -150,6 +150,8 @@ def outbox_entry(e: types.OutboxEntry) -> JSON:
         "sent_at": e.sent_at,
         "sent_at_iso": format_iso(e.sent_at),
         "last_error": e.last_error,
+        "send_at": e.send_at,
+        "send_at_iso": format_iso(e.send_at),
     }
 
 

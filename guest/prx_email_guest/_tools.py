@@ -100,6 +100,7 @@ def _send(host: HostApi, args: Args) -> Any:
         body_text=c.BODY_TEXT.maybe(args),
         body_html=c.BODY_HTML.maybe(args),
         attachments=[_attachment(a) for a in c.ATTACHMENTS.value(args)],
+        send_at=c.SEND_AT.maybe(args),
     )
     return r.outbox_entry(host.send(msg))
 
@@ -111,6 +112,7 @@ def _reply(host: HostApi, args: Args) -> Any:
         body_text=c.BODY_TEXT.maybe(args),
         body_html=c.BODY_HTML.maybe(args),
         reply_all=c.REPLY_ALL.value(args),
+        send_at=c.SEND_AT.maybe(args),
     )
     return r.outbox_entry(host.reply(req))
 
@@ -158,6 +160,15 @@ def _draft_status(host: HostApi, args: Args) -> Any:
 
 def _draft_update(host: HostApi, args: Args) -> Any:
     return r.draft_info(host.draft_update(c.DRAFT_ID.value(args), _draft_request(args)))
+
+
+def _draft_send(host: HostApi, args: Args) -> Any:
+    entry = host.draft_send(c.ACCOUNT_ID.value(args), c.DRAFT_ID.value(args), c.SEND_AT.maybe(args))
+    return r.outbox_entry(entry)
+
+
+def _cancel(host: HostApi, args: Args) -> Any:
+    return r.outbox_entry(host.cancel(c.OUTBOX_ID.value(args)))
 
 
 def _draft_delete(host: HostApi, args: Args) -> Any:
@@ -270,6 +281,8 @@ HANDLERS: Final[dict[str, Handler]] = {
     "email.draft_status": _draft_status,
     "email.draft_update": _draft_update,
     "email.draft_delete": _draft_delete,
+    "email.draft_send": _draft_send,
+    "email.cancel": _cancel,
     "email.folders": _folders,
     "email.folder_create": _folder_create,
     "email.folder_rename": _folder_rename,

@@ -20,7 +20,8 @@
      ├── CircuitOpen
      ├── AttachmentRejected
      ├── InvalidState
-     │    └── MoveIncomplete
+     │    ├── MoveIncomplete
+     │    └── CancelTooLate
      ├── StorageError
      ├── InternalError
      └── PolicyDenied (PermissionError)
@@ -64,6 +65,7 @@ class ErrorCode(enum.StrEnum):
     INTERNAL = "internal"
     POLICY_DENIED = "policy-denied"
     MOVE_INCOMPLETE = "move-incomplete"
+    CANCEL_TOO_LATE = "cancel-too-late"
 
     @property
     def envelope(self) -> str:
@@ -266,6 +268,14 @@ CODES: Final[dict[str, CodeInfo]] = {
             "host",
         ),
         CodeInfo(
+            "EMAIL_CANCEL_TOO_LATE",
+            "email.cancel found the outbox row already sending, sent, held, dead or cancelled, "
+            "or tried on the server: it can no longer be cancelled (the message says its state).",
+            "Check the row with email.outbox; only scheduled rows and queued rows no attempt of "
+            "which reached the server can be cancelled.",
+            "host",
+        ),
+        CodeInfo(
             SANDBOX_TIMEOUT,
             "The guest exceeded its compute deadline and was stopped.",
             _FRESH,
@@ -408,3 +418,12 @@ class MoveIncomplete(InvalidState):
     """
 
     code = ErrorCode.MOVE_INCOMPLETE
+
+
+class CancelTooLate(InvalidState):
+    """``email.cancel`` came too late: the row has started sending (or ended).
+
+    An ``InvalidState`` too, like :class:`MoveIncomplete`.
+    """
+
+    code = ErrorCode.CANCEL_TOO_LATE

@@ -98,6 +98,7 @@ def _host_send(args: dict) -> str:
         body_text="x",
         body_html=None,
         attachments=[],
+        send_at=args.get("send_at"),
     )
     entry = host.send(msg)
     return _ok(entry.status.name)
@@ -110,12 +111,23 @@ def _host_reply(args: dict) -> str:
         body_text="x",
         body_html=None,
         reply_all=True,
+        send_at=args.get("send_at"),
     )
     return _ok(host.reply(req).status.name)
 
 
 def _host_retry(args: dict) -> str:
     return _ok(host.retry(int(args.get("outbox_id", 1)), True).status.name)
+
+
+def _host_draft_send(args: dict) -> str:
+    account = int(args.get("account_id", 1))
+    entry = host.draft_send(account, str(args.get("draft_id", "<d@x>")), args.get("send_at"))
+    return _ok(entry.status.name)
+
+
+def _host_cancel(args: dict) -> str:
+    return _ok(host.cancel(int(args.get("outbox_id", 1))).status.name)
 
 
 def _host_draft_create(args: dict) -> str:
@@ -197,6 +209,8 @@ _ACTIONS = {
     "host-reply": _host_reply,
     "host-retry": _host_retry,
     "host-draft-create": _host_draft_create,
+    "host-draft-send": _host_draft_send,
+    "host-cancel": _host_cancel,
     "host-sync": _host_sync,
     "host-accounts": _host_accounts,
     "host-mark": _host_mark,

@@ -66,6 +66,7 @@ ENTRY = types.OutboxEntry(
     next_attempt_at=120,
     sent_at=None,
     last_error="451 try later",
+    send_at=None,
 )
 
 ACCOUNT = types.Account(
@@ -195,6 +196,14 @@ class FakeHost:
     def draft_delete(self, account: int, draft_id: str) -> int:
         self._call("draft_delete", account, draft_id)
         return 1
+
+    def draft_send(self, account: int, draft_id: str, send_at: str | None) -> types.OutboxEntry:
+        self._call("draft_send", account, draft_id, send_at)
+        return ENTRY
+
+    def cancel(self, id: int) -> types.OutboxEntry:
+        self._call("cancel", id)
+        return ENTRY
 
     def folders(self, account: int) -> types.FolderList:
         self._call("folders", account)

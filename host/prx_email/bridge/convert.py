@@ -232,6 +232,7 @@ def outgoing_message(rec: Any) -> OutgoingMessage:
             )
             for a in _get(rec, "attachments")
         ),
+        send_at=_get(rec, "send-at"),
     )
 
 
@@ -268,6 +269,7 @@ def reply_request(rec: Any) -> ReplyRequest:
         body_text=_get(rec, "body-text"),
         body_html=_get(rec, "body-html"),
         reply_all=_get(rec, "reply-all"),
+        send_at=_get(rec, "send-at"),
     )
 
 

@@ -71,6 +71,10 @@ class HostServices(Protocol):
     def draft_status(self, account_id: int, draft_id: str) -> DraftStatus: ...
     def draft_update(self, draft_id: str, req: DraftRequest) -> DraftInfo: ...
     def draft_delete(self, account_id: int, draft_id: str) -> int: ...
+    def draft_send(
+        self, account_id: int, draft_id: str, send_at: str | None = None
+    ) -> OutboxEntry: ...
+    def cancel(self, outbox_id: int) -> OutboxEntry: ...
     def folders(self, account_id: int, *, network: bool) -> FolderList: ...
     def folder_create(self, account_id: int, name: str) -> tuple[FolderInfo, bool]: ...
     def folder_rename(self, account_id: int, old: str, new: str) -> tuple[FolderInfo, bool]: ...
@@ -199,6 +203,21 @@ def _draft_delete(services: HostServices, policy: Policy, account: int, draft_id
     policy.check(Action.WRITE_DRAFT, "draft-delete", int(account))
     require_network("draft-delete")
     return services.draft_delete(int(account), str(draft_id))
+
+
+def _draft_send(
+    services: HostServices, policy: Policy, account: int, draft_id: str, send_at: Any
+) -> Any:
+    # Sending, scheduled or not: refused in draft_only/read_only before anything is read.
+    policy.check(Action.SEND, "draft-send", int(account))
+    require_network("draft-send")
+    at = None if send_at is None else str(send_at)
+    return convert.ok(services.draft_send(int(account), str(draft_id), at))
+
+
+def _cancel(services: HostServices, outbox_id: int) -> Any:
+    # Allowed in every mode: it can only stop a message, never send one. No network.
+    return convert.ok(services.cancel(int(outbox_id)))
 
 
 def _draft_status(services: HostServices, account: int, draft_id: str) -> Any:
@@ -358,6 +377,10 @@ def define_host(
         "draft-delete": _guarded(
             "draft-delete", lambda a, d: _draft_delete(s, p, a, d), on_enter, on_leave
         ),
+        "draft-send": _guarded(
+            "draft-send", lambda a, d, t: _draft_send(s, p, a, d, t), on_enter, on_leave
+        ),
+        "cancel": _guarded("cancel", lambda i: _cancel(s, i), on_enter, on_leave),
         "folders": _guarded("folders", lambda a: _folders(s, a), on_enter, on_leave),
         "folder-create": _guarded(
             "folder-create", lambda a, n: _folder_create(s, p, a, n), on_enter, on_leave

@@ -98,6 +98,7 @@ _SEND_KEYS = (
     "circuit_failures",
     "circuit_cooldown_seconds",
     "drafts_folder",
+    "schedule_horizon_days",
 )
 _ATTACH_KEYS = ("root", "max_bytes", "allowed_types", "download_dir", "inline_max_bytes")
 _ACTION_KEYS = ("archive_folder", "trash_folder", "bulk_limit")
@@ -458,6 +459,9 @@ def _send(ctx: _Ctx, raw: Any, path: KeyPath, files_sent: bool = False) -> SendS
             t, path, "circuit_cooldown_seconds", d.circuit_cooldown_seconds
         ),
         drafts_folder=ctx.get(t, path, "drafts_folder", str, "") or None,
+        schedule_horizon_days=ctx.positive(
+            t, path, "schedule_horizon_days", d.schedule_horizon_days
+        ),
     )
 
 

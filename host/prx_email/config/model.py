@@ -132,6 +132,8 @@ class SendSettings:
     circuit_cooldown_seconds: float = 60.0
     # IMAP folder for drafts; None: the folder the server marks SPECIAL-USE \Drafts.
     drafts_folder: str | None = None
+    # Scheduled send: how far ahead `send_at` may be (the host refuses later times).
+    schedule_horizon_days: float = 30.0
 
 
 class PolicyMode(enum.StrEnum):

@@ -236,8 +236,13 @@ def compose(
     references: Sequence[str] = (),
     now: float,
     message_id: str | None = None,
+    bcc_header: bool = False,
 ) -> Composed:
-    """Build the complete message. Inputs must already be validated."""
+    """Build the complete message. Inputs must already be validated.
+
+    ``bcc_header``: keep Bcc in the headers (a draft, as mail clients store them: the
+    person who sends it must see who gets a blind copy); never for a message sent as is.
+    """
     if body_text is None and body_html is None:
         raise InvalidArgument("a message needs body_text or body_html")
     sender_spec = parse_addr_spec(sender)
@@ -248,6 +253,8 @@ def compose(
         msg["To"] = [b.header for b in to]
     if cc:
         msg["Cc"] = [b.header for b in cc]
+    if bcc and bcc_header:
+        msg["Bcc"] = [b.header for b in bcc]
     msg["Subject"] = subject
     msg["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
     msg["Message-ID"] = msg_id

@@ -28,6 +28,7 @@ class ServiceContext:
             known = ", ".join(str(a.id) for a in self.config.accounts) or "none"
             raise AccountNotFound(
                 f"no account with id {account_id}",
-                hint=f"configured account ids: {known}; see `prx-email call email.accounts`",
+                hint=f"configured account ids: {known} (config: {self.config.describe_source()}); "
+                "see `prx-email call email.accounts`",
             )
         return acc

@@ -15,6 +15,10 @@ Trash and Junk; it answers ``unknown`` (with the reason) when the server cannot 
 Crash safety of ``update``: the new version is appended before the old one is removed, so
 a crash in between leaves two copies with the same identity, never none. ``status`` treats
 them as one draft and the next ``update`` or ``delete`` removes every older copy.
+
+A draft keeps its Bcc header (as mail clients store drafts); ``email.draft_send``
+(:mod:`.outbox._draft_send`) reads the newest copy with :func:`fetch`, sends it without
+that header, and removes it with :func:`remove_copies` once the outbox row is ``sent``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from ..mail.imap import (
     ImapClient,
     ListEntry,
     append,
+    fetch_message,
     list_entries,
     search_message_id,
     uid_delete,
@@ -148,6 +153,7 @@ def build_draft(
         references=refs,
         now=ctx.clock(),
         message_id=message_id,
+        bcc_header=True,
     )
 
 
@@ -252,6 +258,35 @@ async def delete(ctx: ServiceContext, account_id: int, draft_id: str) -> int:
                 f"no draft {draft_id} in {folder!r}",
                 hint="it was already sent or discarded (see email.draft_status)",
             )
+        await uid_delete(client, uids)
+    return len(uids)
+
+
+async def fetch(ctx: ServiceContext, account: AccountConfig, draft_id: str) -> tuple[str, bytes]:
+    """The Drafts folder and the bytes of the newest copy (highest UID) of a draft.
+
+    :raises NotFound: no draft with that id in the Drafts folder.
+    """
+    draft_id = normalize_draft_id(draft_id)
+    account = _imap_account(ctx, account.id)
+    async with _session(ctx, account) as client:
+        folder = await _drafts_folder(client, account)
+        uids = await _find(client, folder, draft_id, write=False)
+        raw = await fetch_message(client, max(uids)) if uids else None
+    if raw is None:
+        raise NotFound(
+            f"no draft {draft_id} in {folder!r}",
+            hint="it was sent or discarded (see email.draft_status); create a new one",
+        )
+    return folder, raw
+
+
+async def remove_copies(
+    ctx: ServiceContext, account: AccountConfig, folder: str, draft_id: str
+) -> int:
+    """Remove every copy of a draft from ``folder`` (none there is fine); how many."""
+    async with _session(ctx, account) as client:
+        uids = await _find(client, folder, normalize_draft_id(draft_id), write=True)
         await uid_delete(client, uids)
     return len(uids)
 

@@ -309,6 +309,18 @@ class Services:
         self.check_draft(req)
         return self._run(drafts.update(self.ctx, draft_id, req), "the draft upload")
 
+    def draft_send(self, account_id: int, draft_id: str, send_at: str | None = None) -> OutboxEntry:
+        from . import outbox as outbox_service
+
+        return self._run(
+            outbox_service.send_draft(self.ctx, account_id, draft_id, send_at), "the delivery"
+        )
+
+    def cancel(self, outbox_id: int) -> OutboxEntry:
+        from . import outbox as outbox_service
+
+        return outbox_service.cancel(self.ctx, outbox_id)
+
     def draft_delete(self, account_id: int, draft_id: str) -> int:
         from . import drafts
 

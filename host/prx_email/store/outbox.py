@@ -2,16 +2,21 @@
 
 Every state change that matters for exactly-once delivery is one conditional statement:
 
-- **claim** moves due ``pending``/``failed`` rows to ``sending`` with a fresh claim token and a
-  lease, in one ``UPDATE … WHERE status IN (…) AND next_attempt_at <= now RETURNING …``;
+- **claim** moves due ``pending``/``failed``/``scheduled`` rows to ``sending`` with a fresh
+  claim token and a lease, in one
+  ``UPDATE … WHERE status IN (…) AND next_attempt_at <= now RETURNING …``;
 - **mark_data** (right before SMTP ``DATA``) and **finalize** only succeed while the caller
   still holds that token, so a worker whose lease was taken over can never finalize.
 - ``attempts`` counts only attempts that reached the server: a claim hands out the number
   ``attempts + 1`` without storing it; ``mark_data`` and a counted ``finalize`` store it. A
   lease that expires before DATA therefore costs nothing.
 
+- A ``scheduled`` row is due at its ``send_at`` (stored as its ``next_attempt_at`` too, so
+  the claim needs no special case); **cancel** is one conditional ``UPDATE`` that only
+  succeeds while no attempt has reached the server.
+
 The schema is ``schema/0003_outbox.sql`` (+ ``0005_outbox_deferred.sql``,
-``0006_outbox_held.sql``).
+``0007_outbox_held.sql``, ``0008_outbox_scheduled.sql``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from .errors import storage_error
 
 _ENTRY_COLUMNS = (
     "id, account_id, status, message_id, subject, all_recipients, attempts, created_at,"
-    " updated_at, next_attempt_at, sent_at, last_error"
+    " updated_at, next_attempt_at, sent_at, last_error, send_at"
 )
 
 
@@ -69,6 +74,16 @@ class Expired:
     max_attempts: int
     data_at: float | None
     deferred: tuple[str, ...] = ()  # stamped with data_at: recipients that DATA did not cover
+
+
+@dataclass(frozen=True, slots=True)
+class SentDraft:
+    """A sent row whose draft (same Message-ID) is still in ``folder``."""
+
+    id: int
+    account_id: int
+    message_id: str
+    folder: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,35 +139,150 @@ class OutboxRepo:
         max_attempts: int,
         now: float,
         parent_key: int | None = None,
+        send_at: float | None = None,
+        draft_folder: str | None = None,
     ) -> int:
+        """Store a new row: ``pending`` and due now, or ``scheduled`` (due at ``send_at``)."""
+        row_id = self._insert(
+            account_id=account_id, message_id=message_id, subject=subject, sender=sender,
+            recipients=recipients, raw=raw, max_attempts=max_attempts, now=now,
+            parent_key=parent_key, send_at=send_at, draft_folder=draft_folder, once=False,
+        )  # fmt: skip
+        assert row_id is not None
+        return row_id
+
+    def insert_once(
+        self,
+        *,
+        account_id: int,
+        message_id: str,
+        subject: str,
+        sender: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        max_attempts: int,
+        now: float,
+        send_at: float | None = None,
+        draft_folder: str | None = None,
+    ) -> int | None:
+        """``insert``, or None when a row with this Message-ID exists already (sending a
+        draft twice queues it once)."""
+        return self._insert(
+            account_id=account_id, message_id=message_id, subject=subject, sender=sender,
+            recipients=recipients, raw=raw, max_attempts=max_attempts, now=now,
+            parent_key=None, send_at=send_at, draft_folder=draft_folder, once=True,
+        )  # fmt: skip
+
+    def _insert(
+        self,
+        *,
+        account_id: int,
+        message_id: str,
+        subject: str,
+        sender: str,
+        recipients: Sequence[str],
+        raw: bytes,
+        max_attempts: int,
+        now: float,
+        parent_key: int | None,
+        send_at: float | None,
+        draft_folder: str | None,
+        once: bool,
+    ) -> int | None:
         rcpts = json.dumps(list(recipients))
+        status = OutboxStatus.PENDING if send_at is None else OutboxStatus.SCHEDULED
+        conflict = " ON CONFLICT (message_id) DO NOTHING" if once else ""
         try:
             # One statement: atomic on its own in autocommit mode, and one commit.
-            cur = self.db.connect().execute(
-                "INSERT INTO outbox (account_id, status, message_id, subject, sender,"
-                " recipients, all_recipients, raw, max_attempts, next_attempt_at,"
-                " created_at, updated_at, parent_key)"
-                " VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    account_id,
-                    message_id,
-                    subject,
-                    sender,
-                    rcpts,
-                    rcpts,
-                    raw,
-                    max_attempts,
-                    now,
-                    now,
-                    now,
-                    parent_key,
-                ),
+            row = (
+                self.db.connect()
+                .execute(
+                    "INSERT INTO outbox (account_id, status, message_id, subject, sender,"
+                    " recipients, all_recipients, raw, max_attempts, next_attempt_at,"
+                    " created_at, updated_at, parent_key, send_at, draft_folder)"
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}"
+                    " RETURNING id",
+                    (
+                        account_id,
+                        status.value,
+                        message_id,
+                        subject,
+                        sender,
+                        rcpts,
+                        rcpts,
+                        raw,
+                        max_attempts,
+                        now if send_at is None else send_at,
+                        now,
+                        now,
+                        parent_key,
+                        send_at,
+                        draft_folder,
+                    ),
+                )
+                .fetchone()
             )
-            row_id = cur.lastrowid
         except sqlite3.Error as exc:
             raise storage_error(exc, self.db.path) from exc
-        assert row_id is not None
-        return int(row_id)
+        return int(row[0]) if row is not None else None
+
+    def revive(
+        self,
+        outbox_id: int,
+        *,
+        raw: bytes,
+        subject: str,
+        recipients: Sequence[str],
+        now: float,
+        send_at: float | None,
+        draft_folder: str | None,
+    ) -> bool:
+        """Queue a ``cancelled`` row again with new bytes (a cancelled draft sent anew).
+
+        False when the row is not ``cancelled`` (any more).
+        """
+        rcpts = json.dumps(list(recipients))
+        status = OutboxStatus.PENDING if send_at is None else OutboxStatus.SCHEDULED
+        try:
+            cur = self.db.connect().execute(
+                "UPDATE outbox SET status = ?, raw = ?, subject = ?, recipients = ?,"
+                " all_recipients = ?, next_attempt_at = ?, send_at = ?, draft_folder = ?,"
+                " last_error = NULL, updated_at = ? WHERE id = ? AND status = 'cancelled'",
+                (
+                    status.value,
+                    raw,
+                    subject,
+                    rcpts,
+                    rcpts,
+                    now if send_at is None else send_at,
+                    send_at,
+                    draft_folder,
+                    now,
+                    outbox_id,
+                ),
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db.path) from exc
+        return cur.rowcount == 1
+
+    def cancel(self, outbox_id: int, *, now: float) -> bool:
+        """Cancel a row no attempt of which has reached the server yet.
+
+        Only ``scheduled``, ``pending`` and ``failed`` rows with no counted attempt qualify:
+        a ``sending`` row may be in DATA right now, and anything else has started or ended.
+        False when the row is in no such state.
+        """
+        try:
+            cur = self.db.connect().execute(
+                "UPDATE outbox SET status = 'cancelled', next_attempt_at = NULL,"
+                " last_error = 'cancelled by email.cancel', updated_at = ?"
+                " WHERE id = ? AND status IN ('scheduled', 'pending', 'failed')"
+                " AND attempts = 0",
+                (now, outbox_id),
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db.path) from exc
+        return cur.rowcount == 1
 
     def claim(
         self,
@@ -166,7 +296,7 @@ class OutboxRepo:
         ids: Sequence[int] | None = None,
     ) -> list[Claimed]:
         """Atomically move up to ``limit`` due rows to ``sending`` under ``token``."""
-        cond = "status IN ('pending', 'failed') AND next_attempt_at <= ?"
+        cond = "status IN ('pending', 'failed', 'scheduled') AND next_attempt_at <= ?"
         params: list[object] = [now]
         if accounts is not None:
             if not accounts:
@@ -446,7 +576,69 @@ class OutboxRepo:
             raise storage_error(exc, self.db.path) from exc
         return r is not None
 
+    # -- drafts sent through the outbox -------------------------------------------------
+
+    def drafts_to_remove(
+        self, *, limit: int = 100, ids: Sequence[int] | None = None
+    ) -> list[SentDraft]:
+        """Sent rows whose draft is still to be removed from its Drafts folder."""
+        cond, params = "", []
+        if ids is not None:
+            cond = f" AND id IN ({','.join('?' * len(ids))})"
+            params = [int(i) for i in ids]
+        try:
+            rows = (
+                self.db.connect()
+                .execute(
+                    "SELECT id, account_id, message_id, draft_folder FROM outbox"
+                    f" WHERE draft_folder IS NOT NULL AND status = 'sent'{cond}"
+                    " ORDER BY id LIMIT ?",
+                    (*params, limit),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db.path) from exc
+        return [SentDraft(int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def draft_removed(self, outbox_id: int, *, now: float) -> None:
+        """The sent row's draft is gone from Drafts: nothing left to remove."""
+        try:
+            self.db.connect().execute(
+                "UPDATE outbox SET draft_folder = NULL, updated_at = ? WHERE id = ?",
+                (now, outbox_id),
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db.path) from exc
+
     # -- reads --------------------------------------------------------------------------
+
+    def next_due(self) -> float | None:
+        """The earliest time a drain has work: a row due (or scheduled), or a lease ending."""
+        try:
+            r = (
+                self.db.connect()
+                .execute(
+                    "SELECT min(t) FROM (SELECT min(next_attempt_at) AS t FROM outbox"
+                    " WHERE status IN ('pending', 'failed', 'scheduled')"
+                    " UNION ALL SELECT min(lease_until) FROM outbox WHERE status = 'sending')"
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db.path) from exc
+        return float(r[0]) if r is not None and r[0] is not None else None
+
+    def by_message_id(self, message_id: str) -> OutboxEntry | None:
+        try:
+            r = (
+                self.db.connect()
+                .execute(f"SELECT {_ENTRY_COLUMNS} FROM outbox WHERE message_id = ?", (message_id,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db.path) from exc
+        return _entry(r) if r is not None else None
 
     def entry(self, outbox_id: int) -> OutboxEntry | None:
         try:
@@ -552,6 +744,10 @@ def _ts(value: object) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
+#: The statuses whose ``next_attempt_at`` is when the row is due.
+_WAITING = ("pending", "failed", "scheduled")
+
+
 def _entry(r: sqlite3.Row) -> OutboxEntry:
     return OutboxEntry(
         id=int(r["id"]),
@@ -563,9 +759,10 @@ def _entry(r: sqlite3.Row) -> OutboxEntry:
         attempts=int(r["attempts"]),
         created_at=int(r["created_at"]),
         updated_at=int(r["updated_at"]),
-        next_attempt_at=_ts(r["next_attempt_at"]) if r["status"] in ("pending", "failed") else None,
+        next_attempt_at=_ts(r["next_attempt_at"]) if r["status"] in _WAITING else None,
         sent_at=_ts(r["sent_at"]),
         last_error=r["last_error"],
+        send_at=_ts(r["send_at"]),
     )
 
 

@@ -12,12 +12,16 @@ class OutboxStatus(enum.StrEnum):
     """Lifecycle of an outbox row."""
 
     PENDING = "pending"
+    #: Waits until its ``send_at`` (email.send … with send_at); then due like ``pending``.
+    SCHEDULED = "scheduled"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
     DEAD = "dead"
     #: DATA started, outcome unknown: held by the account's policy until email.retry releases it.
     HELD = "held"
+    #: Cancelled by email.cancel before any attempt reached the server; never delivered.
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,8 @@ class OutboxEntry:
     next_attempt_at: Timestamp | None = None
     sent_at: Timestamp | None = None
     last_error: str | None = None
+    #: The time the caller asked it to be sent at (scheduled send); None: at once.
+    send_at: Timestamp | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ class OutgoingMessage:
     body_text: str | None = None
     body_html: str | None = None
     attachments: tuple[OutgoingAttachment, ...] = ()
+    #: Scheduled send: ISO-8601 date-time with a zone, in the future (host-checked).
+    send_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +58,5 @@ class ReplyRequest:
     body_text: str | None = None
     body_html: str | None = None
     reply_all: bool = False
+    #: Scheduled send, as for :class:`OutgoingMessage`.
+    send_at: str | None = None

@@ -1,8 +1,11 @@
-"""``prx-email outbox [list|show ID|retry ID [--now]]`` and ``prx-email send-due``.
+"""``prx-email outbox [list|show ID|retry ID [--now]|cancel ID]`` and ``prx-email send-due``.
 
-``outbox list|show`` reads the store only. ``outbox retry`` delivers one row (``--now``: even
-when not due yet, and a ``held`` one); ``send-due`` delivers due rows (and settles rows whose
-worker died mid-send, and Sent copies still pending); like every network operation they need
+``outbox list|show`` reads the store only (scheduled rows show their time); ``outbox cancel``
+cancels a row that has not started sending (no network). ``outbox retry`` delivers one row
+(``--now``: even when not due yet, and a ``held`` one); ``send-due`` delivers due rows (and
+settles rows whose worker died mid-send, Sent copies and sent drafts still pending); with
+``--watch`` it keeps running and sleeps until the next row is due (a scheduled one too) or
+``--interval`` seconds passed. Like every network operation they need
 ``PRX_EMAIL_ENABLE_REAL_NETWORK=1``. Several ``send-due`` processes may run at once.
 """
 
@@ -22,8 +25,8 @@ _STATUSES = [s.value for s in OutboxStatus]
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("outbox", help="show queued, sent, failed and dead messages")
-    p.add_argument("action", nargs="?", choices=["list", "show", "retry"], default="list")
-    p.add_argument("id", nargs="?", type=int, help="outbox id (for show and retry)")
+    p.add_argument("action", nargs="?", choices=["list", "show", "retry", "cancel"], default="list")
+    p.add_argument("id", nargs="?", type=int, help="outbox id (for show, retry and cancel)")
     p.add_argument("--now", action="store_true", help="retry: deliver now, even if not due or held")
     p.add_argument("--status", choices=_STATUSES, help="only rows in this status")
     p.add_argument("--account", type=int, metavar="ID", help="only rows of this account")
@@ -35,6 +38,16 @@ def register(subparsers: Any) -> None:
     d = subparsers.add_parser("send-due", help="deliver due outbox rows now")
     d.add_argument("--limit", type=int, default=10_000, metavar="N", help="at most N rows")
     d.add_argument("--json", action="store_true", help="print the report as JSON")
+    d.add_argument(
+        "--watch", action="store_true", help="keep delivering: wake when the next row is due"
+    )
+    d.add_argument(
+        "--interval",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="--watch: look for rows queued by other processes at least every S seconds",
+    )
     d.set_defaults(handler=run_send_due)
 
 
@@ -86,6 +99,27 @@ def _retry(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
+def _cancel(args: argparse.Namespace, ctx: Any) -> int:
+    from ...services import outbox
+
+    if args.id is None:
+        raise CommandError("outbox cancel needs an id", hint="prx-email outbox cancel 12")
+    entry = outbox.cancel(ctx, args.id)
+    if args.json:
+        print_json(_entry_json(entry))
+    else:
+        print(f"outbox #{entry.id}: {entry.status.value}")
+    return 0
+
+
+def _when(e: OutboxEntry) -> str:
+    if e.sent_at:
+        return _ts(e.sent_at)
+    if e.status is OutboxStatus.SCHEDULED:
+        return f"at {_ts(e.send_at)}"
+    return f"next {_ts(e.next_attempt_at)}"
+
+
 def run_outbox(args: argparse.Namespace) -> int:
     from ...services import outbox
     from ...store.outbox import OutboxRepo
@@ -94,6 +128,8 @@ def run_outbox(args: argparse.Namespace) -> int:
     try:
         if args.action == "retry":
             return _retry(args, ctx)
+        if args.action == "cancel":
+            return _cancel(args, ctx)
         if args.action == "show":
             if args.id is None:
                 raise CommandError("outbox show needs an id", hint="prx-email outbox show 12")
@@ -129,10 +165,9 @@ def run_outbox(args: argparse.Namespace) -> int:
             )
             return 0
         for e in page.entries:
-            when = _ts(e.sent_at) if e.sent_at else f"next {_ts(e.next_attempt_at)}"
             print(
-                f"{e.id:>6}  {e.status.value:8} acct {e.account_id}  tries {e.attempts}"
-                f"  {when}  {e.subject[:50]!r}  {e.last_error or ''}".rstrip()
+                f"{e.id:>6}  {e.status.value:9} acct {e.account_id}  tries {e.attempts}"
+                f"  {_when(e)}  {e.subject[:50]!r}  {e.last_error or ''}".rstrip()
             )
         if page.next_cursor:
             print(f"more: --cursor {page.next_cursor}")
@@ -148,16 +183,54 @@ def run_send_due(args: argparse.Namespace) -> int:
     require_network("send-due")
     ctx = _context(args)
     try:
+        if args.watch:
+            return _watch(args, ctx)
         report = asyncio.run(outbox.drain_due(ctx, limit=args.limit))
     finally:
         ctx.db.close()
+    _print_report(args, report)
+    return 0 if not report.errors else 1
+
+
+def _print_report(args: argparse.Namespace, report: Any) -> None:
     if args.json:
         print_json(dataclasses.asdict(report))
-    else:
-        skipped = f", circuit open: {report.skipped_accounts}" if report.skipped_accounts else ""
-        print(
-            f"sent {report.sent}, failed {report.failed}, dead {report.dead},"
-            f" held {report.held}, recovered {report.recovered}, requeued {report.requeued},"
-            f" Sent copies repaired {report.copies_repaired}{skipped}"
-        )
-    return 0 if not report.errors else 1
+        return
+    skipped = f", circuit open: {report.skipped_accounts}" if report.skipped_accounts else ""
+    print(
+        f"sent {report.sent}, failed {report.failed}, dead {report.dead},"
+        f" held {report.held}, recovered {report.recovered}, requeued {report.requeued},"
+        f" Sent copies repaired {report.copies_repaired},"
+        f" drafts removed {report.drafts_removed}{skipped}",
+        flush=True,
+    )
+
+
+def _watch(args: argparse.Namespace, ctx: Any) -> int:
+    """``send-due --watch``: one report line per drain that did something, until SIGINT/TERM."""
+    import signal
+
+    from ...services import outbox
+
+    if not args.interval > 0:
+        raise CommandError("--interval must be greater than zero", hint="e.g. --interval 60")
+
+    def report(rep: Any) -> None:
+        if (
+            rep.claimed
+            or rep.recovered
+            or rep.requeued
+            or rep.copies_repaired
+            or rep.drafts_removed
+        ):
+            _print_report(args, rep)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await outbox.watch(ctx, interval=args.interval, stop=stop, on_report=report)
+
+    asyncio.run(main())
+    return 0

@@ -9,8 +9,9 @@ round in ``--watch``). Times are shown in UTC with their zone.
 On a terminal each job gets a progress bar; otherwise one plain line per job result.
 ``--watch`` keeps running: each round syncs the due jobs (failing ones back off), delivers
 due outbox rows when the outbox service provides ``drain_due``, then sleeps until the next
-job is due (at most ``--interval`` seconds, never less than one). With ``--metrics
-HOST:PORT`` (or ``[metrics] listen``) it serves the Prometheus metrics meanwhile.
+job or outbox row (a scheduled one too) is due (at most ``--interval`` seconds, never less
+than one). With ``--metrics HOST:PORT`` (or ``[metrics] listen``) it serves the Prometheus
+metrics meanwhile.
 """
 
 from __future__ import annotations
@@ -285,6 +286,21 @@ async def _drain_outbox(ctx: Any, out: TextIO) -> None:
         print(f"outbox: sent {sent}, failed {failed}", file=out, flush=True)
 
 
+def _outbox_due(ctx: Any) -> float | None:
+    """When the outbox next has work (a scheduled row wakes the watch at its time)."""
+    from ...services import outbox
+
+    due = getattr(outbox, "next_due", None)
+    try:
+        return due(ctx) if due is not None else None
+    except EmailError:
+        return None
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
 async def _main(args: argparse.Namespace, out: TextIO) -> int:
     from ...api import load_config
     from ...auth import default_manager
@@ -325,6 +341,7 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
             if not args.watch:
                 return 1 if failed else 0
             await _drain_outbox(ctx, out)
+            next_due = _earliest(next_due, _outbox_due(ctx))
             cap = args.interval if args.interval is not None else 300.0
             wait = cap if next_due is None else next_due - time.time()
             wait = min(cap, max(MIN_INTERVAL_SECONDS, wait))

@@ -2,7 +2,7 @@
 
 from ._client import CommandFailed, FetchResult, ImapClient, SelectInfo, connect
 from ._connect import is_loopback, open_transport, tls_context
-from ._drafts import append, search_message_id, uid_delete
+from ._drafts import append, fetch_message, search_message_id, uid_delete
 from ._mailbox import (
     BodyPart,
     CopyUid,
@@ -59,6 +59,7 @@ __all__ = [
     "delete_folder",
     "encode_mailbox",
     "fetch_flags",
+    "fetch_message",
     "fetch_part",
     "format_uid_set",
     "gmail_labels",

@@ -2,6 +2,8 @@
 
 Lifecycle of a row::
 
+    scheduled ──send_at reached: claimed like a due pending row──┐
+                                                                  ▼
     pending ──claim──▶ sending ──250──▶ sent ──(copy_pending: our Sent copy, repaired)
        ▲                 │ 4xx / network / timeout (attempts left)
        ├── failed ◀──────┤
@@ -9,6 +11,8 @@ Lifecycle of a row::
        │                 │                                          with an unknown outcome)
        └── held ◀────────┘ DATA sent, outcome unknown, unknown_outcome = "hold"
             (released by email.retry with now=true)
+
+    scheduled / pending / failed, no attempt reached the server ──email.cancel──▶ cancelled
 
 - ``send``/``reply`` validate, build the complete MIME message once (fixed Message-ID),
   check its size, and commit it with its envelope **before** any network side effect, then
@@ -42,31 +46,56 @@ a later attempt, and the policy decides. A message over ``max_message_bytes`` is
 before anything is queued; one over the server's EHLO ``SIZE`` ends ``dead`` (5xx-like)
 without DATA. Every successful delivery resets the circuit breaker (consecutive failures).
 
+``send_at`` (:mod:`._schedule`, bounded by ``[accounts.send] schedule_horizon_days``) makes a
+row ``scheduled``: nothing is sent by the call, and a drain claims it once it is due, never
+before (the due time is in the store, so it survives restarts; :func:`watch` sleeps until
+it). ``email.draft_send`` (:mod:`._draft_send`) queues a draft under its own Message-ID and
+removes it from Drafts once the row is ``sent``.
+
 Modules: :mod:`._compose` (validation, building, queueing), :mod:`._deliver` (one account's
-SMTP delivery), :mod:`._recovery` (expired leases, Sent copies), :mod:`._entry` (the entry
-points re-exported here); outgoing attachments live in :mod:`prx_email.services.attachments`.
+SMTP delivery), :mod:`._recovery` (expired leases, Sent copies, sent drafts), :mod:`._entry`
+(the entry points re-exported here); outgoing attachments live in
+:mod:`prx_email.services.attachments`.
 """
 
 from ..attachments import load_attachments
 from ._compose import queue, queue_reply
-from ._deliver import AFTER_CLAIM, AFTER_DATA, DrainReport, Hook, circuit_settings
-from ._entry import drain_due, get_entry, list_outbox, reply, retry, send
+from ._deliver import AFTER_CLAIM, AFTER_DATA, AFTER_SENT, DrainReport, Hook, circuit_settings
+from ._draft_send import send_draft
+from ._entry import (
+    cancel,
+    drain_due,
+    get_entry,
+    list_outbox,
+    next_due,
+    reply,
+    retry,
+    send,
+    watch,
+)
 from ._recovery import settle_found
+from ._schedule import parse_send_at
 
 __all__ = [
     "AFTER_CLAIM",
     "AFTER_DATA",
+    "AFTER_SENT",
     "DrainReport",
     "Hook",
+    "cancel",
     "circuit_settings",
     "drain_due",
     "get_entry",
     "list_outbox",
     "load_attachments",
+    "next_due",
+    "parse_send_at",
     "queue",
     "queue_reply",
     "reply",
     "retry",
     "send",
+    "send_draft",
     "settle_found",
+    "watch",
 ]

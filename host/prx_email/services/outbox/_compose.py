@@ -27,6 +27,7 @@ from ...store.outbox import OutboxRepo
 from ...types import Message, OutgoingMessage, ReplyRequest
 from ..attachments import load_attachments
 from ..context import ServiceContext
+from ._schedule import parse_send_at
 
 
 def smtp_account(
@@ -94,6 +95,7 @@ def _enqueue(
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     parent_key: int | None = None,
+    send_at: float | None = None,
 ) -> int:
     now = ctx.clock()
     built = compose(
@@ -122,6 +124,7 @@ def _enqueue(
         max_attempts=max(1, account.send.max_attempts),
         now=now,
         parent_key=parent_key,
+        send_at=send_at,
     )
 
 
@@ -130,6 +133,7 @@ def queue_for(ctx: ServiceContext, account: AccountConfig, msg: OutgoingMessage)
 
     :raises InvalidArgument, AttachmentRejected:
     """
+    send_at = parse_send_at(account, msg.send_at, ctx.clock())
     to = parse_mailboxes(msg.to, "to")
     cc = parse_mailboxes(msg.cc, "cc")
     bcc = parse_mailboxes(msg.bcc, "bcc")
@@ -149,6 +153,7 @@ def queue_for(ctx: ServiceContext, account: AccountConfig, msg: OutgoingMessage)
         body_text=msg.body_text,
         body_html=msg.body_html,
         attachments=atts,
+        send_at=send_at,
     )
 
 
@@ -194,6 +199,7 @@ def queue_reply_for(ctx: ServiceContext, account: AccountConfig, req: ReplyReque
 
     :raises NotFound, InvalidArgument:
     """
+    send_at = parse_send_at(account, req.send_at, ctx.clock())
     _check_bodies(account, req.body_text, req.body_html)
     parent = _load_parent(ctx, req.account_id, req.message)
     me = account.address.lower()
@@ -228,6 +234,7 @@ def queue_reply_for(ctx: ServiceContext, account: AccountConfig, req: ReplyReque
         in_reply_to=s.message_id,
         references=refs,
         parent_key=s.id,
+        send_at=send_at,
     )
 
 

@@ -54,6 +54,8 @@ log = logging.getLogger("prx_email.services.outbox")
 Hook = Callable[[str, int], None]
 AFTER_CLAIM = "after-claim"
 AFTER_DATA = "after-data"
+#: The row is ``sent`` (and its Sent copy stored); a draft it sends is not removed yet.
+AFTER_SENT = "after-sent"
 
 #: With ``unknown_outcome = "resend"``, a row whose worker keeps dying after DATA is held
 #: after this many times its ``max_attempts`` rather than resent forever.
@@ -73,6 +75,8 @@ class DrainReport:
     recovered: int = 0
     requeued: int = 0
     copies_repaired: int = 0
+    #: Drafts removed from Drafts because the row sending them is ``sent``.
+    drafts_removed: int = 0
     lost_claims: int = 0
     skipped_accounts: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -511,6 +515,8 @@ class Deliverer:
         self._count(held, "sent")
         if held and copy:
             await append_copy(self.ctx, self.repo, self.sent, self.account, row.id, row.raw)
+        if held and self.hook is not None:
+            self.hook(AFTER_SENT, row.id)
 
 
 async def append_copy(

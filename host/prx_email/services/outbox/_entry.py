@@ -1,17 +1,22 @@
-"""Entry points: send, reply, retry, drain_due, list_outbox, get_entry.
+"""Entry points: send, reply, retry, cancel, drain_due, watch, list_outbox, get_entry.
 
 Each looks its account up once and passes it down. ``send``/``reply``/``retry`` answer the
 row when it was delivered and raise the real error otherwise (the row stays queued; the
-message says when it is due and what delivers it).
+message says when it is due and what delivers it). With ``send_at`` they answer the
+``scheduled`` row at once: nothing is sent then, whatever drains the outbox delivers it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import secrets
+from collections.abc import Callable
 
 from ...config.model import AccountConfig
 from ...errors import (
+    CancelTooLate,
     CircuitOpen,
     EmailError,
     InvalidState,
@@ -102,6 +107,17 @@ def _answer(entry: OutboxEntry, error: EmailError | None) -> OutboxEntry:
     raise out from error
 
 
+async def deliver_unless_scheduled(
+    ctx: ServiceContext, account: AccountConfig, outbox_id: int
+) -> OutboxEntry:
+    """A ``scheduled`` row as it is; any other row delivered now (answered as by ``send``)."""
+    entry = OutboxRepo(ctx.db).entry(outbox_id)
+    if entry is not None and entry.status is OutboxStatus.SCHEDULED:
+        return entry
+    entry, error, _ = await _deliver_one(ctx, account, outbox_id)
+    return _answer(entry, error)
+
+
 async def send(
     ctx: ServiceContext, msg: OutgoingMessage, *, account: AccountConfig | None = None
 ) -> OutboxEntry:
@@ -116,10 +132,10 @@ async def send(
     :raises AccountNotFound, ConfigError, InvalidArgument, AttachmentRejected, StorageError:
     """
     account = smtp_account(ctx, msg.account_id, account)
-    make_breaker(ctx).acquire(account.id, ctx.clock())
+    if msg.send_at is None:
+        make_breaker(ctx).acquire(account.id, ctx.clock())
     outbox_id = queue_for(ctx, account, msg)
-    entry, error, _ = await _deliver_one(ctx, account, outbox_id)
-    return _answer(entry, error)
+    return await deliver_unless_scheduled(ctx, account, outbox_id)
 
 
 async def reply(
@@ -132,10 +148,10 @@ async def reply(
     :raises EmailError: not delivered now (as :func:`send`).
     """
     account = smtp_account(ctx, req.account_id, account)
-    make_breaker(ctx).acquire(account.id, ctx.clock())
+    if req.send_at is None:
+        make_breaker(ctx).acquire(account.id, ctx.clock())
     outbox_id = queue_reply_for(ctx, account, req)
-    entry, error, _ = await _deliver_one(ctx, account, outbox_id)
-    return _answer(entry, error)
+    return await deliver_unless_scheduled(ctx, account, outbox_id)
 
 
 async def retry(ctx: ServiceContext, outbox_id: int, *, now: bool = False) -> OutboxEntry:
@@ -157,6 +173,9 @@ async def retry(ctx: ServiceContext, outbox_id: int, *, now: bool = False) -> Ou
             OutboxStatus.SENT: f"it was sent at {iso(entry.sent_at or entry.updated_at)}",
             OutboxStatus.SENDING: "it is being sent right now",
             OutboxStatus.DEAD: f"it failed for good ({entry.last_error}); send a new message",
+            OutboxStatus.SCHEDULED: f"it is scheduled for {iso(entry.send_at or 0)}; whatever"
+            " drains the outbox delivers it then (email.cancel stops it)",
+            OutboxStatus.CANCELLED: "it was cancelled; send a new message",
         }
         raise InvalidState(
             f"outbox #{outbox_id} is {entry.status.value}, only pending, failed or held rows"
@@ -253,12 +272,89 @@ async def drain_due(
                     d = deliverers[account.id] = run.deliverer(account)
                 d.failures_before = failures
                 await d.run_batch(rows)
+        # Drafts sent by this run, or by one killed before it removed them.
+        await run.remove_sent_drafts()
     finally:
         for d in deliverers.values():
             await d.conn.close()
         if own_sent:
             await sent.close()
     return report
+
+
+async def watch(
+    ctx: ServiceContext,
+    *,
+    interval: float = 60.0,
+    stop: asyncio.Event | None = None,
+    on_report: Callable[[DrainReport], None] | None = None,
+) -> None:
+    """Drain, then sleep until the next row is due (a scheduled one too) or ``interval``
+    passed (rows queued meanwhile by other processes), until ``stop`` is set.
+
+    The due time is read from the store after every drain, so a restarted watcher picks a
+    scheduled row up at its time like the one before it.
+    """
+    repo = OutboxRepo(ctx.db)
+    while stop is None or not stop.is_set():
+        report = await drain_due(ctx)
+        if on_report is not None:
+            on_report(report)
+        nxt = repo.next_due()
+        wait = interval if nxt is None else min(interval, nxt - ctx.clock())
+        if wait <= 0 and not report.claimed:
+            # Due, yet not claimable (circuit open, account gone from the config): look
+            # again later instead of spinning on it.
+            wait = min(interval, _IDLE_RETRY)
+        wait = max(_MIN_WAIT, wait)
+        if stop is None:
+            await asyncio.sleep(wait)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+
+
+_MIN_WAIT = 0.05
+_IDLE_RETRY = 5.0
+
+
+def next_due(ctx: ServiceContext) -> float | None:
+    """When a drain next has work (a due or scheduled row, an expiring lease); None: never."""
+    return OutboxRepo(ctx.db).next_due()
+
+
+def cancel(ctx: ServiceContext, outbox_id: int) -> OutboxEntry:
+    """Cancel a row that has not started sending: ``scheduled``, or queued with no attempt
+    that reached the server. Cancelling a cancelled row answers it unchanged.
+
+    :raises NotFound: no such row.
+    :raises CancelTooLate: the row is sending, sent, held or dead, or an attempt reached
+        the server.
+    """
+    repo = OutboxRepo(ctx.db)
+    entry = repo.entry(outbox_id)
+    if entry is None:
+        raise NotFound(f"no outbox row {outbox_id}", hint="see email.outbox for the ids")
+    if entry.status is OutboxStatus.CANCELLED or repo.cancel(outbox_id, now=ctx.clock()):
+        done = repo.entry(outbox_id)
+        assert done is not None
+        return done
+    entry = repo.entry(outbox_id) or entry  # it may have moved on meanwhile
+    hints = {
+        OutboxStatus.SENDING: "it is being sent right now; see email.outbox for the outcome",
+        OutboxStatus.SENT: f"it was sent at {iso(entry.sent_at or entry.updated_at)}",
+        OutboxStatus.HELD: "its DATA was sent and the outcome is unknown: it may have been"
+        " delivered",
+        OutboxStatus.DEAD: "it failed for good and will not be sent",
+    }
+    hint = hints.get(
+        entry.status,
+        f"{entry.attempts} attempt(s) reached the server already, so some recipients may"
+        " have it; it stays queued (see email.outbox)",
+    )
+    raise CancelTooLate(
+        f"outbox #{outbox_id} is {entry.status.value}: too late to cancel", hint=hint
+    )
 
 
 def list_outbox(ctx: ServiceContext, query: OutboxQuery) -> OutboxPage:

@@ -9,6 +9,8 @@
   makes a row ``dead``.
 - A ``sent`` row whose copy to Sent is still pending (killed between the finalize and the
   APPEND, or the APPEND failed) gets it now — unless Sent already holds that Message-ID.
+- A ``sent`` row that sent a draft (``email.draft_send``) removes that draft from its
+  Drafts folder; a kill or an IMAP failure in between leaves it for the next drain.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...config.model import AccountConfig
-from ...errors import EmailError
-from ...store.outbox import Claimed, OutboxRepo
+from ...errors import EmailError, FolderNotFound
+from ...store.outbox import Claimed, OutboxRepo, SentDraft
 from ...types import OutboxStatus
 from ..circuit import CircuitBreaker
 from ..context import ServiceContext
@@ -155,6 +157,29 @@ class Run:
                 continue
             if await append_copy(ctx, repo, self.sent, account, copy.id, copy.raw):
                 self.report.copies_repaired += 1
+
+    async def remove_sent_drafts(self, limit: int = 100) -> None:
+        """Remove the drafts of sent rows from their Drafts folder (every copy, by Message-ID)."""
+        for row in self.repo.drafts_to_remove(limit=limit):
+            if await remove_sent_draft(self.ctx, self.repo, row):
+                self.report.drafts_removed += 1
+
+
+async def remove_sent_draft(ctx: ServiceContext, repo: OutboxRepo, row: SentDraft) -> bool:
+    """Remove one sent row's draft; False when the server failed (the next drain retries)."""
+    from ..drafts import remove_copies
+
+    account = ctx.config.account(row.account_id)
+    if account is not None and account.imap is not None:
+        try:
+            await remove_copies(ctx, account, row.folder, row.message_id)
+        except FolderNotFound:
+            pass  # the folder is gone, and the draft with it
+        except EmailError as exc:
+            log.warning("outbox %s: sent draft not removed: %s", row.id, exc.message)
+            return False
+    repo.draft_removed(row.id, now=ctx.clock())
+    return True
 
 
 def settle_found(repo: OutboxRepo, now: float, row: Claimed, deferred: Sequence[str]) -> bool:
