@@ -45,6 +45,7 @@ from fixtures.dovecot import DovecotServer, start_dovecot  # noqa: E402
 
 if TYPE_CHECKING:
     from prx_email.mail.imap import ImapClient
+    from prx_email.services.context import ServiceContext
 
 WORDS = [
     "invoice",
@@ -320,17 +321,18 @@ async def flags_scan_ours(server: DovecotServer) -> float:
     return dt
 
 
-async def no_change_resync(server: DovecotServer, db: Path) -> float:
+def bench_context(server: DovecotServer, db: Path, batch: int = 500) -> ServiceContext:
+    """A store at ``db`` and one account on ``server``'s INBOX (password in ``BENCH_PW``)."""
     from prx_email.auth.credentials import StaticCredentialProvider
     from prx_email.config.model import (
         AccountConfig,
         Config,
         PasswordAuth,
         ServerConfig,
+        SyncSettings,
         TlsMode,
     )
     from prx_email.services.context import ServiceContext
-    from prx_email.services.sync import open_imap, sync_folder
     from prx_email.store.db import Database
 
     acc = AccountConfig(
@@ -345,10 +347,18 @@ async def no_change_resync(server: DovecotServer, db: Path) -> float:
             auth=PasswordAuth(password_env="BENCH_PW"),
             ca_file=server.ca_file,
         ),
+        sync=SyncSettings(batch_size=batch),
     )
-    ctx = ServiceContext(
+    return ServiceContext(
         config=Config(accounts=(acc,)), db=Database(db), credentials=StaticCredentialProvider()
     )
+
+
+async def no_change_resync(server: DovecotServer, db: Path) -> float:
+    from prx_email.services.sync import open_imap, sync_folder
+
+    ctx = bench_context(server, db)
+    acc = ctx.config.accounts[0]
     client = await open_imap(ctx, acc)
     await client.enable("QRESYNC")
     t0 = time.perf_counter()

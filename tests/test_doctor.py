@@ -261,15 +261,19 @@ def test_world_readable_password_file_fails_with_the_chmod_hint(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # The loader refuses a loose password file, so the config step is the one that fails
-    # (a sync would stop there too); it names the key and says how to fix it.
+    # The credentials step fails with the chmod hint; the config step passes and the network
+    # steps still run (only the login, which would read the file, is skipped).
     cfg = _write_config(tmp_path, imap, None, smtp_tls, mode=0o644)
     code, doc = _doctor(cfg, capsys)
-    assert code == 1 and doc["accounts"] == []
-    step = doc["config"]
-    assert step["status"] == "fail" and step["error_code"] == "EMAIL_CONFIG"
-    assert "accounts[0].imap.password_file" in step["detail"]
-    assert step["hint"] == f"run: chmod 600 {tmp_path / 'imap.pass'}"
+    assert code == 1 and doc["config"]["status"] == "pass"
+    steps = _steps(doc)
+    cred = steps["imap.credentials"]
+    assert cred["status"] == "fail" and cred["error_code"] == "EMAIL_CONFIG"
+    assert "mode 644" in cred["detail"]
+    assert cred["hint"] == f"run: chmod 600 {tmp_path / 'imap.pass'}"
+    assert steps["imap.tcp"]["status"] == "pass" and steps["imap.tls"]["status"] == "pass"
+    assert steps["imap.login"]["status"] == "skip"
+    assert imap.password not in json.dumps(doc)
 
 
 def test_password_file_loosened_after_loading_fails_the_credentials_step(

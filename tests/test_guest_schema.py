@@ -132,6 +132,7 @@ def test_effects() -> None:
     effects = {t["name"]: (t["effects"]["network"], t["effects"]["mutates"]) for t in CATALOGUE}
     assert effects == {
         "email.accounts": (False, False),
+        "email.health": (True, False),
         "email.sync": (True, True),
         "email.list": (False, False),
         "email.get": (False, False),
@@ -173,6 +174,7 @@ def test_annotations() -> None:
     ro, net = ("read_only", "idempotent"), ("idempotent", "network")
     assert got == {
         "email.accounts": ro,
+        "email.health": (*ro, "network"),
         "email.sync": ("network",),
         "email.list": ro,
         "email.get": ro,

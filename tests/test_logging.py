@@ -261,6 +261,78 @@ def test_secret_scan_of_a_full_sync_and_send(
 
     lines = _json_lines(sync_out.err) + _json_lines(send_out.err)
     assert any(line.get("folder") == folder and line.get("run_id") for line in lines)
+    (delivery,) = [line for line in lines if line["event"] == "outbox delivery: sent"]
+    assert delivery["account"] == 1 and delivery["outbox_id"] and delivery["run_id"]
+    assert "duration_ms" in delivery and "error_code" not in delivery
     everything = sync_out.out + sync_out.err + send_out.out + send_out.err
     for secret in (dovecot.password, TOKEN, body_marker, sent_marker):
         assert secret not in everything
+
+
+def test_outbox_attempt_run_id_in_its_log_lines_and_error_detail(tmp_path: Path) -> None:
+    import asyncio
+
+    from fixtures.dovecot import free_port
+    from helpers.outbox import context as outbox_context
+    from prx_email.config.model import (
+        AccountConfig,
+        PasswordAuth,
+        SendSettings,
+        ServerConfig,
+        TlsMode,
+    )
+    from prx_email.envelope import from_error
+    from prx_email.errors import EmailError
+
+    closed = ServerConfig(
+        host="127.0.0.1",
+        port=free_port(),
+        tls=TlsMode.NONE,
+        username="",
+        auth=PasswordAuth(),
+        timeout=5,
+    )
+    acc = AccountConfig(
+        id=3,
+        name="c",
+        address="c@example.org",
+        smtp=closed,
+        send=SendSettings(append_to_sent=False),
+    )
+    ctx = outbox_context(tmp_path / "m.db", acc)
+    msg = OutgoingMessage(account_id=3, to=("bob@example.org",), subject="s", body_text="x")
+    from prx_email import metrics
+
+    def counted() -> tuple[float, float]:
+        fams = metrics.snapshot()
+        attempts = sum(
+            s["value"]
+            for s in fams["prx_email_send_attempts"]["samples"]
+            if s["labels"]
+            == {"account": "3", "outcome": "not-attempted", "error_code": "EMAIL_CONNECTION_FAILED"}
+        )
+        retries = sum(
+            s["value"]
+            for s in fams["prx_email_send_retries"]["samples"]
+            if s["labels"] == {"account": "3"}
+        )
+        return attempts, retries
+
+    before = counted()
+    out, scope = _capture("json", "info")
+    try:
+        with scope, pytest.raises(EmailError) as info:
+            asyncio.run(outbox.send(ctx, msg))
+    finally:
+        ctx.db.close()
+    error = from_error(info.value)["error"]
+    assert error["code"] == "EMAIL_CONNECTION_FAILED"
+    run_id = error["detail"]["run_id"]
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    (summary,) = [line for line in lines if line["event"].startswith("outbox delivery")]
+    assert summary["run_id"] == run_id and summary["account"] == 3
+    assert summary["error_code"] == "EMAIL_CONNECTION_FAILED" and summary["outbox_id"] >= 1
+    assert summary["event"] == "outbox delivery: not-attempted" and "duration_ms" in summary
+    assert all(line["run_id"] == run_id for line in lines if "outbox_id" in line)
+    # Counted: one attempt (not reaching the server) and the row queued again.
+    assert [a - b for a, b in zip(counted(), before, strict=True)] == [1, 1]

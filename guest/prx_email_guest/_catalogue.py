@@ -460,6 +460,9 @@ OUTBOX_ID: Final = Field(
 OUTBOX_ACCOUNT: Final = Field(
     "account_id", Integer(1, U32_MAX), "Only rows of this account; all accounts when omitted."
 )
+HEALTH_ACCOUNT: Final = Field(
+    "account_id", Integer(1, U32_MAX), "Only this account; every account when omitted."
+)
 OUTBOX_STATUS: Final = Field(
     "status",
     Choice(*(s.name.lower() for s in types.OutboxStatus)),
@@ -695,6 +698,16 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
             "and the folders synced by default. Use the id as account_id in other tools.",
             (),
             _READ,
+        ),
+        ToolSpec(
+            "email.health",
+            "Check each account step by step (credentials, DNS, TCP, TLS, login, IMAP "
+            "capabilities, folders, SMTP EHLO and login, SPF/DKIM): pass, warn, fail or skip "
+            "per step, with the EMAIL_ code of a failure; ok is false when any step failed. "
+            "With the host's network flag off only the offline checks run "
+            "(network_checked: false) and the rest are skipped.",
+            (HEALTH_ACCOUNT,),
+            Effects(network=True, mutates=False),
         ),
         ToolSpec(
             "email.sync",
@@ -992,6 +1005,7 @@ GROUP_OF: Final[dict[str, str]] = {
             "email.thread",
             "email.get_many",
             "email.attachment",
+            "email.health",
         ),
         "read",
     ),

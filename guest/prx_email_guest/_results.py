@@ -19,6 +19,7 @@ __all__ = [
     "draft_status",
     "folder",
     "folder_list",
+    "health_report",
     "message",
     "message_page",
     "message_thread",
@@ -33,6 +34,24 @@ JSON = dict[str, Any]
 _STATUS: Final = {s: s.name.lower() for s in types.OutboxStatus}
 _OUTCOME: Final = {o: o.name.lower() for o in types.ActionOutcome}
 _SOURCE: Final = {s: s.name.lower() for s in types.FolderSource}
+_HEALTH: Final = {s: s.name.lower() for s in types.HealthStatus}
+
+
+def health_report(h: types.HealthReport) -> JSON:
+    return {
+        "ok": h.ok,
+        "network_checked": h.network_checked,
+        "accounts": [
+            {
+                "account_id": a.account_id,
+                "steps": [
+                    {"step": s.step, "status": _HEALTH[s.status], "error_code": s.error_code}
+                    for s in a.steps
+                ],
+            }
+            for a in h.accounts
+        ],
+    }
 
 
 def account(a: types.Account) -> JSON:

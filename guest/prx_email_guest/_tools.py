@@ -24,6 +24,10 @@ def _accounts(host: HostApi, args: Args) -> Any:
     return [r.account(a) for a in host.accounts()]
 
 
+def _health(host: HostApi, args: Args) -> Any:
+    return r.health_report(host.health(c.HEALTH_ACCOUNT.maybe(args)))
+
+
 def _sync(host: HostApi, args: Args) -> Any:
     req = types.SyncRequest(
         account_id=c.ACCOUNT_ID.value(args),
@@ -290,6 +294,7 @@ def _forward(host: HostApi, args: Args) -> Any:
 
 HANDLERS: Final[dict[str, Handler]] = {
     "email.accounts": _accounts,
+    "email.health": _health,
     "email.sync": _sync,
     "email.list": _list,
     "email.get": _get,

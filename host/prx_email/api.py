@@ -148,6 +148,15 @@ class Plugin:
     async def adescribe(self) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.describe)
 
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot of the metrics: the process's counters and histograms (sync runs, send
+        attempts, sandbox calls …) and this store's gauges (outbox rows, SMTP circuits),
+        as plain data ``{family: {"type", "help", "samples": [{"name", "labels", "value"}]}}``.
+        """
+        from .metrics import snapshot  # prometheus_client is loaded only when asked
+
+        return snapshot(self.context)
+
     def reload_config(self, path: PathArg | None = None) -> ConfigReload:
         """Re-read the config file (default: the one in use) and apply it when valid.
 

@@ -30,5 +30,9 @@ def error(code: str, message: str, hint: str | None = None) -> Envelope:
 
 
 def from_error(exc: EmailError) -> Envelope:
-    """The error envelope of a host exception (its code, message and hint)."""
-    return error(exc.code.envelope, exc.message, exc.hint)
+    """The error envelope of a host exception (its code, message and hint; ``detail.run_id``
+    when a run failed)."""
+    env = error(exc.code.envelope, exc.message, exc.hint)
+    if exc.run_id is not None:
+        env["error"]["detail"] = {"run_id": exc.run_id}
+    return env

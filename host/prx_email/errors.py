@@ -343,6 +343,9 @@ class EmailError(Exception):
     """Base of every expected failure; carries a stable code and an optional hint."""
 
     code: ErrorCode = ErrorCode.INTERNAL
+    #: The run (sync run, outbox delivery attempt) that failed, when one did: it ties the
+    #: error to that run's log lines (``envelope.from_error`` puts it in ``detail``).
+    run_id: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

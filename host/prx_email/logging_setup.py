@@ -9,8 +9,9 @@ output). A JSON line is one object::
 
 The fields of :data:`FIELDS` appear where a call passes them with ``extra=``; ``run_id`` is
 also taken from the run in progress (:func:`run_scope`), so every line written during a sync
-run carries it, whichever module wrote it. No line carries a traceback or an exception's
-text (library messages may quote server replies), only the exception's class name.
+run or an outbox delivery attempt carries it, whichever module wrote it. No line carries a
+traceback or an exception's text (library messages may quote server replies), only the
+exception's class name.
 
 Settings, first found wins: the flag, ``PRX_EMAIL_LOG_FORMAT`` / ``PRX_EMAIL_LOG_LEVEL``,
 the config's ``[logging]`` table, then ``text`` / ``warning``.
@@ -56,7 +57,8 @@ _ROOT = "prx_email"
 
 
 def new_run_id() -> str:
-    """A fresh id for one sync run (16 hex digits: unique enough to grep for)."""
+    """A fresh id for one sync run or outbox delivery attempt (16 hex digits: unique enough
+    to grep for)."""
     return secrets.token_hex(8)
 
 

@@ -144,6 +144,11 @@ class FakeHost:
         self._call("accounts")
         return [ACCOUNT]
 
+    def health(self, account: int | None) -> types.HealthReport:
+        self._call("health", account)
+        step = types.HealthStep("imap.tls", types.HealthStatus.WARN, None)
+        return types.HealthReport(True, False, [types.AccountHealth(account or 1, [step])])
+
     def sync(self, req: types.SyncRequest) -> types.SyncReport:
         self._call("sync", req)
         return REPORT

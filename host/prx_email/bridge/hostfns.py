@@ -30,6 +30,7 @@ from ..types import (
     FolderInfo,
     FolderList,
     ForwardRequest,
+    HealthReport,
     ListQuery,
     Message,
     MessagePage,
@@ -62,6 +63,7 @@ class HostServices(Protocol):
 
     def limits(self) -> ToolLimits: ...
     def accounts(self) -> list[Account]: ...
+    def health(self, account_id: int | None, *, network: bool) -> HealthReport: ...
     def sync(self, req: SyncRequest) -> SyncReport: ...
     def list_messages(self, query: ListQuery) -> MessagePage: ...
     def get_message(self, account_id: int, key: int) -> Message | None: ...
@@ -244,6 +246,13 @@ def _draft_status(services: HostServices, policy: Policy, account: int, draft_id
 # -- mailbox actions (issue 11): the gate first, before any argument is looked at ---------
 
 
+def _health(services: HostServices, policy: Policy, account: int | None) -> Any:
+    # Not gated: with the network off the offline checks answer (network-checked: false).
+    acc = None if account is None else int(account)
+    policy.check_group(READ, "health", acc)
+    return convert.ok(services.health(acc, network=network_enabled()))
+
+
 def _folders(services: HostServices, policy: Policy, account: int) -> Any:
     policy.check_group(READ, "folders", int(account))
     # Network off: the local store answers, and the result says so (source: local).
@@ -418,6 +427,7 @@ def define_host(
         "limits": _guarded("limits", _limits_or_defaults(s), on_enter, on_leave),
         "accounts": _guarded("accounts", _accounts_or_empty(s), on_enter, on_leave),
         "tool-groups": _guarded("tool-groups", _groups_or_read(p), on_enter, on_leave),
+        "health": _guarded("health", lambda a: _health(s, p, a), on_enter, on_leave),
         "sync": _guarded("sync", lambda r: _sync(s, p, r), on_enter, on_leave),
         "list-messages": _guarded(
             "list-messages", lambda q: _list_messages(s, p, q), on_enter, on_leave

@@ -30,6 +30,7 @@ from .model import (
     Config,
     IdleMode,
     LoggingSettings,
+    MetricsSettings,
     OAuth2Auth,
     PasswordAuth,
     PolicyMode,
@@ -49,7 +50,7 @@ __all__ = ["SECTIONS", "load_config", "parse_config"]
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
-_TOP_KEYS = ("accounts", "attachments", "limits", "logging")
+_TOP_KEYS = ("accounts", "attachments", "limits", "logging", "metrics")
 _ACCOUNT_KEYS = (
     "id",
     "name",
@@ -133,6 +134,7 @@ _U32_MAX = 2**32 - 1
 # docs/config.md documents exactly these (tests/test_config_docs.py): a new key goes into
 # its tuple above and a row of the doc; a new table also gets an entry here.
 _LOGGING_KEYS = ("format", "level")
+_METRICS_KEYS = ("listen", "allow_remote")
 
 SECTIONS: Mapping[str, tuple[str, ...]] = {
     "": _TOP_KEYS,
@@ -148,6 +150,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "attachments": _ATTACH_KEYS,
     "limits": _LIMIT_KEYS,
     "logging": _LOGGING_KEYS,
+    "metrics": _METRICS_KEYS,
 }
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -206,9 +209,12 @@ def _dotted(path: KeyPath) -> str:
 
 
 class _Ctx:
-    def __init__(self, source: Path | None, lines: _Lines) -> None:
+    def __init__(self, source: Path | None, lines: _Lines, *, file_modes: bool = True) -> None:
         self.source = source
         self.lines = lines
+        #: Refuse a password file others can read (off for ``doctor``, whose credentials
+        #: step reports it, so that the other steps still run).
+        self.file_modes = file_modes
 
     def where(self, path: KeyPath) -> str:
         """``file:line: dotted.key`` (what every message starts with)."""
@@ -369,7 +375,7 @@ def _auth(
             raise ctx.error(
                 (*path, "password_file"), f"{pfile} does not exist or is unreadable"
             ) from None
-        if mode & 0o077:
+        if mode & 0o077 and ctx.file_modes:
             raise ctx.error(
                 (*path, "password_file"),
                 f"{pfile} is readable by group or others",
@@ -600,6 +606,22 @@ def _logging(ctx: _Ctx, raw: Any) -> LoggingSettings:
     )
 
 
+def _metrics(ctx: _Ctx, raw: Any) -> MetricsSettings:
+    from ..metrics import parse_listen
+
+    path: KeyPath = ("metrics",)
+    t = ctx.table(raw, path, _METRICS_KEYS)
+    listen = ctx.get(t, path, "listen", str)
+    if listen is not None:
+        try:
+            parse_listen(listen)
+        except ConfigError as exc:
+            raise ctx.error((*path, "listen"), exc.message, exc.hint) from None
+    return MetricsSettings(
+        listen=listen, allow_remote=ctx.get(t, path, "allow_remote", bool, False)
+    )
+
+
 def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
     path: KeyPath = ("accounts", index)
     t = ctx.table(raw, path, _ACCOUNT_KEYS)
@@ -642,8 +664,8 @@ def _files_sent(address: str, provider: str | None, smtp: Any) -> bool:
     return host is None or str(host).lower() == preset.smtp.host
 
 
-def parse_config(text: str, source: Path | None = None) -> Config:
-    """Parse config text.
+def parse_config(text: str, source: Path | None = None, *, file_modes: bool = True) -> Config:
+    """Parse config text (``file_modes`` False: accept a loose password file; the doctor).
 
     :raises ConfigError: syntax or semantic error, naming the line and key.
     """
@@ -654,7 +676,7 @@ def parse_config(text: str, source: Path | None = None) -> Config:
         raise ConfigError(
             f"{where}: invalid TOML: {exc}", hint="fix the syntax at that line"
         ) from None
-    ctx = _Ctx(source, _Lines(text))
+    ctx = _Ctx(source, _Lines(text), file_modes=file_modes)
     top = ctx.table(data, (), _TOP_KEYS)
     raw_accounts = top.get("accounts", [])
     if not isinstance(raw_accounts, list):
@@ -671,10 +693,11 @@ def parse_config(text: str, source: Path | None = None) -> Config:
         source=source,
         limits=_limits(ctx, top.get("limits", {})),
         logging=_logging(ctx, top.get("logging", {})),
+        metrics=_metrics(ctx, top.get("metrics", {})),
     )
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
+def load_config(path: str | os.PathLike[str], *, file_modes: bool = True) -> Config:
     """Read and validate the config file.
 
     :raises ConfigError: unreadable file, syntax error, or invalid values (with line and key).
@@ -689,4 +712,4 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {p}: {exc}") from None
-    return parse_config(text, p.resolve())
+    return parse_config(text, p.resolve(), file_modes=file_modes)

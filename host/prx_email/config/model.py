@@ -221,6 +221,16 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """``[metrics]``: the HTTP endpoint of the long-running commands (``--metrics`` wins)."""
+
+    #: ``HOST:PORT`` to serve on; None: no endpoint unless ``--metrics`` asks.
+    listen: str | None = None
+    #: Serve on a non-loopback address (the page names accounts and folders).
+    allow_remote: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActionSettings:
     """Mailbox actions (issue 11): where archive and delete move to, how many ids per call."""
 
@@ -259,6 +269,7 @@ class Config:
     limits: ToolLimitSettings = field(default_factory=ToolLimitSettings)
     source_missing: bool = False
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def describe_source(self) -> str:
         """The file this config came from, for messages: ``… (default, not found)`` if none."""

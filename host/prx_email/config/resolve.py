@@ -27,7 +27,7 @@ def local_config(source: Path | None = None) -> Config:
     return Config(accounts=(LOCAL_ACCOUNT,), source=source, source_missing=source is not None)
 
 
-def load_config(config: Config | PathArg | None) -> Config:
+def load_config(config: Config | PathArg | None, *, file_modes: bool = True) -> Config:
     """A ``Config`` as given, else the file ``config`` / ``PRX_EMAIL_CONFIG`` / the default.
 
     A missing default file gives :func:`local_config` (``source_missing`` set); a missing
@@ -49,7 +49,7 @@ def load_config(config: Config | PathArg | None) -> Config:
         return local_config(path)
     from .loader import load_config as load_file  # the loader pulls in auth validation
 
-    return load_file(path)
+    return load_file(path, file_modes=file_modes)
 
 
 def account_block(account_id: int) -> str:

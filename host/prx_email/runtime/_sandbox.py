@@ -33,11 +33,20 @@ from ..errors import (
     default_hint,
 )
 from ..errors import SANDBOX_OUTPUT_TOO_LARGE as SANDBOX_OUTPUT
+from ..metrics import record_sandbox_call
 from ._engine import deadline_ticks
 
 log = logging.getLogger(__name__)
 
 INVALID_ARGUMENT = ErrorCode.INVALID_ARGUMENT.envelope
+#: A failed call's code → its ``outcome`` label in ``prx_email_sandbox_calls_total``.
+_OUTCOMES = {
+    SANDBOX_TIMEOUT: "timeout",
+    SANDBOX_MEMORY: "memory",
+    SANDBOX_TRAP: "trap",
+    SANDBOX_OUTPUT: "too_large",
+    SANDBOX_CLOSED: "closed",
+}
 
 MiB = 1024 * 1024
 
@@ -244,6 +253,19 @@ class Sandbox:
             raise
 
     def _call(self, export: str, *args: str) -> str:
+        tool = args[0] if args else export
+        start = time.monotonic()
+        try:
+            result = self._call_slot(export, *args)
+        except SandboxError as exc:
+            record_sandbox_call(tool, _OUTCOMES.get(exc.code, "trap"), time.monotonic() - start)
+            raise
+        # The guest's envelope starts with its "ok" member (guest _envelope.py).
+        outcome = "error" if result.startswith('{"ok":false') else "ok"
+        record_sandbox_call(tool, outcome, time.monotonic() - start)
+        return result
+
+    def _call_slot(self, export: str, *args: str) -> str:
         slot = self._checkout()
         func = slot.execute if export == "execute" else slot.describe
         healthy = False

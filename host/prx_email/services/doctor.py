@@ -9,6 +9,8 @@
 
 A login is skipped when its credentials step failed; the network steps run regardless.
 With the network switch off, only the credentials steps run and ``network`` fails.
+:func:`health` is the agent's summary (``email.health``): each step's status and code only
+(details and hints name hosts and paths), and with the network off ``network`` is a skip.
 
 Each step is a :class:`Check` (pass / warn / fail / skip; a fail carries a hint and its
 ``EMAIL_…`` code). A step whose prerequisite failed is skipped, so the first fail is the
@@ -30,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..auth.credentials import read_secret_file
 from ..auth.manager import CredentialManager
@@ -41,6 +43,9 @@ from ..mail.imap import ImapClient, ListEntry, list_entries, open_transport
 from ..mail.smtp import SmtpConnection
 from .context import ServiceContext
 from .watch import IdleUnavailable, watch_mode
+
+if TYPE_CHECKING:
+    from ..types import HealthReport
 
 __all__ = [
     "CAPABILITY_EFFECTS",
@@ -53,6 +58,7 @@ __all__ = [
     "config_check",
     "diagnose",
     "dns_txt_lookup",
+    "health",
 ]
 
 #: A certificate expiring sooner than this is a warning.
@@ -611,3 +617,43 @@ async def diagnose(
             checks += await _mail_dns(acc.address, lookup)
         reports.append(AccountReport(acc.id, acc.name, tuple(checks)))
     return DoctorReport(config_check(ctx.config), tuple(reports))
+
+
+async def health(
+    ctx: ServiceContext,
+    account_id: int | None = None,
+    *,
+    network: bool,
+    txt_lookup: TxtLookup | None = None,
+) -> HealthReport:
+    """The checks of :func:`diagnose` as statuses and codes (``network``: the gate is open).
+
+    :raises AccountNotFound: ``account_id`` is not configured.
+    :raises ConfigError: the plugin runs with a custom credential provider (no token status).
+    """
+    from ..errors import ConfigError, NetworkDisabled
+    from ..types import AccountHealth, HealthReport, HealthStatus, HealthStep
+
+    if not isinstance(ctx.credentials, CredentialManager):
+        raise ConfigError(
+            "health checks need the plugin's own credential manager",
+            hint="open the plugin without a custom credential provider",
+        )
+    refused = None if network else NetworkDisabled("the network flag is off")
+    report = await diagnose(
+        ctx,
+        account_id=account_id,
+        txt_lookup=txt_lookup or dns_txt_lookup(timeout=2.0),
+        network_refused=refused,
+    )
+    accounts = []
+    for acc in report.accounts:
+        steps = []
+        for c in acc.checks:
+            status = HealthStatus(c.status.value)
+            if c.step == "network" and refused is not None:
+                status = HealthStatus.SKIP  # not a failure of the account: the flag is off
+            steps.append(HealthStep(c.step, status, c.error_code))
+        accounts.append(AccountHealth(acc.account_id, tuple(steps)))
+    ok = all(s.status is not HealthStatus.FAIL for a in accounts for s in a.steps)
+    return HealthReport(ok=ok, network_checked=refused is None, accounts=tuple(accounts))

@@ -28,6 +28,7 @@ from ..types import (
     FolderInfo,
     FolderList,
     ForwardRequest,
+    HealthReport,
     ListQuery,
     Message,
     MessagePage,
@@ -189,6 +190,14 @@ class Services:
             )
             for acc in self.ctx.config.accounts
         ]
+
+    def health(self, account_id: int | None, *, network: bool) -> HealthReport:
+        """The doctor's checks as a summary; offline checks only when ``network`` is off."""
+        from . import doctor
+
+        if account_id is not None:
+            self.ctx.account(account_id)
+        return self._run(doctor.health(self.ctx, account_id, network=network), "the health checks")
 
     # Service modules are imported on first use: the network ones pull in aioimaplib,
     # aiosmtplib and ssl, which a plugin that only reads the store never needs, and

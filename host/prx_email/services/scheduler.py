@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from ..errors import EmailError, ErrorCode, OperationTimeout
 from ..logging_setup import new_run_id, run_scope
+from ..metrics import record_sync
 from ..store.sync_state import JobState, SyncStateRepo
 from ..types import SyncRequest
 from .context import ServiceContext
@@ -202,6 +203,13 @@ async def run_sync_runner(
                     except EmailError:
                         raise  # OperationTimeout is a TimeoutError too: keep its own message
                     except TimeoutError as exc:
+                        # The sync was cancelled mid-run, before it could count itself.
+                        record_sync(
+                            job.account_id,
+                            job.folder,
+                            config.job_timeout_seconds,
+                            error_code=ErrorCode.TIMEOUT.envelope,
+                        )
                         raise OperationTimeout(
                             f"sync of {job.folder} took longer than "
                             f"{config.job_timeout_seconds:g} s",

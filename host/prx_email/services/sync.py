@@ -61,6 +61,7 @@ from ..mail.imap import (
     format_uid_set,
 )
 from ..mail.parse import parse_message, parse_summary
+from ..metrics import record_sync
 from ..store.cursor import decode_cursor
 from ..store.messages import MessageStore, StoreItem, SummaryItem
 from ..store.sync_state import FolderState, SyncStateRepo
@@ -367,11 +368,26 @@ async def sync_folder(
     budget: int | None = None,
     progress: ProgressFn | None = None,
 ) -> FolderReport:
-    """Sync one folder on an open connection (library errors mapped)."""
+    """Sync one folder on an open connection (library errors mapped); every run counts in
+    the metrics, whoever runs it (``sync``, the watcher)."""
     server = _imap_server(acc)
     run = _FolderRun(ctx, acc, client, folder, MessageStore(ctx.db), progress)
-    with map_imap_errors(server.host, server.port, folder=folder, timeout=server.timeout):
-        return await run.run(budget)
+    start = time.monotonic()
+    try:
+        with map_imap_errors(server.host, server.port, folder=folder, timeout=server.timeout):
+            rep = await run.run(budget)
+    except EmailError as exc:
+        record_sync(acc.id, folder, time.monotonic() - start, error_code=exc.code.envelope)
+        raise
+    record_sync(
+        acc.id,
+        folder,
+        time.monotonic() - start,
+        fetched=rep.fetched,
+        flags=rep.flags_updated,
+        expunged=rep.expunged,
+    )
+    return rep
 
 
 async def complete_pending(ctx: ServiceContext, account_id: int) -> int:
@@ -426,7 +442,13 @@ async def _sync(
         raise InvalidArgument("max_messages must be at least 1", hint="omit it for no limit")
     folders = (req.folder,) if req.folder else acc.sync.folders
     budget = req.max_messages
-    client = await open_imap(ctx, acc)
+    start = time.monotonic()
+    try:
+        client = await open_imap(ctx, acc)
+    except EmailError as exc:  # a failed login is a failed run of every folder asked for
+        for folder in folders:
+            record_sync(acc.id, folder, time.monotonic() - start, error_code=exc.code.envelope)
+        raise
     reports: list[FolderReport] = []
     synced: list[str] = []
     try:
@@ -435,6 +457,7 @@ async def _sync(
         for folder in folders:
             start = time.monotonic()
             rep = await sync_folder(ctx, acc, client, folder, budget=budget, progress=progress)
+            seconds = time.monotonic() - start
             log.info(
                 "folder synced: %d new, %d flag changes, %d expunged",
                 rep.fetched,
@@ -443,7 +466,7 @@ async def _sync(
                 extra={
                     "account": acc.id,
                     "folder": folder,
-                    "duration_ms": round((time.monotonic() - start) * 1000),
+                    "duration_ms": round(seconds * 1000),
                 },
             )
             reports.append(rep)

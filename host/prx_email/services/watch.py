@@ -42,6 +42,7 @@ from ..config.model import AccountConfig, IdleMode
 from ..errors import ConfigError, EmailError, ProtocolError
 from ..mail.errors import map_imap_errors
 from ..mail.imap import CommandFailed, IdleEnd, ImapClient, idle
+from ..metrics import record_sync
 from .context import ServiceContext
 from .imap_login import imap_server, login
 from .scheduler import (
@@ -260,7 +261,14 @@ class _FolderWatch:
 
         acc = self.account
         if self.client is None:
-            self.client = await login(self.ctx.credentials, acc)
+            start = time.monotonic()
+            try:
+                self.client = await login(self.ctx.credentials, acc)
+            except EmailError as exc:  # a failed login is a failed run, as in services.sync
+                record_sync(
+                    acc.id, job.folder, time.monotonic() - start, error_code=exc.code.envelope
+                )
+                raise
             self.client.keepalive()  # IDLE is silent for minutes: notice a dead peer anyway
             server = imap_server(acc)
             with map_imap_errors(server.host, server.port, timeout=server.timeout):

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from ._attachment import AttachmentMeta, ParsedAttachment
     from ._draft import DraftInfo, DraftRequest, DraftState, DraftStatus
+    from ._health import AccountHealth, HealthReport, HealthStatus, HealthStep
     from ._limits import ToolLimits, check_dates
     from ._message import Header, Message, MessagePage, MessageSummary, Removal
     from ._outbox import OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
@@ -85,6 +86,10 @@ _LAZY = {
     "DraftStatus": "._draft",
     "SyncReport": "._sync",
     "SyncRequest": "._sync",
+    "AccountHealth": "._health",
+    "HealthReport": "._health",
+    "HealthStatus": "._health",
+    "HealthStep": "._health",
 }
 
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
@@ -96,6 +101,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Account",
+    "AccountHealth",
     "AccountId",
     "ActionOutcome",
     "ActionResult",
@@ -114,6 +120,9 @@ __all__ = [
     "ForwardMode",
     "ForwardRequest",
     "Header",
+    "HealthReport",
+    "HealthStatus",
+    "HealthStep",
     "ListQuery",
     "Message",
     "MessageKey",

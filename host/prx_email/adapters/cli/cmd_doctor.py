@@ -1,9 +1,10 @@
 """``prx-email doctor [--account ID] [--json]``: check each account step by step.
 
 Exit 0 when no step failed (warnings allowed), 1 otherwise; an invalid config is the
-``config`` step failing. Like ``sync``, it reaches servers only with
-``PRX_EMAIL_ENABLE_REAL_NETWORK=1``; without it the offline checks run and a ``network``
-step fails with that hint. ``--json`` prints one JSON document (``DoctorReport.to_json``).
+``config`` step failing, a password file others can read the ``credentials`` step. Like
+``sync``, it reaches servers only with ``PRX_EMAIL_ENABLE_REAL_NETWORK=1``; without it the
+offline checks run and a ``network`` step fails with that hint. ``--json`` prints one JSON
+document (``DoctorReport.to_json``).
 """
 
 from __future__ import annotations
@@ -38,15 +39,17 @@ def register(subparsers: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> DoctorReport:
-    from ...api import load_config
     from ...auth import default_manager
     from ...bridge.gate import require_network
+    from ...config.resolve import load_config
     from ...services.context import ServiceContext
     from ...services.doctor import dns_txt_lookup
     from ...store.db import Database
 
     try:
-        config = load_config(args.config)
+        # A loose password file is the credentials step's failure, not the config's: the
+        # other steps still run (a sync would refuse the same config at load time).
+        config = load_config(args.config, file_modes=False)
     except ConfigError as exc:
         fail = Check(
             "config",

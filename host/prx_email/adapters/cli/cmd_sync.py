@@ -8,6 +8,8 @@ their zone. On a terminal each job gets a progress bar; otherwise one plain line
 
 ``--watch`` is ``prx-email watch`` (``cmd_watch``): one IMAP connection per folder in IDLE
 (or polling), the outbox drained between syncs, one JSON line per sync with ``--json``.
+With ``--metrics HOST:PORT`` (or ``[metrics] listen``) it serves the Prometheus metrics
+meanwhile.
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "outbox drains, at least 1 (default: the accounts' interval_seconds)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="with --watch, serve Prometheus metrics on HOST:PORT (loopback unless "
+        "[metrics] allow_remote; default: the config's [metrics] listen)",
+    )
     p.add_argument(
         "--env-prefix",
         default="PRX_EMAIL",
@@ -307,7 +315,9 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
         db=Database(resolve_db_path(args.db)),
         credentials=default_manager(),
     )
+    server = None
     try:
+        server = _metrics_server(ctx, args)
         if args.account is not None:
             ctx.account(args.account)  # AccountNotFound before any network
         if args.watch:
@@ -316,7 +326,29 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
             return await watch_main(ctx, args, out)
         return 1 if await _round(ctx, args, out) else 0
     finally:
+        if server is not None:
+            server.close()
         ctx.db.close()
+
+
+def _metrics_server(ctx: Any, args: argparse.Namespace) -> Any:
+    """The metrics endpoint of ``--watch`` (flag, else ``[metrics] listen``), or None.
+
+    :raises InvalidArgument: ``--metrics`` without ``--watch``.
+    :raises ConfigError: a bad or non-loopback address, or a port in use.
+    """
+    if not args.watch:
+        if args.metrics is None:
+            return None
+        raise InvalidArgument(
+            "--metrics needs --watch", hint="a one-shot sync exits at once; use `prx-email metrics`"
+        )
+    from ...metrics import serve_configured
+
+    server = serve_configured(ctx, args.metrics)
+    if server is not None:
+        print(f"metrics: serving {server.url}", file=sys.stderr, flush=True)
+    return server
 
 
 def reload(ctx: Any, args: argparse.Namespace, out: TextIO) -> bool:

@@ -8,15 +8,24 @@ waits for the backoff with its ``attempts`` unchanged and never becomes ``dead``
 possible resend counts, and the last allowed attempt sends without it.)
 
 A transport failure after DATA started leaves the outcome unknown: see :func:`unknown`.
+
+Each attempt runs under its own ``run_id`` (:meth:`Deliverer.attempt`): every log line of
+the attempt carries it, so do the error it stored (``EmailError.run_id``, shown in the
+envelope's ``detail``) and its one summary line (``outbox_id``, ``account``,
+``error_code``, ``duration_ms``); it is counted in ``prx_email_send_attempts_total`` by
+outcome and error code.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,8 +38,10 @@ from ...errors import (
     SmtpPermanent,
     TlsFailed,
 )
+from ...logging_setup import new_run_id, run_scope
 from ...mail.errors import SmtpTransientReply, is_transient
 from ...mail.smtp import Delivery, SmtpConnection
+from ...metrics import record_send_attempt
 from ...store.outbox import Claimed, OutboxRepo
 from ...types import OutboxStatus
 from ..circuit import CircuitBreaker, CircuitSettings
@@ -197,6 +208,37 @@ class Deliverer:
         self.errors: dict[int, EmailError] = {}
         #: The server could not be reached in this run: do not hammer it again.
         self.unreachable = False
+        #: How each row's attempt ended: (outcome, queued again for a later attempt).
+        self.outcomes: dict[int, tuple[str, bool]] = {}
+
+    @contextlib.contextmanager
+    def attempt(self, row: Claimed) -> Iterator[str]:
+        """One delivery attempt of ``row``: its run id, its summary log line and metric."""
+        self.errors.pop(row.id, None)  # an earlier attempt's, in this same run
+        with run_scope(new_run_id()) as run_id:
+            start = time.monotonic()
+            try:
+                yield run_id
+            finally:
+                outcome, retry = self.outcomes.pop(row.id, ("lost-claim", False))
+                exc = self.errors.get(row.id)
+                code = exc.code.envelope if exc is not None else None
+                if exc is not None:
+                    # One error object may stop a whole batch: each row gets its own run id.
+                    exc = self.errors[row.id] = copy.copy(exc)
+                    exc.run_id = run_id
+                record_send_attempt(self.account.id, outcome, code, retry=retry)
+                fields = {
+                    "outbox_id": row.id,
+                    "account": self.account.id,
+                    "duration_ms": round((time.monotonic() - start) * 1000),
+                }
+                if code is None:
+                    log.info("outbox delivery: %s", outcome, extra=fields)
+                else:
+                    log.warning(
+                        "outbox delivery: %s", outcome, extra={**fields, "error_code": code}
+                    )
 
     def _lease(self) -> float:
         return float(self.account.send.lease_seconds)
@@ -226,6 +268,7 @@ class Deliverer:
     ) -> None:
         """End the attempt as ``failed``, due after the backoff; ``error`` gets the due time."""
         nxt = now + backoff(self.account, row.attempt if counted else row.attempt - 1)
+        self.outcomes[row.id] = (outcome, True)
         held = self.repo.finalize(
             row,
             status=OutboxStatus.FAILED,
@@ -262,6 +305,7 @@ class Deliverer:
             )
             return
         exhausted = is_transient(exc)
+        self.outcomes[row.id] = ("exhausted" if exhausted else "permanent", False)
         held = self.repo.finalize(
             row,
             status=OutboxStatus.DEAD,
@@ -322,20 +366,24 @@ class Deliverer:
                 if row.id not in held:
                     self.report.lost_claims += 1
                     continue
-            if row.verify_sent and await self._settled_by_sent(row):
-                continue
-            if not self.conn.connected:
-                try:
-                    await self.conn.connect()
-                except EmailError as exc:
-                    # The server is unreachable or refuses us: every row of this batch waits.
-                    self._failure(exc)
-                    counted = counts_as_attempt(exc)
-                    self.unreachable = not counted
-                    for rest in rows[i:]:
-                        self._fail(rest, exc, counted=counted)
-                    return
-            await self._deliver(row)
+            with self.attempt(row):
+                if row.verify_sent and await self._settled_by_sent(row):
+                    continue
+                if not self.conn.connected:
+                    try:
+                        await self.conn.connect()
+                    except EmailError as exc:
+                        # The server is unreachable or refuses us: every row of this batch
+                        # waits (each its own attempt, with its own run id).
+                        self._failure(exc)
+                        counted = counts_as_attempt(exc)
+                        self.unreachable = not counted
+                        self._fail(row, exc, counted=counted)
+                        for rest in rows[i + 1 :]:
+                            with self.attempt(rest):
+                                self._fail(rest, exc, counted=counted)
+                        return
+                await self._deliver(row)
 
     async def _deliver(self, row: Claimed) -> None:
         started = [False]
@@ -358,6 +406,7 @@ class Deliverer:
                 status = unknown(
                     self.repo, self.account, row, self.ctx.clock(), exc.message, can_verify=True
                 )
+                self.outcomes[row.id] = ("unknown", status is OutboxStatus.FAILED)
                 self._count(status is not OutboxStatus.SENDING, status.value)
                 return
             self._fail(row, exc, code=code)
@@ -401,6 +450,7 @@ class Deliverer:
             return False
         if settle_found(self.repo, self.ctx.clock(), row, row.deferred):
             self.report.recovered += 1
+            self.outcomes[row.id] = ("recovered", False)
         else:
             self.report.lost_claims += 1
         return True
@@ -450,6 +500,7 @@ class Deliverer:
             )
             return
         copy = keeps_copy(self.account)
+        self.outcomes[row.id] = ("sent" if not d.refused else "partial", False)
         held = self.repo.finalize(
             row,
             status=OutboxStatus.SENT,

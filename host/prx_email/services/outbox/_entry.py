@@ -88,10 +88,12 @@ def _answer(entry: OutboxEntry, error: EmailError | None) -> OutboxEntry:
     :raises EmailError: the real error (connection, timeout, 4xx …); the row is queued.
     """
     if entry.status is OutboxStatus.DEAD:
-        raise SmtpPermanent(
+        dead = SmtpPermanent(
             f"outbox #{entry.id} was not delivered: {entry.last_error}",
             hint="the row is dead and will not be retried; fix the cause and send a new message",
-        ) from error
+        )
+        dead.run_id = error.run_id if error is not None else None
+        raise dead from error
     if entry.status is OutboxStatus.SENT or error is None:
         return entry
     if entry.status is OutboxStatus.HELD:
