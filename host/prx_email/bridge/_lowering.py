@@ -147,16 +147,7 @@ def plan_for(ty: Any, result_err: type, error_of: Callable[[Any], Any]) -> Plan:
         return plan_for(t, result_err, error_of)
 
     if isinstance(ty, _types.String):
-        k_string = _K["STRING"]
-
-        def low_string(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
-            if not isinstance(val, str):
-                raise TypeError("expected string type")
-            data = val.encode("utf-8")
-            mv[off] = k_string
-            _byte_vec_new(base + off + OF, len(data), data)
-
-        return low_string
+        return _text_plan(_K["STRING"], "expected string type")
     if isinstance(ty, _types.Bool):
         k_bool = _K["BOOL"]
 
@@ -182,17 +173,8 @@ def plan_for(ty: Any, result_err: type, error_of: Callable[[Any], Any]) -> Plan:
         return _list_plan(sub(ty.element))
     if isinstance(ty, _types.RecordType):
         return _record_plan([(name, sub(t)) for name, t in ty.fields])
-    if isinstance(ty, _types.EnumType):
-        k_enum = _K["ENUM"]
-
-        def low_enum(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
-            if not isinstance(val, str):
-                raise TypeError("expected str type")
-            data = val.encode("utf-8")
-            mv[off] = k_enum
-            _byte_vec_new(base + off + OF, len(data), data)
-
-        return low_enum
+    if isinstance(ty, _types.EnumType):  # a case name: a byte vec, like a string
+        return _text_plan(_K["ENUM"], "expected str type")
     if isinstance(ty, _types.OptionType) and not ty._tagged():
         return _option_plan(sub(ty.payload), _classes(ty.payload))
     if isinstance(ty, _types.ResultType) and not ty._tagged():
@@ -200,6 +182,17 @@ def plan_for(ty: Any, result_err: type, error_of: Callable[[Any], Any]) -> Plan:
     if isinstance(ty, _types.VariantType):
         return _variant_plan(ty, sub)
     return _generic_plan(ty)
+
+
+def _text_plan(kind: int, refusal: str) -> Plan:
+    def low_text(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        if not isinstance(val, str):
+            raise TypeError(refusal)
+        data = val.encode("utf-8")
+        mv[off] = kind
+        _byte_vec_new(base + off + OF, len(data), data)
+
+    return low_text
 
 
 def _generic_plan(ty: Any) -> Plan:
