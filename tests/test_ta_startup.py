@@ -23,8 +23,8 @@ CLI = Path(sys.executable).with_name("prx-email")
 MARK = "MODULES "
 _WRAPPER = f"""
 import sys
-from prx_email.adapters.ta import main
-code = main()
+from prx_email.adapters.ta import run  # main() = run() + os._exit: no chance to report
+code = run()
 sys.stderr.write({MARK!r} + " ".join(sorted(sys.modules)) + "\\n")
 sys.exit(code)
 """

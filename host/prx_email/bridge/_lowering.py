@@ -9,8 +9,9 @@ half of an ``email.list`` call's CPU, more than the guest's own work.
 Here each host function's result type is compiled once (on its first call) into nested
 closures that know their field names (pre-encoded) and their children, and write each
 ``wasmtime_component_val_t`` through a ``memoryview`` over the C array wasmtime allocated:
-one C call per string or field name (each must be its own allocation: wasmtime frees them
-one by one) and plain buffer writes for everything else. What is lowered is exactly what the
+one C call per string (each must be its own allocation: wasmtime frees them one by one),
+one per record (its entries, field names included, copied in C from a template built once)
+and plain buffer writes for everything else. What is lowered is exactly what the
 generic path lowers (same case selection for untagged options/results/variants, the same
 ``ResultErr`` rule as ``_wasmtime_patches``); types without a plan here (flags, tuples,
 floats, chars, resources) use the generic ``convert_to_c`` at their place in the tree.
@@ -90,8 +91,10 @@ _list_new = _handle("wasmtime_component_vallist_new_uninit", [_vp, _sz])
 _list_delete = _handle("wasmtime_component_vallist_delete", [_vp])
 _record_new = _handle("wasmtime_component_valrecord_new_uninit", [_vp, _sz])
 _record_delete = _handle("wasmtime_component_valrecord_delete", [_vp])
-_val_new = _handle("wasmtime_component_val_new", [_vp], _vp)
-_val_delete = _handle("wasmtime_component_val_delete", [_vp])
+_record_copy = _handle("wasmtime_component_valrecord_copy", [_vp, _vp])
+_val_new = _handle("wasmtime_component_val_new", [_vp], _vp)  # moves *src onto the heap
+_val_free = _handle("wasmtime_component_val_free", [_vp])  # drops and frees a val_new box
+_templates: list[Any] = []  # record templates (field names), never freed
 _ZERO = ctypes.create_string_buffer(VAL)  # a bool false: what a new heap value starts as
 _ZERO_ADDR = ctypes.addressof(_ZERO)
 _P = struct.Struct("<Q")
@@ -129,7 +132,7 @@ def _heap(plan: Plan, val: Any, store: Any) -> int:
     try:
         plan(val, _view(addr, VAL), addr, 0, store)
     except BaseException:
-        _val_delete(addr)
+        _val_free(addr)
         raise
     return addr
 
@@ -229,22 +232,31 @@ def _list_plan(element: Plan) -> Plan:
 
 
 def _record_plan(fields: list[tuple[str, Plan]]) -> Plan:
+    """A record: its entries copied from a template holding the field names (one C call
+    allocates all of a record's names), then each value written in place."""
     k_record = _K["RECORD"]
-    named = [(name, name.encode("utf-8"), plan) for name, plan in fields]
-    n = len(named)
+    n = len(fields)
+    template = ffi.wasmtime_component_valrecord_t()  # kept for the process's lifetime
+    template_addr = ctypes.addressof(template)
+    _record_new(template_addr, n)
+    if n:
+        names = ctypes.cast(template.data, ctypes.c_void_p).value or 0
+        ctypes.memset(names, 0, n * ENTRY)  # every value bool false
+        for i, (name, _) in enumerate(fields):
+            encoded = name.encode("utf-8")
+            _byte_vec_new(names + i * ENTRY, len(encoded), encoded)
+    _templates.append(template)
+    named = [(name, i * ENTRY + ENTRY_VAL, plan) for i, (name, plan) in enumerate(fields)]
 
     def low_record(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
         slot = base + off + OF
-        _record_new(slot, n)
+        _record_copy(slot, template_addr)  # the slot is zeroed: nothing to drop there
         if n:
             data = _P.unpack_from(mv, off + OF + 8)[0]
-            view = _zeroed(data, n * ENTRY)
+            view = _view(data, n * ENTRY)
             try:
-                at = 0
-                for name, encoded, plan in named:
-                    _byte_vec_new(data + at, len(encoded), encoded)
-                    plan(getattr(val, name), view, data, at + ENTRY_VAL, store)
-                    at += ENTRY
+                for name, at, plan in named:
+                    plan(getattr(val, name), view, data, at, store)
             except BaseException:
                 _record_delete(slot)
                 mv[off : off + VAL] = bytes(VAL)
@@ -346,4 +358,5 @@ def lower_into(plan: Plan, val: Any, ptr: Any, store: Any) -> None:
     addr = ctypes.cast(ptr, ctypes.c_void_p).value
     if not addr:
         raise ValueError("no result slot")
+    ctypes.memset(addr, 0, VAL)  # wasmtime's slot is uninitialised: make it a bool false
     plan(val, _view(addr, VAL), addr, 0, store)

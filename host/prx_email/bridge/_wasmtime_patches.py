@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wasmtime import _ffi as ffi
-from wasmtime.component import _enter, _linker, _types
+from wasmtime.component import _enter, _func, _linker, _types
 
 from ..runtime import wasmtime_version
 from . import _lowering
@@ -118,6 +118,30 @@ def apply(result_err: type, error_of: Callable[[Any], Any]) -> None:
     ffi.bytes_to_capi = _bytes_to_capi
     if _lowering.check_layout():
         _linker.func_impl = _planned_func_impl(result_err, error_of)
+    _func.Func.type = _memo_func_type(_func.Func.type)  # type: ignore[method-assign,assignment]
+
+
+def _memo_func_type(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``Func.type`` kept per exported function: a guest call re-read it through the C API
+    (one call per parameter plus new type objects) before every call; it never changes."""
+
+    def memo_type(self: Any, store: Any) -> Any:
+        try:
+            return self.__dict__["_prx_memo_type"]
+        except KeyError:
+            fty = self.__dict__["_prx_memo_type"] = _FixedFuncType(original(self, store))
+            return fty
+
+    return memo_type
+
+
+class _FixedFuncType:
+    """A function type read once: its parameters and result, as ``FuncType`` answers them."""
+
+    def __init__(self, fty: Any) -> None:
+        with fty:
+            self.params = fty.params
+            self.result = fty.result
 
 
 #: Per host function (wasmtime-py's slab index): parameter types, result type, result plan.

@@ -9,6 +9,7 @@ answers ``ok: false`` naming it and exits instead of waiting to be killed.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import select
@@ -148,5 +149,14 @@ def _write(out: IO[bytes], response: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    """Console-script entry point (``prx-email-ta``)."""
-    return run()
+    """Console-script entry point (``prx-email-ta``): one request, then exit at once.
+
+    A process that answers one request skips what only a long-lived one needs: cyclic GC
+    passes while ~60 modules import (refcounting frees the rest), and, once the response
+    is written, freeing the instance and finalizing the interpreter (~15 ms and ~50 ms of
+    CPU here): the operating system reclaims it all. The store has committed by then.
+    """
+    gc.disable()
+    code = run()
+    sys.stderr.flush()
+    os._exit(code)
