@@ -1,6 +1,6 @@
 """Start-up benchmark: whole processes, as a runtime that spawns one per request sees them.
 
-    .venv/bin/python bench/bench_startup.py [--runs N]
+    .venv/bin/python bench/bench_startup.py [--runs N] [--baseline DIR]
 
 Each case is a fresh process timed from spawn to exit (wall clock) with its CPU time
 (user + system) and peak RSS (from ``wait4``): median and 90th percentile of the wall time,
@@ -8,9 +8,14 @@ its minimum (the closest to a quiet machine on a shared one), median CPU, over `
 The cases run interleaved (one process of each case per round), so the machine's load is the
 same for every row:
 
-- ``python -c pass``: the interpreter alone, the floor;
+- ``python -c pass``: the interpreter alone, the floor; ``import wasmtime.component``
+  (GC off, as in the adapter): the floor of any process that runs the sandbox;
 - the current CLI: ``prx-email call email.accounts`` and ``email.list`` of 50 messages;
 - the TA adapter: ``capabilities`` and ``fetch`` of 50 stored messages, network off.
+
+``--baseline DIR`` adds the two TA rows run from another checkout's ``host/`` (e.g.
+``git archive <commit> host | tar -x -C DIR``, plus a copy of the built ``plugin.wasm``): the
+"before" of an A/B in the same run, same store, same compiled artifact.
 
 The store holds 50 imported messages; the compiled component comes from the disk cache
 (warmed first, so no row pays the one-time compile). The package's bytecode is compiled first
@@ -74,6 +79,7 @@ def _once(argv: list[str], stdin: bytes, env: dict[str, str]) -> tuple[float, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--baseline", type=Path, help="a checkout whose host/ is the 'before'")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="prx-bench-startup-") as tmp:
         root = Path(tmp)
@@ -96,8 +102,20 @@ def main() -> int:
         )
         subprocess.run([str(BIN / "prx-email"), "warmup"], env=env, check=True, capture_output=True)
         fetch = json.dumps({"op": "fetch", "since": "1970-01-01T00:00:00Z", "limit": 50})
+        cap, fetch_line = b'{"op": "capabilities"}\n', fetch.encode() + b"\n"
+        extra_env: dict[str, dict[str, str]] = {}
+        ta_cmd = [
+            sys.executable,
+            "-c",
+            "import sys; from prx_email.adapters.ta import main; sys.exit(main())",
+        ]
         cases = [
             ("python -c pass", [sys.executable, "-c", "pass"], b""),
+            (
+                "python: import wasmtime.component",  # the floor under any sandboxed op
+                [sys.executable, "-c", "import gc; gc.disable(); import wasmtime.component"],
+                b"",
+            ),
             (
                 "prx-email call email.accounts",
                 [str(BIN / "prx-email"), "call", "email.accounts"],
@@ -108,19 +126,23 @@ def main() -> int:
                 [str(BIN / "prx-email"), "call", "email.list", '{"account_id": 1, "limit": 50}'],
                 b"",
             ),
-            ("prx-email-ta capabilities", [str(BIN / "prx-email-ta")], b'{"op": "capabilities"}\n'),
-            (
-                "prx-email-ta fetch (50, network off)",
-                [str(BIN / "prx-email-ta")],
-                fetch.encode() + b"\n",
-            ),
+            ("prx-email-ta capabilities", [str(BIN / "prx-email-ta")], cap),
+            ("prx-email-ta fetch (50, network off)", [str(BIN / "prx-email-ta")], fetch_line),
         ]
+        if opts.baseline is not None:
+            host = str((opts.baseline / "host").resolve())
+            subprocess.run(
+                [sys.executable, "-m", "compileall", "-q", host], check=True, capture_output=True
+            )
+            for label, stdin in (("capabilities", cap), ("fetch (50, network off)", fetch_line)):
+                cases.append((f"baseline prx-email-ta {label}", ta_cmd, stdin))
+                extra_env[f"baseline prx-email-ta {label}"] = {"PYTHONPATH": host}
         walls: dict[str, list[float]] = {label: [] for label, _, _ in cases}
         cpus: dict[str, list[float]] = {label: [] for label, _, _ in cases}
         rss: dict[str, float] = dict.fromkeys(walls, 0.0)
         for _ in range(opts.runs):
             for label, argv, stdin in cases:
-                wall, cpu, peak, out = _once(argv, stdin, env)
+                wall, cpu, peak, out = _once(argv, stdin, {**env, **extra_env.get(label, {})})
                 walls[label].append(wall * 1000)
                 cpus[label].append(cpu * 1000)
                 rss[label] = max(rss[label], peak)
