@@ -13,7 +13,6 @@ from typing import Any
 from ...api import Plugin
 from ...bridge.gate import network_enabled
 from ...config.model import AccountConfig, Config
-from ...config.presets import PRESETS, preset_for
 from ._protocol import FETCH_LIMIT_DEFAULT, ProtocolError, ok
 
 #: New messages one fetch syncs at most before answering (the rest come with the next one).
@@ -173,6 +172,8 @@ def draft_status(plugin: Plugin, config: Config, params: dict[str, Any]) -> dict
 
 
 def _provider(account: AccountConfig | None, address: str) -> str:
+    from ...config.presets import PRESETS, preset_for  # health only: not on fetch's path
+
     preset = preset_for(address)
     if account is not None and account.imap is not None:
         for candidate in PRESETS.values():
