@@ -20,6 +20,7 @@ from prx_email import NETWORK_ENV
 pytestmark = [pytest.mark.component]
 
 CLI = Path(sys.executable).with_name("prx-email")
+N = 25  # stored messages: more than one email.get_many batch (20)
 MARK = "MODULES "
 _WRAPPER = f"""
 import sys
@@ -68,12 +69,12 @@ def env(tmp_path_factory: pytest.TempPathFactory, plugin_wasm: Path) -> dict[str
     (root / "config.toml").write_text('[[accounts]]\nid = 1\naddress = "me@example.org"\n')
     mbox = root / "in.mbox"
     with mbox.open("wb") as fh:
-        for i in range(3):
+        for i in reversed(range(N)):  # newest first in the file; answers are oldest first
             msg = EmailMessage()
             msg["From"] = f"S{i} <s{i}@example.net>"
             msg["To"] = "me@example.org"
             msg["Subject"] = f"m{i}"
-            msg["Date"] = f"Thu, 0{i + 1} Jan 2026 10:00:00 +0000"
+            msg["Date"] = f"Thu, {i + 1:02d} Jan 2026 10:00:00 +0000"
             msg["Message-ID"] = f"<startup-{i}@example.net>"
             msg.set_content(f"body {i}\n")
             fh.write(b"From x@example.net Thu Jan  1 00:00:00 2026\n" + msg.as_bytes() + b"\n")
@@ -111,6 +112,14 @@ def test_capabilities_imports_no_heavy_module(env: dict[str, str]) -> None:
 def test_fetch_with_the_network_off_imports_no_heavy_module(env: dict[str, str]) -> None:
     response, modules = _spawn(env, {"op": "fetch", "since": "1970-01-01T00:00:00Z"})
     assert response["ok"] is True, response
-    assert [m["subject"] for m in response["messages"]] == ["m0", "m1", "m2"]
-    assert [m["body_text"].strip() for m in response["messages"]] == ["body 0", "body 1", "body 2"]
+    assert [m["subject"] for m in response["messages"]] == [f"m{i}" for i in range(N)]
+    assert [m["body_text"].strip() for m in response["messages"]] == [f"body {i}" for i in range(N)]
     assert _heavy(modules) == []
+
+
+def test_fetch_answers_the_oldest_limit_across_get_many_batches(env: dict[str, str]) -> None:
+    response, _ = _spawn(env, {"op": "fetch", "since": "2026-01-03T00:00:00Z", "limit": 21})
+    got = response["messages"]
+    assert [m["subject"] for m in got] == [f"m{i}" for i in range(2, 23)]
+    assert [m["id"] for m in got] == [f"<startup-{i}@example.net>" for i in range(2, 23)]
+    assert all(m["received_at"] >= "2026-01-03T00:00:00Z" for m in got)
