@@ -1,6 +1,6 @@
 """Runtime benchmark: cold start from the cached artifact, and per-call sandbox overhead.
 
-    .venv/bin/python bench/bench_runtime.py [--runs N] [--calls N]
+    .venv/bin/python bench/bench_runtime.py [--runs N] [--calls N] [--cached] [--generic-lowering]
 
 (a) Cold start: a NEW Python process opens the plugin from the compiled-artifact cache
     and answers one ``email.list``; wall time from spawn to exit, median of ``--runs``.
@@ -8,6 +8,11 @@
 (b) Per-call overhead: ``email.list`` through the sandbox (JSON in, guest validation,
     host function, WIT conversion, JSON out) versus ``services.mailbox.list_messages``
     called directly in the same process on the same store and data.
+
+``--cached`` skips the one-time compile (the artifact comes from ``PRX_EMAIL_CACHE_DIR`` or
+the per-user cache); ``--generic-lowering`` runs (b) with wasmtime-py's own per-field
+lowering and per-call type lookups instead of ``bridge/_lowering.py``'s plans (the "before"
+of an A/B: run both, alternating, on the same machine).
 """
 
 from __future__ import annotations
@@ -142,7 +147,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7, help="cold-start processes (median)")
     parser.add_argument("--calls", type=int, default=500, help="calls per path (median)")
     parser.add_argument("--copies", type=int, default=10, help="copies of the sample mailbox")
+    parser.add_argument("--cached", action="store_true", help="skip the one-time compile")
+    parser.add_argument(
+        "--generic-lowering", action="store_true", help="wasmtime-py's lowering (the baseline)"
+    )
     opts = parser.parse_args()
+    if opts.generic_lowering:
+        from prx_email.bridge import _lowering, _wasmtime_patches
+
+        _lowering.check_layout = lambda: False  # type: ignore[assignment]
+        _wasmtime_patches._memo_func_type = lambda original: original  # type: ignore[assignment]
 
     wasm = locate_component()
     with tempfile.TemporaryDirectory(prefix="prx-bench-") as tmp:
@@ -154,8 +168,16 @@ def main() -> int:
         report = importer.import_path(db, mbox, account_id=1, folder="INBOX")
         db.close()
 
-        compile_wall, compile_cpu = bench_compile(wasm, scratch / "cache")
-        cold = bench_cold_start(db_path, scratch / "cache", opts.runs)
+        if opts.cached:
+            from prx_email.runtime import cache_dir
+
+            cache = cache_dir()
+            compile_wall = compile_cpu = float("nan")
+            load_component(shared_engine(), wasm, directory=cache)
+        else:
+            cache = scratch / "cache"
+            compile_wall, compile_cpu = bench_compile(wasm, cache)
+        cold = bench_cold_start(db_path, cache, opts.runs)
         calls = bench_calls(db_path, opts.calls)
 
     def ms(values: list[float]) -> str:
@@ -164,6 +186,8 @@ def main() -> int:
     size = wasm.stat().st_size / 1e6
     load = os.getloadavg()[0]
     print(f"component {wasm.name}: {size:.1f} MB; load average {load:.1f} on {os.cpu_count()} CPUs")
+    lowering = "generic (wasmtime-py)" if opts.generic_lowering else "planned (bridge/_lowering)"
+    print(f"host-function result lowering: {lowering}")
     print(f"store: {report.imported} messages; email.list limit={LIMIT}")
     print()
     print(f"(a) start-up, median of {opts.runs} new processes       wall ms     CPU ms")

@@ -186,3 +186,36 @@ def test_second_open_of_the_real_component_uses_the_cache(
     assert stats.compiles == compiles
     assert _cache.artifact_paths(component_cache_dir / "components", loaded.key)
     assert os.environ[_cache.CACHE_ENV] == str(component_cache_dir)
+
+
+def test_a_verified_artifact_is_not_checksummed_again_until_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache, "STAMP_MIN_AGE", 0.0)
+    wasm = _wasm(tmp_path, EMPTY)
+    cache = tmp_path / "cache"
+    load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    (artifact,) = _artifacts(cache)
+    before = stats.checksummed
+    assert load_component(shared_engine(), wasm, directory=cache, use_memory=False).source == "disk"
+    assert stats.checksummed == before + 1  # checked once, then stamped
+    assert stat.S_IMODE(artifact.with_name(artifact.name + ".ok").stat().st_mode) == 0o600
+    assert load_component(shared_engine(), wasm, directory=cache, use_memory=False).source == "disk"
+    assert stats.checksummed == before + 1  # the stamp matched: no second checksum
+
+    good = artifact.read_bytes()
+    artifact.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))  # same size, new ctime
+    os.utime(artifact, ns=(artifact.stat().st_atime_ns, artifact.stat().st_mtime_ns + 10**9))
+    discarded = stats.discarded
+    again = load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    assert again.source == "compiled" and stats.discarded == discarded + 1
+    assert stats.checksummed == before + 2
+
+
+def test_the_stamp_waits_until_the_artifact_is_old_enough(tmp_path: Path) -> None:
+    """A file rewritten within one timestamp tick of its creation would keep its ctime."""
+    wasm = _wasm(tmp_path, EMPTY)
+    cache = tmp_path / "cache"
+    load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    load_component(shared_engine(), wasm, directory=cache, use_memory=False)
+    assert list((cache / "components").glob("*.ok")) == []  # younger than STAMP_MIN_AGE

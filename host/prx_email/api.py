@@ -16,29 +16,20 @@ tool name or bad arguments.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import envelope
-from .auth import (
-    ConfigReload,
-    CredentialManager,
-    EnvReload,
-    default_manager,
-    reload_auth_from_env,
-    reload_config,
-)
 from .bridge import HostServices, define_host
 from .bridge.hostfns import raise_pending
 from .bridge.policy import Policy, parse_mode
 from .config import Config, resolve_db_path
 from .config import resolve as config_resolve
-from .config.model import PolicyMode
+from .config.model import AccountConfig, PolicyMode
 from .envelope import Envelope
 from .errors import (
     INVALID_JSON,
@@ -60,8 +51,15 @@ from .runtime import (
     shared_engine,
 )
 from .services.context import ServiceContext
-from .services.facade import Services
 from .store.db import Database
+
+# Imported on first use, not here: asyncio (only ``aexecute``), the auth manager (OAuth2
+# refresh, token sealing: urllib, cryptography) and the services façade's network modules.
+# A process that answers one request from the store — the TA adapter, ``prx-email call`` —
+# would otherwise pay ~100 ms of imports it never uses.
+if TYPE_CHECKING:
+    from .auth import ConfigReload, CredentialManager, EnvReload
+    from .auth.credentials import Credential, Protocol_
 
 __all__ = ["Envelope", "Plugin", "load_config", "open_plugin"]
 
@@ -124,6 +122,8 @@ class Plugin:
 
     async def aexecute(self, tool: object, args: object = None) -> Envelope:
         """``execute`` in a worker thread: the event loop is never blocked by the guest."""
+        import asyncio
+
         return await asyncio.to_thread(self.execute, tool, args)
 
     def describe(self) -> list[dict[str, Any]]:
@@ -146,6 +146,8 @@ class Plugin:
         return catalogue
 
     async def adescribe(self) -> list[dict[str, Any]]:
+        import asyncio
+
         return await asyncio.to_thread(self.describe)
 
     def metrics(self) -> dict[str, Any]:
@@ -162,6 +164,9 @@ class Plugin:
 
         :raises ConfigError: the new file is invalid; the current config stays in effect.
         """
+        from .auth import reload_config
+
+        _resolve_credentials(self.context)  # so the reload can drop the manager's tokens
         result = reload_config(self.context, None if path is None else Path(path))
         # Instances ask for the tool limits once; fresh ones see the new config's.
         self._sandbox.recycle()
@@ -175,7 +180,9 @@ class Plugin:
         :raises InvalidArgument: a bad prefix or expiry value (nothing is changed then).
         :raises ConfigError: the plugin was opened with a custom credential provider.
         """
-        manager = self.context.credentials
+        from .auth import CredentialManager, reload_auth_from_env
+
+        manager = _resolve_credentials(self.context)
         if not isinstance(manager, CredentialManager):
             raise ConfigError(
                 "this plugin's credential provider does not take tokens from the environment",
@@ -218,6 +225,8 @@ class Plugin:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        import asyncio
+
         await asyncio.to_thread(self.close)  # joins the service loop thread
 
 
@@ -264,6 +273,38 @@ def _parse(raw: str) -> Envelope:
             ErrorCode.INTERNAL.envelope, "the plugin returned a malformed envelope"
         )
     return answer
+
+
+class DeferredCredentials:
+    """The process's ``CredentialManager``, created when a connection first asks for it.
+
+    ``ServiceContext.credentials`` of an opened plugin: a request that never connects
+    (network off, a store read) never imports the OAuth2 and sealing stack.
+    """
+
+    def __init__(self) -> None:
+        self._manager: CredentialManager | None = None
+
+    def resolve(self) -> CredentialManager:
+        if self._manager is None:
+            from .auth import default_manager
+
+            self._manager = default_manager()
+        return self._manager
+
+    async def credential(self, account: AccountConfig, protocol: Protocol_) -> Credential:
+        return await self.resolve().credential(account, protocol)
+
+    async def rejected(self, account: AccountConfig, protocol: Protocol_) -> bool:
+        return await self.resolve().rejected(account, protocol)
+
+
+def _resolve_credentials(context: ServiceContext) -> object:
+    """The context's real provider (a deferred one is created now and put in its place)."""
+    creds = context.credentials
+    if isinstance(creds, DeferredCredentials):
+        context.credentials = creds = creds.resolve()
+    return creds
 
 
 def _outbox_account(services: HostServices, outbox_id: int) -> int | None:
@@ -320,8 +361,10 @@ def open_plugin(
         else:
             database = Database(resolve_db_path(db))
             owned.append(database)
-        ctx = ServiceContext(config=cfg, db=database, credentials=default_manager())
+        ctx = ServiceContext(config=cfg, db=database, credentials=DeferredCredentials())
         if services is None:
+            from .services.facade import Services
+
             facade = Services(ctx)
             owned.append(facade)
             services = facade

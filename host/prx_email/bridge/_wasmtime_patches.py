@@ -1,4 +1,4 @@
-"""Two targeted fixes to wasmtime-py 50's dynamic value lowering, applied once.
+"""Targeted fixes to wasmtime-py 50's dynamic value lowering, applied once.
 
 1. **Correctness.** ``result<option<T>, E>`` cannot carry its err case from an untagged
    value: the option accepts any object, so every value is lowered as ``ok`` and an
@@ -11,7 +11,14 @@
    page of 20 summaries drops from ~30 ms to a few ms. ``bytes_to_capi`` also loses a
    redundant intermediate copy.
 
-Only fix 2 is guarded by the wasmtime version it was written against (it relies on the
+3. **Speed, per host function.** wasmtime-py's host-function trampoline (``_linker.func_impl``)
+   rebuilds the function's type objects on every call, so fix 2's memos never outlive a
+   call. The replacement here keeps each host function's parameter types and a lowering
+   plan for its result (``_lowering``: the result written straight into wasmtime's C
+   arrays) from its first call on; a host function's type is fixed by the WIT it was
+   linked for (one ``Linker`` per sandbox and component).
+
+Only fixes 2 and 3 are guarded by the wasmtime version it was written against (it relies on the
 private attribute layout of ``wasmtime.component._types``); on another version it is
 skipped. Fix 1 is applied on every version: it only adds a case for our own marker type
 and defers to the original for everything else (the bridge tests fail if it stops working).
@@ -24,9 +31,10 @@ from collections.abc import Callable
 from typing import Any
 
 from wasmtime import _ffi as ffi
-from wasmtime.component import _types
+from wasmtime.component import _enter, _func, _linker, _types
 
 from ..runtime import wasmtime_version
+from . import _lowering
 
 SUPPORTED = ("50.",)
 
@@ -108,3 +116,65 @@ def apply(result_err: type, error_of: Callable[[Any], Any]) -> None:
         _memo_method(cls, "_tagged")
         _memo_method(cls, "_cases")
     ffi.bytes_to_capi = _bytes_to_capi
+    if _lowering.check_layout():
+        _linker.func_impl = _planned_func_impl(result_err, error_of)
+    _func.Func.type = _memo_func_type(_func.Func.type)  # type: ignore[method-assign,assignment]
+
+
+def _memo_func_type(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``Func.type`` kept per exported function: a guest call re-read it through the C API
+    (one call per parameter plus new type objects) before every call; it never changes."""
+
+    def memo_type(self: Any, store: Any) -> Any:
+        try:
+            return self.__dict__["_prx_memo_type"]
+        except KeyError:
+            fty = self.__dict__["_prx_memo_type"] = _FixedFuncType(original(self, store))
+            return fty
+
+    return memo_type
+
+
+class _FixedFuncType:
+    """A function type read once: its parameters and result, as ``FuncType`` answers them."""
+
+    def __init__(self, fty: Any) -> None:
+        with fty:
+            self.params = fty.params
+            self.result = fty.result
+
+
+#: Per host function (wasmtime-py's slab index): parameter types, result type, result plan.
+_Plan = tuple[list[Any], Any, "_lowering.Plan | None"]
+_plans: dict[int, _Plan] = {}
+_trampolines: list[Any] = []  # the ctypes callbacks must outlive every linker using them
+
+
+def _planned_func_impl(result_err: type, error_of: Callable[[Any], Any]) -> Any:
+    """``_linker.func_impl`` with its types and result lowering kept per host function."""
+
+    def plan_of(idx: int, ty_raw: Any, store: Any) -> _Plan:
+        with _types.FuncType._from_ptr(ty_raw, owner=store) as fty:
+            params = [ty for _, ty in fty.params]
+            result = fty.result
+        lower = None if result is None else _lowering.plan_for(result, result_err, error_of)
+        plan = _plans[idx] = (params, result, lower)
+        return plan
+
+    @ffi.wasmtime_component_func_callback_t
+    def func_impl(idx, context, ty_raw, args, nargs, results, nresults):  # type: ignore[no-untyped-def]
+        def run(store: Any) -> None:
+            key = idx or 0
+            params, result_ty, lower = _plans.get(key) or plan_of(key, ty_raw, store)
+            assert len(params) == nargs and nresults == (0 if result_ty is None else 1)
+            pyargs = [ty.convert_from_c(args[i]) for i, ty in enumerate(params)]
+            result = _linker.FUNCTIONS.get(key)(store, *pyargs)
+            if lower is None:
+                assert result is None
+            else:
+                _lowering.lower_into(lower, result, results, store)
+
+        return _enter.catch_exceptions(context, run)
+
+    _trampolines.append(func_impl)
+    return func_impl

@@ -45,6 +45,8 @@ def _wit_name(name: str) -> str:
 
 # -- domain -> WIT ---------------------------------------------------------------
 
+#: Exactly these classes pass unchanged (subclasses — enums, bool — go through to_wit).
+_PLAIN = frozenset({str, int, type(None)})
 # Dataclass type -> [(Python field, WIT field)], filled on first use.
 _FIELDS: dict[type, list[tuple[str, str]]] = {}
 
@@ -68,8 +70,12 @@ def to_wit(value: Any) -> Any:
         ]
     if names is not None:
         rec = Record()
+        fields = rec.__dict__  # Record is a plain attribute bag: fill its dict directly
         for name, wit in names:
-            setattr(rec, wit, to_wit(getattr(value, name)))
+            field = getattr(value, name)
+            # Most fields are plain scalars: no call, no isinstance chain (a page of 20
+            # summaries is ~400 fields; the recursion was a tenth of an email.list call).
+            fields[wit] = field if type(field) in _PLAIN else to_wit(field)
         return rec
     if isinstance(value, tuple | list):
         return [to_wit(v) for v in value]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -21,7 +20,10 @@ def locate_component(explicit: str | os.PathLike[str] | None = None) -> Path:
     elif os.environ.get(COMPONENT_ENV):
         path = Path(os.environ[COMPONENT_ENV])
     else:
-        path = Path(str(resources.files("prx_email").joinpath("_data", "plugin.wasm")))
+        # The package's own directory, not importlib.resources (it imports tempfile, shutil,
+        # zipfile: ~10 ms of every start): wasmtime needs a real file, so the package is
+        # never run from a zip anyway.
+        path = Path(__file__).resolve().parent.parent / "_data" / "plugin.wasm"
     if not path.is_file():
         raise ConfigError(
             f"the plugin component is missing: {path}",

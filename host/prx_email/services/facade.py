@@ -9,12 +9,10 @@ the guest call.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import AccountConfig, Config
 from ..errors import EmailError, InternalError, OperationTimeout
@@ -46,6 +44,9 @@ from ..types import (
 )
 from .context import ServiceContext
 
+if TYPE_CHECKING:
+    import asyncio
+
 T = TypeVar("T")
 
 #: Upper bound for one async service call (sync of a large folder, SMTP delivery).
@@ -53,7 +54,11 @@ DEFAULT_TIMEOUT = 600.0
 
 
 class _LoopThread:
-    """An event loop running forever on a daemon thread, started on first use."""
+    """An event loop running forever on a daemon thread, started on first use.
+
+    asyncio is imported here, on first use: a process that only reads the store (one TA
+    request, a CLI call) does not pay its ~15-30 ms import.
+    """
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -63,6 +68,8 @@ class _LoopThread:
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
+                import asyncio
+
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(
                     target=loop.run_forever, name="prx-email-services", daemon=True
@@ -76,6 +83,9 @@ class _LoopThread:
         return self._loop is not None
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float, what: str, hint: str) -> T:
+        import asyncio
+        import concurrent.futures
+
         future = asyncio.run_coroutine_threadsafe(coro, self.loop())
         try:
             return future.result(timeout)
@@ -161,6 +171,8 @@ class Services:
             self._pool = self.ctx.imap_sessions = SessionPool()
 
     def _run(self, coro: Coroutine[Any, Any, T], what: str, hint: str = _RETRY_LATER) -> T:
+        import asyncio
+
         try:
             return self._loop.run(coro, self.timeout, what, hint)
         except EmailError:
@@ -463,9 +475,11 @@ class Services:
         return actions.thread(self.ctx, account_id, key)
 
     def get_many(self, account_id: int, ids: Sequence[int]) -> list[Message | None]:
-        from . import actions
+        # A store read: services.mailbox, not the actions package (it imports the IMAP stack).
+        from . import mailbox
 
-        return actions.get_many(self.ctx, account_id, ids)
+        self.ctx.account(account_id)
+        return mailbox.get_many(self.ctx.db, account_id, ids)
 
     def attachment(
         self, account_id: int, key: int, index: int, *, inline: bool, network: bool

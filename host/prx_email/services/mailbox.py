@@ -5,7 +5,8 @@ Each read is: store read → complete the pending rows it needs (``services/comp
 
 - ``list_messages`` reads its page once, completes only its pending rows and patches
   those summaries in memory (snippet, attachments, and any field the full parse corrects);
-- ``get_message`` completes the one row, then reads it;
+- ``get_message`` completes the one row, then reads it; ``get_many`` the same for up to
+  ``GET_MANY_LIMIT`` rows at once (one completion pass, one bound check);
 - ``search_local`` completes the account's pending rows (their bodies are not indexed
   yet), then searches.
 """
@@ -13,6 +14,7 @@ Each read is: store read → complete the pending rows it needs (``services/comp
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from ..errors import InvalidArgument
 from ..store.db import Database
@@ -29,7 +31,19 @@ from ..types import (
 )
 from .completion import complete_keys, complete_pending, lenient_saver
 
-__all__ = ["get_message", "list_messages", "search_local"]
+__all__ = [
+    "GET_MANY_LIMIT",
+    "check_ids",
+    "get_many",
+    "get_message",
+    "list_messages",
+    "search_local",
+]
+
+#: Most messages one ``get_many`` returns.
+GET_MANY_LIMIT = 20
+#: Named in the over-the-limit hint (the guest uses the same words).
+GET_MANY_SETTING = "email.get_many's maximum"
 
 
 def _patched(summary: MessageSummary, done: CompletedRow) -> MessageSummary:
@@ -71,6 +85,36 @@ def get_message(db: Database, account_id: AccountId, key: MessageKey) -> Message
     """
     complete_pending(db, account_id, keys=(key,), saver=lenient_saver)
     return MessageStore(db).get(account_id, key)
+
+
+def check_ids(ids: Sequence[MessageKey], limit: int, what: str, setting: str) -> list[MessageKey]:
+    """Distinct ids in the order given. :raises InvalidArgument: none, or over ``limit``.
+
+    The guest refuses with the same words (``prx_email_guest._kinds.Ids``).
+    """
+    out = list(dict.fromkeys(int(i) for i in ids))
+    if not out:
+        raise InvalidArgument(f"no {what} given", hint="pass one message id or a list of ids")
+    if len(out) > limit:
+        raise InvalidArgument(
+            f"{len(out)} {what} given, over the limit of {limit}",
+            hint=f"split the call into batches of {limit} ({setting})",
+        )
+    return out
+
+
+def get_many(
+    db: Database, account_id: AccountId, ids: Sequence[MessageKey]
+) -> list[Message | None]:
+    """Up to ``GET_MANY_LIMIT`` full messages, in the order given; None for an unknown id.
+
+    :raises InvalidArgument: no ids or more than the limit.
+    :raises StorageError:
+    """
+    wanted = check_ids(ids, GET_MANY_LIMIT, "ids", GET_MANY_SETTING)
+    complete_pending(db, account_id, keys=wanted, saver=lenient_saver)
+    ms = MessageStore(db)
+    return [ms.get(account_id, k) for k in wanted]
 
 
 def search_local(db: Database, q: SearchQuery) -> MessagePage:

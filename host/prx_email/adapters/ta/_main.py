@@ -9,61 +9,29 @@ answers ``ok: false`` naming it and exits instead of waiting to be killed.
 
 from __future__ import annotations
 
-import argparse
+import gc
 import logging
 import os
 import select
 import sys
 import threading
 from collections.abc import Sequence
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 from ...errors import EmailError
+from ._cmdline import (
+    TIMEOUT_ENV,
+    ArgError,
+    HelpRequested,
+    add_options,
+    parse_argv,
+    resolve_timeout,
+)
 from ._protocol import MAX_REQUEST_BYTES, ProtocolError, encode, failure, parse_line
 
-TIMEOUT_ENV = "PRX_EMAIL_TA_TIMEOUT"
-DEFAULT_TIMEOUT = 30.0
+__all__ = ["add_options", "answer", "main", "read_request", "respond", "run", "serve"]
+
 log = logging.getLogger("prx_email.ta")
-
-
-class _ArgError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _ArgError(message)
-
-
-def build_parser(prog: str = "prx-email-ta") -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description="TA messaging-plugin protocol v1 over stdin/stdout.")
-    add_options(p)
-    p.add_argument("--db", metavar="PATH", help="the store (default: $PRX_EMAIL_DB)")
-    p.add_argument("--config", metavar="PATH", help="the config (default: $PRX_EMAIL_CONFIG)")
-    return p
-
-
-def add_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help=f"answer ok:false after this long (default: ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT:g})",
-    )
-
-
-def _timeout(given: float | None) -> float:
-    if given is not None:
-        value = given
-    else:
-        raw = os.environ.get(TIMEOUT_ENV, "").strip()
-        try:
-            value = float(raw) if raw else DEFAULT_TIMEOUT
-        except ValueError:
-            raise _ArgError(f"{TIMEOUT_ENV} is not a number: {raw[:32]!r}") from None
-    if not 0 < value < 86400 or value != value:
-        raise _ArgError(f"the timeout must be between 0 and 86400 seconds, got {value:g}")
-    return value
 
 
 def read_request(fd: int) -> bytes:
@@ -125,15 +93,15 @@ def run(argv: Sequence[str] | None = None, *, prog: str = "prx-email-ta") -> int
     out = _claim_stdout()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
     try:
-        args = build_parser(prog).parse_args(list(sys.argv[1:] if argv is None else argv))
-        timeout = _timeout(args.timeout)
-    except _ArgError as exc:
+        opts = parse_argv(sys.argv[1:] if argv is None else argv, prog)
+        timeout = resolve_timeout(opts.timeout)
+    except ArgError as exc:
         _write(out, failure(f"bad command line for {prog}: {exc}"))
         return 0
-    except SystemExit:  # --help: its text went to stderr; still answer one line
+    except HelpRequested:  # its text went to stderr; still answer one line
         _write(out, failure(f"{prog} reads one JSON request line on stdin"))
         return 0
-    return respond(out, timeout, args.db, args.config)
+    return respond(out, timeout, opts.db, opts.config)
 
 
 def answer(
@@ -143,8 +111,8 @@ def answer(
     stream claimed, the timeout resolved (``None``: the environment's, else the default)."""
     out = _claim_stdout()
     try:
-        seconds = _timeout(timeout)
-    except _ArgError as exc:
+        seconds = resolve_timeout(timeout)
+    except ArgError as exc:
         _write(out, failure(f"bad command line for {prog}: {exc}"))
         return 0
     return respond(out, seconds, db, config)
@@ -181,5 +149,14 @@ def _write(out: IO[bytes], response: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    """Console-script entry point (``prx-email-ta``)."""
-    return run()
+    """Console-script entry point (``prx-email-ta``): one request, then exit at once.
+
+    A process that answers one request skips what only a long-lived one needs: cyclic GC
+    passes while ~60 modules import (refcounting frees the rest), and, once the response
+    is written, freeing the instance and finalizing the interpreter (~15 ms and ~50 ms of
+    CPU here): the operating system reclaims it all. The store has committed by then.
+    """
+    gc.disable()
+    code = run()
+    sys.stderr.flush()
+    os._exit(code)

@@ -13,16 +13,18 @@ from typing import Any
 from ...api import Plugin
 from ...bridge.gate import network_enabled
 from ...config.model import AccountConfig, Config
-from ...config.presets import PRESETS, preset_for
 from ._protocol import FETCH_LIMIT_DEFAULT, ProtocolError, ok
 
 #: New messages one fetch syncs at most before answering (the rest come with the next one).
 SYNC_BUDGET = 500
 FOLDER = "INBOX"
+#: Ids per email.get_many call (its fixed maximum): with search pages of the configured
+#: ``[limits] page_max``, a fetch of 50 messages is one search and three get_many calls.
+GET_MANY = 20
 CAPABILITIES = ("fetch", "create_draft", "draft_status", "health")
 # The tools each optional op needs; an op is offered only when the catalogue has them all.
 _NEEDS: dict[str, tuple[str, ...]] = {
-    "fetch": ("email.accounts", "email.search", "email.get"),
+    "fetch": ("email.accounts", "email.search", "email.get_many"),
     "create_draft": ("email.accounts", "email.draft_create"),
     "draft_status": ("email.accounts", "email.draft_status"),
     "health": ("email.accounts", "email.search"),
@@ -109,11 +111,18 @@ def fetch(plugin: Plugin, config: Config, params: dict[str, Any]) -> dict[str, A
             "email.sync",
             {"account_id": acc["id"], "folder": FOLDER, "max_messages": SYNC_BUDGET},
         )
-    # The store pages newest first: collect every match, then answer the oldest ``limit``.
+    # The store pages newest first: collect every match (summaries only, in pages of up to
+    # page_max), then answer the oldest ``limit`` with their bodies, GET_MANY per call.
+    page_size = plugin.services.limits().search_page_max
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        args: dict[str, Any] = {"account_id": acc["id"], "folder": FOLDER, "since": since}
+        args: dict[str, Any] = {
+            "account_id": acc["id"],
+            "folder": FOLDER,
+            "since": since,
+            "limit": page_size,
+        }
         if cursor:
             args["cursor"] = cursor
         page = _call(plugin, "email.search", args)
@@ -122,11 +131,14 @@ def fetch(plugin: Plugin, config: Config, params: dict[str, Any]) -> dict[str, A
         if not cursor:
             break
     found.sort(key=lambda s: (s.get("date") or 0, s["id"]))
-    out = []
-    for summary in found[:limit]:
-        msg = _call(plugin, "email.get", {"account_id": acc["id"], "id": summary["id"]})
-        out.append(_shape(msg))
-    return ok(messages=out)
+    wanted = [summary["id"] for summary in found[:limit]]
+    bodies: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), GET_MANY):
+        batch = wanted[start : start + GET_MANY]
+        got = _call(plugin, "email.get_many", {"account_id": acc["id"], "ids": batch})
+        bodies.update((msg["summary"]["id"], msg) for msg in got["messages"])
+    # A message deleted between the search and get_many is left out, not answered half.
+    return ok(messages=[_shape(bodies[key]) for key in wanted if key in bodies])
 
 
 def _addresses(value: str) -> list[str]:
@@ -160,6 +172,8 @@ def draft_status(plugin: Plugin, config: Config, params: dict[str, Any]) -> dict
 
 
 def _provider(account: AccountConfig | None, address: str) -> str:
+    from ...config.presets import PRESETS, preset_for  # health only: not on fetch's path
+
     preset = preset_for(address)
     if account is not None and account.imap is not None:
         for candidate in PRESETS.values():

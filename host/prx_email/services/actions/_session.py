@@ -28,6 +28,7 @@ from ...mail.imap import (
 )
 from ...store.mailbox import Located
 from ...types import AccountId, ActionOutcome, ActionResult, MessageKey
+from .. import mailbox
 from ..context import ServiceContext
 from ..sync import open_imap
 from ._pool import SessionPool
@@ -73,19 +74,11 @@ BULK_SETTING = "the account's actions.bulk_limit"
 def check_ids(
     ids: Sequence[MessageKey], limit: int, what: str = "ids", setting: str = BULK_SETTING
 ) -> list[MessageKey]:
-    """Distinct ids in the order given. :raises InvalidArgument: none, or over ``limit``.
+    """Distinct ids in the order given (``services.mailbox.check_ids``; the bulk hint).
 
-    The guest refuses with the same words (``prx_email_guest._kinds.Ids``).
+    :raises InvalidArgument: none, or over ``limit``.
     """
-    out = list(dict.fromkeys(int(i) for i in ids))
-    if not out:
-        raise InvalidArgument(f"no {what} given", hint="pass one message id or a list of ids")
-    if len(out) > limit:
-        raise InvalidArgument(
-            f"{len(out)} {what} given, over the limit of {limit}",
-            hint=f"split the call into batches of {limit} ({setting})",
-        )
-    return out
+    return mailbox.check_ids(ids, limit, what, setting)
 
 
 def by_folder(located: Iterable[Located]) -> dict[str, list[Located]]:

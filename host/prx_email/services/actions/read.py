@@ -10,18 +10,13 @@ from collections.abc import Sequence
 
 from ...errors import NotFound
 from ...store import mailbox as store
-from ...store.messages import MessageStore
 from ...types import AccountId, Message, MessageKey, Thread
+from .. import mailbox
 from ..completion import complete_pending, lenient_saver
 from ..context import ServiceContext
-from ._session import check_ids
+from ..mailbox import GET_MANY_LIMIT
 
 __all__ = ["GET_MANY_LIMIT", "get_many", "thread"]
-
-#: Most messages one ``get_many`` returns.
-GET_MANY_LIMIT = 20
-#: Named in the over-the-limit hint (the guest uses the same words).
-GET_MANY_SETTING = "email.get_many's maximum"
 
 
 def thread(
@@ -53,7 +48,4 @@ def get_many(
     :raises StorageError:
     """
     ctx.account(account)
-    wanted = check_ids(ids, GET_MANY_LIMIT, setting=GET_MANY_SETTING)
-    complete_pending(ctx.db, account, keys=wanted, saver=lenient_saver)
-    ms = MessageStore(ctx.db)
-    return [ms.get(account, k) for k in wanted]
+    return mailbox.get_many(ctx.db, account, ids)

@@ -1,0 +1,362 @@
+"""Host-function results lowered by a plan per function, written straight into C memory.
+
+wasmtime-py's generic lowering (``ValType.convert_to_c``) walks the component type for every
+value: per record field it re-reads the type through the C API, allocates a ctypes pointer
+object, copies the field name through an intermediate ``bytes``, and sets union members
+through ctypes attribute chains. A page of 20 message summaries is ~450 such fields: about
+half of an ``email.list`` call's CPU, more than the guest's own work.
+
+Here each host function's result type is compiled once (on its first call) into nested
+closures that know their field names (pre-encoded) and their children, and write each
+``wasmtime_component_val_t`` through a ``memoryview`` over the C array wasmtime allocated:
+one C call per string (each must be its own allocation: wasmtime frees them one by one),
+one per record (its entries, field names included, copied in C from a template built once)
+and plain buffer writes for everything else. What is lowered is exactly what the
+generic path lowers (same case selection for untagged options/results/variants, the same
+``ResultErr`` rule as ``_wasmtime_patches``); types without a plan here (flags, tuples,
+floats, chars, resources) use the generic ``convert_to_c`` at their place in the tree.
+
+Memory: every array is zeroed before it is filled (a zeroed value is ``bool false``, which
+wasmtime frees as nothing), so a lowering that fails half-way frees what it built and
+leaves its slot as a valid ``bool``; the exception then traps the call as before.
+
+The layout constants are wasmtime-py 50's (``_wasmtime_patches.SUPPORTED`` guards them, and
+``check_layout`` compares them with ctypes' view of the structs before anything is
+installed).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from wasmtime import _ffi as ffi
+from wasmtime.component import Variant, _types
+
+#: ``plan(value, view, base, offset, store)``: lower ``value`` into the ``val_t`` at
+#: ``base + offset`` (``view`` covers that memory).
+Plan = Callable[[Any, memoryview, int, int, Any], None]
+
+VAL = 32  # sizeof(wasmtime_component_val_t): kind (u8) at 0, the union at 8
+OF = 8
+ENTRY = 48  # sizeof(wasmtime_component_valrecord_entry_t): name (byte vec) at 0, val at 16
+ENTRY_VAL = 16
+
+_K = {
+    name: getattr(ffi, f"WASMTIME_COMPONENT_{name}").value
+    for name in (
+        "BOOL",
+        "S8",
+        "U8",
+        "S16",
+        "U16",
+        "S32",
+        "U32",
+        "S64",
+        "U64",
+        "STRING",
+        "LIST",
+        "RECORD",
+        "VARIANT",
+        "ENUM",
+        "OPTION",
+        "RESULT",
+    )
+}
+_INTS: dict[type, tuple[str, str]] = {
+    _types.S8: ("S8", "<b"),
+    _types.U8: ("U8", "<B"),
+    _types.S16: ("S16", "<h"),
+    _types.U16: ("U16", "<H"),
+    _types.S32: ("S32", "<i"),
+    _types.U32: ("U32", "<I"),
+    _types.S64: ("S64", "<q"),
+    _types.U64: ("U64", "<Q"),
+}
+
+
+def _handle(name: str, args: list[Any], res: Any = None) -> Any:
+    """A private ctypes handle on a C function taking raw addresses (``c_void_p``)."""
+    fn = ffi.dll[name]
+    fn.argtypes = args
+    fn.restype = res
+    return fn
+
+
+_vp, _sz = ctypes.c_void_p, ctypes.c_size_t
+_byte_vec_new = _handle("wasm_byte_vec_new", [_vp, _sz, ctypes.c_char_p])
+_list_new = _handle("wasmtime_component_vallist_new_uninit", [_vp, _sz])
+_list_delete = _handle("wasmtime_component_vallist_delete", [_vp])
+_record_new = _handle("wasmtime_component_valrecord_new_uninit", [_vp, _sz])
+_record_delete = _handle("wasmtime_component_valrecord_delete", [_vp])
+_record_copy = _handle("wasmtime_component_valrecord_copy", [_vp, _vp])
+_val_new = _handle("wasmtime_component_val_new", [_vp], _vp)  # moves *src onto the heap
+_val_free = _handle("wasmtime_component_val_free", [_vp])  # drops and frees a val_new box
+_templates: list[Any] = []  # record templates (field names), never freed
+_ZERO = ctypes.create_string_buffer(VAL)  # a bool false: what a new heap value starts as
+_ZERO_ADDR = ctypes.addressof(_ZERO)
+_P = struct.Struct("<Q")
+
+
+def check_layout() -> bool:
+    """Whether ctypes' view of the C structs matches the offsets used here."""
+    val: Any = ffi.wasmtime_component_val_t
+    entry: Any = ffi.wasmtime_component_valrecord_entry
+    result: Any = ffi.wasmtime_component_valresult_t
+    variant: Any = ffi.wasmtime_component_valvariant_t
+    return (
+        ctypes.sizeof(val) == VAL
+        and val.of.offset == OF
+        and ctypes.sizeof(entry) == ENTRY
+        and entry.val.offset == ENTRY_VAL
+        and result.val.offset == 8
+        and variant.val.offset == 16
+        and ctypes.sizeof(ctypes.c_void_p) == 8
+    )
+
+
+def _view(addr: int, size: int) -> memoryview:
+    return memoryview((ctypes.c_ubyte * size).from_address(addr)).cast("B")
+
+
+def _zeroed(addr: int, size: int) -> memoryview:
+    ctypes.memset(addr, 0, size)
+    return _view(addr, size)
+
+
+def _heap(plan: Plan, val: Any, store: Any) -> int:
+    """A new heap ``val_t`` holding ``val`` (for option, result and variant payloads)."""
+    addr: int = _val_new(_ZERO_ADDR)
+    try:
+        plan(val, _view(addr, VAL), addr, 0, store)
+    except BaseException:
+        _val_free(addr)
+        raise
+    return addr
+
+
+def _classes(ty: Any) -> tuple[type, ...]:
+    found: set[type] = set()
+    ty.add_classes(found)
+    return tuple(found)
+
+
+def plan_for(ty: Any, result_err: type, error_of: Callable[[Any], Any]) -> Plan:
+    """The lowering plan of WIT type ``ty`` (a ``wasmtime.component`` ``ValType``)."""
+
+    def sub(t: Any) -> Plan:
+        return plan_for(t, result_err, error_of)
+
+    if isinstance(ty, _types.String):
+        return _text_plan(_K["STRING"], "expected string type")
+    if isinstance(ty, _types.Bool):
+        k_bool = _K["BOOL"]
+
+        def low_bool(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+            if not isinstance(val, bool):
+                raise TypeError("expected bool for Bool type")
+            mv[off] = k_bool
+            mv[off + OF] = 1 if val else 0
+
+        return low_bool
+    if type(ty) in _INTS:
+        kind_name, fmt = _INTS[type(ty)]
+        kind, packer = _K[kind_name], struct.Struct(fmt)
+
+        def low_int(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+            if not isinstance(val, int):
+                raise TypeError(f"expected int for {kind_name} type")
+            packer.pack_into(mv, off + OF, val)  # struct.error when out of range
+            mv[off] = kind
+
+        return low_int
+    if isinstance(ty, _types.ListType) and not ty._is_bytes():
+        return _list_plan(sub(ty.element))
+    if isinstance(ty, _types.RecordType):
+        return _record_plan([(name, sub(t)) for name, t in ty.fields])
+    if isinstance(ty, _types.EnumType):  # a case name: a byte vec, like a string
+        return _text_plan(_K["ENUM"], "expected str type")
+    if isinstance(ty, _types.OptionType) and not ty._tagged():
+        return _option_plan(sub(ty.payload), _classes(ty.payload))
+    if isinstance(ty, _types.ResultType) and not ty._tagged():
+        return _result_plan(ty, sub, result_err, error_of)
+    if isinstance(ty, _types.VariantType):
+        return _variant_plan(ty, sub)
+    return _generic_plan(ty)
+
+
+def _text_plan(kind: int, refusal: str) -> Plan:
+    def low_text(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        if not isinstance(val, str):
+            raise TypeError(refusal)
+        data = val.encode("utf-8")
+        mv[off] = kind
+        _byte_vec_new(base + off + OF, len(data), data)
+
+    return low_text
+
+
+def _generic_plan(ty: Any) -> Plan:
+    pointer = ctypes.POINTER(ffi.wasmtime_component_val_t)
+
+    def low_generic(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        ty.convert_to_c(store, val, ctypes.cast(base + off, pointer))
+
+    return low_generic
+
+
+def _list_plan(element: Plan) -> Plan:
+    k_list = _K["LIST"]
+
+    def low_list(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        if not isinstance(val, list):
+            raise TypeError("expected list value")
+        n = len(val)
+        slot = base + off + OF
+        _list_new(slot, n)  # writes {size, data} into the slot's union
+        if n:
+            data = _P.unpack_from(mv, off + OF + 8)[0]
+            view = _zeroed(data, n * VAL)
+            try:
+                for i, item in enumerate(val):
+                    element(item, view, data, i * VAL, store)
+            except BaseException:
+                _list_delete(slot)
+                mv[off : off + VAL] = bytes(VAL)
+                raise
+        mv[off] = k_list
+
+    return low_list
+
+
+def _record_plan(fields: list[tuple[str, Plan]]) -> Plan:
+    """A record: its entries copied from a template holding the field names (one C call
+    allocates all of a record's names), then each value written in place."""
+    k_record = _K["RECORD"]
+    n = len(fields)
+    template = ffi.wasmtime_component_valrecord_t()  # kept for the process's lifetime
+    template_addr = ctypes.addressof(template)
+    _record_new(template_addr, n)
+    if n:
+        names = ctypes.cast(template.data, ctypes.c_void_p).value or 0
+        ctypes.memset(names, 0, n * ENTRY)  # every value bool false
+        for i, (name, _) in enumerate(fields):
+            encoded = name.encode("utf-8")
+            _byte_vec_new(names + i * ENTRY, len(encoded), encoded)
+    _templates.append(template)
+    named = [(name, i * ENTRY + ENTRY_VAL, plan) for i, (name, plan) in enumerate(fields)]
+
+    def low_record(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        slot = base + off + OF
+        _record_copy(slot, template_addr)  # the slot is zeroed: nothing to drop there
+        if n:
+            data = _P.unpack_from(mv, off + OF + 8)[0]
+            view = _view(data, n * ENTRY)
+            try:
+                for name, at, plan in named:
+                    plan(getattr(val, name), view, data, at, store)
+            except BaseException:
+                _record_delete(slot)
+                mv[off : off + VAL] = bytes(VAL)
+                raise
+        mv[off] = k_record
+
+    return low_record
+
+
+def _option_plan(payload: Plan, classes: tuple[type, ...]) -> Plan:
+    k_option = _K["OPTION"]
+
+    def low_option(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        # Untagged (the payload's classes do not include None): None is none.
+        if val is not None and not isinstance(val, classes):
+            raise ValueError("value not valid for this variant")
+        addr = 0 if val is None else _heap(payload, val, store)
+        _P.pack_into(mv, off + OF, addr)
+        mv[off] = k_option
+
+    return low_option
+
+
+def _result_plan(
+    ty: Any, sub: Callable[[Any], Plan], result_err: type, error_of: Callable[[Any], Any]
+) -> Plan:
+    k_result = _K["RESULT"]
+    cases = [
+        (is_ok, None if t is None else sub(t), None if t is None else _classes(t))
+        for is_ok, t in ((True, ty.ok), (False, ty.err))
+    ]
+    err_plan = cases[1][1]
+
+    def low_result(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        if isinstance(val, result_err):  # the err case, whatever the ok type accepts
+            if err_plan is None:
+                raise ValueError("this result has no err payload")
+            ok, addr = False, _heap(err_plan, error_of(val), store)
+        else:
+            for case_ok, plan, classes in cases:
+                if plan is None or classes is None:
+                    if val is None:
+                        ok, addr = case_ok, 0
+                        break
+                elif isinstance(val, classes):
+                    ok, addr = case_ok, _heap(plan, val, store)
+                    break
+            else:
+                raise ValueError("value not valid for this variant")
+        mv[off + OF] = 1 if ok else 0
+        _P.pack_into(mv, off + OF + 8, addr)
+        mv[off] = k_result
+
+    return low_result
+
+
+def _variant_plan(ty: Any, sub: Callable[[Any], Plan]) -> Plan:
+    k_variant = _K["VARIANT"]
+    tagged = ty._tagged()
+    cases = [
+        (
+            name,
+            name.encode("utf-8"),
+            None if t is None else sub(t),
+            None if t is None else _classes(t),
+        )
+        for name, t in ty.cases
+    ]
+    by_tag = {name: (encoded, plan) for name, encoded, plan, _ in cases}
+
+    def choose(val: Any) -> tuple[bytes, Plan | None, Any]:
+        if tagged:
+            if not isinstance(val, Variant):
+                raise TypeError("expected Variant type")
+            found = by_tag.get(val.tag)
+            if found is None:
+                raise ValueError("value not valid for this variant")
+            return found[0], found[1], val.payload
+        for _, encoded, plan, classes in cases:
+            if classes is None:
+                if val is None:
+                    return encoded, None, None
+            elif isinstance(val, classes):
+                return encoded, plan, val
+        raise ValueError("value not valid for this variant")
+
+    def low_variant(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        encoded, plan, payload = choose(val)
+        addr = 0 if plan is None else _heap(plan, payload, store)
+        _byte_vec_new(base + off + OF, len(encoded), encoded)
+        _P.pack_into(mv, off + OF + 16, addr)
+        mv[off] = k_variant
+
+    return low_variant
+
+
+def lower_into(plan: Plan, val: Any, ptr: Any, store: Any) -> None:
+    """Lower ``val`` into the ``val_t`` behind the ctypes pointer ``ptr`` (wasmtime's slot)."""
+    addr = ctypes.cast(ptr, ctypes.c_void_p).value
+    if not addr:
+        raise ValueError("no result slot")
+    ctypes.memset(addr, 0, VAL)  # wasmtime's slot is uninitialised: make it a bool false
+    plan(val, _view(addr, VAL), addr, 0, store)
