@@ -32,6 +32,7 @@ from ..config.model import AttachmentPolicy
 from ..types import AccountId, AttachmentMeta, MessageKey
 from .cursor import NO_DATE, decode_cursor, encode_cursor
 from .db import Database
+from .events import messages_high_water, record_from_messages, record_new_mail
 from .fts import plan_search
 from .items import (
     CompletedRow,
@@ -449,6 +450,7 @@ class MessageStore:
             return 0
         changed = 0
         with self._tx(conn) as tx:
+            high_water = messages_high_water(tx) if synced else 0
             if synced:
                 uids = json.dumps([row[3] for row in synced])
                 known = dict(
@@ -465,6 +467,7 @@ class MessageStore:
                     changed += tx.executemany(_UPDATE_BY_ID, updates).rowcount
                 if synced:
                     changed += tx.executemany(_INSERT, synced).rowcount
+                    record_new_mail(tx, high_water)
             if imported:
                 changed += tx.executemany(_INSERT_IMPORT, imported).rowcount
             if index:
@@ -499,10 +502,14 @@ class MessageStore:
             return 0
         rows = [_summary_row(account_id, folder, uidvalidity, item) for item in by_uid.values()]
         with self._tx(conn) as tx:
+            high_water = messages_high_water(tx)
             # One statement per chunk, existing UIDs included (their flags updated by the
             # upsert clause): no lookup first, so the writing thread takes the GIL back
             # fewer times per batch (see _insert_rows).
-            return _insert_rows(tx, _SUMMARY_INSERT, rows, _SUMMARY_UPSERT_CLAUSE)
+            changed = _insert_rows(tx, _SUMMARY_INSERT, rows, _SUMMARY_UPSERT_CLAUSE)
+            # The batch's new_mail events: one INSERT ... SELECT of the rows just inserted.
+            record_new_mail(tx, high_water)
+            return changed
 
     def set_completion_settings(self, account_id: AccountId, settings: CompletionSettings) -> None:
         """Record how this account's pending rows are to be completed.
@@ -693,14 +700,16 @@ class MessageStore:
         wanted = json.dumps(sorted({int(uid) for uid in uids}))
         if wanted == "[]":
             return 0
-        sql = (
-            "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity = ? "
-            "AND uid IN (SELECT value FROM json_each(?))"
+        where = (
+            "m.account_id = ? AND m.folder = ? AND m.uidvalidity = ? "
+            "AND m.uid IN (SELECT value FROM json_each(?))"
         )
         changed = 0
         with self.db.transaction() as tx:
             for validity in self._uidvalidities(account_id, folder, uidvalidity):
-                changed += tx.execute(sql, (account_id, folder, validity, wanted)).rowcount
+                params = (account_id, folder, validity, wanted)
+                record_from_messages(tx, "expunged", where, params)
+                changed += tx.execute(f"DELETE FROM messages AS m WHERE {where}", params).rowcount
         return changed
 
     def delete_folder(self, account_id: AccountId, folder: str) -> int:
