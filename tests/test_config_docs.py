@@ -20,6 +20,7 @@ from prx_email.config import LOCAL_ACCOUNT, local_config
 from prx_email.config.loader import SECTIONS, load_config, parse_config
 from prx_email.config.model import (
     AttachmentPolicy,
+    EventSettings,
     LoggingSettings,
     SendSettings,
     ServerConfig,
@@ -38,6 +39,7 @@ MODELS: dict[str, Any] = {
     "accounts.imap": ServerConfig,
     "accounts.smtp": ServerConfig,
     "logging": LoggingSettings,
+    "events": EventSettings,
 }
 
 

@@ -175,6 +175,7 @@ def test_filters_and_bounds(db: Database, log: EventLog) -> None:
         {"limit": 0},
         {"limit": MAX_LIMIT + 1},
         {"types": ["nope"]},
+        {"after": log.last_id() + 1},  # a cursor this store never handed out
     ):
         with pytest.raises(InvalidArgument):
             log.read(**bad)  # type: ignore[arg-type]

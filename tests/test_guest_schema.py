@@ -156,6 +156,7 @@ def test_effects() -> None:
         "email.thread": (False, False),
         "email.get_many": (False, False),
         "email.attachment": (True, False),
+        "email.events": (False, False),
     }
 
 
@@ -178,6 +179,7 @@ def test_annotations() -> None:
         "email.reply": ("network",),
         "email.retry": ("network",),
         "email.outbox": ro,
+        "email.events": ro,
         "email.folders": (*ro, "network"),
         "email.folder_create": net,
         "email.folder_rename": net,

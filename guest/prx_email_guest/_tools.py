@@ -129,6 +129,17 @@ def _outbox(host: HostApi, args: Args) -> Any:
     return r.outbox_page(host.list_outbox(query))
 
 
+def _events(host: HostApi, args: Args) -> Any:
+    query = types.EventQuery(
+        after=c.EVENTS_AFTER.value(args),
+        limit=c.EVENTS_LIMIT.value(args),
+        types=list(c.EVENTS_TYPES.maybe(args) or ()),
+        account_id=c.EVENTS_ACCOUNT.maybe(args),
+        wait_ms=c.EVENTS_WAIT.value(args),
+    )
+    return r.event_page(host.events(query))
+
+
 def _draft_request(args: Args) -> types.DraftRequest:
     return types.DraftRequest(
         account_id=c.ACCOUNT_ID.value(args),
@@ -261,6 +272,7 @@ HANDLERS: Final[dict[str, Handler]] = {
     "email.reply": _reply,
     "email.retry": _retry,
     "email.outbox": _outbox,
+    "email.events": _events,
     "email.draft_create": _draft_create,
     "email.draft_status": _draft_status,
     "email.draft_update": _draft_update,

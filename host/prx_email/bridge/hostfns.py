@@ -24,6 +24,7 @@ from ..types import (
     DraftInfo,
     DraftRequest,
     DraftStatus,
+    EventPage,
     FolderInfo,
     FolderList,
     ListQuery,
@@ -96,6 +97,15 @@ class HostServices(Protocol):
     def attachment(
         self, account_id: int, key: int, index: int, *, inline: bool, network: bool
     ) -> AttachmentDownload: ...
+    def events(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        types: Sequence[str] = (),
+        account_id: int | None = None,
+        wait_ms: int = 0,
+    ) -> EventPage: ...
 
 
 class Hooks(Protocol):
@@ -274,6 +284,16 @@ def _attachment(services: HostServices, rec: Any) -> Any:
     return convert.attachment_download(found)
 
 
+def _events(services: HostServices, rec: Any) -> Any:
+    # The local store answers with the network off; the wait happens here, in the host,
+    # between the bridge's pause and resume of the guest's compute clock.
+    after, limit, types, account, wait_ms = convert.event_query(rec)
+    page = services.events(
+        after=after, limit=limit, types=types, account_id=account, wait_ms=wait_ms
+    )
+    return convert.event_page(page)
+
+
 def _limits_or_defaults(services: HostServices) -> Callable[[], Any]:
     def limits() -> Any:
         try:
@@ -372,6 +392,7 @@ def define_host(
             on_leave,
         ),
         "attachment": _guarded("attachment", lambda r: _attachment(s, r), on_enter, on_leave),
+        "events": _guarded("events", lambda q: _events(s, q), on_enter, on_leave),
     }
     convert.patch_result_lowering()
     with linker.root() as root, root.add_instance(HOST_INSTANCE) as host:

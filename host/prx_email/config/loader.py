@@ -28,6 +28,7 @@ from .model import (
     AttachmentPolicy,
     Auth,
     Config,
+    EventSettings,
     LoggingSettings,
     OAuth2Auth,
     PasswordAuth,
@@ -47,7 +48,7 @@ __all__ = ["SECTIONS", "load_config", "parse_config"]
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
-_TOP_KEYS = ("accounts", "attachments", "limits", "logging")
+_TOP_KEYS = ("accounts", "attachments", "events", "limits", "logging")
 _ACCOUNT_KEYS = (
     "id",
     "name",
@@ -114,6 +115,7 @@ _U32_MAX = 2**32 - 1
 # docs/config.md documents exactly these (tests/test_config_docs.py): a new key goes into
 # its tuple above and a row of the doc; a new table also gets an entry here.
 _LOGGING_KEYS = ("format", "level")
+_EVENT_KEYS = ("max_age_days", "max_count", "prune_unacked")
 
 SECTIONS: Mapping[str, tuple[str, ...]] = {
     "": _TOP_KEYS,
@@ -129,6 +131,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "attachments": _ATTACH_KEYS,
     "limits": _LIMIT_KEYS,
     "logging": _LOGGING_KEYS,
+    "events": _EVENT_KEYS,
 }
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -515,6 +518,17 @@ def _logging(ctx: _Ctx, raw: Any) -> LoggingSettings:
     )
 
 
+def _events(ctx: _Ctx, raw: Any) -> EventSettings:
+    path: KeyPath = ("events",)
+    t = ctx.table(raw, path, _EVENT_KEYS)
+    d = EventSettings()
+    return EventSettings(
+        max_age_days=int(ctx.at_least(t, path, "max_age_days", d.max_age_days, 0)),
+        max_count=int(ctx.at_least(t, path, "max_count", d.max_count, 0)),
+        prune_unacked=bool(ctx.get(t, path, "prune_unacked", bool, d.prune_unacked)),
+    )
+
+
 def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
     path: KeyPath = ("accounts", index)
     t = ctx.table(raw, path, _ACCOUNT_KEYS)
@@ -586,6 +600,7 @@ def parse_config(text: str, source: Path | None = None) -> Config:
         source=source,
         limits=_limits(ctx, top.get("limits", {})),
         logging=_logging(ctx, top.get("logging", {})),
+        events=_events(ctx, top.get("events", {})),
     )
 
 

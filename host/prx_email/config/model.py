@@ -180,6 +180,18 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EventSettings:
+    """``[events]``: retention of the durable event log (issue 13)."""
+
+    #: Events older than this many days are pruned (0: no age limit).
+    max_age_days: int = 30
+    #: At most this many newest events are kept (0: no count limit).
+    max_count: int = 100_000
+    #: Prune events a registered consumer has not acknowledged yet, too.
+    prune_unacked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ActionSettings:
     """Mailbox actions (issue 11): where archive and delete move to, how many ids per call."""
 
@@ -218,6 +230,7 @@ class Config:
     limits: ToolLimitSettings = field(default_factory=ToolLimitSettings)
     source_missing: bool = False
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    events: EventSettings = field(default_factory=EventSettings)
 
     def describe_source(self) -> str:
         """The file this config came from, for messages: ``… (default, not found)`` if none."""

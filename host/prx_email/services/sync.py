@@ -65,7 +65,7 @@ from ..store.cursor import decode_cursor
 from ..store.messages import MessageStore, StoreItem, SummaryItem
 from ..store.sync_state import FolderState, SyncStateRepo
 from ..types import FolderReport, SyncReport, SyncRequest
-from . import completion
+from . import completion, events
 from ._batch_writer import BatchWriter
 from .attachments import save_attachments
 from .context import ServiceContext
@@ -461,6 +461,8 @@ async def _sync(
     clear_backoff(ctx, acc.id, synced, ctx.clock())
     if complete:
         await complete_pending(ctx, acc.id)
+    # Event-log retention ([events]); one indexed DELETE or two, nothing when within bounds.
+    events.prune(ctx)
     return SyncReport(acc.id, tuple(reports))
 
 

@@ -34,11 +34,12 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidArgument
+from ..types import EVENT_TYPES, Event, EventPage
 from .db import Database
 
 __all__ = [
@@ -49,13 +50,12 @@ __all__ = [
     "Consumer",
     "Event",
     "EventLog",
+    "EventPage",
     "messages_high_water",
     "record_from_messages",
     "record_new_mail",
 ]
 
-#: Every event type, in the order the docs list them.
-EVENT_TYPES = ("new_mail", "flags_changed", "expunged", "moved", "outbox", "bounce")
 #: Largest ``limit`` of one read.
 MAX_LIMIT = 1000
 #: Longest long-poll, in seconds (issue 13: up to 30 s).
@@ -95,46 +95,6 @@ _READ = (
     " FROM messages m WHERE m.id = e.message_id), '') ELSE e.snippet END,"
     " e.automated, e.detail, e.ts FROM events e WHERE e.id > ?"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One stored event; ``detail`` holds the type-specific fields (flags, outbox status…)."""
-
-    id: int
-    type: str
-    account_id: int
-    folder: str | None
-    message_id: int | None
-    uid: int | None
-    rfc_message_id: str | None
-    thread_id: str | None
-    from_: str
-    subject: str
-    snippet: str
-    ts: float
-    automated: str | None = None
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The payload consumers see (issue 13's field names; ``from`` not ``from_``)."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "account_id": self.account_id,
-            "folder": self.folder,
-            "message_id": self.message_id,
-            "uid": self.uid,
-            "rfc_message_id": self.rfc_message_id,
-            "thread_id": self.thread_id,
-            "from": self.from_,
-            "subject": self.subject,
-            "snippet": self.snippet,
-            "ts": self.ts,
-            "automated": self.automated is not None,
-            "automated_reason": self.automated,
-            **dict(self.detail),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +247,11 @@ class EventLog:
         :raises StorageError:
         """
         wanted = check_read(after, limit, types)
+        if after and after > self.last_id():
+            raise InvalidArgument(
+                f"after={after} is beyond the newest event ({self.last_id()})",
+                hint="pass an id this store handed out (next_after of a page), or 0",
+            )
         sql = _READ
         params: list[object] = [after]
         if account_id is not None:
@@ -301,6 +266,28 @@ class EventLog:
             cur = conn.cursor()
             cur.row_factory = None
             return [_event(r) for r in cur.execute(sql, params).fetchall()]
+
+    def page(
+        self,
+        after: int = 0,
+        *,
+        limit: int = 100,
+        types: Iterable[str] | None = None,
+        account_id: int | None = None,
+        wait: float = 0.0,
+    ) -> EventPage:
+        """:meth:`wait` (or :meth:`read` when ``wait`` is 0) as a page with its next cursor.
+
+        :raises InvalidArgument: see :func:`check_read`, :func:`check_wait`.
+        :raises StorageError:
+        """
+        if wait:
+            events = self.wait(after, timeout=wait, limit=limit, types=types, account_id=account_id)
+        else:
+            check_wait(wait)
+            events = self.read(after, limit, types, account_id)
+        last = self.last_id()
+        return EventPage(tuple(events), events[-1].id if events else after, last)
 
     def wait(
         self,
@@ -442,11 +429,11 @@ class EventLog:
                     f"DELETE FROM events WHERE ts < ?{guard}", (clock - max_age_seconds,)
                 ).rowcount
             if max_count is not None:
-                row = tx.execute(
-                    "SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", (max_count,)
-                ).fetchone()
-                if row is not None:
+                # Ids are contiguous but for what retention removed: the newest max_count
+                # are those above last_id - max_count (an index seek, not a count).
+                row = tx.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+                if row is not None and int(row[0]) > max_count:
                     deleted += tx.execute(
-                        f"DELETE FROM events WHERE id <= ?{guard}", (int(row[0]),)
+                        f"DELETE FROM events WHERE id <= ?{guard}", (int(row[0]) - max_count,)
                     ).rowcount
         return deleted
