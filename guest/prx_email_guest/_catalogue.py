@@ -263,6 +263,13 @@ UNSEEN_ONLY: Final = Field(
     "unseen_only", Boolean(), "Only messages without the \\Seen flag.", default=False
 )
 
+AUTOMATED: Final = Field(
+    "automated",
+    Boolean(),
+    "true: only automated mail (auto-replies, mailing lists, bulk, your own address); false: "
+    "only the rest (mail a person sent); omitted: both. Classified when the mail was stored.",
+)
+
 # --- email.get -----------------------------------------------------------------------------
 
 MESSAGE_KEY: Final = Field(
@@ -675,7 +682,7 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
         ToolSpec(
             "email.list",
             "List stored messages of an account, newest first, one page at a time.",
-            (ACCOUNT_ID, FOLDER, UNSEEN_ONLY, list_limit, CURSOR),
+            (ACCOUNT_ID, FOLDER, UNSEEN_ONLY, list_limit, CURSOR, AUTOMATED),
             _READ,
         ),
         ToolSpec(
@@ -704,6 +711,7 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
                 search_limit,
                 CURSOR,
                 REMOTE,
+                AUTOMATED,
             ),
             # Worst case: with remote=true the query goes to the server.
             Effects(network=True, mutates=False),

@@ -40,6 +40,7 @@ def _list(host: HostApi, args: Args) -> Any:
         unseen_only=c.UNSEEN_ONLY.value(args),
         limit=c.LIMIT.value(args),
         cursor=c.CURSOR.maybe(args),
+        automated=c.AUTOMATED.maybe(args),
     )
     return r.message_page(host.list_messages(query))
 
@@ -73,6 +74,7 @@ def _search(host: HostApi, args: Args) -> Any:
         limit=c.LIMIT.value(args),
         cursor=c.CURSOR.maybe(args),
         remote=c.REMOTE.value(args),
+        automated=c.AUTOMATED.maybe(args),
     )
     return r.message_page(host.search(query))
 

@@ -20,9 +20,10 @@ import asyncio
 import json
 import os
 import threading
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import envelope
 from .auth import (
@@ -62,6 +63,9 @@ from .runtime import (
 from .services.context import ServiceContext
 from .services.facade import Services
 from .store.db import Database
+
+if TYPE_CHECKING:
+    from .types import Event
 
 __all__ = ["Envelope", "Plugin", "load_config", "open_plugin"]
 
@@ -173,6 +177,31 @@ class Plugin:
                 hint="open the plugin without a custom credential provider",
             )
         return reload_auth_from_env(prefix, account_id=account_id, manager=manager)
+
+    def events(
+        self,
+        *,
+        after: int = 0,
+        types: Sequence[str] = (),
+        account_id: int | None = None,
+        consumer: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """Every stored event after ``after``, then each new one as it is committed (forever).
+
+        ``consumer``: a named consumer; it resumes after its stored cursor (``after`` is
+        where a new one starts) and each event is acknowledged when the next is asked for,
+        so delivery is at-least-once across restarts::
+
+            async for event in plugin.events(consumer="triage"):
+                handle(event.to_json())
+
+        :raises InvalidArgument: a bad cursor, type or consumer name (on first iteration).
+        """
+        from .services.events import follow  # lazy: most embedders never follow events
+
+        return follow(
+            self.context, after=after, types=types, account_id=account_id, consumer=consumer
+        )
 
     def close(self) -> None:
         """Release the instances, the service loop and the store (idempotent)."""

@@ -186,6 +186,7 @@ def list_query(rec: Any) -> ListQuery:
         unseen_only=_get(rec, "unseen-only"),
         limit=_get(rec, "limit"),
         cursor=_get(rec, "cursor"),
+        automated=_get(rec, "automated"),
     )
 
 
@@ -204,6 +205,7 @@ def search_query(rec: Any) -> SearchQuery:
         limit=_get(rec, "limit"),
         cursor=_get(rec, "cursor"),
         remote=_get(rec, "remote"),
+        automated=_get(rec, "automated"),
     )
 
 

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 from ..config.model import AccountConfig, ServerConfig
 from ..errors import EmailError, InvalidArgument
 from ..logging_setup import current_run_id, new_run_id, run_scope
+from ..mail.classify import automated_reason
 from ..mail.errors import map_imap_errors
 from ..mail.imap import (
     Arg,
@@ -318,6 +319,7 @@ class _FolderRun:
         """Summaries and raw bytes of a fetched batch (bodies are completed later)."""
         items: list[SummaryItem] = []
         append = items.append  # per message on the sync hot path: positional, no lookups
+        own = self.acc.address
         for it in result.items:
             uid = it.get(b"UID")
             raw = it.get(b"BODY[]")
@@ -326,7 +328,10 @@ class _FolderRun:
             size = it.get(b"RFC822.SIZE")
             flags = _flags(it.get(b"FLAGS"))
             size = size if isinstance(size, int) else len(raw)
-            append(SummaryItem(uid, flags, size, parse_summary(raw), raw))
+            summary = parse_summary(raw)
+            # Loop prevention, at store time: the new_mail event carries the reason.
+            automated = automated_reason(raw, summary.from_addr, own)
+            append(SummaryItem(uid, flags, size, summary, raw, automated))
         return items
 
     def _build_full(self, result: FetchResult) -> list[StoreItem]:

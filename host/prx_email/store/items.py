@@ -110,6 +110,8 @@ class SummaryItem(NamedTuple):
     size: int
     summary: SummaryFields
     raw: bytes
+    #: Why the message is automated (``mail.classify``), None for a person's mail.
+    automated: str | None = None
 
 
 class PendingRow(NamedTuple):

@@ -137,7 +137,8 @@ _ROWS_PER_INSERT = 500
 _SUMMARY_INSERT = (
     "INSERT INTO messages (account_id, folder, uidvalidity, uid, message_id, subject, "
     "from_addr, to_addrs, cc_addrs, reply_to, in_reply_to, refs, date, sort_date, flags, seen, "
-    "size, has_attachments, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "size, has_attachments, raw, automated)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _STILL_PENDING = (
     "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?)) AND raw IS NOT NULL"
@@ -351,6 +352,7 @@ def _summary_row(
         item.size,
         1 if p.attachment_hint else 0,
         item.raw,
+        item.automated,
     )
 
 
@@ -795,6 +797,8 @@ class MessageStore:
             params.append(q.folder)
         if q.unseen_only:
             where.append("seen = 0")
+        if q.automated is not None:
+            where.append("automated IS NOT NULL" if q.automated else "automated IS NULL")
         return self._page(where, params, q.limit, q.cursor)
 
     def search(self, q: SearchQuery) -> MessagePage:
@@ -816,6 +820,8 @@ class MessageStore:
         if q.unseen is not None:
             where.append("seen = ?")
             params.append(0 if q.unseen else 1)
+        if q.automated is not None:
+            where.append("automated IS NOT NULL" if q.automated else "automated IS NULL")
         if q.since is not None:
             where.append("date >= ?")
             params.append(q.since)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from . import AccountId
@@ -45,7 +46,8 @@ class Event:
             "from": self.from_,
             "subject": self.subject,
             "snippet": self.snippet,
-            "ts": self.ts,
+            "ts": round(self.ts, 3),
+            "ts_iso": datetime.fromtimestamp(int(self.ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "automated": self.automated is not None,
             "automated_reason": self.automated,
             **dict(self.detail),

@@ -39,6 +39,7 @@ COMMANDS = (
     "cmd_warmup",
     "cmd_doctor",
     "cmd_metrics",
+    "cmd_events",
 )
 
 #: The exit code of a process killed by SIGPIPE (128 + 13), as a shell reports it.

@@ -1,0 +1,62 @@
+"""Inbound classification at store time (issue 13): is a message automated, and why?
+
+Loop prevention for agents that answer mail: a reply to an auto-responder, a list or our
+own message starts a mail loop. The rules, in this order (the first match is the reason):
+
+1. ``Auto-Submitted`` other than ``no`` (RFC 3834 §5): ``auto-submitted: auto-replied``;
+2. ``List-Id`` (RFC 2919) or ``List-Unsubscribe`` (RFC 2369): ``list-id`` / ``list-unsubscribe``;
+3. ``Precedence: bulk | junk | list`` (de-facto, RFC 3834 §3.1.8 mentions it):
+   ``precedence: bulk``;
+4. From equal to the account's own address: ``from-self``.
+
+Runs on the first sync's hot path, per message: one regex search over the top-level header
+block decides whether any of those headers is there at all (almost never, for a person's
+mail), and only then are they read.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["automated_reason"]
+
+_INTERESTING = re.compile(
+    rb"^(auto-submitted|list-id|list-unsubscribe|precedence)[ \t]*:[ \t]*([^\r\n]*)",
+    re.I | re.M,
+)
+_BULK = frozenset({"bulk", "junk", "list"})
+_HEAD_MAX = 64 * 1024  # a header block longer than this is not looked at past it
+
+
+def _head(raw: bytes) -> bytes:
+    end = raw.find(b"\r\n\r\n", 0, _HEAD_MAX)
+    if end < 0:
+        end = raw.find(b"\n\n", 0, _HEAD_MAX)
+    return raw[: end if end >= 0 else _HEAD_MAX]
+
+
+def automated_reason(raw: bytes, from_addr: str | None, own_address: str | None) -> str | None:
+    """Why the message counts as automated (see the module docstring), or None.
+
+    Only top-level headers count; a folded value's continuation lines are ignored (the
+    first token decides every rule).
+    """
+    found: dict[str, str] = {}
+    for m in _INTERESTING.finditer(_head(raw)):
+        name = m.group(1).decode("ascii").lower()
+        found.setdefault(name, m.group(2).decode("latin-1").strip())
+    if found:
+        auto = found.get("auto-submitted")
+        if auto is not None:
+            token = auto.split(";", 1)[0].strip().lower()
+            if token and token != "no":
+                return f"auto-submitted: {token}"
+        for name in ("list-id", "list-unsubscribe"):
+            if name in found:
+                return name
+        precedence = found.get("precedence", "").split(None, 1)
+        if precedence and precedence[0].lower() in _BULK:
+            return f"precedence: {precedence[0].lower()}"
+    if from_addr and own_address and from_addr.strip().lower() == own_address.strip().lower():
+        return "from-self"
+    return None
