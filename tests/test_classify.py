@@ -42,6 +42,10 @@ def test_only_the_header_block_counts_and_lf_only_messages_work() -> None:
     raw = b"From: a@x\nSubject: s\n\nList-Id: <not.a.header>\n"
     assert automated_reason(raw, "a@x", OWN) is None
     assert automated_reason(b"From: a@x\nList-Id: <l>\n\nbody\n", "a@x", OWN) == "list-id"
+    # The first line has no line break before it.
+    assert automated_reason(b"precedence: bulk\r\nFrom: a@x\r\n\r\n", "a@x", OWN) == (
+        "precedence: bulk"
+    )
 
 
 @given(st.binary(max_size=2000))

@@ -225,3 +225,50 @@ def test_sigkilled_sync_leaves_no_message_without_its_event(
     keys_after = [m for _, m in events]
     assert len(events) == total and len(set(keys_after)) == total
     assert ids == sorted(set(ids))
+
+
+def test_loop_prevention_marks_new_mail_and_filters_listings(
+    dovecot: DovecotServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import prx_email
+
+    folder = new_folder("EvLoop")
+
+    def mail(i: int, *headers: str, sender: str = "ann@example.com") -> bytes:
+        head = [f"From: <{sender}>", "To: alice@example.org", f"Subject: loop {i}",
+                f"Message-ID: <loop{i}@example.com>", *headers]  # fmt: skip
+        return ("\r\n".join(head) + "\r\n\r\nhello\r\n").encode()
+
+    dovecot.add_messages(
+        [
+            mail(0),
+            mail(1, "Auto-Submitted: auto-replied"),
+            mail(2, "List-Id: <team.example.com>", "Precedence: list"),
+            mail(3, "Precedence: junk"),
+            mail(4, sender="alice@example.org"),
+        ],
+        folder,
+    )
+    cfg, env = _setup(tmp_path, dovecot, folder)
+    _sync(env)
+    monkeypatch.delenv("PRX_EMAIL_ENABLE_REAL_NETWORK", raising=False)
+    with prx_email.open_plugin(db=tmp_path / "mail.db", config=cfg) as plugin:
+        got = plugin.execute("email.events", {"types": ["new_mail"]})["data"]["events"]
+        reasons = {e["subject"]: (e["automated"], e["automated_reason"]) for e in got}
+        assert reasons == {
+            "loop 0": (False, None),
+            "loop 1": (True, "auto-submitted: auto-replied"),
+            "loop 2": (True, "list-id"),
+            "loop 3": (True, "precedence: junk"),
+            "loop 4": (True, "from-self"),
+        }
+        for automated, subjects in (
+            (False, ["loop 0"]),
+            (True, ["loop 1", "loop 2", "loop 3", "loop 4"]),
+        ):
+            listed = plugin.execute("email.list", {"account_id": 1, "automated": automated})
+            assert sorted(m["subject"] for m in listed["data"]["messages"]) == subjects
+            found = plugin.execute(
+                "email.search", {"account_id": 1, "query": "hello", "automated": automated}
+            )
+            assert sorted(m["subject"] for m in found["data"]["messages"]) == subjects

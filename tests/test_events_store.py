@@ -264,3 +264,35 @@ def test_a_failed_batch_leaves_neither_rows_nor_events(db: Database, log: EventL
         store.upsert_summaries(1, "INBOX", 7, [summary(1)], conn=tx)
         raise sqlite3.OperationalError("disk I/O error")
     assert log.read() == [] and store.count(1) == 0
+
+
+def test_outbox_status_changes_are_events_but_the_lease_is_not(db: Database, log: EventLog) -> None:
+    from prx_email.store.outbox import OutboxRepo
+    from prx_email.types import OutboxStatus
+
+    repo = OutboxRepo(db)
+    now = time.time()
+    row = repo.insert(
+        account_id=3,
+        message_id="<out1@x>",
+        subject="Hello",
+        sender="me@x",
+        recipients=["a@x"],
+        raw=b"raw",
+        max_attempts=3,
+        now=now,
+    )
+    (claimed,) = repo.claim(token="t", worker_id="w", now=now, lease_until=now + 60, limit=5)
+    assert repo.finalize(claimed, status=OutboxStatus.FAILED, now=now, outcome="transient",
+                         next_attempt_at=now, last_error="451 later")  # fmt: skip
+    (claimed,) = repo.claim(token="u", worker_id="w", now=now, lease_until=now + 60, limit=5)
+    assert repo.finalize(claimed, status=OutboxStatus.SENT, now=now, outcome="sent")
+    got = [(e.type, e.account_id, e.rfc_message_id, dict(e.detail)) for e in log.read()]
+    assert got == [
+        ("outbox", 3, "<out1@x>", {"outbox_id": row, "status": "pending", "previous": None,
+                                   "error": None}),
+        ("outbox", 3, "<out1@x>", {"outbox_id": row, "status": "failed", "previous": "sending",
+                                   "error": "451 later"}),
+        ("outbox", 3, "<out1@x>", {"outbox_id": row, "status": "sent", "previous": "sending",
+                                   "error": None}),
+    ]  # fmt: skip

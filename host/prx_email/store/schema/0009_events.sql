@@ -20,8 +20,9 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT,                       -- JSON object of type-specific fields, or NULL
     ts REAL NOT NULL                   -- unix seconds when the change was stored
 );
-CREATE INDEX IF NOT EXISTS events_by_account ON events (account_id, id);
-CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
+-- No secondary index: each would be one more b-tree written per new message on the first
+-- sync's hot path. Reads scan the id range after their cursor; retention by age walks from
+-- the oldest id (ts grows with id) and stops at the first event young enough.
 
 -- Named consumers and the last event id each acknowledged (retention keeps what they have
 -- not acknowledged, unless the operator allows pruning it).
