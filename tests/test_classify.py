@@ -51,3 +51,18 @@ def test_only_the_header_block_counts_and_lf_only_messages_work() -> None:
 @given(st.binary(max_size=2000))
 def test_never_raises(raw: bytes) -> None:
     automated_reason(raw, None, OWN)
+
+
+def test_sender_filter_addresses_domains_and_deny_wins() -> None:
+    from prx_email.mail.classify import SenderFilter
+
+    assert not SenderFilter().active and SenderFilter().admits("a@x.org")
+    deny = SenderFilter(deny=("noreply.example.com", "Alerts@Example.NET"))
+    assert not deny.admits("bot@noreply.example.com")
+    assert not deny.admits("x@eu.noreply.example.com")  # subdomains too
+    assert not deny.admits("alerts@example.net") and deny.admits("people@example.net")
+    assert deny.admits("a@notnoreply.example.com.evil")  # not a suffix match on text
+    allow = SenderFilter(allow=("@example.org", "boss@corp.com"), deny=("spam@example.org",))
+    assert allow.admits("ann@example.org") and allow.admits("boss@corp.com")
+    assert not allow.admits("intern@corp.com") and not allow.admits(None)
+    assert not allow.admits("spam@example.org")

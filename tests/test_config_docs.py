@@ -19,6 +19,7 @@ import pytest
 from prx_email.config import LOCAL_ACCOUNT, local_config
 from prx_email.config.loader import SECTIONS, load_config, parse_config
 from prx_email.config.model import (
+    AccountEventSettings,
     AttachmentPolicy,
     EventSettings,
     LoggingSettings,
@@ -40,6 +41,7 @@ MODELS: dict[str, Any] = {
     "accounts.smtp": ServerConfig,
     "logging": LoggingSettings,
     "events": EventSettings,
+    "accounts.events": AccountEventSettings,
 }
 
 

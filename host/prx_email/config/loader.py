@@ -24,6 +24,7 @@ from .model import (
     LOG_FORMATS,
     LOG_LEVELS,
     AccountConfig,
+    AccountEventSettings,
     ActionSettings,
     AttachmentPolicy,
     Auth,
@@ -60,6 +61,7 @@ _ACCOUNT_KEYS = (
     "send",
     "actions",
     "policy",
+    "events",
 )
 _SERVER_KEYS = (
     "host",
@@ -116,6 +118,7 @@ _U32_MAX = 2**32 - 1
 # its tuple above and a row of the doc; a new table also gets an entry here.
 _LOGGING_KEYS = ("format", "level")
 _EVENT_KEYS = ("max_age_days", "max_count", "prune_unacked")
+_ACCOUNT_EVENT_KEYS = ("automated", "allow_senders", "deny_senders")
 
 SECTIONS: Mapping[str, tuple[str, ...]] = {
     "": _TOP_KEYS,
@@ -132,6 +135,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "limits": _LIMIT_KEYS,
     "logging": _LOGGING_KEYS,
     "events": _EVENT_KEYS,
+    "accounts.events": _ACCOUNT_EVENT_KEYS,
 }
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -464,6 +468,23 @@ def _policy(ctx: _Ctx, raw: Any, path: KeyPath) -> PolicySettings:
     return PolicySettings(mode=PolicyMode(mode)) if mode is not None else PolicySettings()
 
 
+def _account_events(ctx: _Ctx, raw: Any, path: KeyPath) -> AccountEventSettings:
+    t = ctx.table(raw, path, _ACCOUNT_EVENT_KEYS)
+    d = AccountEventSettings()
+    senders: dict[str, tuple[str, ...]] = {}
+    for key in ("allow_senders", "deny_senders"):
+        values = ctx.strings(t, path, key) or ()
+        for v in values:
+            if not v.strip() or any(c in v for c in " \r\n\x00<>,"):
+                raise ctx.error((*path, key), f"is not an address or domain: {v!r}")
+        senders[key] = tuple(v.strip().lower() for v in values)
+    return AccountEventSettings(
+        automated=_enum(ctx, t, path, "automated", ("flag", "suppress")) or d.automated,
+        allow_senders=senders["allow_senders"],
+        deny_senders=senders["deny_senders"],
+    )
+
+
 def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:
     path: KeyPath = ("attachments",)
     t = ctx.table(raw, path, _ATTACH_KEYS)
@@ -560,6 +581,7 @@ def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
         ),
         actions=_actions(ctx, t.get("actions", {}), (*path, "actions")),
         policy=_policy(ctx, t.get("policy", {}), (*path, "policy")),
+        events=_account_events(ctx, t.get("events", {}), (*path, "events")),
     )
 
 

@@ -192,6 +192,18 @@ class EventSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountEventSettings:
+    """``[accounts.events]``: which stored mail becomes a ``new_mail`` event (issue 13)."""
+
+    #: ``flag``: automated mail's new_mail events say so; ``suppress``: it has none.
+    automated: str = "flag"
+    #: Addresses or domains; when any is given, only mail from them makes new_mail events.
+    allow_senders: tuple[str, ...] = ()
+    #: Addresses or domains whose mail never makes new_mail events (stored all the same).
+    deny_senders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ActionSettings:
     """Mailbox actions (issue 11): where archive and delete move to, how many ids per call."""
 
@@ -214,6 +226,7 @@ class AccountConfig:
     send: SendSettings = field(default_factory=SendSettings)
     actions: ActionSettings = field(default_factory=ActionSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    events: AccountEventSettings = field(default_factory=AccountEventSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["automated_reason"]
+__all__ = ["SenderFilter", "automated_reason"]
 
 # The cheap question first: does any of the four header names start a line? (~2 µs a
 # message; the MULTILINE scan below costs ~7x that and runs only when this says yes.)
@@ -68,3 +68,46 @@ def automated_reason(raw: bytes, from_addr: str | None, own_address: str | None)
     if from_addr and own_address and from_addr.strip().lower() == own_address.strip().lower():
         return "from-self"
     return None
+
+
+class SenderFilter:
+    """Per-account allow/deny lists of addresses and domains (``[accounts.events]``).
+
+    An entry with a local part (``ann@example.com``) matches that address; any other
+    (``example.com``, ``@example.com``) matches the domain and its subdomains. Deny wins;
+    a non-empty allow list admits only what it matches. Case-insensitive.
+    """
+
+    __slots__ = ("_allow", "_deny")
+
+    def __init__(self, allow: tuple[str, ...] = (), deny: tuple[str, ...] = ()) -> None:
+        self._allow = _entries(allow)
+        self._deny = _entries(deny)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._allow[0] or self._allow[1] or self._deny[0] or self._deny[1])
+
+    def admits(self, from_addr: str | None) -> bool:
+        """Whether mail from ``from_addr`` makes new_mail events."""
+        addr = (from_addr or "").strip().lower()
+        if _matches(addr, self._deny):
+            return False
+        if self._allow[0] or self._allow[1]:
+            return _matches(addr, self._allow)
+        return True
+
+
+def _entries(values: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    addresses = {v.lower() for v in values if "@" in v.lstrip("@")}
+    domains = tuple(v.lower().lstrip("@") for v in values if "@" not in v.lstrip("@"))
+    return frozenset(addresses), domains
+
+
+def _matches(addr: str, entries: tuple[frozenset[str], tuple[str, ...]]) -> bool:
+    if not addr:
+        return False
+    if addr in entries[0]:
+        return True
+    domain = addr.rpartition("@")[2]
+    return any(domain == d or domain.endswith("." + d) for d in entries[1])

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING
 from ..config.model import AccountConfig, ServerConfig
 from ..errors import EmailError, InvalidArgument
 from ..logging_setup import current_run_id, new_run_id, run_scope
-from ..mail.classify import automated_reason
+from ..mail.classify import SenderFilter, automated_reason
 from ..mail.errors import map_imap_errors
 from ..mail.imap import (
     Arg,
@@ -320,6 +320,10 @@ class _FolderRun:
         items: list[SummaryItem] = []
         append = items.append  # per message on the sync hot path: positional, no lookups
         own = self.acc.address
+        settings = self.acc.events
+        suppress = settings.automated == "suppress"
+        senders = SenderFilter(settings.allow_senders, settings.deny_senders)
+        filtered = senders.active
         for it in result.items:
             uid = it.get(b"UID")
             raw = it.get(b"BODY[]")
@@ -331,7 +335,10 @@ class _FolderRun:
             summary = parse_summary(raw)
             # Loop prevention, at store time: the new_mail event carries the reason.
             automated = automated_reason(raw, summary.from_addr, own)
-            append(SummaryItem(uid, flags, size, summary, raw, automated))
+            quiet = (suppress and automated is not None) or (
+                filtered and not senders.admits(summary.from_addr)
+            )
+            append(SummaryItem(uid, flags, size, summary, raw, automated, quiet))
         return items
 
     def _build_full(self, result: FetchResult) -> list[StoreItem]:

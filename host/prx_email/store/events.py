@@ -139,15 +139,28 @@ def messages_high_water(tx: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def record_new_mail(tx: sqlite3.Connection, after_key: int, *, now: float | None = None) -> int:
+def record_new_mail(
+    tx: sqlite3.Connection,
+    after_key: int,
+    *,
+    skip_uids: Iterable[int] = (),
+    now: float | None = None,
+) -> int:
     """One ``new_mail`` event per synced row inserted after ``after_key``, in key order.
 
     Call in the transaction that inserted them, with :func:`messages_high_water` taken
     before the inserts (the write lock is held, so every newer key is this batch's).
-    Imported rows (no UID) are not mail that arrived: no event. Returns events written.
+    Imported rows (no UID) are not mail that arrived: no event; nor are ``skip_uids``
+    (the account's filters said so). Returns events written.
     """
     ts = time.time() if now is None else now
-    return int(tx.execute(_NEW_MAIL, ("new_mail", ts, after_key)).rowcount)
+    skip = sorted(set(skip_uids))
+    if not skip:
+        return int(tx.execute(_NEW_MAIL, ("new_mail", ts, after_key)).rowcount)
+    sql = _NEW_MAIL.replace(
+        " ORDER BY", " AND m.uid NOT IN (SELECT value FROM json_each(?)) ORDER BY"
+    )
+    return int(tx.execute(sql, ("new_mail", ts, after_key, json.dumps(skip))).rowcount)
 
 
 def record_from_messages(

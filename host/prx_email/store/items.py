@@ -112,6 +112,8 @@ class SummaryItem(NamedTuple):
     raw: bytes
     #: Why the message is automated (``mail.classify``), None for a person's mail.
     automated: str | None = None
+    #: Stored without a new_mail event (``[accounts.events]`` suppress / sender filters).
+    quiet: bool = False
 
 
 class PendingRow(NamedTuple):

@@ -510,7 +510,8 @@ class MessageStore:
             # fewer times per batch (see _insert_rows).
             changed = _insert_rows(tx, _SUMMARY_INSERT, rows, _SUMMARY_UPSERT_CLAUSE)
             # The batch's new_mail events: one INSERT ... SELECT of the rows just inserted.
-            record_new_mail(tx, high_water)
+            quiet = [item.uid for item in by_uid.values() if item.quiet]
+            record_new_mail(tx, high_water, skip_uids=quiet)
             return changed
 
     def set_completion_settings(self, account_id: AccountId, settings: CompletionSettings) -> None:
