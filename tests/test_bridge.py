@@ -112,10 +112,12 @@ def test_search_query_from_wit() -> None:
         limit=5,
         cursor=None,
         remote=False,
+        automated=False,
     )
     setattr(rec, "from", "ann")
     q = convert.search_query(rec)
     assert (q.account_id, q.text, q.from_, q.unseen, q.limit) == (1, "x", "ann", True, 5)
+    assert q.automated is False
 
 
 def test_outgoing_message_with_attachments() -> None:

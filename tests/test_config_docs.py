@@ -19,7 +19,9 @@ import pytest
 from prx_email.config import LOCAL_ACCOUNT, local_config
 from prx_email.config.loader import SECTIONS, load_config, parse_config
 from prx_email.config.model import (
+    AccountEventSettings,
     AttachmentPolicy,
+    EventSettings,
     LoggingSettings,
     SendSettings,
     ServerConfig,
@@ -38,6 +40,8 @@ MODELS: dict[str, Any] = {
     "accounts.imap": ServerConfig,
     "accounts.smtp": ServerConfig,
     "logging": LoggingSettings,
+    "events": EventSettings,
+    "accounts.events": AccountEventSettings,
 }
 
 

@@ -102,7 +102,7 @@ def test_sync() -> None:
 
 def test_list_defaults_and_values() -> None:
     data, host = call("email.list", {"account_id": 1})
-    assert only_call(host) == ("list_messages", (types.ListQuery(1, None, False, 50, None),))
+    assert only_call(host) == ("list_messages", (types.ListQuery(1, None, False, 50, None, None),))
     assert data == {"messages": [SUMMARY_JSON], "next_cursor": "c2"}
     assert list(data["messages"][0]) == list(SUMMARY_JSON)  # key order is part of the shape
 
@@ -110,12 +110,15 @@ def test_list_defaults_and_values() -> None:
         "email.list",
         {"account_id": 2, "folder": "Archive", "unseen_only": True, "limit": 500, "cursor": "c2"},
     )
-    assert only_call(host) == ("list_messages", (types.ListQuery(2, "Archive", True, 500, "c2"),))
+    assert only_call(host) == (
+        "list_messages",
+        (types.ListQuery(2, "Archive", True, 500, "c2", None),),
+    )
 
 
 def test_null_means_omitted() -> None:
     _, host = call("email.list", {"account_id": 1, "folder": None, "limit": None, "cursor": None})
-    assert only_call(host) == ("list_messages", (types.ListQuery(1, None, False, 50, None),))
+    assert only_call(host) == ("list_messages", (types.ListQuery(1, None, False, 50, None, None),))
 
 
 def test_get() -> None:
@@ -194,6 +197,7 @@ def test_search_every_criterion() -> None:
                 limit=10,
                 cursor="abc",
                 remote=True,
+                automated=None,
             ),
         ),
     )
@@ -204,7 +208,7 @@ def test_search_defaults() -> None:
     _, host = call("email.search", {"account_id": 1, "query": "x"})
     (_, (query,)) = only_call(host)
     assert query == types.SearchQuery(
-        1, "x", None, None, None, None, None, None, None, None, 50, None, False
+        1, "x", None, None, None, None, None, None, None, None, 50, None, False, None
     )
 
 

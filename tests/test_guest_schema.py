@@ -160,6 +160,7 @@ def test_effects() -> None:
         "email.get_many": (False, False),
         "email.attachment": (True, False),
         "email.forward": (True, True),
+        "email.events": (False, False),
     }
 
 
@@ -183,6 +184,7 @@ def test_annotations() -> None:
         "email.reply": ("network",),
         "email.retry": ("network",),
         "email.outbox": ro,
+        "email.events": ro,
         "email.folders": (*ro, "network"),
         "email.folder_create": net,
         "email.folder_rename": net,

@@ -185,3 +185,15 @@ def test_a_thread_snippet_of_an_html_only_message_shows_only_visible_text(
     assert summary["snippet"] == "Hello there"
     got = plugin.execute("email.get", {"account_id": 1, "id": key})
     assert got["data"]["summary"]["snippet"] == "Hello there"
+
+
+def test_events_carry_the_subject_and_snippet_without_hidden_characters(
+    plugin_wasm: Path, make_plugin: PluginFactory, tmp_path: Path
+) -> None:
+    db, cfg, key = _stored(tmp_path)
+    plugin = make_plugin(plugin_wasm, db=db, config=cfg)
+    got = plugin.execute("email.events", {"after": 0})
+    assert got["ok"] is True, got
+    (event,) = [e for e in got["data"]["events"] if e["message_id"] == key]
+    assert event["subject"] == "Invoice 2026"
+    assert not any(c in event["subject"] + event["snippet"] + event["from"] for c in ZW + BIDI)

@@ -30,6 +30,7 @@ from prx_email_guest._kinds import (
     Attachments,
     Boolean,
     Choice,
+    ChoiceList,
     Ids,
     Integer,
     Kind,
@@ -262,6 +263,13 @@ MAX_MESSAGES: Final = Field(
 
 UNSEEN_ONLY: Final = Field(
     "unseen_only", Boolean(), "Only messages without the \\Seen flag.", default=False
+)
+
+AUTOMATED: Final = Field(
+    "automated",
+    Boolean(),
+    "true: only automated mail (auto-replies, mailing lists, bulk, your own address); false: "
+    "only the rest (mail a person sent); omitted: both. Classified when the mail was stored.",
 )
 
 # --- email.get -----------------------------------------------------------------------------
@@ -498,6 +506,41 @@ def _cancel_spec() -> ToolSpec:
     )
 
 
+# --- email.events --------------------------------------------------------------------------
+
+#: The host's bounds (prx_email.store.events; tests/test_events_guest.py keeps them equal).
+EVENTS_LIMIT_MAX: Final = 1000
+EVENTS_WAIT_MAX_MS: Final = 30_000
+EVENT_TYPES: Final = ("new_mail", "flags_changed", "expunged", "moved", "outbox", "bounce")
+EVENTS_AFTER: Final = Field(
+    "after",
+    Integer(0, U64_MAX, example=0),
+    "Only events with an id above this cursor: the id of the last event you processed "
+    "(next_after of the previous answer); 0 for the oldest kept.",
+    default=0,
+)
+EVENTS_LIMIT: Final = Field(
+    "limit",
+    Integer(1, EVENTS_LIMIT_MAX, example=100),
+    f"At most this many events, 1..{EVENTS_LIMIT_MAX}.",
+    default=100,
+)
+EVENTS_TYPES: Final = Field(
+    "types",
+    ChoiceList(*EVENT_TYPES),
+    "Only these event types (one or a list); every type when omitted.",
+)
+EVENTS_ACCOUNT: Final = Field(
+    "account_id", Integer(1, U32_MAX), "Only events of this account; all accounts when omitted."
+)
+EVENTS_WAIT: Final = Field(
+    "wait_ms",
+    Integer(0, EVENTS_WAIT_MAX_MS, example=25_000),
+    f"Long-poll: wait up to this many ms (0..{EVENTS_WAIT_MAX_MS}) for a first event; the "
+    "answer comes as soon as one exists. 0 answers at once.",
+    default=0,
+)
+
 # --- email.draft_* -------------------------------------------------------------------------
 
 DRAFT_TO: Final = Field(
@@ -719,7 +762,7 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
         ToolSpec(
             "email.list",
             "List stored messages of an account, newest first, one page at a time.",
-            (ACCOUNT_ID, FOLDER, UNSEEN_ONLY, list_limit, CURSOR),
+            (ACCOUNT_ID, FOLDER, UNSEEN_ONLY, list_limit, CURSOR, AUTOMATED),
             _READ,
         ),
         ToolSpec(
@@ -748,6 +791,7 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
                 search_limit,
                 CURSOR,
                 REMOTE,
+                AUTOMATED,
             ),
             # Worst case: with remote=true the query goes to the server.
             Effects(network=True, mutates=False),
@@ -796,6 +840,17 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
             _READ,
         ),
         _cancel_spec(),
+        ToolSpec(
+            "email.events",
+            "Read the durable event log, oldest first: new_mail, flags_changed, expunged, "
+            "moved, outbox (status changes) and bounce events, each with id, type, account_id, "
+            "folder, message_id (for email.get), uid, rfc_message_id, thread_id, from, subject, "
+            "snippet, ts and automated. Pass the last id you processed as after (nothing is "
+            "lost while you are away); wait_ms long-polls for new events. Works with the "
+            "host's network flag off.",
+            (EVENTS_AFTER, EVENTS_LIMIT, EVENTS_TYPES, EVENTS_ACCOUNT, EVENTS_WAIT),
+            _READ,
+        ),
         ToolSpec(
             "email.folders",
             "List the account's folders with their role (inbox, sent, drafts, trash, archive, "
@@ -1006,6 +1061,7 @@ GROUP_OF: Final[dict[str, str]] = {
             "email.get_many",
             "email.attachment",
             "email.health",
+            "email.events",
         ),
         "read",
     ),

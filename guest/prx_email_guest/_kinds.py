@@ -195,6 +195,26 @@ class Choice(Kind[str]):
         return {"type": "string", "enum": list(self.values)}
 
 
+class ChoiceList(Kind[list[str]]):
+    """One string out of a fixed set, or a list of them (duplicates dropped)."""
+
+    def __init__(self, *values: str) -> None:
+        self._one = Choice(*values)
+
+    def check(self, name: str, value: object) -> list[str]:
+        items = value if isinstance(value, list) else [value]
+        if len(items) > 4 * len(self._one.values):
+            raise invalid(
+                f"{name} has {len(items)} items",
+                f"Give each of {', '.join(self._one.values)} at most once.",
+            )
+        return list(dict.fromkeys(self._one.check(name, item) for item in items))
+
+    def schema(self) -> Schema:
+        one = self._one.schema()
+        return {"anyOf": [one, {"type": "array", "items": one, "uniqueItems": True}]}
+
+
 class Timestamp(Kind[int]):
     """ISO-8601 date or date-time (naive = UTC), or Unix seconds; becomes Unix seconds."""
 

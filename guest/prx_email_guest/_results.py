@@ -5,6 +5,7 @@ Every timestamp ``x`` is followed by ``x_iso`` (``YYYY-MM-DDTHH:MM:SSZ`` or null
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 from wit_world.imports import types
@@ -17,6 +18,8 @@ __all__ = [
     "attachment_download",
     "draft_info",
     "draft_status",
+    "event",
+    "event_page",
     "folder",
     "folder_list",
     "health_report",
@@ -163,6 +166,40 @@ def outbox_entry(e: types.OutboxEntry) -> JSON:
 
 def outbox_page(p: types.OutboxPage) -> JSON:
     return {"entries": [outbox_entry(e) for e in p.entries], "next_cursor": p.next_cursor}
+
+
+def event(e: types.Event) -> JSON:
+    """One event as issue 13 names its fields; the type's own fields are merged in."""
+    out: JSON = {
+        "id": e.id,
+        "type": e.kind,
+        "account_id": e.account_id,
+        "folder": e.folder,
+        "message_id": e.message,
+        "uid": e.uid,
+        "rfc_message_id": e.message_id,
+        "thread_id": e.thread_id,
+        "from": e.from_,
+        "subject": e.subject,
+        "snippet": e.snippet,
+        "ts": e.ts_ms / 1000,
+        "ts_iso": format_iso(e.ts_ms // 1000),
+        "automated": e.automated is not None,
+        "automated_reason": e.automated,
+    }
+    detail = json.loads(e.detail_json) if e.detail_json else {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            out.setdefault(key, value)
+    return out
+
+
+def event_page(p: types.EventPage) -> JSON:
+    return {
+        "events": [event(e) for e in p.events],
+        "next_after": p.next_after,
+        "last_id": p.last_id,
+    }
 
 
 _DRAFT_STATE: Final = {s: s.name.lower() for s in types.DraftState}

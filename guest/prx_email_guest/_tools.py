@@ -44,6 +44,7 @@ def _list(host: HostApi, args: Args) -> Any:
         unseen_only=c.UNSEEN_ONLY.value(args),
         limit=c.LIMIT.value(args),
         cursor=c.CURSOR.maybe(args),
+        automated=c.AUTOMATED.maybe(args),
     )
     return r.message_page(host.list_messages(query))
 
@@ -77,6 +78,7 @@ def _search(host: HostApi, args: Args) -> Any:
         limit=c.LIMIT.value(args),
         cursor=c.CURSOR.maybe(args),
         remote=c.REMOTE.value(args),
+        automated=c.AUTOMATED.maybe(args),
     )
     return r.message_page(host.search(query))
 
@@ -140,6 +142,17 @@ def _outbox(host: HostApi, args: Args) -> Any:
         cursor=c.CURSOR.maybe(args),
     )
     return r.outbox_page(host.list_outbox(query))
+
+
+def _events(host: HostApi, args: Args) -> Any:
+    query = types.EventQuery(
+        after=c.EVENTS_AFTER.value(args),
+        limit=c.EVENTS_LIMIT.value(args),
+        types=list(c.EVENTS_TYPES.maybe(args) or ()),
+        account_id=c.EVENTS_ACCOUNT.maybe(args),
+        wait_ms=c.EVENTS_WAIT.value(args),
+    )
+    return r.event_page(host.events(query))
 
 
 def _draft_request(args: Args) -> types.DraftRequest:
@@ -303,6 +316,7 @@ HANDLERS: Final[dict[str, Handler]] = {
     "email.reply": _reply,
     "email.retry": _retry,
     "email.outbox": _outbox,
+    "email.events": _events,
     "email.draft_create": _draft_create,
     "email.draft_status": _draft_status,
     "email.draft_update": _draft_update,

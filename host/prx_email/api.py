@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,8 @@ from .store.db import Database
 if TYPE_CHECKING:
     from .auth import ConfigReload, CredentialManager, EnvReload
     from .auth.credentials import Credential, Protocol_
+if TYPE_CHECKING:
+    from .types import Event
 
 __all__ = ["Envelope", "Plugin", "load_config", "open_plugin"]
 
@@ -194,6 +197,31 @@ class Plugin:
         if pool is not None:
             pool.invalidate()  # type: ignore[attr-defined]
         return result
+
+    def events(
+        self,
+        *,
+        after: int = 0,
+        types: Sequence[str] = (),
+        account_id: int | None = None,
+        consumer: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """Every stored event after ``after``, then each new one as it is committed (forever).
+
+        ``consumer``: a named consumer; it resumes after its stored cursor (``after`` is
+        where a new one starts) and each event is acknowledged when the next is asked for,
+        so delivery is at-least-once across restarts::
+
+            async for event in plugin.events(consumer="triage"):
+                handle(event.to_json())
+
+        :raises InvalidArgument: a bad cursor, type or consumer name (on first iteration).
+        """
+        from .services.events import follow  # lazy: most embedders never follow events
+
+        return follow(
+            self.context, after=after, types=types, account_id=account_id, consumer=consumer
+        )
 
     def close(self) -> None:
         """Release the instances, the service loop and the store (idempotent)."""

@@ -78,6 +78,7 @@ def _host_list(args: dict) -> str:
         unseen_only=False,
         limit=10,
         cursor=None,
+        automated=None,
     )
     page = host.list_messages(q)
     return _ok({"count": len(page.messages)})

@@ -30,6 +30,23 @@ SUMMARY = types.MessageSummary(
     thread_id="<root@example.org>",
 )
 
+EVENT = types.Event(
+    id=12,
+    kind="flags_changed",
+    account_id=1,
+    folder="INBOX",
+    message=7,
+    uid=42,
+    message_id="<abc@example.org>",
+    thread_id="<root@example.org>",
+    from_="billing@example.org",
+    subject="Invoice 2026-11",
+    snippet="Your invoice",
+    ts_ms=1_763_800_000_250,
+    automated=None,
+    detail_json='{"flags":["\\\\Seen"],"previous":[]}',
+)
+
 MESSAGE = types.Message(
     summary=SUMMARY,
     reply_to=["billing-replies@example.org"],
@@ -256,6 +273,10 @@ class FakeHost:
     def get_many(self, account: int, ids: list[int]) -> list[types.Message | None]:
         self._call("get_many", account, ids)
         return [self.message if i == SUMMARY.id else None for i in ids]
+
+    def events(self, query: types.EventQuery) -> types.EventPage:
+        self._call("events", query)
+        return types.EventPage(events=[EVENT], next_after=EVENT.id, last_id=EVENT.id)
 
     def attachment(self, req: types.AttachmentRequest) -> types.AttachmentDownload:
         self._call("attachment", req)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from typing import Any
 
 from wasmtime.component import Record, Variant
@@ -22,6 +23,7 @@ from ..types import (
     AttachmentPath,
     AttachmentSource,
     DraftRequest,
+    EventPage,
     FolderInfo,
     ForwardMode,
     ForwardRequest,
@@ -192,6 +194,7 @@ def list_query(rec: Any) -> ListQuery:
         unseen_only=_get(rec, "unseen-only"),
         limit=_get(rec, "limit"),
         cursor=_get(rec, "cursor"),
+        automated=_get(rec, "automated"),
     )
 
 
@@ -210,6 +213,7 @@ def search_query(rec: Any) -> SearchQuery:
         limit=_get(rec, "limit"),
         cursor=_get(rec, "cursor"),
         remote=_get(rec, "remote"),
+        automated=_get(rec, "automated"),
     )
 
 
@@ -363,3 +367,48 @@ def patch_result_lowering() -> None:
     from . import _wasmtime_patches
 
     _wasmtime_patches.apply(ResultErr, lambda value: value.error)
+
+
+# -- event log (issue 13) ----------------------------------------------------------------
+
+
+def event_query(rec: Any) -> tuple[int, int, tuple[str, ...], int | None, int]:
+    """``event-query`` → (after, limit, types, account_id, wait_ms); the service checks bounds."""
+    account = getattr(rec, "account-id")
+    return (
+        int(rec.after),
+        int(rec.limit),
+        tuple(str(t) for t in rec.types),
+        None if account is None else int(account),
+        int(getattr(rec, "wait-ms")),
+    )
+
+
+def event_page(page: EventPage) -> Record:
+    """``event-page``: ``type`` is ``kind`` in WIT (a keyword), the detail JSON text."""
+    events = []
+    for e in page.events:
+        rec = Record()
+        for wit, value in (
+            ("id", e.id),
+            ("kind", e.type),
+            ("account-id", e.account_id),
+            ("folder", e.folder),
+            ("message", e.message_id),
+            ("uid", e.uid),
+            ("message-id", e.rfc_message_id),
+            ("thread-id", e.thread_id),
+            ("from", e.from_),
+            ("subject", e.subject),
+            ("snippet", e.snippet),
+            ("ts-ms", round(e.ts * 1000)),
+            ("automated", e.automated),
+            ("detail-json", json.dumps(dict(e.detail), separators=(",", ":"))),
+        ):
+            setattr(rec, wit, value)
+        events.append(rec)
+    out = Record()
+    setattr(out, "events", events)  # noqa: B010
+    setattr(out, "next-after", page.next_after)
+    setattr(out, "last-id", page.last_id)
+    return out

@@ -27,6 +27,7 @@ from ..types import (
     DraftInfo,
     DraftRequest,
     DraftStatus,
+    EventPage,
     FolderInfo,
     FolderList,
     ForwardRequest,
@@ -108,6 +109,15 @@ class HostServices(Protocol):
         self, account_id: int, key: int, index: int, *, inline: bool, network: bool
     ) -> AttachmentDownload: ...
     def forward(self, req: ForwardRequest) -> OutboxEntry: ...
+    def events(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        types: Sequence[str] = (),
+        account_id: int | None = None,
+        wait_ms: int = 0,
+    ) -> EventPage: ...
 
 
 class Hooks(Protocol):
@@ -387,6 +397,17 @@ def _groups_or_read(policy: Policy) -> Callable[[], Any]:
     return tool_groups
 
 
+def _events(services: HostServices, policy: Policy, rec: Any) -> Any:
+    # The local store answers with the network off; the wait happens here, in the host,
+    # between the bridge's pause and resume of the guest's compute clock.
+    after, limit, types, account, wait_ms = convert.event_query(rec)
+    policy.check_group(READ, "events", account)
+    page = services.events(
+        after=after, limit=limit, types=types, account_id=account, wait_ms=wait_ms
+    )
+    return convert.event_page(untrusted.clean_event_page(page))
+
+
 def _limits_or_defaults(services: HostServices) -> Callable[[], Any]:
     def limits() -> Any:
         try:
@@ -479,6 +500,7 @@ def define_host(
         "get-many": _guarded("get-many", lambda a, i: _get_many(s, p, a, i), on_enter, on_leave),
         "attachment": _guarded("attachment", lambda r: _attachment(s, p, r), on_enter, on_leave),
         "forward": _guarded("forward", lambda r: _forward(s, p, r), on_enter, on_leave),
+        "events": _guarded("events", lambda q: _events(s, p, q), on_enter, on_leave),
     }
     convert.patch_result_lowering()
     with linker.root() as root, root.add_instance(HOST_INSTANCE) as host:

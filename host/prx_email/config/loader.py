@@ -24,10 +24,12 @@ from .model import (
     LOG_FORMATS,
     LOG_LEVELS,
     AccountConfig,
+    AccountEventSettings,
     ActionSettings,
     AttachmentPolicy,
     Auth,
     Config,
+    EventSettings,
     IdleMode,
     LoggingSettings,
     MetricsSettings,
@@ -50,7 +52,7 @@ __all__ = ["SECTIONS", "load_config", "parse_config"]
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
-_TOP_KEYS = ("accounts", "attachments", "limits", "logging", "metrics")
+_TOP_KEYS = ("accounts", "attachments", "events", "limits", "logging", "metrics")
 _ACCOUNT_KEYS = (
     "id",
     "name",
@@ -62,6 +64,7 @@ _ACCOUNT_KEYS = (
     "send",
     "actions",
     "policy",
+    "events",
 )
 _SERVER_KEYS = (
     "host",
@@ -135,6 +138,8 @@ _U32_MAX = 2**32 - 1
 # its tuple above and a row of the doc; a new table also gets an entry here.
 _LOGGING_KEYS = ("format", "level")
 _METRICS_KEYS = ("listen", "allow_remote")
+_EVENT_KEYS = ("max_age_days", "max_count", "prune_unacked")
+_ACCOUNT_EVENT_KEYS = ("automated", "allow_senders", "deny_senders")
 
 SECTIONS: Mapping[str, tuple[str, ...]] = {
     "": _TOP_KEYS,
@@ -151,6 +156,8 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "limits": _LIMIT_KEYS,
     "logging": _LOGGING_KEYS,
     "metrics": _METRICS_KEYS,
+    "events": _EVENT_KEYS,
+    "accounts.events": _ACCOUNT_EVENT_KEYS,
 }
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -552,6 +559,23 @@ def _patterns(ctx: _Ctx, t: Mapping[str, Any], path: KeyPath, key: str) -> tuple
     return tuple(out)
 
 
+def _account_events(ctx: _Ctx, raw: Any, path: KeyPath) -> AccountEventSettings:
+    t = ctx.table(raw, path, _ACCOUNT_EVENT_KEYS)
+    d = AccountEventSettings()
+    senders: dict[str, tuple[str, ...]] = {}
+    for key in ("allow_senders", "deny_senders"):
+        values = ctx.strings(t, path, key) or ()
+        for v in values:
+            if not v.strip() or any(c in v for c in " \r\n\x00<>,"):
+                raise ctx.error((*path, key), f"is not an address or domain: {v!r}")
+        senders[key] = tuple(v.strip().lower() for v in values)
+    return AccountEventSettings(
+        automated=_enum(ctx, t, path, "automated", ("flag", "suppress")) or d.automated,
+        allow_senders=senders["allow_senders"],
+        deny_senders=senders["deny_senders"],
+    )
+
+
 def _attachments(ctx: _Ctx, raw: Any) -> AttachmentPolicy:
     path: KeyPath = ("attachments",)
     t = ctx.table(raw, path, _ATTACH_KEYS)
@@ -622,6 +646,17 @@ def _metrics(ctx: _Ctx, raw: Any) -> MetricsSettings:
     )
 
 
+def _events(ctx: _Ctx, raw: Any) -> EventSettings:
+    path: KeyPath = ("events",)
+    t = ctx.table(raw, path, _EVENT_KEYS)
+    d = EventSettings()
+    return EventSettings(
+        max_age_days=int(ctx.at_least(t, path, "max_age_days", d.max_age_days, 0)),
+        max_count=int(ctx.at_least(t, path, "max_count", d.max_count, 0)),
+        prune_unacked=bool(ctx.get(t, path, "prune_unacked", bool, d.prune_unacked)),
+    )
+
+
 def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
     path: KeyPath = ("accounts", index)
     t = ctx.table(raw, path, _ACCOUNT_KEYS)
@@ -653,6 +688,7 @@ def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
         ),
         actions=_actions(ctx, t.get("actions", {}), (*path, "actions")),
         policy=_policy(ctx, t.get("policy", {}), (*path, "policy")),
+        events=_account_events(ctx, t.get("events", {}), (*path, "events")),
     )
 
 
@@ -694,6 +730,7 @@ def parse_config(text: str, source: Path | None = None, *, file_modes: bool = Tr
         limits=_limits(ctx, top.get("limits", {})),
         logging=_logging(ctx, top.get("logging", {})),
         metrics=_metrics(ctx, top.get("metrics", {})),
+        events=_events(ctx, top.get("events", {})),
     )
 
 

@@ -231,6 +231,30 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EventSettings:
+    """``[events]``: retention of the durable event log (issue 13)."""
+
+    #: Events older than this many days are pruned (0: no age limit).
+    max_age_days: int = 30
+    #: At most this many newest events are kept (0: no count limit).
+    max_count: int = 100_000
+    #: Prune events a registered consumer has not acknowledged yet, too.
+    prune_unacked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEventSettings:
+    """``[accounts.events]``: which stored mail becomes a ``new_mail`` event (issue 13)."""
+
+    #: ``flag``: automated mail's new_mail events say so; ``suppress``: it has none.
+    automated: str = "flag"
+    #: Addresses or domains; when any is given, only mail from them makes new_mail events.
+    allow_senders: tuple[str, ...] = ()
+    #: Addresses or domains whose mail never makes new_mail events (stored all the same).
+    deny_senders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ActionSettings:
     """Mailbox actions (issue 11): where archive and delete move to, how many ids per call."""
 
@@ -253,6 +277,7 @@ class AccountConfig:
     send: SendSettings = field(default_factory=SendSettings)
     actions: ActionSettings = field(default_factory=ActionSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    events: AccountEventSettings = field(default_factory=AccountEventSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +295,7 @@ class Config:
     source_missing: bool = False
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    events: EventSettings = field(default_factory=EventSettings)
 
     def describe_source(self) -> str:
         """The file this config came from, for messages: ``… (default, not found)`` if none."""

@@ -23,6 +23,7 @@ from ..types import (
     DraftInfo,
     DraftRequest,
     DraftStatus,
+    EventPage,
     FolderInfo,
     FolderList,
     ForwardRequest,
@@ -324,6 +325,27 @@ class Services:
             self.ctx.account(query.account_id)
         self.limits().check_page("outbox", query.limit)
         return outbox_service.list_outbox(self.ctx, query)
+
+    def events(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        types: Sequence[str] = (),
+        account_id: int | None = None,
+        wait_ms: int = 0,
+    ) -> EventPage:
+        """The event log after a cursor; waits here (this thread) up to ``wait_ms``."""
+        from . import events as events_service
+
+        return events_service.page(
+            self.ctx,
+            after=after,
+            limit=limit,
+            types=types,
+            account_id=account_id,
+            wait_ms=wait_ms,
+        )
 
     def outbox_account(self, outbox_id: int) -> int | None:
         """The account of an outbox row, None when there is no such row (the policy's view)."""

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 from ..config.model import AccountConfig, ServerConfig
 from ..errors import EmailError, InvalidArgument
 from ..logging_setup import current_run_id, new_run_id, run_scope
+from ..mail.classify import SenderFilter, automated_reason
 from ..mail.errors import map_imap_errors
 from ..mail.imap import (
     Arg,
@@ -66,7 +67,7 @@ from ..store.cursor import decode_cursor
 from ..store.messages import MessageStore, StoreItem, SummaryItem
 from ..store.sync_state import FolderState, SyncStateRepo
 from ..types import FolderReport, SyncReport, SyncRequest
-from . import completion
+from . import completion, events
 from ._batch_writer import BatchWriter
 from .attachments import save_attachments
 from .context import ServiceContext
@@ -319,6 +320,11 @@ class _FolderRun:
         """Summaries and raw bytes of a fetched batch (bodies are completed later)."""
         items: list[SummaryItem] = []
         append = items.append  # per message on the sync hot path: positional, no lookups
+        own = self.acc.address
+        settings = self.acc.events
+        suppress = settings.automated == "suppress"
+        senders = SenderFilter(settings.allow_senders, settings.deny_senders)
+        filtered = senders.active
         for it in result.items:
             uid = it.get(b"UID")
             raw = it.get(b"BODY[]")
@@ -327,7 +333,13 @@ class _FolderRun:
             size = it.get(b"RFC822.SIZE")
             flags = _flags(it.get(b"FLAGS"))
             size = size if isinstance(size, int) else len(raw)
-            append(SummaryItem(uid, flags, size, parse_summary(raw), raw))
+            summary = parse_summary(raw)
+            # Loop prevention, at store time: the new_mail event carries the reason.
+            automated = automated_reason(raw, summary.from_addr, own)
+            quiet = (suppress and automated is not None) or (
+                filtered and not senders.admits(summary.from_addr)
+            )
+            append(SummaryItem(uid, flags, size, summary, raw, automated, quiet))
         return items
 
     def _build_full(self, result: FetchResult) -> list[StoreItem]:
@@ -484,6 +496,8 @@ async def _sync(
     clear_backoff(ctx, acc.id, synced, ctx.clock())
     if complete:
         await complete_pending(ctx, acc.id)
+    # Event-log retention ([events]); one indexed DELETE or two, nothing when within bounds.
+    events.prune(ctx)
     return SyncReport(acc.id, tuple(reports))
 
 

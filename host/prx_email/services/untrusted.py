@@ -28,7 +28,7 @@ from typing import Final
 import nh3
 
 from ..mail.decode import html_to_text, snippet_of
-from ..types import Header, Message, MessageSummary, Removal, Thread
+from ..types import Event, EventPage, Header, Message, MessageSummary, Removal, Thread
 
 __all__ = ["clean_html", "clean_message", "clean_text", "clean_thread"]
 
@@ -283,3 +283,19 @@ def clean_thread(t: Thread, full: Iterable[Message | None] = ()) -> Thread:
             summary = _visible_snippet(summary, clean_html(markup, Counter()))
         out.append(summary)
     return dataclasses.replace(t, messages=tuple(out), untrusted=True, removed=_removals(removed))
+
+
+def clean_event_page(page: EventPage) -> EventPage:
+    """``page`` with the sender, subject and snippet of each event stripped of zero-width
+    and bidi controls, as for a message (an event is what the agent reads first)."""
+
+    def one(e: Event) -> Event:
+        removed: Counter[str] = Counter()
+        return dataclasses.replace(
+            e,
+            from_=clean_text(e.from_, removed),
+            subject=clean_text(e.subject, removed),
+            snippet=clean_text(e.snippet, removed),
+        )
+
+    return dataclasses.replace(page, events=tuple(one(e) for e in page.events))

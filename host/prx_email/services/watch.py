@@ -257,6 +257,7 @@ class _FolderWatch:
 
     async def _run_once(self, job: SyncJob) -> JobOutcome:
         """One sync of the folder on the watcher's connection (connecting first if needed)."""
+        from . import events
         from .sync import complete_pending, sync_folder
 
         acc = self.account
@@ -280,6 +281,7 @@ class _FolderWatch:
             )
         clear_backoff(self.ctx, acc.id, [job.folder], self.ctx.clock())
         await complete_pending(self.ctx, acc.id)
+        events.prune(self.ctx)  # the event log's retention, as after every services.sync run
         return JobOutcome(
             rep.fetched, rep.more_pending, rep.flags_updated, rep.expunged, rep.uidvalidity_reset
         )

@@ -110,6 +110,10 @@ class SummaryItem(NamedTuple):
     size: int
     summary: SummaryFields
     raw: bytes
+    #: Why the message is automated (``mail.classify``), None for a person's mail.
+    automated: str | None = None
+    #: Stored without a new_mail event (``[accounts.events]`` suppress / sender filters).
+    quiet: bool = False
 
 
 class PendingRow(NamedTuple):

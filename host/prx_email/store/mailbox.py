@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from ..types import AccountId, MessageKey, MessageSummary
 from .db import Database
+from .events import record_from_messages
 from .messages import _SUMMARY, KEY_MAX, _summary, thread_id
 
 __all__ = [
@@ -128,6 +129,17 @@ def apply_moves(db: Database, account_id: AccountId, moves: Sequence[Move]) -> i
     gone = [(account_id, mv.id) for mv in moves if mv.uid is None]
     rekeyed = [mv for mv in moves if mv.uid is not None]
     with db.transaction() as tx:
+        # One `moved` event per confirmed move, from the row as it was (its old folder);
+        # the new place is in the detail (uid null: the destination's next sync stores it).
+        record_from_messages(
+            tx,
+            "moved",
+            "m.account_id = ? AND m.id = json_extract(j.value, '$[0]')",
+            (json.dumps([[mv.id, mv.folder, mv.uid] for mv in moves]), account_id),
+            source="json_each(?) j, messages m",
+            detail_sql="json_object('to_folder', json_extract(j.value, '$[1]'),"
+            " 'to_uid', json_extract(j.value, '$[2]'))",
+        )
         if gone:
             tx.executemany("DELETE FROM messages WHERE account_id = ? AND id = ?", gone)
         # The destination's sync may have stored the same message already: that row goes.
@@ -146,11 +158,11 @@ def apply_moves(db: Database, account_id: AccountId, moves: Sequence[Move]) -> i
 
 def delete_rows(db: Database, account_id: AccountId, ids: Iterable[MessageKey]) -> int:
     """Delete rows (their search index entries go with them). :raises StorageError:"""
+    where = "m.account_id = ? AND m.id IN (SELECT value FROM json_each(?))"
+    params = (account_id, _ids_json(ids))
     with db.transaction() as tx:
-        return tx.execute(
-            "DELETE FROM messages WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))",
-            (account_id, _ids_json(ids)),
-        ).rowcount
+        record_from_messages(tx, "expunged", where, params)
+        return tx.execute(f"DELETE FROM messages AS m WHERE {where}", params).rowcount
 
 
 def local_folders(db: Database, account_id: AccountId) -> list[LocalFolder]:

@@ -32,6 +32,7 @@ from ..config.model import AttachmentPolicy
 from ..types import AccountId, AttachmentMeta, MessageKey
 from .cursor import NO_DATE, decode_cursor, encode_cursor
 from .db import Database
+from .events import messages_high_water, record_from_messages, record_new_mail
 from .fts import plan_search
 from .items import (
     CompletedRow,
@@ -136,7 +137,8 @@ _ROWS_PER_INSERT = 500
 _SUMMARY_INSERT = (
     "INSERT INTO messages (account_id, folder, uidvalidity, uid, message_id, subject, "
     "from_addr, to_addrs, cc_addrs, reply_to, in_reply_to, refs, date, sort_date, flags, seen, "
-    "size, has_attachments, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "size, has_attachments, raw, automated)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _STILL_PENDING = (
     "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?)) AND raw IS NOT NULL"
@@ -350,6 +352,7 @@ def _summary_row(
         item.size,
         1 if p.attachment_hint else 0,
         item.raw,
+        item.automated,
     )
 
 
@@ -449,6 +452,7 @@ class MessageStore:
             return 0
         changed = 0
         with self._tx(conn) as tx:
+            high_water = messages_high_water(tx) if synced else 0
             if synced:
                 uids = json.dumps([row[3] for row in synced])
                 known = dict(
@@ -465,6 +469,7 @@ class MessageStore:
                     changed += tx.executemany(_UPDATE_BY_ID, updates).rowcount
                 if synced:
                     changed += tx.executemany(_INSERT, synced).rowcount
+                    record_new_mail(tx, high_water)
             if imported:
                 changed += tx.executemany(_INSERT_IMPORT, imported).rowcount
             if index:
@@ -499,10 +504,15 @@ class MessageStore:
             return 0
         rows = [_summary_row(account_id, folder, uidvalidity, item) for item in by_uid.values()]
         with self._tx(conn) as tx:
+            high_water = messages_high_water(tx)
             # One statement per chunk, existing UIDs included (their flags updated by the
             # upsert clause): no lookup first, so the writing thread takes the GIL back
             # fewer times per batch (see _insert_rows).
-            return _insert_rows(tx, _SUMMARY_INSERT, rows, _SUMMARY_UPSERT_CLAUSE)
+            changed = _insert_rows(tx, _SUMMARY_INSERT, rows, _SUMMARY_UPSERT_CLAUSE)
+            # The batch's new_mail events: one INSERT ... SELECT of the rows just inserted.
+            quiet = [item.uid for item in by_uid.values() if item.quiet]
+            record_new_mail(tx, high_water, skip_uids=quiet)
+            return changed
 
     def set_completion_settings(self, account_id: AccountId, settings: CompletionSettings) -> None:
         """Record how this account's pending rows are to be completed.
@@ -693,14 +703,16 @@ class MessageStore:
         wanted = json.dumps(sorted({int(uid) for uid in uids}))
         if wanted == "[]":
             return 0
-        sql = (
-            "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity = ? "
-            "AND uid IN (SELECT value FROM json_each(?))"
+        where = (
+            "m.account_id = ? AND m.folder = ? AND m.uidvalidity = ? "
+            "AND m.uid IN (SELECT value FROM json_each(?))"
         )
         changed = 0
         with self.db.transaction() as tx:
             for validity in self._uidvalidities(account_id, folder, uidvalidity):
-                changed += tx.execute(sql, (account_id, folder, validity, wanted)).rowcount
+                params = (account_id, folder, validity, wanted)
+                record_from_messages(tx, "expunged", where, params)
+                changed += tx.execute(f"DELETE FROM messages AS m WHERE {where}", params).rowcount
         return changed
 
     def delete_folder(self, account_id: AccountId, folder: str) -> int:
@@ -786,6 +798,8 @@ class MessageStore:
             params.append(q.folder)
         if q.unseen_only:
             where.append("seen = 0")
+        if q.automated is not None:
+            where.append("automated IS NOT NULL" if q.automated else "automated IS NULL")
         return self._page(where, params, q.limit, q.cursor)
 
     def search(self, q: SearchQuery) -> MessagePage:
@@ -807,6 +821,8 @@ class MessageStore:
         if q.unseen is not None:
             where.append("seen = ?")
             params.append(0 if q.unseen else 1)
+        if q.automated is not None:
+            where.append("automated IS NOT NULL" if q.automated else "automated IS NULL")
         if q.since is not None:
             where.append("date >= ?")
             params.append(q.since)

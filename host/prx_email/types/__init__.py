@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from ._attachment import AttachmentMeta, ParsedAttachment
     from ._draft import DraftInfo, DraftRequest, DraftState, DraftStatus
+    from ._events import EVENT_TYPES, Event, EventPage
     from ._health import AccountHealth, HealthReport, HealthStatus, HealthStep
     from ._limits import ToolLimits, check_dates
     from ._message import Header, Message, MessagePage, MessageSummary, Removal
@@ -84,6 +85,9 @@ _LAZY = {
     "DraftRequest": "._draft",
     "DraftState": "._draft",
     "DraftStatus": "._draft",
+    "EVENT_TYPES": "._events",
+    "Event": "._events",
+    "EventPage": "._events",
     "SyncReport": "._sync",
     "SyncRequest": "._sync",
     "AccountHealth": "._health",
@@ -100,6 +104,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "EVENT_TYPES",
     "Account",
     "AccountHealth",
     "AccountId",
@@ -114,6 +119,8 @@ __all__ = [
     "DraftRequest",
     "DraftState",
     "DraftStatus",
+    "Event",
+    "EventPage",
     "FolderInfo",
     "FolderList",
     "FolderReport",

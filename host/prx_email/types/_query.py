@@ -16,6 +16,8 @@ class ListQuery:
     unseen_only: bool = False
     limit: int = 50
     cursor: str | None = None
+    #: True: only automated mail (loop prevention); False: only the rest; None: both.
+    automated: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +37,4 @@ class SearchQuery:
     limit: int = 50
     cursor: str | None = None
     remote: bool = False
+    automated: bool | None = None

@@ -41,6 +41,7 @@ COMMANDS = (
     "cmd_doctor",
     "cmd_metrics",
     "cmd_mcp",
+    "cmd_events",
 )
 
 #: The exit code of a process killed by SIGPIPE (128 + 13), as a shell reports it.
