@@ -25,12 +25,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import envelope
+from .auth.deferred import DeferredCredentials
 from .bridge import HostServices, define_host
 from .bridge.hostfns import raise_pending
 from .bridge.policy import Policy, parse_mode
 from .config import Config, resolve_db_path
 from .config import resolve as config_resolve
-from .config.model import AccountConfig, PolicyMode
+from .config.model import PolicyMode
 from .envelope import Envelope
 from .errors import (
     INVALID_JSON,
@@ -59,8 +60,7 @@ from .store.db import Database
 # A process that answers one request from the store — the TA adapter, ``prx-email call`` —
 # would otherwise pay ~100 ms of imports it never uses.
 if TYPE_CHECKING:
-    from .auth import ConfigReload, CredentialManager, EnvReload
-    from .auth.credentials import Credential, Protocol_
+    from .auth import ConfigReload, EnvReload
 if TYPE_CHECKING:
     from .types import Event
 
@@ -301,30 +301,6 @@ def _parse(raw: str) -> Envelope:
             ErrorCode.INTERNAL.envelope, "the plugin returned a malformed envelope"
         )
     return answer
-
-
-class DeferredCredentials:
-    """The process's ``CredentialManager``, created when a connection first asks for it.
-
-    ``ServiceContext.credentials`` of an opened plugin: a request that never connects
-    (network off, a store read) never imports the OAuth2 and sealing stack.
-    """
-
-    def __init__(self) -> None:
-        self._manager: CredentialManager | None = None
-
-    def resolve(self) -> CredentialManager:
-        if self._manager is None:
-            from .auth import default_manager
-
-            self._manager = default_manager()
-        return self._manager
-
-    async def credential(self, account: AccountConfig, protocol: Protocol_) -> Credential:
-        return await self.resolve().credential(account, protocol)
-
-    async def rejected(self, account: AccountConfig, protocol: Protocol_) -> bool:
-        return await self.resolve().rejected(account, protocol)
 
 
 def _resolve_credentials(context: ServiceContext) -> object:

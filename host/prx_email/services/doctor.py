@@ -631,9 +631,12 @@ async def health(
     :raises AccountNotFound: ``account_id`` is not configured.
     :raises ConfigError: the plugin runs with a custom credential provider (no token status).
     """
+    from ..auth.deferred import resolved
     from ..errors import ConfigError, NetworkDisabled
     from ..types import AccountHealth, HealthReport, HealthStatus, HealthStep
 
+    # A plugin opened by the API defers creating its manager until a connection needs it.
+    ctx.credentials = resolved(ctx.credentials)  # type: ignore[assignment]
     if not isinstance(ctx.credentials, CredentialManager):
         raise ConfigError(
             "health checks need the plugin's own credential manager",
