@@ -334,5 +334,14 @@ def test_outbox_attempt_run_id_in_its_log_lines_and_error_detail(tmp_path: Path)
     assert summary["error_code"] == "EMAIL_CONNECTION_FAILED" and summary["outbox_id"] >= 1
     assert summary["event"] == "outbox delivery: not-attempted" and "duration_ms" in summary
     assert all(line["run_id"] == run_id for line in lines if "outbox_id" in line)
+    # ... and so does the attempt's record in the store.
+    from prx_email.store.db import Database
+    from prx_email.store.outbox import OutboxRepo
+
+    db = Database(tmp_path / "m.db")
+    try:
+        assert [a.run_id for a in OutboxRepo(db).attempts(summary["outbox_id"])] == [run_id]
+    finally:
+        db.close()
     # Counted: one attempt (not reaching the server) and the row queued again.
     assert [a - b for a, b in zip(counted(), before, strict=True)] == [1, 1]

@@ -155,6 +155,7 @@ def test_counters_of_a_running_watch_move_after_sync_failed_login_and_send(
 
         runs = "prx_email_sync_runs_total"
         sends = "prx_email_send_attempts_total"
+        drops = "prx_email_watch_drops_total"
         first = _scrape_until(
             url,
             lambda s: (
@@ -178,6 +179,7 @@ def test_counters_of_a_running_watch_move_after_sync_failed_login_and_send(
             lambda s: (
                 value(s, "prx_email_sync_messages_fetched_total", account="1") >= 2
                 and value(s, sends, account="1", outcome="sent") >= 2
+                and value(s, drops, account="2", error_code="EMAIL_AUTH_FAILED") >= 1
             ),
             proc,
         )
@@ -185,6 +187,9 @@ def test_counters_of_a_running_watch_move_after_sync_failed_login_and_send(
             first, runs, account="1", outcome="ok"
         )
         assert value(second, "prx_email_outbox_rows", status="sent") == 2
+        # The watcher's connection (IDLE on Dovecot) and the event log's growth.
+        assert value(second, "prx_email_watch_connects_total", account="1", mode="idle") >= 1
+        assert value(second, "prx_email_events_written") > value(first, "prx_email_events_written")
         assert len(smtpd.received) >= 2
         # Bounded labels: no address or message id anywhere on the page.
         labels = {v for _, ls in second for _, v in ls}

@@ -152,6 +152,8 @@ def test_migration_builds_the_index_for_an_existing_store(tmp_path: Path) -> Non
         " DROP TRIGGER events_flags; DROP TRIGGER events_outbox_insert;"
         " DROP TRIGGER events_outbox_status; DROP TABLE events; DROP TABLE event_consumers;"
         " ALTER TABLE messages DROP COLUMN automated;"
+        # ... and the attempt run id of 0011.
+        " ALTER TABLE outbox_attempts DROP COLUMN run_id;"
     )
     raw.close()
     db = Database(path)  # applies 0006, which backfills

@@ -39,6 +39,8 @@ __all__ = [
     "record_sandbox_call",
     "record_send_attempt",
     "record_sync",
+    "record_watch_connect",
+    "record_watch_drop",
     "render",
     "reset",
     "serve_configured",
@@ -88,6 +90,16 @@ def record_sandbox_call(tool: str, outcome: str, seconds: float) -> None:
     elif outcome == "timeout":
         f.SANDBOX_TRAPS.inc()
         f.SANDBOX_TIMEOUTS.inc()
+
+
+def record_watch_connect(account: int, folder: str, mode: str) -> None:
+    """A watcher connected (or reconnected) for ``folder``; ``mode`` idle or poll."""
+    f.WATCH_CONNECTS.inc(account, folder, mode)
+
+
+def record_watch_drop(account: int, folder: str, error_code: str) -> None:
+    """A watcher's connection was dropped after an error."""
+    f.WATCH_DROPS.inc(account, folder, error_code)
 
 
 def reset() -> None:

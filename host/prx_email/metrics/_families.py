@@ -27,6 +27,8 @@ __all__ = [
     "SYNC_FLAG_CHANGES",
     "SYNC_RUNS",
     "SYNC_SECONDS",
+    "WATCH_CONNECTS",
+    "WATCH_DROPS",
     "tool_label",
 ]
 
@@ -89,6 +91,17 @@ SANDBOX_TIMEOUTS = Counter(
     "prx_email_sandbox_timeouts", "Guest calls stopped at the compute deadline.", ()
 )
 
+WATCH_CONNECTS = Counter(
+    "prx_email_watch_connects",
+    "Watcher connections established per folder, by the mode they run in (idle, poll).",
+    ("account", "folder", "mode"),
+)
+WATCH_DROPS = Counter(
+    "prx_email_watch_drops",
+    "Watcher connections dropped after an error (a reconnect with backoff follows).",
+    ("account", "folder", "error_code"),
+)
+
 ALL: tuple[Metric, ...] = (
     SYNC_RUNS,
     SYNC_FETCHED,
@@ -101,6 +114,8 @@ ALL: tuple[Metric, ...] = (
     SANDBOX_SECONDS,
     SANDBOX_TRAPS,
     SANDBOX_TIMEOUTS,
+    WATCH_CONNECTS,
+    WATCH_DROPS,
 )
 
 #: Distinct tool names kept as labels; later ones are counted as ``other``.

@@ -10,6 +10,9 @@ it reads what the store holds now. One collector, :class:`StoreCollector`, yield
   ``prx_email_sync_job_backing_off{account,folder}`` 1 while it waits out a backoff;
   ``prx_email_sync_job_next_due_timestamp_seconds{account,folder}``
 - ``prx_email_sync_last_success_timestamp_seconds{account,folder}``: the last complete sync
+- ``prx_email_events_written``: the id of the newest event the log ever wrote (it only grows:
+  ``rate()`` of it is events written per second); ``prx_email_event_consumer_lag{consumer}``:
+  events a named consumer has not acknowledged yet
 
 The values come from the store's own readers (``OutboxRepo.counts``, ``CircuitBreaker``,
 ``scheduler.load_jobs``, ``SyncStateRepo.state``), never from SQL of its own.
@@ -46,6 +49,27 @@ class StoreCollector(Collector):
         yield self._outbox()
         yield from self._circuits(now)
         yield from self._sync_jobs(now)
+        yield from self._events()
+
+    def _events(self) -> Iterator[GaugeMetricFamily]:
+        from ..store.events import EventLog
+
+        log = EventLog(self.ctx.db)
+        last = log.last_id()
+        written = GaugeMetricFamily(
+            "prx_email_events_written",
+            "Id of the newest event the durable log wrote (ids only grow; rate() = events/s).",
+        )
+        written.add_metric([], last)
+        yield written
+        lag = GaugeMetricFamily(
+            "prx_email_event_consumer_lag",
+            "Events a named consumer has not acknowledged yet.",
+            labels=["consumer"],
+        )
+        for c in log.consumers():
+            lag.add_metric([c.name], max(0, last - c.acked))
+        yield lag
 
     def _outbox(self) -> GaugeMetricFamily:
         counts = OutboxRepo(self.ctx.db).counts()

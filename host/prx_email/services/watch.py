@@ -42,7 +42,7 @@ from ..config.model import AccountConfig, IdleMode
 from ..errors import ConfigError, EmailError, ProtocolError
 from ..mail.errors import map_imap_errors
 from ..mail.imap import CommandFailed, IdleEnd, ImapClient, idle
-from ..metrics import record_sync
+from ..metrics import record_sync, record_watch_connect, record_watch_drop
 from .context import ServiceContext
 from .imap_login import imap_server, login
 from .scheduler import (
@@ -207,6 +207,7 @@ class _FolderWatch:
             failed = await self._session()
             if self.fatal is not None:
                 raise self.fatal
+            record_watch_drop(failed.account_id, failed.folder, failed.error_code or "")
             self.job = failed.job
             save_jobs(self.ctx, RunnerReport((failed,)), self.ctx.clock())
 
@@ -275,6 +276,8 @@ class _FolderWatch:
             with map_imap_errors(server.host, server.port, timeout=server.timeout):
                 await self.client.enable("QRESYNC")
             self._choose_mode(acc, self.client)
+            assert self.mode is not None
+            record_watch_connect(acc.id, job.folder, self.mode.value)
         async with folder_lock(acc.id, job.folder):
             rep = await sync_folder(
                 self.ctx, acc, self.client, job.folder, budget=self.settings.max_messages

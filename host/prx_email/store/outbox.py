@@ -97,6 +97,8 @@ class Attempt:
     outcome: str | None
     smtp_code: int | None
     server_reply: str | None
+    #: The attempt's run id (its log lines and error carry it); None before migration 0011.
+    run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,8 +396,12 @@ class OutboxRepo:
         verify_sent: bool | None = None,
         counted: bool = True,
         copy_pending: bool = False,
+        run_id: str | None = None,
     ) -> bool:
         """End the attempt, only while still holding the claim. False: the claim was lost.
+
+        ``run_id``: the attempt's, kept on its ``outbox_attempts`` row (logs and errors
+        carry the same id).
 
         ``counted`` False: the try never reached the server and costs no attempt.
         ``copy_pending``: (``sent`` only) our copy to the Sent folder is still to be appended.
@@ -431,12 +437,14 @@ class OutboxRepo:
                 held = cur.rowcount == 1
                 tx.execute(
                     "UPDATE outbox_attempts SET finished_at = ?, outcome = ?, smtp_code = ?,"
-                    " server_reply = ? WHERE outbox_id = ? AND attempt = ? AND claim_token = ?",
+                    " server_reply = ?, run_id = coalesce(?, run_id)"
+                    " WHERE outbox_id = ? AND attempt = ? AND claim_token = ?",
                     (
                         now,
                         outcome if held else "lost-claim",
                         smtp_code,
                         server_reply,
+                        run_id,
                         claimed.id,
                         claimed.attempt,
                         claimed.token,
@@ -701,7 +709,8 @@ class OutboxRepo:
                 self.db.connect()
                 .execute(
                     "SELECT outbox_id, attempt, attempt_key, worker_id, started_at, finished_at,"
-                    " outcome, smtp_code, server_reply FROM outbox_attempts WHERE outbox_id = ?"
+                    " outcome, smtp_code, server_reply, run_id FROM outbox_attempts"
+                    " WHERE outbox_id = ?"
                     " ORDER BY attempt",
                     (outbox_id,),
                 )
@@ -720,6 +729,7 @@ class OutboxRepo:
                 outcome=r["outcome"],
                 smtp_code=r["smtp_code"],
                 server_reply=r["server_reply"],
+                run_id=r["run_id"],
             )
             for r in rows
         ]

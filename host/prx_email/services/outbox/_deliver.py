@@ -38,7 +38,7 @@ from ...errors import (
     SmtpPermanent,
     TlsFailed,
 )
-from ...logging_setup import new_run_id, run_scope
+from ...logging_setup import current_run_id, new_run_id, run_scope
 from ...mail.errors import SmtpTransientReply, is_transient
 from ...mail.smtp import Delivery, SmtpConnection
 from ...metrics import record_send_attempt
@@ -148,6 +148,7 @@ def unknown(
         nxt = now + backoff(account, row.attempt)
         ok = repo.finalize(
             row,
+            run_id=current_run_id(),
             status=OutboxStatus.FAILED,
             now=now,
             outcome="unverified",
@@ -160,6 +161,7 @@ def unknown(
     if policy is UnknownOutcome.HOLD or row.attempt >= _RESEND_FACTOR * row.max_attempts:
         ok = repo.finalize(
             row,
+            run_id=current_run_id(),
             status=OutboxStatus.HELD,
             now=now,
             outcome="held",
@@ -170,6 +172,7 @@ def unknown(
         return OutboxStatus.HELD if ok else OutboxStatus.SENDING
     ok = repo.finalize(
         row,
+        run_id=current_run_id(),
         status=OutboxStatus.FAILED,
         now=now,
         outcome="requeued",
@@ -271,6 +274,7 @@ class Deliverer:
         self.outcomes[row.id] = (outcome, True)
         held = self.repo.finalize(
             row,
+            run_id=current_run_id(),
             status=OutboxStatus.FAILED,
             now=now,
             outcome=outcome,
@@ -308,6 +312,7 @@ class Deliverer:
         self.outcomes[row.id] = ("exhausted" if exhausted else "permanent", False)
         held = self.repo.finalize(
             row,
+            run_id=current_run_id(),
             status=OutboxStatus.DEAD,
             now=now,
             outcome="exhausted" if exhausted else "permanent",
@@ -503,6 +508,7 @@ class Deliverer:
         self.outcomes[row.id] = ("sent" if not d.refused else "partial", False)
         held = self.repo.finalize(
             row,
+            run_id=current_run_id(),
             status=OutboxStatus.SENT,
             now=now,
             outcome="sent" if not d.refused else "partial",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ...config.model import AccountConfig
 from ...errors import EmailError, FolderNotFound
+from ...logging_setup import current_run_id
 from ...store.outbox import Claimed, OutboxRepo, SentDraft
 from ...types import OutboxStatus
 from ..circuit import CircuitBreaker
@@ -72,6 +73,7 @@ class Run:
                 )
                 repo.finalize(
                     claimed,
+                    run_id=current_run_id(),
                     status=OutboxStatus.FAILED,
                     now=ctx.clock(),
                     outcome="not-attempted" if row.data_at is None else "requeued",
@@ -101,6 +103,7 @@ class Run:
                 # The server files everything it accepts: absent means not delivered.
                 repo.finalize(
                     claimed,
+                    run_id=current_run_id(),
                     status=OutboxStatus.FAILED,
                     now=ctx.clock(),
                     outcome="requeued",
@@ -113,6 +116,7 @@ class Run:
             nxt = now + backoff(account, claimed.attempt)
             repo.finalize(
                 claimed,
+                run_id=current_run_id(),
                 status=OutboxStatus.FAILED,
                 now=now,
                 outcome="requeued",
@@ -196,6 +200,7 @@ def settle_found(repo: OutboxRepo, now: float, row: Claimed, deferred: Sequence[
     if not rest:
         return repo.finalize(
             row,
+            run_id=current_run_id(),
             status=OutboxStatus.SENT,
             now=now,
             outcome="recovered",
@@ -207,6 +212,7 @@ def settle_found(repo: OutboxRepo, now: float, row: Claimed, deferred: Sequence[
         # Out of attempts, as in a normal partial delivery: sent, naming who did not get it.
         return repo.finalize(
             row,
+            run_id=current_run_id(),
             status=OutboxStatus.SENT,
             now=now,
             outcome="recovered-partial",
@@ -217,6 +223,7 @@ def settle_found(repo: OutboxRepo, now: float, row: Claimed, deferred: Sequence[
         )
     return repo.finalize(
         row,
+        run_id=current_run_id(),
         status=OutboxStatus.FAILED,
         now=now,
         outcome="recovered-partial",
