@@ -32,6 +32,7 @@ ASSERTIONS = {
     "maxLength",
     "minItems",
     "maxItems",
+    "uniqueItems",
     "items",
     "properties",
     "required",
@@ -84,6 +85,8 @@ def valid(schema: dict[str, Any], v: object) -> bool:
         if len(v) < schema.get("minItems", 0) or len(v) > schema.get("maxItems", len(v)):
             return False
         if "items" in schema and not all(valid(schema["items"], x) for x in v):
+            return False
+        if schema.get("uniqueItems") and len({json.dumps(x, sort_keys=True) for x in v}) < len(v):
             return False
     if isinstance(v, dict):
         props = schema.get("properties", {})
