@@ -126,6 +126,17 @@ def test_cli_verify_list_and_export(tmp_path: Path) -> None:
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 2
 
 
+def test_operator_outbox_commands_are_audited(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    missing = run_cli("outbox", "cancel", "99", env=env)
+    assert missing.returncode != 0
+    db = Database(tmp_path / "mail.db")
+    (entry,) = AuditRepo(db).iter_all()
+    db.close()
+    assert (entry.entry_point, entry.tool, entry.args) == ("cli", "cancel", {"outbox-id": 99})
+    assert entry.outcome.startswith("EMAIL_") and entry.outcome != "EMAIL_INTERNAL"
+
+
 _WRITER = """
 import sys
 from prx_email.services.audit import Auditor

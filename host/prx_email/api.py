@@ -52,7 +52,7 @@ from .runtime import (
     resume_guest_clock,
     shared_engine,
 )
-from .services.audit import Auditor, check_entry_point
+from .services.audit import Auditor, audited, check_entry_point
 from .services.context import ServiceContext
 from .store.db import Database
 
@@ -174,12 +174,8 @@ class Plugin:
 
         _resolve_credentials(self.context)  # so the reload can drop the manager's tokens
         shown = {"config": str(path) if path is not None else None}
-        try:
+        with audited(self.context.db, "config-reload", shown, entry_point=self.auditor.entry_point):
             result = reload_config(self.context, None if path is None else Path(path))
-        except EmailError as exc:
-            self.auditor.record("config-reload", shown, exc.code.envelope)
-            raise
-        self.auditor.record("config-reload", shown, "ok")
         # Instances ask for the tool limits once; fresh ones see the new config's.
         self._sandbox.recycle()
         return result

@@ -14,13 +14,14 @@ failure is logged (the call already happened) and the entry is lost.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from ..errors import InvalidArgument
+from ..errors import EmailError, ErrorCode, InvalidArgument
 from ..logging_setup import current_run_id, new_run_id
 from ..store.audit import AuditEntry, AuditRepo, ChainStatus
 from ..store.db import Database
@@ -31,6 +32,7 @@ __all__ = [
     "AuditEntry",
     "Auditor",
     "ChainStatus",
+    "audited",
     "check_entry_point",
     "digest",
     "record_decision",
@@ -202,6 +204,31 @@ class Auditor:
         except Exception:
             log.exception("could not append the audit entry for %s", tool)
             return None
+
+
+@contextlib.contextmanager
+def audited(
+    db: Database,
+    tool: str,
+    args: Mapping[str, object],
+    *,
+    entry_point: str = "api",
+    account_id: int | None = None,
+) -> Iterator[None]:
+    """Audit the block as one ``tool`` call: ``ok``, else the ``EmailError``'s code (re-raised).
+
+    For what the host does outside a host function: the CLI's ``outbox retry|cancel``, a
+    SIGHUP config reload, ``Plugin.reload_config``.
+    """
+    outcome = ErrorCode.INTERNAL.envelope
+    try:
+        yield
+        outcome = "ok"
+    except EmailError as exc:
+        outcome = exc.code.envelope
+        raise
+    finally:
+        record_decision(db, tool, args, outcome, entry_point=entry_point, account_id=account_id)
 
 
 def record_decision(
