@@ -122,6 +122,12 @@ def test_a_mixed_run_leaves_one_entry_per_mutation_and_verifies(
     message = send.args["message"]
     assert message["to"] == ["bob@example.org"] and message["subject"] == "Audit me"
     assert message["body-text"]["chars"] == len(BODY) and send.account_id == 1
+    assert send.args["result"] == {
+        "outbox-id": sent["id"],
+        "message-id": sent["message_id"],
+        "status": "sent",
+    }
+    assert entries[2].args["result"]["outcomes"] == [[ids[0], "moved"]]
     assert entries[0].args["request"]["ids"] == ids and entries[2].args["request"]["folder"] == dst
     assert all(e.run_id for e in entries)
     assert AuditRepo(db).verify().ok
@@ -157,6 +163,10 @@ def test_the_hostile_guest_cannot_skip_the_audit(
         ("api", "delete", "EMAIL_POLICY_DENIED"),
     ]
     assert entries[0].args["message"]["body-text"]["chars"] == 1
-    assert entries[1].args == {"outbox-id": 3, "now": True}
+    assert entries[1].args == {
+        "outbox-id": 3,
+        "now": True,
+        "result": {"outbox-id": 1, "message-id": "<x@y>", "status": "sent"},
+    }
     assert [name for name, _ in fake_services.calls] == ["send", "retry", "list_messages"]
     assert AuditRepo(db).verify().ok

@@ -122,10 +122,11 @@ class HostServices(Protocol):
 
 
 class AuditHook(Protocol):
-    """Told each answered host call: its name, raw WIT arguments and outcome (``ok`` or the
-    envelope code); ``services.audit.Auditor.host_call`` implements it. Never raises."""
+    """Told each answered host call: its name, raw WIT arguments, outcome (``ok`` or the
+    envelope code) and WIT answer; ``services.audit.Auditor.host_call`` implements it.
+    Never raises."""
 
-    def __call__(self, name: str, args: Sequence[Any], outcome: str) -> None: ...
+    def __call__(self, name: str, args: Sequence[Any], outcome: str, result: Any) -> None: ...
 
 
 class Hooks(Protocol):
@@ -151,9 +152,10 @@ def _guarded_call(
         on_enter()
         # Audited here, around every call and whatever it answers (refusals too), so no
         # guest can reach a mutation without leaving an entry.
-        outcome = "ok"
+        outcome, result = "ok", None
         try:
-            return body(*args)
+            result = body(*args)
+            return result
         except EmailError as exc:
             outcome = exc.code.envelope
             return on_error(exc)
@@ -170,7 +172,7 @@ def _guarded_call(
             return on_error(InternalError(f"{name} was interrupted"))
         finally:
             if audit is not None:
-                audit(name, args, outcome)
+                audit(name, args, outcome, result)
             on_leave()
 
     return host_function

@@ -87,6 +87,7 @@ _KEPT_TEXT: Final = frozenset(
         "content-type",
         "config",
         "hash",
+        "message-id",
     }
 )
 _MAX_KEPT = 256  # characters of a kept text value
@@ -153,6 +154,21 @@ def _account_of(args: Mapping[str, Any]) -> int | None:
     return None
 
 
+def _answer(result: object) -> dict[str, Any] | None:
+    """What an audit entry keeps of a host function's WIT answer (see ``host_call``)."""
+    fields = getattr(result, "__dict__", None)
+    if isinstance(fields, dict) and "message-id" in fields and "status" in fields:
+        return {
+            "outbox-id": fields.get("id"),
+            "message-id": _text("message-id", str(fields["message-id"])),
+            "status": str(fields["status"]),
+        }
+    if isinstance(result, list) and result and all(hasattr(r, "outcome") for r in result):
+        pairs = [(getattr(r, "id", None), str(r.outcome)) for r in result[:_MAX_ITEMS]]
+        return {"outcomes": [[i, o] for i, o in pairs], "count": len(result)}
+    return None
+
+
 class Auditor:
     """Appends audit entries for one entry point to one store."""
 
@@ -160,13 +176,23 @@ class Auditor:
         self.repo = AuditRepo(db)
         self.entry_point = check_entry_point(entry_point)
 
-    def host_call(self, name: str, args: Sequence[object], outcome: str) -> None:
-        """Record one answered call of the host function ``name`` (no-op if not audited)."""
+    def host_call(
+        self, name: str, args: Sequence[object], outcome: str, result: object = None
+    ) -> None:
+        """Record one answered call of the host function ``name`` (no-op if not audited).
+
+        ``result`` (the WIT answer of an ``ok`` call) adds the outbox row it made or changed
+        (id, Message-ID, status) or each message's action outcome.
+        """
         names = AUDITED.get(name)
         if names is None:
             return
         named = {names[i] if i < len(names) else f"arg{i}": a for i, a in enumerate(args)}
-        self._append(name, digest(named), outcome, None, None)
+        kept = digest(named)
+        answer = _answer(result)
+        if answer:
+            kept["result"] = answer
+        self._append(name, kept, outcome, None, None)
 
     def record(
         self,
