@@ -1,7 +1,7 @@
 """The audit log through the real component (real Dovecot and aiosmtpd) and the hostile guest.
 
-Every mutating host call leaves one entry, whatever it answered (policy refusals and the
-network gate included); reads leave none; no body text or secret reaches any entry.
+Every mutating host call leaves one entry, whatever it answered (policy and quota refusals
+and the network gate included); reads leave none; no body text or secret reaches any entry.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fixtures.smtpd import PASSWORD, SmtpSink
 from helpers.outbox import smtp_server
 from prx_email.bridge import NETWORK_ENV
 from prx_email.config import Config
-from prx_email.config.model import SendSettings
+from prx_email.config.model import PolicySettings, SendSettings
 from prx_email.errors import ConfigError
 from prx_email.store.audit import AuditEntry, AuditRepo
 from prx_email.store.db import Database
@@ -73,6 +73,7 @@ def test_a_mixed_run_leaves_one_entry_per_mutation_and_verifies(
         account(dovecot, folders=(folder,)),
         smtp=smtp_server(smtpd),
         send=SendSettings(append_to_sent=False),
+        policy=PolicySettings(sends_per_hour=1),
     )
     cfg = Config(accounts=(acc,))
     path = tmp_path / "audit-run.db"
@@ -92,6 +93,11 @@ def test_a_mixed_run_leaves_one_entry_per_mutation_and_verifies(
         )
     )
     assert sent["status"] == "sent" and len(smtpd.received) == 1
+    over = plugin.execute(
+        "email.send",
+        {"account_id": 1, "to": ["bob@example.org"], "subject": "2", "body_text": BODY},
+    )
+    assert over["error"]["code"] == "EMAIL_QUOTA_EXCEEDED" and len(smtpd.received) == 1
     monkeypatch.delenv(NETWORK_ENV)
     refused = plugin.execute("email.mark", {"account_id": 1, "ids": ids, "add": "seen"})
     assert refused["error"]["code"] == "EMAIL_NETWORK_DISABLED"
@@ -114,6 +120,7 @@ def test_a_mixed_run_leaves_one_entry_per_mutation_and_verifies(
         ("api", "folder-create", "ok"),
         ("api", "move", "ok"),
         ("api", "send", "ok"),
+        ("api", "send", "EMAIL_QUOTA_EXCEEDED"),
         ("api", "mark", "EMAIL_NETWORK_DISABLED"),
         ("api", "config-reload", "EMAIL_CONFIG"),
         ("mcp", "send", "EMAIL_POLICY_DENIED"),
