@@ -2,8 +2,10 @@
 
 The host functions that change a mailbox, a draft or the outbox call :meth:`Auditor.host_call`
 once per call, after it answered (``bridge.hostfns._guarded_call``), with the raw WIT arguments
-and the outcome: ``ok`` or the error code, refusals by policy and quota included. So does the
-host for what happens outside the guest (:meth:`Auditor.record`: config reloads, approvals).
+the outcome (``ok`` or the error code, refusals by policy and quota included) and what it
+answered (the outbox row's id, Message-ID and status; per-message action outcomes). What the
+host does outside the guest goes through :func:`audited` or :func:`record_decision` (config
+reloads, the CLI's ``outbox retry|cancel``, approvals and rejections).
 
 What an entry keeps of the arguments is a digest (:func:`digest`): ids, flags, folder names,
 recipients and subjects as given; any other text (bodies, base64 attachments, paths) only as
@@ -187,11 +189,15 @@ class Auditor:
         names = AUDITED.get(name)
         if names is None:
             return
-        named = {names[i] if i < len(names) else f"arg{i}": a for i, a in enumerate(args)}
-        kept = digest(named)
-        answer = _answer(result)
-        if answer:
-            kept["result"] = answer
+        try:
+            named = {names[i] if i < len(names) else f"arg{i}": a for i, a in enumerate(args)}
+            kept = digest(named)
+            answer = _answer(result)
+            if answer:
+                kept["result"] = answer
+        except Exception:  # raised into wasmtime it would trap the guest: keep the outcome
+            log.exception("could not digest the arguments of %s", name)
+            kept = {"digest": "failed"}
         self._append(name, kept, outcome, None, None)
 
     def record(
