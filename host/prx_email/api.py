@@ -52,6 +52,7 @@ from .runtime import (
     resume_guest_clock,
     shared_engine,
 )
+from .services.audit import Auditor, audited, check_entry_point
 from .services.context import ServiceContext
 from .store.db import Database
 
@@ -89,6 +90,8 @@ class Plugin:
         self._owned = owned
         self._closed = False
         self._lock = threading.Lock()
+        #: Appends this plugin's audit entries (its entry point; set by ``open_plugin``).
+        self.auditor = Auditor(context.db)
 
     @property
     def limits(self) -> Limits:
@@ -170,7 +173,9 @@ class Plugin:
         from .auth import reload_config
 
         _resolve_credentials(self.context)  # so the reload can drop the manager's tokens
-        result = reload_config(self.context, None if path is None else Path(path))
+        shown = {"config": str(path) if path is not None else None}
+        with audited(self.context.db, "config-reload", shown, entry_point=self.auditor.entry_point):
+            result = reload_config(self.context, None if path is None else Path(path))
         # Instances ask for the tool limits once; fresh ones see the new config's.
         self._sandbox.recycle()
         return result
@@ -338,6 +343,7 @@ def open_plugin(
     pool_size: int = 2,
     services: HostServices | None = None,
     mode: PolicyMode | str | None = None,
+    entry_point: str = "api",
 ) -> Plugin:
     """Open the sandboxed plugin over a store and a config.
 
@@ -350,10 +356,14 @@ def open_plugin(
     ``mode`` (``"send"``, ``"draft_only"``, ``"read_only"``) is the process's mode policy,
     enforced by the host functions; default: ``PRX_EMAIL_MODE``, else ``send``. Each
     account's ``[accounts.policy] mode`` applies too; the stricter one wins.
+    ``entry_point`` (``api``, ``cli``, ``mcp``, ``ta``, ``console``) is what the audit log
+    records as the origin of each mutation (``services.audit``).
 
+    :raises InvalidArgument: an unknown ``entry_point``.
     :raises ConfigError: missing component or config, or a component that cannot be linked.
     :raises StorageError: the store cannot be opened.
     """
+    check_entry_point(entry_point)
     limits = Limits(memory_bytes=memory_limit, deadline_seconds=deadline, pool_size=pool_size)
     fixed_mode = parse_mode(mode, "mode") if isinstance(mode, str) else mode
     wasm = locate_component(component)
@@ -375,6 +385,7 @@ def open_plugin(
         engine = shared_engine()
         loaded = load_component(engine, Path(wasm))
         host = services
+        auditor = Auditor(database, entry_point)
         policy = Policy(
             config=lambda: ctx.config,
             mode=fixed_mode,
@@ -389,6 +400,7 @@ def open_plugin(
                 on_enter=pause_guest_clock,
                 on_leave=resume_guest_clock,
                 policy=policy,
+                audit=auditor.host_call,
             ),
             limits,
         )
@@ -396,4 +408,6 @@ def open_plugin(
         for resource in reversed(owned):
             resource.close()
         raise
-    return Plugin(sandbox, ctx, services, component_source=loaded.source, owned=owned)
+    plugin = Plugin(sandbox, ctx, services, component_source=loaded.source, owned=owned)
+    plugin.auditor = auditor
+    return plugin

@@ -10,6 +10,7 @@ is logged here with its traceback.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 from wasmtime.component import Linker
 
 from ..config.model import ToolGroup
-from ..errors import EmailError, InternalError
+from ..errors import EmailError, ErrorCode, InternalError
 from ..services import untrusted
 from ..types import (
     Account,
@@ -120,6 +121,14 @@ class HostServices(Protocol):
     ) -> EventPage: ...
 
 
+class AuditHook(Protocol):
+    """Told each answered host call: its name, raw WIT arguments, outcome (``ok`` or the
+    envelope code) and WIT answer; ``services.audit.Auditor.host_call`` implements it.
+    Never raises."""
+
+    def __call__(self, name: str, args: Sequence[Any], outcome: str, result: Any) -> None: ...
+
+
 class Hooks(Protocol):
     """Called around every host function (the runtime pauses the guest's deadline)."""
 
@@ -130,30 +139,40 @@ def _noop() -> None:
     return None
 
 
-def _guarded(
+def _guarded_call(
     name: str,
     body: Callable[..., Any],
     on_enter: Hooks,
     on_leave: Hooks,
     *,
     on_error: Callable[[EmailError], Any] = convert.err,
+    audit: AuditHook | None = None,
 ) -> Callable[..., Any]:
     def host_function(_store: Any, *args: Any) -> Any:
         on_enter()
+        # Audited here, around every call and whatever it answers (refusals too), so no
+        # guest can reach a mutation without leaving an entry.
+        outcome, result = "ok", None
         try:
-            return body(*args)
+            result = body(*args)
+            return result
         except EmailError as exc:
+            outcome = exc.code.envelope
             return on_error(exc)
         except Exception:
+            outcome = ErrorCode.INTERNAL.envelope
             log.exception("host function %s failed", name)
             return on_error(InternalError(f"the host failed while running {name}"))
         except BaseException as exc:
             # KeyboardInterrupt/SystemExit must not unwind through wasmtime's C frames
             # (ctypes would swallow it and hand back an unset result): answer, then
             # re-raise in the caller once the guest returns (``raise_pending``).
+            outcome = ErrorCode.INTERNAL.envelope
             _pending.exc = exc
             return on_error(InternalError(f"{name} was interrupted"))
         finally:
+            if audit is not None:
+                audit(name, args, outcome, result)
             on_leave()
 
     return host_function
@@ -437,13 +456,16 @@ def define_host(
     on_enter: Hooks = _noop,
     on_leave: Hooks = _noop,
     policy: Policy | None = None,
+    audit: AuditHook | None = None,
 ) -> None:
     """Define every function of the ``host`` interface on ``linker``.
 
     ``policy`` is the mode policy (default: ``PRX_EMAIL_MODE`` only, no account modes).
+    ``audit`` is told every answered call (it records the mutating ones).
     """
     s = services
     p = policy if policy is not None else allow_all()
+    _guarded = functools.partial(_guarded_call, audit=audit)
     functions: dict[str, Callable[..., Any]] = {
         "limits": _guarded("limits", _limits_or_defaults(s), on_enter, on_leave),
         "accounts": _guarded("accounts", _accounts_or_empty(s), on_enter, on_leave),

@@ -34,7 +34,7 @@ def report_error(exc: EmailError | CommandError) -> None:
 
 def open_from_args(args: argparse.Namespace) -> Plugin:
     """The plugin over ``--db`` and ``--config`` (each falling back to its env var)."""
-    return open_plugin(db=args.db, config=args.config)
+    return open_plugin(db=args.db, config=args.config, entry_point="cli")
 
 
 def print_json(value: Any) -> None:

@@ -106,7 +106,7 @@ def _execute(args: argparse.Namespace) -> Envelope:
     except ConfigError as exc:
         return _config_envelope(exc, args)
     try:
-        with open_plugin(db=args.db, config=config) as plugin:
+        with open_plugin(db=args.db, config=config, entry_point="cli") as plugin:
             return _normalised(plugin.execute(tool, raw))
     except EmailError as exc:  # the component, the store: anything open_plugin refuses
         return from_error(exc)

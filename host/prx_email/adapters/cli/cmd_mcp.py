@@ -112,4 +112,4 @@ def _exit_now() -> NoReturn:
 
 
 def _open(db: str | None, config: str | None, pool_size: int) -> Plugin:
-    return open_plugin(db=db, config=config, pool_size=pool_size)
+    return open_plugin(db=db, config=config, pool_size=pool_size, entry_point="mcp")

@@ -87,11 +87,13 @@ def _human(value: Any) -> str:
 def _retry(args: argparse.Namespace, ctx: Any) -> int:
     from ...bridge.gate import require_network
     from ...services import outbox
+    from ...services.audit import audited
 
     if args.id is None:
         raise CommandError("outbox retry needs an id", hint="prx-email outbox retry 12 --now")
     require_network("outbox retry")
-    entry = asyncio.run(outbox.retry(ctx, args.id, now=args.now))
+    with audited(ctx.db, "retry", {"outbox-id": args.id, "now": args.now}, entry_point="cli"):
+        entry = asyncio.run(outbox.retry(ctx, args.id, now=args.now))
     if args.json:
         print_json(_entry_json(entry))
     else:
@@ -101,10 +103,12 @@ def _retry(args: argparse.Namespace, ctx: Any) -> int:
 
 def _cancel(args: argparse.Namespace, ctx: Any) -> int:
     from ...services import outbox
+    from ...services.audit import audited
 
     if args.id is None:
         raise CommandError("outbox cancel needs an id", hint="prx-email outbox cancel 12")
-    entry = outbox.cancel(ctx, args.id)
+    with audited(ctx.db, "cancel", {"outbox-id": args.id}, entry_point="cli"):
+        entry = outbox.cancel(ctx, args.id)
     if args.json:
         print_json(_entry_json(entry))
     else:

@@ -357,9 +357,12 @@ def reload(ctx: Any, args: argparse.Namespace, out: TextIO) -> bool:
     Returns whether the configuration changed.
     """
     from ...auth import CredentialManager, reload_auth_from_env, reload_config
+    from ...services.audit import audited
 
     try:
-        result = reload_config(ctx, args.config)
+        shown = {"config": None if args.config is None else str(args.config)}
+        with audited(ctx.db, "config-reload", shown, entry_point="cli"):
+            result = reload_config(ctx, args.config)
         changed = "unchanged" if result.unchanged else "applied"
         print(f"reload: config {changed}", file=out, flush=True)
         if isinstance(ctx.credentials, CredentialManager):

@@ -69,7 +69,7 @@ def serve(data: bytes, db: str | None, config: str | None) -> dict[str, Any]:
         from ._ops import OPERATIONS
 
         # Always draft-only: whatever the config says, nothing this process runs can send.
-        with open_plugin(db=db, config=config, mode="draft_only") as plugin:
+        with open_plugin(db=db, config=config, mode="draft_only", entry_point="ta") as plugin:
             return OPERATIONS[request.op](plugin, plugin.context.config, request.params)
     except ProtocolError as exc:
         return failure(str(exc))
