@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prx_email.bridge.gate import NETWORK_ENV
 from prx_email.config.loader import parse_config
 from prx_email.config.model import Config, WebhookConfig
-from prx_email.errors import ConfigError, ConnectionFailed
+from prx_email.errors import ConfigError, ConnectionFailed, NetworkDisabled
 from prx_email.services.context import ServiceContext
 from prx_email.services.webhooks import (
     SIGNATURE_HEADER,
@@ -113,7 +114,7 @@ def add_events(db: Database, n: int, *, account_id: int = 1) -> None:
             )
 
 
-ENV = {"HOOK_SECRET": SECRET}
+ENV = {"HOOK_SECRET": SECRET, NETWORK_ENV: "1"}
 
 
 async def run_once(ctx: ServiceContext, **kw: Any) -> Dispatcher:
@@ -277,15 +278,17 @@ secret_file = "{secret}"
     cfg = parse_config(text)
     os.chmod(secret, 0o640)
     with pytest.raises(ConfigError):
-        Dispatcher(ServiceContext(config=cfg, db=db))
+        Dispatcher(ServiceContext(config=cfg, db=db), environ=ENV)
     os.chmod(secret, 0o600)
-    Dispatcher(ServiceContext(config=cfg, db=db))
+    Dispatcher(ServiceContext(config=cfg, db=db), environ=ENV)
 
 
-def test_missing_env_secret_refused(db: Database) -> None:
+def test_missing_env_secret_or_network_flag_refused(db: Database) -> None:
     with pytest.raises(ConfigError) as err:
-        Dispatcher(context(db, hook("http://127.0.0.1:1/")), environ={})
+        Dispatcher(context(db, hook("http://127.0.0.1:1/")), environ={NETWORK_ENV: "1"})
     assert "HOOK_SECRET" in err.value.message and err.value.hint
+    with pytest.raises(NetworkDisabled):
+        Dispatcher(context(db, hook("http://127.0.0.1:1/")), environ={"HOOK_SECRET": SECRET})
 
 
 @pytest.mark.parametrize(
@@ -311,3 +314,51 @@ def test_config_duplicate_names_refused() -> None:
         parse_config(one + one)
     (h,) = parse_config(one).webhooks
     assert h == replace(WebhookConfig(name="a", url="https://x.example/"), secret_env="S")
+
+
+def test_cli_run_list_dead_replay(
+    tmp_path: Path,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from prx_email.adapters.cli.main import main
+
+    store = tmp_path / "store.db"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[[webhooks]]\nname = "ops"\nurl = "{receiver.url}"\nsecret_env = "HOOK_SECRET"\n'
+        "max_attempts = 2\nbackoff_base_seconds = 0.01\n"
+    )
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    database = Database(store)
+    EventLog(database).register("webhook:ops", at=0)
+    add_events(database, 3)
+    database.close()
+    base = ["--config", str(cfg), "--db", str(store), "--log-level", "debug"]
+    receiver.script = [500, 500]  # event 1 is dead-lettered
+    assert main([*base, "webhooks", "run", "--once"]) == 0
+    assert receiver.ids() == [2, 3]
+    assert main([*base, "webhooks", "list", "--json"]) == 0
+    assert main([*base, "webhooks", "dead", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "3 events delivered or dead-lettered" in out.out
+    listed = json.loads(out.out[out.out.index("[") : out.out.index("]") + 1])
+    assert listed == [{"name": "ops", "url": receiver.url, "cursor": 3, "behind": 0, "dead": 1}]
+    (dead,) = json.loads(out.out[out.out.rindex("[") :])
+    assert (dead["event_id"], dead["last_error"]) == (1, "HTTP 500")
+    assert "dead-lettered" in out.err and SECRET not in out.out + out.err
+
+    receiver.script = [502]
+    assert main([*base, "webhooks", "replay", str(dead["id"])]) == 1
+    assert "HTTP 502" in capsys.readouterr().err
+    assert main([*base, "webhooks", "replay", str(dead["id"])]) == 0
+    assert receiver.ids() == [2, 3, 1]
+    assert main([*base, "webhooks", "dead"]) == 0
+    assert main([*base, "webhooks", "replay", "999"]) == 1
+    out = capsys.readouterr()
+    assert "no dead letters" in out.out and "no dead letter with id 999" in out.err
+    monkeypatch.delenv(NETWORK_ENV)
+    assert main([*base, "webhooks", "run", "--once"]) == 1
+    assert NETWORK_ENV in capsys.readouterr().err

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import httpx2
 
 from ..auth.credentials import read_secret_file
+from ..bridge.gate import require_network
 from ..config.model import WebhookConfig
-from ..errors import ConfigError, ConnectionFailed, NotFound
+from ..errors import ConfigError, ConnectionFailed, NetworkDisabled, NotFound
 from ..store.events import EventLog
 from ..store.webhooks import DeadLetter, DeadLetters
 from ..types import Event
@@ -161,7 +162,11 @@ async def _post(
 class Dispatcher:
     """Delivers the event log to every configured webhook until stopped.
 
-    ``rng`` draws the jitter (tests pin it); ``environ`` holds ``secret_env`` variables.
+    ``rng`` draws the jitter (tests pin it); ``environ`` holds ``secret_env`` variables and
+    the network flag.
+
+    :raises NetworkDisabled: ``PRX_EMAIL_ENABLE_REAL_NETWORK`` is off (and webhooks exist).
+    :raises ConfigError: a secret is missing, empty or in a loose file.
     """
 
     def __init__(
@@ -174,6 +179,8 @@ class Dispatcher:
     ) -> None:
         self.ctx = ctx
         self.hooks = ctx.config.webhooks if hooks is None else hooks
+        if self.hooks:
+            require_network("webhook delivery", environ)
         # Every secret is read up front: a bad one fails the start, not the 1st delivery.
         self._secrets = {h.name: load_secret(h, environ) for h in self.hooks}
         self._rng = rng
@@ -280,13 +287,14 @@ class Dispatcher:
 async def run_webhooks(ctx: ServiceContext, *, report: Callable[[str], None]) -> None:
     """The dispatcher as a task of a long-running command (``watch``, ``sync --watch``).
 
-    A bad secret is reported through ``report`` and webhooks stay off; the command goes on.
+    A bad secret (or the network flag off) is reported through ``report`` and webhooks stay
+    off; the command goes on.
     """
     if not ctx.config.webhooks:
         return
     try:
         dispatcher = Dispatcher(ctx)
-    except ConfigError as exc:
+    except (ConfigError, NetworkDisabled) as exc:
         report(f"webhooks are off: {exc.message} (hint: {exc.hint})")
         return
     await dispatcher.run()
@@ -308,12 +316,14 @@ async def replay(
     """POST dead letter ``dead_id`` once more, freshly signed; marked replayed on a 2xx.
 
     :raises NotFound: no such dead letter, or its webhook is no longer configured.
+    :raises NetworkDisabled: ``PRX_EMAIL_ENABLE_REAL_NETWORK`` is off.
     :raises ConnectionFailed: the receiver did not answer 2xx (the dead letter stays).
     :raises ConfigError, StorageError:
     """
     dead = DeadLetters(ctx.db)
     letter = dead.get(dead_id)
     hook = _hook(ctx, letter.webhook)
+    require_network("webhook replay", environ)
     async with httpx2.AsyncClient(trust_env=False, follow_redirects=False) as client:
         error = await _post(
             client,

@@ -42,6 +42,7 @@ COMMANDS = (
     "cmd_metrics",
     "cmd_mcp",
     "cmd_events",
+    "cmd_webhooks",
 )
 
 #: The exit code of a process killed by SIGPIPE (128 + 13), as a shell reports it.
