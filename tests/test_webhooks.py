@@ -362,3 +362,40 @@ def test_cli_run_list_dead_replay(
     monkeypatch.delenv(NETWORK_ENV)
     assert main([*base, "webhooks", "run", "--once"]) == 1
     assert NETWORK_ENV in capsys.readouterr().err
+
+
+def test_watch_runs_the_dispatcher_and_stops_cleanly(tmp_path: Path, receiver: Receiver) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    store = tmp_path / "store.db"
+    cfg = tmp_path / "config.toml"
+    # An account without servers: watch has nothing to sync but keeps running (and delivering).
+    cfg.write_text(
+        '[[accounts]]\nid = 1\naddress = "archive@localhost"\n\n'
+        f'[[webhooks]]\nname = "ops"\nurl = "{receiver.url}"\nsecret_env = "HOOK_SECRET"\n'
+    )
+    database = Database(store)
+    EventLog(database).register("webhook:ops", at=0)
+    env = {**os.environ, **ENV}
+    command = [sys.executable, "-m", "prx_email.adapters.cli", "--config", str(cfg)]
+    proc = subprocess.Popen(
+        [*command, "--db", str(store), "watch", "--interval", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        add_events(database, 2)
+        deadline = time.monotonic() + 20
+        while len(receiver.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert receiver.ids() == [1, 2]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+        database.close()
+    assert proc.returncode == 0, err
+    assert SECRET not in out + err

@@ -37,7 +37,7 @@ import httpx2
 from ..auth.credentials import read_secret_file
 from ..bridge.gate import require_network
 from ..config.model import WebhookConfig
-from ..errors import ConfigError, ConnectionFailed, NetworkDisabled, NotFound
+from ..errors import ConfigError, ConnectionFailed, EmailError, NetworkDisabled, NotFound
 from ..store.events import EventLog
 from ..store.webhooks import DeadLetter, DeadLetters
 from ..types import Event
@@ -284,7 +284,7 @@ class Dispatcher:
         return self.stop.is_set()
 
 
-async def run_webhooks(ctx: ServiceContext, *, report: Callable[[str], None]) -> None:
+async def run_webhooks(ctx: ServiceContext, *, report: Callable[[EmailError], None]) -> None:
     """The dispatcher as a task of a long-running command (``watch``, ``sync --watch``).
 
     A bad secret (or the network flag off) is reported through ``report`` and webhooks stay
@@ -295,7 +295,7 @@ async def run_webhooks(ctx: ServiceContext, *, report: Callable[[str], None]) ->
     try:
         dispatcher = Dispatcher(ctx)
     except (ConfigError, NetworkDisabled) as exc:
-        report(f"webhooks are off: {exc.message} (hint: {exc.hint})")
+        report(exc)
         return
     await dispatcher.run()
 
