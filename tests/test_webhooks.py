@@ -169,6 +169,17 @@ async def test_retries_after_500s_keep_order_and_filters(db: Database, receiver:
     assert DeadLetters(db).list() == []
 
 
+async def test_filtered_out_events_do_not_hold_the_cursor_back(
+    db: Database, receiver: Receiver
+) -> None:
+    ctx = context(db, hook(receiver.url, types=("bounce",)))
+    EventLog(db).register("webhook:ops", at=0)
+    add_events(db, 3)
+    await run_once(ctx)
+    assert receiver.received == []
+    assert EventLog(db).cursor("webhook:ops") == 3  # retention may prune them
+
+
 def test_backoff_is_exponential_capped_and_jittered() -> None:
     h = hook("http://127.0.0.1:1/", backoff_base_seconds=1.0, backoff_max_seconds=10.0)
     top = [backoff_delay(a, h, rng=lambda lo, hi: hi) for a in range(1, 7)]

@@ -216,6 +216,11 @@ class Dispatcher:
         cursor = await asyncio.to_thread(self._log.register, name)
         handled = 0
         while not self.stop.is_set():
+            # Taken before the read: every event up to `top` is committed (one writer at a
+            # time), so when the read returns all it matched, the rest up to `top` are
+            # events this webhook filters out, and the cursor may pass them (else a
+            # `types` filter would hold retention back for every other event).
+            top = await asyncio.to_thread(self._log.last_id)
             events = await asyncio.to_thread(
                 self._log.wait,
                 cursor,
@@ -225,13 +230,15 @@ class Dispatcher:
                 account_id=hook.account,
                 stop=self._halt,
             )
-            if not events and once:
-                break
             for event in events:
                 if not await self._deliver(client, hook, event):
                     return handled  # stopped mid-retry: not acknowledged, sent again later
                 cursor = await asyncio.to_thread(self._log.ack, name, event.id)
                 handled += 1
+            if len(events) < _BATCH and top > cursor:
+                cursor = await asyncio.to_thread(self._log.ack, name, top)
+            if not events and once:
+                break
         return handled
 
     async def _deliver(self, client: httpx2.AsyncClient, hook: WebhookConfig, event: Event) -> bool:
@@ -371,7 +378,7 @@ def status(ctx: ServiceContext) -> list[WebhookStatus]:
                 url=hook.url,
                 cursor=cursor,
                 behind=0 if cursor is None else max(0, last - cursor),
-                dead=len(dead.list(webhook=hook.name, limit=1_000_000)),
+                dead=dead.count(webhook=hook.name),
             )
         )
     return out

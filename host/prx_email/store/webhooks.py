@@ -10,6 +10,7 @@ Public API::
     dl = DeadLetters(db)
     dl.add(webhook, event, body=..., attempts=..., error=...) -> int   # idempotent
     dl.list(webhook=None, include_replayed=False, limit=100) -> list[DeadLetter]
+    dl.count(webhook=...) -> int
     dl.get(id) -> DeadLetter            # raises NotFound
     dl.mark_replayed(id)
 """
@@ -136,6 +137,16 @@ class DeadLetters:
         params.append(max(1, int(limit)))
         with self.db.reading() as conn:
             return [_row(r) for r in conn.execute(sql, params).fetchall()]
+
+    def count(self, *, webhook: str) -> int:
+        """Dead letters of ``webhook`` not replayed yet. :raises StorageError:"""
+        with self.db.reading() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM webhook_dead_letters WHERE webhook = ?"
+                " AND replayed_at IS NULL",
+                (webhook,),
+            ).fetchone()
+        return int(row[0])
 
     def get(self, dead_id: int) -> DeadLetter:
         """:raises NotFound: no such dead letter. :raises StorageError:"""
