@@ -4,6 +4,7 @@ order, dead letters, a receiver that was down, secret handling; CLI list/dead/re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import json
 import logging
@@ -410,3 +411,28 @@ def test_watch_runs_the_dispatcher_and_stops_cleanly(tmp_path: Path, receiver: R
         database.close()
     assert proc.returncode == 0, err
     assert SECRET not in out + err
+
+
+async def test_run_webhooks_follows_a_reload(db: Database, receiver: Receiver) -> None:
+    from prx_email.services.webhooks import run_webhooks
+
+    ctx = context(db)
+    reports: list[Exception] = []
+    task = asyncio.create_task(run_webhooks(ctx, report=reports.append, environ=ENV))
+    try:
+        EventLog(db).register("webhook:ops", at=0)
+        add_events(db, 1)
+        await asyncio.sleep(0.1)
+        ctx.config = replace(ctx.config, webhooks=(hook(receiver.url),))  # a SIGHUP reload
+        deadline = time.monotonic() + 10
+        while not receiver.received and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert receiver.ids() == [1]
+        ctx.config = replace(ctx.config, webhooks=(hook(receiver.url, secret_env="UNSET"),))
+        while not reports and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert isinstance(reports[0], ConfigError) and "UNSET" in str(reports[0])
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

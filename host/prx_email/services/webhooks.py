@@ -291,20 +291,43 @@ class Dispatcher:
         return self.stop.is_set()
 
 
-async def run_webhooks(ctx: ServiceContext, *, report: Callable[[EmailError], None]) -> None:
+async def run_webhooks(
+    ctx: ServiceContext,
+    *,
+    report: Callable[[EmailError], None],
+    environ: Mapping[str, str] | None = None,
+) -> None:
     """The dispatcher as a task of a long-running command (``watch``, ``sync --watch``).
 
+    Restarted when a reload (SIGHUP) changes ``[[webhooks]]``, and after a store failure.
     A bad secret (or the network flag off) is reported through ``report`` and webhooks stay
-    off; the command goes on.
+    off until the config changes; the command goes on. Runs until cancelled.
     """
-    if not ctx.config.webhooks:
-        return
-    try:
-        dispatcher = Dispatcher(ctx)
-    except (ConfigError, NetworkDisabled) as exc:
-        report(exc)
-        return
-    await dispatcher.run()
+    while True:
+        hooks = ctx.config.webhooks
+        dispatcher: Dispatcher | None = None
+        if hooks:
+            try:
+                dispatcher = Dispatcher(ctx, hooks, environ=environ)
+            except (ConfigError, NetworkDisabled) as exc:
+                report(exc)
+        task = asyncio.create_task(dispatcher.run()) if dispatcher is not None else None
+        failed = False
+        try:
+            while ctx.config.webhooks == hooks and (task is None or not task.done()):
+                await asyncio.sleep(_WAIT)
+        finally:
+            if task is not None and dispatcher is not None:
+                dispatcher.stop.set()
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout=_WAIT * 5)
+                except EmailError as exc:  # the store failed: report, pause, start again
+                    report(exc)
+                    failed = True
+                except TimeoutError:
+                    task.cancel()
+        if failed:
+            await asyncio.sleep(_WAIT * 5)
 
 
 def _hook(ctx: ServiceContext, name: str) -> WebhookConfig:
