@@ -26,6 +26,7 @@ from prx_email.config.model import (
     SendSettings,
     ServerConfig,
     SyncSettings,
+    WebhookConfig,
 )
 from prx_email.config.presets import DOMAINS, PRESETS
 
@@ -42,6 +43,7 @@ MODELS: dict[str, Any] = {
     "logging": LoggingSettings,
     "events": EventSettings,
     "accounts.events": AccountEventSettings,
+    "webhooks": WebhookConfig,
 }
 
 
@@ -126,6 +128,8 @@ def test_the_complete_example_loads_and_uses_every_key(tmp_path: Path) -> None:
     config_file.write_text(example)
     (tmp_path / "work.pass").write_text("not-a-real-password")
     os.chmod(tmp_path / "work.pass", 0o600)
+    (tmp_path / "hook.secret").write_text("not-a-real-webhook-secret")
+    os.chmod(tmp_path / "hook.secret", 0o600)
     cfg = load_config(config_file)
 
     used: dict[str, set[str]] = {"": set(tomllib.loads(example))}

@@ -44,6 +44,7 @@ from .model import (
     ToolGroup,
     ToolLimitSettings,
     UnknownOutcome,
+    WebhookConfig,
 )
 from .presets import DEFAULT_PORTS, PRESETS, preset_for
 
@@ -52,7 +53,7 @@ __all__ = ["SECTIONS", "load_config", "parse_config"]
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
-_TOP_KEYS = ("accounts", "attachments", "events", "limits", "logging", "metrics")
+_TOP_KEYS = ("accounts", "attachments", "events", "limits", "logging", "metrics", "webhooks")
 _ACCOUNT_KEYS = (
     "id",
     "name",
@@ -140,6 +141,18 @@ _LOGGING_KEYS = ("format", "level")
 _METRICS_KEYS = ("listen", "allow_remote")
 _EVENT_KEYS = ("max_age_days", "max_count", "prune_unacked")
 _ACCOUNT_EVENT_KEYS = ("automated", "allow_senders", "deny_senders")
+_WEBHOOK_KEYS = (
+    "name",
+    "url",
+    "secret_env",
+    "secret_file",
+    "types",
+    "account",
+    "timeout",
+    "max_attempts",
+    "backoff_base_seconds",
+    "backoff_max_seconds",
+)
 
 SECTIONS: Mapping[str, tuple[str, ...]] = {
     "": _TOP_KEYS,
@@ -158,6 +171,7 @@ SECTIONS: Mapping[str, tuple[str, ...]] = {
     "metrics": _METRICS_KEYS,
     "events": _EVENT_KEYS,
     "accounts.events": _ACCOUNT_EVENT_KEYS,
+    "webhooks": _WEBHOOK_KEYS,
 }
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
@@ -374,21 +388,24 @@ def _auth(
     env = ctx.get(t, path, "password_env", str)
     if env is not None and not env:
         raise ctx.error((*path, "password_env"), "must not be empty")
-    pfile = ctx.path(t, path, "password_file")
+    return PasswordAuth(password_env=env, password_file=_secret_file(ctx, t, path, "password_file"))
+
+
+def _secret_file(ctx: _Ctx, t: Mapping[str, Any], path: KeyPath, key: str) -> Path | None:
+    """The path of a file holding a secret, refused when group or others can read it."""
+    pfile = ctx.path(t, path, key)
     if pfile is not None:
         try:
             mode = stat.S_IMODE(pfile.stat().st_mode)
         except OSError:
-            raise ctx.error(
-                (*path, "password_file"), f"{pfile} does not exist or is unreadable"
-            ) from None
+            raise ctx.error((*path, key), f"{pfile} does not exist or is unreadable") from None
         if mode & 0o077 and ctx.file_modes:
             raise ctx.error(
-                (*path, "password_file"),
+                (*path, key),
                 f"{pfile} is readable by group or others",
                 hint=f"run: chmod 600 {pfile}",
             )
-    return PasswordAuth(password_env=env, password_file=pfile)
+    return pfile
 
 
 def _server(
@@ -657,6 +674,76 @@ def _events(ctx: _Ctx, raw: Any) -> EventSettings:
     )
 
 
+_WEBHOOK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,48}$")
+
+
+def _webhook(ctx: _Ctx, raw: Any, index: int, account_ids: set[int]) -> WebhookConfig:
+    from urllib.parse import urlsplit
+
+    from ..types import EVENT_TYPES
+
+    path: KeyPath = ("webhooks", index)
+    t = ctx.table(raw, path, _WEBHOOK_KEYS)
+    d = WebhookConfig(name="", url="")
+    name = ctx.get(t, path, "name", str, required=True)
+    if not _WEBHOOK_NAME.match(name):
+        raise ctx.error((*path, "name"), "must be 1 to 48 letters, digits, '.', '_' or '-'")
+    url = ctx.get(t, path, "url", str, required=True)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ctx.error((*path, "url"), f"must be an http:// or https:// URL, got {url!r}")
+    if parts.username is not None or parts.password is not None:
+        # It would end up in logs and error messages: the signature authenticates instead.
+        raise ctx.error((*path, "url"), "must not carry a user or password", "use secret_file")
+    if ("secret_env" in t) == ("secret_file" in t):
+        raise ctx.error(path, "set exactly one of secret_env and secret_file")
+    env = ctx.get(t, path, "secret_env", str)
+    if env is not None and not env:
+        raise ctx.error((*path, "secret_env"), "must not be empty")
+    types = ctx.strings(t, path, "types") or ()
+    for kind in types:
+        if kind not in EVENT_TYPES:
+            raise ctx.error(
+                (*path, "types"), f"unknown event type {kind!r}", ", ".join(EVENT_TYPES)
+            )
+    account = ctx.get(t, path, "account", int)
+    if account is not None and account not in account_ids:
+        raise ctx.error((*path, "account"), f"no account with id {account} is configured")
+    base = ctx.at_least(t, path, "backoff_base_seconds", d.backoff_base_seconds, 0.001)
+    return WebhookConfig(
+        name=name,
+        url=url,
+        secret_env=env,
+        secret_file=_secret_file(ctx, t, path, "secret_file"),
+        types=tuple(dict.fromkeys(types)),
+        account=account,
+        timeout=ctx.positive(t, path, "timeout", d.timeout),
+        max_attempts=ctx.positive(t, path, "max_attempts", d.max_attempts),
+        backoff_base_seconds=base,
+        backoff_max_seconds=ctx.at_least(
+            t, path, "backoff_max_seconds", d.backoff_max_seconds, base
+        ),
+    )
+
+
+def _webhooks(
+    ctx: _Ctx, raw: Any, accounts: tuple[AccountConfig, ...]
+) -> tuple[WebhookConfig, ...]:
+    if not isinstance(raw, list):
+        raise ctx.error(("webhooks",), "must be an array of tables ([[webhooks]])")
+    ids = {a.id for a in accounts}
+    hooks = tuple(_webhook(ctx, h, i, ids) for i, h in enumerate(raw))
+    names = [h.name for h in hooks]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ctx.error(("webhooks", i, "name"), f"duplicates webhook {name!r}")
+    return hooks
+
+
 def _account(ctx: _Ctx, raw: Any, index: int) -> AccountConfig:
     path: KeyPath = ("accounts", index)
     t = ctx.table(raw, path, _ACCOUNT_KEYS)
@@ -731,6 +818,7 @@ def parse_config(text: str, source: Path | None = None, *, file_modes: bool = Tr
         logging=_logging(ctx, top.get("logging", {})),
         metrics=_metrics(ctx, top.get("metrics", {})),
         events=_events(ctx, top.get("events", {})),
+        webhooks=_webhooks(ctx, top.get("webhooks", []), accounts),
     )
 
 

@@ -255,6 +255,30 @@ class AccountEventSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    """One ``[[webhooks]]`` table: where events are POSTed and how hard to try (issue 13).
+
+    Holds where the secret is, never the secret itself (``services.webhooks`` reads it).
+    """
+
+    name: str
+    url: str
+    secret_env: str | None = None
+    secret_file: Path | None = None
+    #: Event types delivered (empty: every type).
+    types: tuple[str, ...] = ()
+    #: Only this account's events (None: every account).
+    account: int | None = None
+    #: Seconds one POST may take (connect + response).
+    timeout: float = 10.0
+    #: Attempts per event before it is dead-lettered and delivery moves on.
+    max_attempts: int = 8
+    #: First retry delay; doubled per attempt (with jitter), capped at backoff_max_seconds.
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class ActionSettings:
     """Mailbox actions (issue 11): where archive and delete move to, how many ids per call."""
 
@@ -296,6 +320,7 @@ class Config:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     events: EventSettings = field(default_factory=EventSettings)
+    webhooks: tuple[WebhookConfig, ...] = ()
 
     def describe_source(self) -> str:
         """The file this config came from, for messages: ``… (default, not found)`` if none."""

@@ -11,7 +11,8 @@ server has no IDLE (``services.watch``). Output, one line each:
   ``{"ok", "jobs": [...]}`` line per sync, and one per interval for a job backing off).
 
 Between syncs the outbox is drained every ``--interval`` (default: the smallest
-``interval_seconds``). SIGHUP reloads the config and the OAuth token variables (the folders
+``interval_seconds``), and configured ``[[webhooks]]`` receive each new event
+(``services.webhooks``). SIGHUP reloads the config and the OAuth token variables (the folders
 are re-watched when the config changed); SIGINT and SIGTERM end every IDLE, log out and
 exit 0. An account with ``idle = "required"`` whose server lacks IDLE ends the command with
 ``EMAIL_CONFIG`` (exit 1) at startup.
@@ -104,6 +105,15 @@ class _Printer:
         else:
             self._line(f"{exc.message} (hint: {exc.hint})")
 
+    def webhooks_off(self, exc: Any) -> None:
+        """Webhook delivery could not start (a secret, the network flag); watching goes on."""
+        if self.as_json:
+            from ...envelope import from_error
+
+            self._json({"ok": False, "webhooks": "off", "error": from_error(exc)["error"]})
+        else:
+            self._line(f"webhooks are off: {exc.message} (hint: {exc.hint})")
+
     def _json(self, doc: dict[str, Any]) -> None:
         self._line(json.dumps(doc, ensure_ascii=False))
 
@@ -129,16 +139,21 @@ async def watch_main(ctx: Any, args: argparse.Namespace, out: TextIO) -> int:
     loop.add_signal_handler(signal.SIGHUP, hangup.set)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from ...services.webhooks import run_webhooks
+
     printer = _Printer(out, args.json)
     outbox = asyncio.create_task(_outbox_loop(ctx, args, out))
+    # [[webhooks]] deliveries (issue 13); with none configured the task ends at once.
+    hooks = asyncio.create_task(run_webhooks(ctx, report=printer.webhooks_off))
     try:
         while not stop.is_set():
             await _watch_until_changed(ctx, args, printer, hangup, stop)
         return 0
     finally:
-        outbox.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await outbox
+        for background in (outbox, hooks):
+            background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
         for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 

@@ -43,6 +43,7 @@ COMMANDS = (
     "cmd_mcp",
     "cmd_events",
     "cmd_audit",
+    "cmd_webhooks",
 )
 
 #: The exit code of a process killed by SIGPIPE (128 + 13), as a shell reports it.
