@@ -15,8 +15,11 @@ Every state change that matters for exactly-once delivery is one conditional sta
   the claim needs no special case); **cancel** is one conditional ``UPDATE`` that only
   succeeds while no attempt has reached the server.
 
+- An ``awaiting_approval`` row (first-contact approval, ``store.approvals``) is never
+  claimed: only an approval makes it ``pending``; it can be cancelled or ``rejected``.
+
 The schema is ``schema/0003_outbox.sql`` (+ ``0005_outbox_deferred.sql``,
-``0007_outbox_held.sql``, ``0008_outbox_scheduled.sql``).
+``0007_outbox_held.sql``, ``0008_outbox_scheduled.sql``, ``0014_outbox_approval.sql``).
 """
 
 from __future__ import annotations
@@ -268,15 +271,17 @@ class OutboxRepo:
     def cancel(self, outbox_id: int, *, now: float) -> bool:
         """Cancel a row no attempt of which has reached the server yet.
 
-        Only ``scheduled``, ``pending`` and ``failed`` rows with no counted attempt qualify:
-        a ``sending`` row may be in DATA right now, and anything else has started or ended.
+        Only ``scheduled``, ``pending``, ``failed`` and ``awaiting_approval`` rows with no
+        counted attempt qualify: a ``sending`` row may be in DATA right now, and anything else
+        has started or ended.
         False when the row is in no such state.
         """
         try:
             cur = self.db.connect().execute(
                 "UPDATE outbox SET status = 'cancelled', next_attempt_at = NULL,"
-                " last_error = 'cancelled by email.cancel', updated_at = ?"
-                " WHERE id = ? AND status IN ('scheduled', 'pending', 'failed')"
+                " approval_expires_at = NULL, last_error = 'cancelled by email.cancel',"
+                " updated_at = ? WHERE id = ?"
+                " AND status IN ('scheduled', 'pending', 'failed', 'awaiting_approval')"
                 " AND attempts = 0",
                 (now, outbox_id),
             )

@@ -8,6 +8,7 @@ caller's): the windows read are the longest the policy knows, one hour and one d
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -43,10 +44,14 @@ class QuotaRepo:
         now: float,
         check: Callable[[QuotaUsage], None],
         insert: Callable[[], int],
+        screen: Callable[[sqlite3.Connection, int, tuple[str, ...]], bool] | None = None,
     ) -> int:
         """Check, insert and count one message atomically; returns what ``insert`` returned.
 
         ``check`` raises to refuse (the transaction is rolled back: nothing stored).
+        ``screen(tx, row_id, new)`` runs after the insert, in the transaction, with the
+        recipients the account never queued to; True: it held the row (first-contact
+        approval), so those recipients are not remembered until the row is approved.
 
         :raises StorageError: the store failed (nothing stored).
         """
@@ -83,6 +88,7 @@ class QuotaRepo:
             hour = tuple(t for t in day if t > now - HOUR)  # a slot frees exactly an hour on
             check(QuotaUsage(now=now, hour=hour, day=day, new=new, new_day=new_day))
             row_id = insert()
+            held = screen is not None and bool(new) and screen(tx, row_id, new)
             tx.execute(
                 "INSERT INTO policy_sends (account_id, at, outbox_id) VALUES (?, ?, ?)",
                 (account_id, now, row_id),
@@ -90,6 +96,6 @@ class QuotaRepo:
             tx.executemany(
                 "INSERT OR IGNORE INTO policy_recipients (account_id, address, first_at)"
                 " VALUES (?, ?, ?)",
-                [(account_id, a, now) for a in new],
+                [] if held else [(account_id, a, now) for a in new],
             )
         return row_id
