@@ -102,6 +102,16 @@ def test_hostile_first_contact_is_held_then_approved_by_hash_and_sent_once(
         asyncio.run(outbox.drain_due(ctx))
     assert len(smtpd.received) == 1
     assert smtpd.received[0].rcpt_tos == ["new@example.org"]
+    # The event log (0010's triggers, recreated by 0014) saw it held, never pending before.
+    events = ctx.db.connect().execute(
+        "SELECT json_extract(detail, '$.status'), json_extract(detail, '$.previous'),"
+        " json_extract(detail, '$.error') FROM events WHERE type = 'outbox'"
+        " AND json_extract(detail, '$.outbox_id') = ? ORDER BY id",
+        (row.id,),
+    )
+    (held, *rest) = [tuple(r) for r in events]
+    assert held[:2] == ("awaiting_approval", None) and "new@example.org" in held[2]
+    assert [r[:2] for r in rest] == [("pending", "awaiting_approval"), ("sent", "sending")]
     assert OutboxRepo(ctx.db).counts() == {"sent": 1, "cancelled": 1}
     # Approved, the address is known: the next message goes at once.
     assert plugin.execute("host-send", {"account_id": 1, "to": ["new@example.org"]}) == {

@@ -27,7 +27,7 @@ from functools import partial
 
 from ..config.model import AccountConfig, FirstContact, PolicySettings
 from ..errors import PolicyDenied, QuotaExceeded
-from ..store.approvals import ApprovalRepo, unknown_addresses
+from ..store.approvals import Hold, unknown_addresses
 from ..store.quota import DAY, HOUR, QuotaRepo, QuotaUsage
 from .context import ServiceContext
 
@@ -118,26 +118,24 @@ def hold_reason(account_id: int, new: Sequence[str]) -> str:
 
 
 def _first_contact(
-    account: AccountConfig, now: float, tx: sqlite3.Connection, row_id: int, new: tuple[str, ...]
-) -> bool:
+    account: AccountConfig, now: float, tx: sqlite3.Connection, new: tuple[str, ...]
+) -> Hold | None:
     unknown = unknown_addresses(tx, account.id, new)
     if not unknown:
-        return False
+        return None
     expires = now + account.policy.approval_ttl_hours * 3600.0
-    reason = hold_reason(account.id, unknown)
-    ApprovalRepo.hold(tx, row_id, now=now, expires_at=expires, reason=reason)
-    return True
+    return Hold(expires_at=expires, reason=hold_reason(account.id, unknown))
 
 
 def admit(
     ctx: ServiceContext,
     account: AccountConfig,
     recipients: Sequence[str],
-    insert: Callable[[], int],
+    insert: Callable[[Hold | None], int],
 ) -> int:
     """Check ``recipients`` against the account's lists, then check the quotas, ``insert``
-    the row, count it and (first-contact approval) maybe hold it, in one store transaction;
-    returns the row id.
+    the row (``insert(hold)``: a :class:`Hold` when first-contact approval holds it, else
+    None) and count it, in one store transaction; returns the row id.
 
     :raises PolicyDenied: a recipient is denied or not allowed (nothing stored).
     :raises QuotaExceeded: a quota is used up (nothing stored).

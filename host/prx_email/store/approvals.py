@@ -22,7 +22,16 @@ from email.utils import getaddresses
 from .db import Database
 from .errors import storage_error
 
-__all__ = ["ApprovalRepo", "Awaiting", "Decided", "approval_hash", "unknown_addresses"]
+__all__ = ["ApprovalRepo", "Awaiting", "Decided", "Hold", "approval_hash", "unknown_addresses"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Store the new row as ``awaiting_approval``: until when it may be approved, and why
+    (its ``last_error``, which the agent reads)."""
+
+    expires_at: float
+    reason: str
 
 
 def approval_hash(sender: str, recipients: Sequence[str], raw: bytes) -> str:
@@ -101,17 +110,6 @@ class ApprovalRepo:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    @staticmethod
-    def hold(
-        tx: sqlite3.Connection, outbox_id: int, *, now: float, expires_at: float, reason: str
-    ) -> None:
-        """Inside the caller's transaction: park the row just queued as ``awaiting_approval``."""
-        tx.execute(
-            "UPDATE outbox SET status = 'awaiting_approval', next_attempt_at = NULL,"
-            " approval_expires_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
-            (expires_at, reason, now, outbox_id),
-        )
 
     def awaiting(self, outbox_id: int) -> Awaiting | None:
         """The row if it is ``awaiting_approval``."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from .approvals import Hold
 from .db import Database
 
 HOUR: Final = 3600.0
@@ -43,15 +44,16 @@ class QuotaRepo:
         *,
         now: float,
         check: Callable[[QuotaUsage], None],
-        insert: Callable[[], int],
-        screen: Callable[[sqlite3.Connection, int, tuple[str, ...]], bool] | None = None,
+        insert: Callable[[Hold | None], int],
+        screen: Callable[[sqlite3.Connection, tuple[str, ...]], Hold | None] | None = None,
     ) -> int:
         """Check, insert and count one message atomically; returns what ``insert`` returned.
 
         ``check`` raises to refuse (the transaction is rolled back: nothing stored).
-        ``screen(tx, row_id, new)`` runs after the insert, in the transaction, with the
-        recipients the account never queued to; True: it held the row (first-contact
-        approval), so those recipients are not remembered until the row is approved.
+        ``screen(tx, new)`` runs before the insert, in the transaction, with the recipients
+        the account never queued to; a :class:`Hold` it returns is passed to ``insert``
+        (first-contact approval: the row is stored held), and those recipients are not
+        remembered until the row is approved. Without a hold ``insert`` gets None.
 
         :raises StorageError: the store failed (nothing stored).
         """
@@ -87,8 +89,8 @@ class QuotaRepo:
             new = tuple(a for a in addrs if a not in known)
             hour = tuple(t for t in day if t > now - HOUR)  # a slot frees exactly an hour on
             check(QuotaUsage(now=now, hour=hour, day=day, new=new, new_day=new_day))
-            row_id = insert()
-            held = screen is not None and bool(new) and screen(tx, row_id, new)
+            hold = screen(tx, new) if screen is not None and new else None
+            row_id = insert(hold)
             tx.execute(
                 "INSERT INTO policy_sends (account_id, at, outbox_id) VALUES (?, ?, ?)",
                 (account_id, now, row_id),
@@ -96,6 +98,6 @@ class QuotaRepo:
             tx.executemany(
                 "INSERT OR IGNORE INTO policy_recipients (account_id, address, first_at)"
                 " VALUES (?, ?, ?)",
-                [] if held else [(account_id, a, now) for a in new],
+                [] if hold is not None else [(account_id, a, now) for a in new],
             )
         return row_id
