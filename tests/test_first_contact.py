@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.component import PluginFactory
+from fixtures.dovecot import PW_ENV, DovecotServer
 from fixtures.smtpd import SmtpSink
 from helpers.outbox import Clock, account, context
 from prx_email import NETWORK_ENV
@@ -255,3 +256,38 @@ def test_config_keys() -> None:
         parse_config(head + 'first_contact = "ask"\n')
     with pytest.raises(ConfigError, match="approval_ttl_hours"):
         parse_config(head + "approval_ttl_hours = 0\n")
+
+
+def test_a_draft_send_to_a_new_address_is_held_and_its_draft_kept_until_sent(
+    dovecot: DovecotServer,
+    smtpd: SmtpSink,
+    plugin_wasm: Path,
+    make_plugin: PluginFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from test_draft_send import send_account
+
+    for name in ("Drafts", "Sent"):
+        dovecot.create_folder(name)
+    monkeypatch.setenv(PW_ENV, dovecot.password)
+    monkeypatch.setenv(NETWORK_ENV, "1")
+    acc = dataclasses.replace(send_account(dovecot, smtpd), policy=APPROVE)
+    db = Database(tmp_path / "fc.db")
+    plugin = make_plugin(plugin_wasm, db=db, config=Config(accounts=(acc,)), deadline=30.0)
+    draft = {"account_id": 1, "to": ["dana@example.org"], "subject": "s", "body_text": "b"}
+    created = plugin.execute("email.draft_create", draft)
+    draft_id = created["data"]["draft_id"]
+    args = {"account_id": 1, "draft_id": draft_id}
+    held = plugin.execute("email.draft_send", args)["data"]
+    assert held["status"] == "awaiting_approval" and "dana@example.org" in held["last_error"]
+    again = plugin.execute("email.draft_send", args)["data"]
+    assert (again["id"], again["status"]) == (held["id"], "awaiting_approval")  # queued once
+    assert smtpd.handler.count(draft_id) == 0
+
+    ctx = context(tmp_path / "fc.db", acc)
+    approvals.approve(ctx, held["id"], _held_hash(ctx, held["id"]))
+    asyncio.run(outbox.drain_due(ctx))
+    assert smtpd.handler.count(draft_id) == 1
+    status = plugin.execute("email.draft_status", args)["data"]
+    assert status["state"] == "sent", status
