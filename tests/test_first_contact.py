@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from fixtures.component import PluginFactory
 from fixtures.dovecot import PW_ENV, DovecotServer
-from fixtures.smtpd import SmtpSink
-from helpers.outbox import Clock, account, context
+from fixtures.dovecot import account as dovecot_account
+from fixtures.smtpd import PASSWORD_ENV, USER, SmtpSink
+from helpers.outbox import Clock, account, context, smtp_server
 from prx_email import NETWORK_ENV
 from prx_email.adapters.cli.main import main
 from prx_email.config import Config
 from prx_email.config.loader import parse_config
-from prx_email.config.model import AccountConfig, FirstContact, PolicySettings
+from prx_email.config.model import AccountConfig, FirstContact, PolicySettings, SendSettings
 from prx_email.errors import ConfigError, InvalidArgument, InvalidState
 from prx_email.mail.parse import parse_message
 from prx_email.services import approvals, outbox
@@ -209,10 +210,26 @@ def test_cli_lists_the_hash_approves_with_send_and_rejects(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from test_outbox_cli import write_config
-
-    cfg_path = write_config(tmp_path, smtpd)
-    cfg_path.write_text(cfg_path.read_text() + '\n[accounts.policy]\nfirst_contact = "approve"\n')
+    assert smtpd.tls_files is not None
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(
+        f"""
+[[accounts]]
+id = 1
+address = "me@example.com"
+[accounts.smtp]
+host = "{smtpd.host}"
+port = {smtpd.port}
+tls = "starttls"
+username = "{USER}"
+password_env = "{PASSWORD_ENV}"
+ca_file = "{smtpd.tls_files.ca_file}"
+[accounts.send]
+append_to_sent = false
+[accounts.policy]
+first_contact = "approve"
+"""
+    )
     db = tmp_path / "mail.db"
     base = ["--db", str(db), "--config", str(cfg_path)]
     ctx = context(db, *parse_config(cfg_path.read_text()).accounts)
@@ -266,13 +283,14 @@ def test_a_draft_send_to_a_new_address_is_held_and_its_draft_kept_until_sent(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from test_draft_send import send_account
-
     for name in ("Drafts", "Sent"):
         dovecot.create_folder(name)
     monkeypatch.setenv(PW_ENV, dovecot.password)
     monkeypatch.setenv(NETWORK_ENV, "1")
-    acc = dataclasses.replace(send_account(dovecot, smtpd), policy=APPROVE)
+    send = SendSettings(drafts_folder="Drafts", sent_folder="Sent", backoff_base_seconds=1.0)
+    acc = dataclasses.replace(
+        dovecot_account(dovecot), smtp=smtp_server(smtpd), send=send, policy=APPROVE
+    )
     db = Database(tmp_path / "fc.db")
     plugin = make_plugin(plugin_wasm, db=db, config=Config(accounts=(acc,)), deadline=30.0)
     draft = {"account_id": 1, "to": ["dana@example.org"], "subject": "s", "body_text": "b"}

@@ -20,14 +20,13 @@ guest that calls the host's ``send`` directly meets it too.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 
 from ..config.model import AccountConfig, FirstContact, PolicySettings
 from ..errors import PolicyDenied, QuotaExceeded
-from ..store.approvals import Hold, unknown_addresses
+from ..store.approvals import Hold
 from ..store.quota import DAY, HOUR, QuotaRepo, QuotaUsage
 from .context import ServiceContext
 
@@ -117,12 +116,7 @@ def hold_reason(account_id: int, new: Sequence[str]) -> str:
     )
 
 
-def _first_contact(
-    account: AccountConfig, now: float, tx: sqlite3.Connection, new: tuple[str, ...]
-) -> Hold | None:
-    unknown = unknown_addresses(tx, account.id, new)
-    if not unknown:
-        return None
+def _first_contact(account: AccountConfig, now: float, unknown: tuple[str, ...]) -> Hold:
     expires = now + account.policy.approval_ttl_hours * 3600.0
     return Hold(expires_at=expires, reason=hold_reason(account.id, unknown))
 

@@ -8,12 +8,11 @@ caller's): the windows read are the longest the policy knows, one hour and one d
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from .approvals import Hold
+from .approvals import Hold, unknown_addresses
 from .db import Database
 
 HOUR: Final = 3600.0
@@ -45,15 +44,16 @@ class QuotaRepo:
         now: float,
         check: Callable[[QuotaUsage], None],
         insert: Callable[[Hold | None], int],
-        screen: Callable[[sqlite3.Connection, tuple[str, ...]], Hold | None] | None = None,
+        screen: Callable[[tuple[str, ...]], Hold | None] | None = None,
     ) -> int:
         """Check, insert and count one message atomically; returns what ``insert`` returned.
 
         ``check`` raises to refuse (the transaction is rolled back: nothing stored).
-        ``screen(tx, new)`` runs before the insert, in the transaction, with the recipients
-        the account never queued to; a :class:`Hold` it returns is passed to ``insert``
-        (first-contact approval: the row is stored held), and those recipients are not
-        remembered until the row is approved. Without a hold ``insert`` gets None.
+        ``screen(unknown)`` runs before the insert, in the transaction, when some recipients
+        are unknown to the account (never queued to, in no stored message's from/to/cc:
+        ``store.approvals.unknown_addresses``); a :class:`Hold` it returns is passed to
+        ``insert`` (first-contact approval: the row is stored held), and the new recipients
+        are not remembered until the row is approved. Without a hold ``insert`` gets None.
 
         :raises StorageError: the store failed (nothing stored).
         """
@@ -89,7 +89,8 @@ class QuotaRepo:
             new = tuple(a for a in addrs if a not in known)
             hour = tuple(t for t in day if t > now - HOUR)  # a slot frees exactly an hour on
             check(QuotaUsage(now=now, hour=hour, day=day, new=new, new_day=new_day))
-            hold = screen(tx, new) if screen is not None and new else None
+            unknown = unknown_addresses(tx, account_id, new) if screen is not None else []
+            hold = screen(tuple(unknown)) if screen is not None and unknown else None
             row_id = insert(hold)
             tx.execute(
                 "INSERT INTO policy_sends (account_id, at, outbox_id) VALUES (?, ?, ?)",
