@@ -309,3 +309,30 @@ def test_a_draft_send_to_a_new_address_is_held_and_its_draft_kept_until_sent(
     assert smtpd.handler.count(draft_id) == 1
     status = plugin.execute("email.draft_status", args)["data"]
     assert status["state"] == "sent", status
+
+
+def test_migration_0014_keeps_rows_and_the_event_triggers(tmp_path: Path) -> None:
+    db = Database(tmp_path / "m.db")
+    assert db.migrate() >= 14
+    repo = OutboxRepo(db)
+    row_id = repo.insert(
+        account_id=1, message_id="<m@x>", subject="s", sender="me@example.com",
+        recipients=["a@example.org"], raw=b"raw", max_attempts=3, now=1.0, send_at=9e9,
+        draft_folder="Drafts",
+    )  # fmt: skip
+    conn = db.connect()
+    conn.execute("PRAGMA user_version = 13")  # 0014 runs again over a populated table
+    db.migrate()
+    got = conn.execute(
+        "SELECT status, send_at, draft_folder, raw FROM outbox WHERE id = ?", (row_id,)
+    ).fetchone()
+    assert tuple(got) == ("scheduled", 9e9, "Drafts", b"raw")
+    triggers = {
+        r[0]
+        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                              " AND tbl_name = 'outbox'")
+    }  # fmt: skip
+    assert triggers == {"events_outbox_insert", "events_outbox_status"}
+    conn.execute("UPDATE outbox SET status = 'rejected' WHERE id = ?", (row_id,))
+    last = conn.execute("SELECT json_extract(detail, '$.status') FROM events ORDER BY id DESC")
+    assert last.fetchone()[0] == "rejected"
