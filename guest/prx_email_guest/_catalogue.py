@@ -800,7 +800,9 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
         ToolSpec(
             "email.send",
             "Queue a new message in the outbox and deliver it over SMTP. From is always the "
-            "account's address. Needs the host's network flag.",
+            "account's address. If the account holds first contacts, a message to a new "
+            "address answers status awaiting_approval (last_error says which addresses): a "
+            "person approves it; do not send it again. Needs the host's network flag.",
             (
                 ACCOUNT_ID,
                 send_to,
@@ -835,7 +837,7 @@ def _specs(limits: types.ToolLimits) -> tuple[ToolSpec, ...]:
         ToolSpec(
             "email.outbox",
             "List outbox rows, newest first: what is queued, scheduled (and when: send_at), "
-            "sent, failed, dead or cancelled, and why.",
+            "sent, failed, dead, cancelled, awaiting_approval or rejected, and why.",
             (OUTBOX_ACCOUNT, OUTBOX_STATUS, outbox_limit, CURSOR),
             _READ,
         ),

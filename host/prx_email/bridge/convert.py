@@ -53,6 +53,12 @@ _PLAIN = frozenset({str, int, type(None)})
 _FIELDS: dict[type, list[tuple[str, str]]] = {}
 
 
+def _case(value: enum.Enum) -> Any:
+    # WIT case names are kebab-case (``awaiting-approval``); Python values are snake_case.
+    v = value.value
+    return v.replace("_", "-") if isinstance(v, str) else v
+
+
 def to_wit(value: Any) -> Any:
     """A domain value as a WIT value: dataclass → record, tuple → list, enum → case name.
 
@@ -61,10 +67,10 @@ def to_wit(value: Any) -> Any:
     """
     if value is None or isinstance(value, bool | int | str | float):
         if isinstance(value, enum.Enum):
-            return value.value
+            return _case(value)
         return value
     if isinstance(value, enum.Enum):
-        return value.value
+        return _case(value)
     names = _FIELDS.get(type(value))
     if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
         names = _FIELDS[type(value)] = [
@@ -310,7 +316,7 @@ def forward_request(rec: Any) -> ForwardRequest:
 def outbox_query(rec: Any) -> OutboxQuery:
     status = _get(rec, "status")
     try:
-        parsed = None if status is None else OutboxStatus(status)
+        parsed = None if status is None else OutboxStatus(str(status).replace("-", "_"))
     except ValueError:
         raise InvalidArgument(f"unknown outbox status {status!r}") from None
     return OutboxQuery(

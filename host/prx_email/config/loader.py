@@ -30,6 +30,7 @@ from .model import (
     Auth,
     Config,
     EventSettings,
+    FirstContact,
     IdleMode,
     LoggingSettings,
     MetricsSettings,
@@ -124,6 +125,8 @@ _POLICY_KEYS = (
     "sends_per_hour",
     "sends_per_day",
     "new_recipients_per_day",
+    "first_contact",
+    "approval_ttl_hours",
 )
 _LIMIT_KEYS = (
     "page_max",
@@ -532,12 +535,17 @@ def _policy(ctx: _Ctx, raw: Any, path: KeyPath) -> PolicySettings:
         key: ctx.positive(t, path, key, 0) if key in t else None
         for key in ("sends_per_hour", "sends_per_day", "new_recipients_per_day")
     }
+    first = _enum(ctx, t, path, "first_contact", tuple(f.value for f in FirstContact))
     return PolicySettings(
         mode=PolicyMode(mode) if mode is not None else d.mode,
         tools=(d.tools if tools is None else tools) - denied,
         allow=_patterns(ctx, t, path, "allow"),
         deny=_patterns(ctx, t, path, "deny"),
         **quotas,
+        first_contact=FirstContact(first) if first is not None else d.first_contact,
+        approval_ttl_hours=ctx.at_least(
+            t, path, "approval_ttl_hours", d.approval_ttl_hours, 1 / 60
+        ),
     )
 
 

@@ -155,6 +155,14 @@ class PolicyMode(enum.StrEnum):
     SEND = "send"
 
 
+class FirstContact(enum.StrEnum):
+    """``[accounts.policy] first_contact``: what a send to a never-seen address does."""
+
+    ALLOW = "allow"
+    #: Held as ``awaiting_approval`` until an operator approves it (issue 16).
+    APPROVE = "approve"
+
+
 class ToolGroup(enum.StrEnum):
     """A switchable group of tools (``[accounts.policy] tools`` / ``deny_tools``)."""
 
@@ -188,6 +196,9 @@ class PolicySettings:
     sends_per_hour: int | None = None
     sends_per_day: int | None = None
     new_recipients_per_day: int | None = None
+    first_contact: FirstContact = FirstContact.ALLOW
+    #: How long a held first contact may be approved; after it, it can only be rejected.
+    approval_ttl_hours: float = 72.0
 
 
 @dataclass(frozen=True, slots=True)

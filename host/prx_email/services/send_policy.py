@@ -8,7 +8,11 @@ draft_send) goes through :func:`admit` with the envelope recipients (to, cc and 
    and the address;
 2. the quotas — ``sends_per_hour``, ``sends_per_day``, ``new_recipients_per_day`` over
    rolling windows — read, checked and counted in the store's transaction that inserts the
-   row (``store.quota``): :class:`QuotaExceeded` saying when a slot frees.
+   row (``store.quota``): :class:`QuotaExceeded` saying when a slot frees;
+3. ``first_contact = "approve"``: in that same transaction, a row to any address the account
+   never exchanged mail with (``store.approvals``) is parked as ``awaiting_approval`` for
+   ``approval_ttl_hours``, its ``last_error`` naming the new addresses; the caller answers
+   the row as it stands (an ok result, nothing sent). ``services.approvals`` releases it.
 
 A refusal stores nothing. This runs in the host's services, below the host functions, so a
 guest that calls the host's ``send`` directly meets it too.
@@ -20,12 +24,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 
-from ..config.model import AccountConfig, PolicySettings
+from ..config.model import AccountConfig, FirstContact, PolicySettings
 from ..errors import PolicyDenied, QuotaExceeded
+from ..store.approvals import Hold
 from ..store.quota import DAY, HOUR, QuotaRepo, QuotaUsage
 from .context import ServiceContext
 
-__all__ = ["admit", "check_quota", "check_recipients", "matches"]
+__all__ = ["admit", "check_quota", "check_recipients", "hold_reason", "matches"]
 
 
 def matches(address: str, pattern: str) -> bool:
@@ -101,24 +106,43 @@ def check_quota(account_id: int, policy: PolicySettings, usage: QuotaUsage) -> N
         raise _exceeded("new_recipients_per_day", what, frees, now)
 
 
+def hold_reason(account_id: int, new: Sequence[str]) -> str:
+    """What a held row's ``last_error`` says (the agent reads it in the result)."""
+    shown = ", ".join(new[:10]) + (f" and {len(new) - 10} more" if len(new) > 10 else "")
+    return (
+        f"awaiting approval: first contact of account {account_id} with {shown}"
+        ' ([accounts.policy] first_contact = "approve"); not sent until a person approves'
+        " it (prx-email approve); do not send it again"
+    )
+
+
+def _first_contact(account: AccountConfig, now: float, unknown: tuple[str, ...]) -> Hold:
+    expires = now + account.policy.approval_ttl_hours * 3600.0
+    return Hold(expires_at=expires, reason=hold_reason(account.id, unknown))
+
+
 def admit(
     ctx: ServiceContext,
     account: AccountConfig,
     recipients: Sequence[str],
-    insert: Callable[[], int],
+    insert: Callable[[Hold | None], int],
 ) -> int:
     """Check ``recipients`` against the account's lists, then check the quotas, ``insert``
-    the row and count it in one store transaction; returns the row id.
+    the row (``insert(hold)``: a :class:`Hold` when first-contact approval holds it, else
+    None) and count it, in one store transaction; returns the row id.
 
     :raises PolicyDenied: a recipient is denied or not allowed (nothing stored).
     :raises QuotaExceeded: a quota is used up (nothing stored).
     :raises StorageError:
     """
     check_recipients(account, recipients)
+    now = ctx.clock()
+    approve = account.policy.first_contact is FirstContact.APPROVE
     return QuotaRepo(ctx.db).admit(
         account.id,
         recipients,
-        now=ctx.clock(),
+        now=now,
         check=partial(check_quota, account.id, account.policy),
         insert=insert,
+        screen=partial(_first_contact, account, now) if approve else None,
     )

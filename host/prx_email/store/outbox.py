@@ -15,8 +15,11 @@ Every state change that matters for exactly-once delivery is one conditional sta
   the claim needs no special case); **cancel** is one conditional ``UPDATE`` that only
   succeeds while no attempt has reached the server.
 
+- An ``awaiting_approval`` row (first-contact approval, ``store.approvals``) is never
+  claimed: only an approval makes it ``pending``; it can be cancelled or ``rejected``.
+
 The schema is ``schema/0003_outbox.sql`` (+ ``0005_outbox_deferred.sql``,
-``0007_outbox_held.sql``, ``0008_outbox_scheduled.sql``).
+``0007_outbox_held.sql``, ``0008_outbox_scheduled.sql``, ``0014_outbox_approval.sql``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InvalidArgument
 from ..types import OutboxEntry, OutboxStatus
+from .approvals import Hold
 from .db import Database
 from .errors import storage_error
 
@@ -143,12 +147,15 @@ class OutboxRepo:
         parent_key: int | None = None,
         send_at: float | None = None,
         draft_folder: str | None = None,
+        hold: Hold | None = None,
     ) -> int:
-        """Store a new row: ``pending`` and due now, or ``scheduled`` (due at ``send_at``)."""
+        """Store a new row: ``pending`` and due now, or ``scheduled`` (due at ``send_at``);
+        with ``hold``, ``awaiting_approval`` (first-contact approval) instead."""
         row_id = self._insert(
             account_id=account_id, message_id=message_id, subject=subject, sender=sender,
             recipients=recipients, raw=raw, max_attempts=max_attempts, now=now,
             parent_key=parent_key, send_at=send_at, draft_folder=draft_folder, once=False,
+            hold=hold,
         )  # fmt: skip
         assert row_id is not None
         return row_id
@@ -166,13 +173,14 @@ class OutboxRepo:
         now: float,
         send_at: float | None = None,
         draft_folder: str | None = None,
+        hold: Hold | None = None,
     ) -> int | None:
         """``insert``, or None when a row with this Message-ID exists already (sending a
         draft twice queues it once)."""
         return self._insert(
             account_id=account_id, message_id=message_id, subject=subject, sender=sender,
             recipients=recipients, raw=raw, max_attempts=max_attempts, now=now,
-            parent_key=None, send_at=send_at, draft_folder=draft_folder, once=True,
+            parent_key=None, send_at=send_at, draft_folder=draft_folder, once=True, hold=hold,
         )  # fmt: skip
 
     def _insert(
@@ -190,9 +198,10 @@ class OutboxRepo:
         send_at: float | None,
         draft_folder: str | None,
         once: bool,
+        hold: Hold | None,
     ) -> int | None:
         rcpts = json.dumps(list(recipients))
-        status = OutboxStatus.PENDING if send_at is None else OutboxStatus.SCHEDULED
+        status = _initial(send_at, hold)
         conflict = " ON CONFLICT (message_id) DO NOTHING" if once else ""
         try:
             # One statement: atomic on its own in autocommit mode, and one commit.
@@ -201,8 +210,9 @@ class OutboxRepo:
                 .execute(
                     "INSERT INTO outbox (account_id, status, message_id, subject, sender,"
                     " recipients, all_recipients, raw, max_attempts, next_attempt_at,"
-                    " created_at, updated_at, parent_key, send_at, draft_folder)"
-                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}"
+                    " created_at, updated_at, parent_key, send_at, draft_folder,"
+                    " approval_expires_at, last_error)"
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}"
                     " RETURNING id",
                     (
                         account_id,
@@ -220,6 +230,8 @@ class OutboxRepo:
                         parent_key,
                         send_at,
                         draft_folder,
+                        None if hold is None else hold.expires_at,
+                        None if hold is None else hold.reason,
                     ),
                 )
                 .fetchone()
@@ -238,18 +250,21 @@ class OutboxRepo:
         now: float,
         send_at: float | None,
         draft_folder: str | None,
+        hold: Hold | None = None,
     ) -> bool:
-        """Queue a ``cancelled`` row again with new bytes (a cancelled draft sent anew).
+        """Queue a ``cancelled`` row again with new bytes (a cancelled draft sent anew);
+        ``hold`` as for :meth:`insert`.
 
         False when the row is not ``cancelled`` (any more).
         """
         rcpts = json.dumps(list(recipients))
-        status = OutboxStatus.PENDING if send_at is None else OutboxStatus.SCHEDULED
+        status = _initial(send_at, hold)
         try:
             cur = self.db.connect().execute(
                 "UPDATE outbox SET status = ?, raw = ?, subject = ?, recipients = ?,"
                 " all_recipients = ?, next_attempt_at = ?, send_at = ?, draft_folder = ?,"
-                " last_error = NULL, updated_at = ? WHERE id = ? AND status = 'cancelled'",
+                " approval_expires_at = ?, last_error = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'cancelled'",
                 (
                     status.value,
                     raw,
@@ -259,6 +274,8 @@ class OutboxRepo:
                     now if send_at is None else send_at,
                     send_at,
                     draft_folder,
+                    None if hold is None else hold.expires_at,
+                    None if hold is None else hold.reason,
                     now,
                     outbox_id,
                 ),
@@ -270,15 +287,17 @@ class OutboxRepo:
     def cancel(self, outbox_id: int, *, now: float) -> bool:
         """Cancel a row no attempt of which has reached the server yet.
 
-        Only ``scheduled``, ``pending`` and ``failed`` rows with no counted attempt qualify:
-        a ``sending`` row may be in DATA right now, and anything else has started or ended.
+        Only ``scheduled``, ``pending``, ``failed`` and ``awaiting_approval`` rows with no
+        counted attempt qualify: a ``sending`` row may be in DATA right now, and anything else
+        has started or ended.
         False when the row is in no such state.
         """
         try:
             cur = self.db.connect().execute(
                 "UPDATE outbox SET status = 'cancelled', next_attempt_at = NULL,"
-                " last_error = 'cancelled by email.cancel', updated_at = ?"
-                " WHERE id = ? AND status IN ('scheduled', 'pending', 'failed')"
+                " approval_expires_at = NULL, last_error = 'cancelled by email.cancel',"
+                " updated_at = ? WHERE id = ?"
+                " AND status IN ('scheduled', 'pending', 'failed', 'awaiting_approval')"
                 " AND attempts = 0",
                 (now, outbox_id),
             )
@@ -744,6 +763,13 @@ class OutboxRepo:
         except sqlite3.Error as exc:
             raise storage_error(exc, self.db.path) from exc
         return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _initial(send_at: float | None, hold: Hold | None) -> OutboxStatus:
+    """The status a row is queued in."""
+    if hold is not None:
+        return OutboxStatus.AWAITING_APPROVAL
+    return OutboxStatus.PENDING if send_at is None else OutboxStatus.SCHEDULED
 
 
 def _json_list(value: object) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from .approvals import Hold, unknown_addresses
 from .db import Database
 
 HOUR: Final = 3600.0
@@ -42,11 +43,17 @@ class QuotaRepo:
         *,
         now: float,
         check: Callable[[QuotaUsage], None],
-        insert: Callable[[], int],
+        insert: Callable[[Hold | None], int],
+        screen: Callable[[tuple[str, ...]], Hold | None] | None = None,
     ) -> int:
         """Check, insert and count one message atomically; returns what ``insert`` returned.
 
         ``check`` raises to refuse (the transaction is rolled back: nothing stored).
+        ``screen(unknown)`` runs before the insert, in the transaction, when some recipients
+        are unknown to the account (never queued to, in no stored message's from/to/cc:
+        ``store.approvals.unknown_addresses``); a :class:`Hold` it returns is passed to
+        ``insert`` (first-contact approval: the row is stored held), and the new recipients
+        are not remembered until the row is approved. Without a hold ``insert`` gets None.
 
         :raises StorageError: the store failed (nothing stored).
         """
@@ -82,7 +89,9 @@ class QuotaRepo:
             new = tuple(a for a in addrs if a not in known)
             hour = tuple(t for t in day if t > now - HOUR)  # a slot frees exactly an hour on
             check(QuotaUsage(now=now, hour=hour, day=day, new=new, new_day=new_day))
-            row_id = insert()
+            unknown = unknown_addresses(tx, account_id, new) if screen is not None else []
+            hold = screen(tuple(unknown)) if screen is not None and unknown else None
+            row_id = insert(hold)
             tx.execute(
                 "INSERT INTO policy_sends (account_id, at, outbox_id) VALUES (?, ?, ?)",
                 (account_id, now, row_id),
@@ -90,6 +99,6 @@ class QuotaRepo:
             tx.executemany(
                 "INSERT OR IGNORE INTO policy_recipients (account_id, address, first_at)"
                 " VALUES (?, ?, ?)",
-                [(account_id, a, now) for a in new],
+                [] if hold is not None else [(account_id, a, now) for a in new],
             )
         return row_id

@@ -22,6 +22,11 @@ class OutboxStatus(enum.StrEnum):
     HELD = "held"
     #: Cancelled by email.cancel before any attempt reached the server; never delivered.
     CANCELLED = "cancelled"
+    #: First contact held by the account's ``first_contact = "approve"`` policy until an
+    #: operator approves it (``prx-email approve ID --hash H``); never claimed meanwhile.
+    AWAITING_APPROVAL = "awaiting_approval"
+    #: Refused by an operator (``prx-email reject ID``); never delivered.
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
     d.set_defaults(handler=run_send_due)
 
 
-def _context(args: argparse.Namespace) -> Any:
+def context(args: argparse.Namespace) -> Any:
     from ...api import load_config
     from ...auth import default_manager
     from ...config import resolve_db_path
@@ -71,10 +71,13 @@ def _ts(value: int | None) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _entry_json(entry: OutboxEntry) -> dict[str, Any]:
+def entry_json(entry: OutboxEntry, approval_hash: str | None = None) -> dict[str, Any]:
+    """The row as JSON; ``approval_hash`` (awaiting_approval rows) is what `approve` takes."""
     data = dataclasses.asdict(entry)
     data["status"] = entry.status.value
     data["recipients"] = list(entry.recipients)
+    if approval_hash is not None:
+        data["approval_hash"] = approval_hash
     return data
 
 
@@ -95,7 +98,7 @@ def _retry(args: argparse.Namespace, ctx: Any) -> int:
     with audited(ctx.db, "retry", {"outbox-id": args.id, "now": args.now}, entry_point="cli"):
         entry = asyncio.run(outbox.retry(ctx, args.id, now=args.now))
     if args.json:
-        print_json(_entry_json(entry))
+        print_json(entry_json(entry))
     else:
         print(f"outbox #{entry.id}: {entry.status.value}")
     return 0
@@ -110,7 +113,7 @@ def _cancel(args: argparse.Namespace, ctx: Any) -> int:
     with audited(ctx.db, "cancel", {"outbox-id": args.id}, entry_point="cli"):
         entry = outbox.cancel(ctx, args.id)
     if args.json:
-        print_json(_entry_json(entry))
+        print_json(entry_json(entry))
     else:
         print(f"outbox #{entry.id}: {entry.status.value}")
     return 0
@@ -126,9 +129,10 @@ def _when(e: OutboxEntry) -> str:
 
 def run_outbox(args: argparse.Namespace) -> int:
     from ...services import outbox
+    from ...store.approvals import ApprovalRepo
     from ...store.outbox import OutboxRepo
 
-    ctx = _context(args)
+    ctx = context(args)
     try:
         if args.action == "retry":
             return _retry(args, ctx)
@@ -139,12 +143,13 @@ def run_outbox(args: argparse.Namespace) -> int:
                 raise CommandError("outbox show needs an id", hint="prx-email outbox show 12")
             entry = outbox.get_entry(ctx, args.id)
             attempts = OutboxRepo(ctx.db).attempts(args.id)
+            digest = ApprovalRepo(ctx.db).hashes([entry.id]).get(entry.id)
             if args.json:
-                data = _entry_json(entry)
+                data = entry_json(entry, digest)
                 data["attempt_log"] = [dataclasses.asdict(a) for a in attempts]
                 print_json(data)
                 return 0
-            for key, value in _entry_json(entry).items():
+            for key, value in entry_json(entry, digest).items():
                 value = _ts(value) if key.endswith("_at") else _human(value)
                 print(f"{key:16} {value}")
             for a in attempts:
@@ -160,10 +165,13 @@ def run_outbox(args: argparse.Namespace) -> int:
                 account_id=args.account, status=status, limit=args.limit, cursor=args.cursor
             ),
         )
+        hashes = ApprovalRepo(ctx.db).hashes(
+            [e.id for e in page.entries if e.status is OutboxStatus.AWAITING_APPROVAL]
+        )
         if args.json:
             print_json(
                 {
-                    "entries": [_entry_json(e) for e in page.entries],
+                    "entries": [entry_json(e, hashes.get(e.id)) for e in page.entries],
                     "next_cursor": page.next_cursor,
                 }
             )
@@ -173,6 +181,8 @@ def run_outbox(args: argparse.Namespace) -> int:
                 f"{e.id:>6}  {e.status.value:9} acct {e.account_id}  tries {e.attempts}"
                 f"  {_when(e)}  {e.subject[:50]!r}  {e.last_error or ''}".rstrip()
             )
+            if e.id in hashes:
+                print(f"        approve: prx-email approve {e.id} --hash {hashes[e.id]}")
         if page.next_cursor:
             print(f"more: --cursor {page.next_cursor}")
         return 0
@@ -185,7 +195,7 @@ def run_send_due(args: argparse.Namespace) -> int:
     from ...services import outbox
 
     require_network("send-due")
-    ctx = _context(args)
+    ctx = context(args)
     try:
         if args.watch:
             return _watch(args, ctx)

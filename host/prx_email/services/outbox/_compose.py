@@ -133,7 +133,7 @@ def _enqueue(
         ctx,
         account,
         built.recipients,
-        lambda: OutboxRepo(ctx.db).insert(
+        lambda hold: OutboxRepo(ctx.db).insert(
             account_id=account.id,
             message_id=built.message_id,
             subject=subject,
@@ -144,6 +144,7 @@ def _enqueue(
             now=now,
             parent_key=parent_key,
             send_at=send_at,
+            hold=hold,
         ),
     )
 

@@ -25,6 +25,7 @@ from email.utils import format_datetime
 from ...config.model import AccountConfig
 from ...errors import ConfigError, InvalidState
 from ...mail.compose import POLICY, Mailbox, dedup, parse_addr_spec
+from ...store.approvals import Hold
 from ...store.outbox import OutboxRepo
 from ...types import OutboxEntry, OutboxStatus
 from ..context import ServiceContext
@@ -104,21 +105,21 @@ async def send_draft(
     now = ctx.clock()
     out, recipients, subject = outgoing_from_draft(account, raw, draft_id, now)
 
-    def requeue() -> int:
+    def requeue(hold: Hold | None) -> int:
         assert existing is not None
         if not repo.revive(
             existing.id, raw=out, subject=subject, recipients=recipients, now=now,
-            send_at=when, draft_folder=folder,
+            send_at=when, draft_folder=folder, hold=hold,
         ):  # fmt: skip
             raise _AlreadyQueued
         return existing.id
 
-    def insert() -> int:
+    def insert(hold: Hold | None) -> int:
         new_id = repo.insert_once(
             account_id=account.id, message_id=draft_id, subject=subject,
             sender=parse_addr_spec(account.address), recipients=recipients, raw=out,
             max_attempts=max(1, account.send.max_attempts), now=now, send_at=when,
-            draft_folder=folder,
+            draft_folder=folder, hold=hold,
         )  # fmt: skip
         if new_id is None:
             raise _AlreadyQueued

@@ -113,9 +113,13 @@ def _answer(entry: OutboxEntry, error: EmailError | None) -> OutboxEntry:
 async def deliver_unless_scheduled(
     ctx: ServiceContext, account: AccountConfig, outbox_id: int
 ) -> OutboxEntry:
-    """A ``scheduled`` row as it is; any other row delivered now (answered as by ``send``)."""
+    """A ``scheduled`` or ``awaiting_approval`` row as it is; any other row delivered now
+    (answered as by ``send``)."""
     entry = OutboxRepo(ctx.db).entry(outbox_id)
-    if entry is not None and entry.status is OutboxStatus.SCHEDULED:
+    if entry is not None and entry.status in (
+        OutboxStatus.SCHEDULED,
+        OutboxStatus.AWAITING_APPROVAL,
+    ):
         return entry
     entry, error, _ = await _deliver_one(ctx, account, outbox_id)
     return _answer(entry, error)
@@ -213,6 +217,9 @@ async def retry(ctx: ServiceContext, outbox_id: int, *, now: bool = False) -> Ou
             OutboxStatus.SCHEDULED: f"it is scheduled for {iso(entry.send_at or 0)}; whatever"
             " drains the outbox delivers it then (email.cancel stops it)",
             OutboxStatus.CANCELLED: "it was cancelled; send a new message",
+            OutboxStatus.AWAITING_APPROVAL: "it waits for a person to approve it (prx-email"
+            " approve); it is sent then, do not send it again",
+            OutboxStatus.REJECTED: "a person rejected it; it will not be sent",
         }
         raise InvalidState(
             f"outbox #{outbox_id} is {entry.status.value}, only pending, failed or held rows"
@@ -384,6 +391,7 @@ def cancel(ctx: ServiceContext, outbox_id: int) -> OutboxEntry:
         OutboxStatus.HELD: "its DATA was sent and the outcome is unknown: it may have been"
         " delivered",
         OutboxStatus.DEAD: "it failed for good and will not be sent",
+        OutboxStatus.REJECTED: "a person rejected it; it will not be sent",
     }
     hint = hints.get(
         entry.status,
