@@ -66,7 +66,6 @@ def run_approve(args: argparse.Namespace) -> int:
 
 def run_reject(args: argparse.Namespace) -> int:
     from ...services import approvals
-
     from ...services.audit import audited
 
     ctx = context(args)
