@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email import message_from_bytes
-from email import policy as _policy
-from email.message import Message
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeGuard
+
+if TYPE_CHECKING:
+    from email.message import Message
+
+# The email package is imported where a bounce is parsed: the sync imports this module,
+# and a run without bounces does not pay for email.message.
 
 __all__ = ["Bounce", "BounceKind", "BounceRecipient", "looks_like_bounce", "parse_bounce"]
 
@@ -110,8 +113,10 @@ def kind_of(status: str | None, action: str = "") -> BounceKind:
 
 def parse_bounce(raw: bytes) -> Bounce | None:
     """The bounce ``raw`` is, or None for any other message. Never raises."""
+    from email import message_from_bytes, policy
+
     try:
-        msg = message_from_bytes(raw, policy=_policy.compat32)
+        msg = message_from_bytes(raw, policy=policy.compat32)
         if msg.get_content_type() == "multipart/report":
             dsn = _parse_dsn(msg)
             if dsn is not None:
@@ -151,8 +156,14 @@ def _status_fields(part: Message) -> list[Message]:
     """
     payload = part.get_payload()
     if isinstance(payload, list):
-        return [p for p in payload[1:] if isinstance(p, Message)]
+        return [p for p in payload[1:] if _is_message(p)]
     return []
+
+
+def _is_message(value: object) -> TypeGuard[Message]:
+    from email.message import Message
+
+    return isinstance(value, Message)
 
 
 def _parse_dsn(msg: Message) -> Bounce | None:
@@ -180,7 +191,7 @@ def _parse_dsn(msg: Message) -> Bounce | None:
                 )
         elif ctype == "message/rfc822" and original is None:
             inner = part.get_payload()
-            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            if isinstance(inner, list) and inner and _is_message(inner[0]):
                 original = _message_id(inner[0].get("Message-ID"))
         elif ctype == "text/rfc822-headers" and original is None:
             original = _quoted_message_id(_decoded(part))
@@ -249,7 +260,7 @@ def _parse_legacy(msg: Message) -> Bounce | None:
         for part in msg.walk():
             if part.get_content_type() == "message/rfc822":
                 inner = part.get_payload()
-                if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                if isinstance(inner, list) and inner and _is_message(inner[0]):
                     original = _message_id(inner[0].get("Message-ID"))
                     break
     recipients = []

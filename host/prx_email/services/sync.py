@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 from ..config.model import AccountConfig, ServerConfig
 from ..errors import EmailError, InvalidArgument
 from ..logging_setup import current_run_id, new_run_id, run_scope
+from ..mail.bounce import looks_like_bounce, parse_bounce
 from ..mail.classify import SenderFilter, automated_reason
 from ..mail.errors import map_imap_errors
 from ..mail.imap import (
@@ -339,7 +340,11 @@ class _FolderRun:
             quiet = (suppress and automated is not None) or (
                 filtered and not senders.admits(summary.from_addr)
             )
-            append(SummaryItem(uid, flags, size, summary, raw, automated, quiet))
+            # Bounces, at store time too: BODY[] is the whole message, so the full parse
+            # needs nothing completion would add; only mail whose header block looks like a
+            # bounce (a few byte searches) pays for it.
+            bounce = parse_bounce(raw) if looks_like_bounce(raw) else None
+            append(SummaryItem(uid, flags, size, summary, raw, automated, quiet, bounce))
         return items
 
     def _build_full(self, result: FetchResult) -> list[StoreItem]:

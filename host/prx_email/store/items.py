@@ -15,6 +15,7 @@ from ..config.model import AttachmentPolicy
 from ..types import AccountId, AttachmentMeta, MessageKey, ParsedAttachment
 
 if TYPE_CHECKING:
+    from ..mail.bounce import Bounce
     from ..types import MessagePage
 
 __all__ = [
@@ -114,6 +115,8 @@ class SummaryItem(NamedTuple):
     automated: str | None = None
     #: Stored without a new_mail event (``[accounts.events]`` suppress / sender filters).
     quiet: bool = False
+    #: The parsed bounce (``mail.bounce``) when it is one: a ``bounce`` event, never new_mail.
+    bounce: Bounce | None = None
 
 
 class PendingRow(NamedTuple):

@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 
 from ..errors import InvalidArgument
 from ..types import OutboxEntry, OutboxStatus
+from .bounces import BOUNCES_SQL, bounces_of
 from .db import Database
 from .errors import storage_error
 
 _ENTRY_COLUMNS = (
     "id, account_id, status, message_id, subject, all_recipients, attempts, created_at,"
-    " updated_at, next_attempt_at, sent_at, last_error, send_at"
+    " updated_at, next_attempt_at, sent_at, last_error, send_at, " + BOUNCES_SQL
 )
 
 
@@ -763,6 +764,7 @@ def _entry(r: sqlite3.Row) -> OutboxEntry:
         sent_at=_ts(r["sent_at"]),
         last_error=r["last_error"],
         send_at=_ts(r["send_at"]),
+        bounces=bounces_of(r["bounces"]),
     )
 
 
