@@ -15,13 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..types import OutboxBounce
 from .events import record_from_messages
 
 if TYPE_CHECKING:  # the store stores what the parser found; it does not parse
     from ..mail.bounce import Bounce
 
-__all__ = ["BOUNCES_SQL", "bounces_of", "record_bounces"]
+__all__ = ["record_bounces"]
 
 _KEYS = (
     "SELECT m.uid, m.id FROM messages m WHERE m.account_id = ? AND m.folder = ?"
@@ -101,28 +100,3 @@ def _link(
         ],
     )
     return outbox_id
-
-
-#: The ``bounces`` column of an outbox entry query (``outbox`` unaliased): a JSON array.
-BOUNCES_SQL = (
-    "(SELECT json_group_array(json_object('recipient', b.recipient, 'status', b.status,"
-    " 'action', b.action, 'kind', b.kind, 'reason', b.reason, 'at', b.at))"
-    " FROM (SELECT * FROM outbox_bounces WHERE outbox_id = outbox.id ORDER BY id) b) AS bounces"
-)
-
-
-def bounces_of(value: object) -> tuple[OutboxBounce, ...]:
-    """The ``bounces`` column (:data:`BOUNCES_SQL`), oldest first."""
-    if not isinstance(value, str):
-        return ()
-    return tuple(
-        OutboxBounce(
-            recipient=str(b["recipient"]),
-            status=b["status"],
-            action=str(b["action"]),
-            kind=str(b["kind"]),
-            reason=str(b["reason"]),
-            at=int(b["at"]),
-        )
-        for b in json.loads(value)
-    )
