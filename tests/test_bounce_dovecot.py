@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fixtures.smtpd import SmtpSink
+from helpers.cli import imap_config
 from helpers.imap import Imap, make_msg, new_folder
 from helpers.outbox import account, context
 from prx_email.config.model import PasswordAuth, ServerConfig, TlsMode
@@ -19,7 +20,7 @@ from prx_email.services.sync import sync
 from prx_email.store.events import EventLog
 from prx_email.types import OutboxStatus, OutgoingMessage, SyncRequest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.component]
 
 IMAP_ENV = "PRX_TEST_BOUNCE_IMAP_PW"
 
@@ -125,6 +126,20 @@ async def test_a_dsn_for_our_sent_message_links_to_its_outbox_row(
             "kind": "permanent",
         }
     ]
+
+    # Through the sandbox: email.outbox shows the bounce on the row.
+    import prx_email
+
+    monkeypatch.delenv("PRX_EMAIL_ENABLE_REAL_NETWORK", raising=False)
+    cfg = imap_config(
+        tmp_path / "config.toml", port=dovecot.imaps_port, username="u", password_env=IMAP_ENV
+    )
+    with prx_email.open_plugin(db=tmp_path / "db", config=cfg) as plugin:
+        listed = plugin.execute("email.outbox", {})["data"]["entries"]
+    assert [(e["id"], [x["recipient"] for x in e["bounces"]]) for e in listed] == [
+        (entry.id, ["gone@remote.example"])
+    ]
+    assert listed[0]["bounces"][0]["kind"] == "permanent"
 
     # A second sync stores nothing new: no second bounce event, no second link.
     await sync(ctx, SyncRequest(account_id=1, folder=folder))
