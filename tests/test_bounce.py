@@ -336,3 +336,10 @@ def test_never_raises(tail: bytes) -> None:
     )
     parse_bounce(head + tail)
     parse_bounce(tail)
+
+
+def test_remote_text_loses_invisible_controls() -> None:
+    sneaky = GMAIL.replace(b"550-5.1.1 The email", "550-5.1.1 The\u200b\u202e email".encode())
+    b = parse_bounce(sneaky)
+    assert b is not None
+    assert b.recipients[0].reason.startswith("550-5.1.1 The email account")

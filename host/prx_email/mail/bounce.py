@@ -19,6 +19,7 @@ message (a few byte searches of the header block); only a yes pays for the full 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeGuard
 
@@ -132,7 +133,24 @@ def parse_bounce(raw: bytes) -> Bounce | None:
 
 
 def _text(value: object) -> str:
-    return " ".join(str(value or "").split())
+    """A header value on one line, without control or format characters.
+
+    Bounce text is written by a remote server and read by the agent (event detail,
+    outbox entry): zero-width and bidi controls (Unicode Cf) go, as for a message's text.
+    """
+    if value is not None and not isinstance(value, str):
+        # compat32 gives a raw 8-bit header as a Header of unknown-8bit chunks: read them
+        # as UTF-8 (RFC 6533 allows it in DSNs), else U+FFFD.
+        from email.header import decode_header
+
+        value = "".join(
+            chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
+            for chunk, _ in decode_header(value)  # type: ignore[arg-type]
+        )
+    text = " ".join(str(value or "").split())
+    if text.isascii():
+        return "".join(c for c in text if c.isprintable())
+    return "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
 
 
 def _address(value: str) -> str:
@@ -231,7 +249,7 @@ def _quoted_message_id(text: str) -> str | None:
 
 def _first_line(text: str) -> str:
     for line in text.splitlines():
-        line = line.strip()
+        line = _text(line)
         if line and not line.endswith(":"):
             return line[:_MAX_REASON]
     return ""
@@ -277,7 +295,7 @@ def _parse_legacy(msg: Message) -> Bounce | None:
         else:
             kind = kind_of(status)
         action = "failed" if kind != "transient" else "delayed"
-        recipients.append(BounceRecipient(addr, status, action, kind, line[:_MAX_REASON]))
+        recipients.append(BounceRecipient(_text(addr), status, action, kind, line[:_MAX_REASON]))
     return Bounce(original, tuple(recipients), "legacy")
 
 
@@ -292,7 +310,5 @@ def _line_about(body: str, addr: str) -> str:
                 if chunk and not follow.strip():
                     break
                 chunk.append(follow.strip())
-            text = " ".join(c for c in chunk if c)
-            # The address line alone says nothing; the reason is what follows it.
-            return text
+            return _text(" ".join(c for c in chunk if c))
     return ""
