@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prx_email.mail.bounce import kind_of, looks_like_bounce, parse_bounce
+from prx_email.mail.parse import parse_summary
 
 ORIGINAL = b"""From: Agent <agent@example.org>
 To: ann@remote.example
@@ -311,12 +312,19 @@ def test_non_bounces(raw: bytes) -> None:
     assert parse_bounce(raw) is None
 
 
+def _looks(raw: bytes) -> bool:
+    s = parse_summary(raw)
+    return looks_like_bounce(raw, s.from_, s.subject)
+
+
 def test_cheap_check() -> None:
     for raw in (RFC3464, DELAY, POSTFIX, EXIM, GMAIL):
-        assert looks_like_bounce(raw)
-    # The hint reads only the header block: a body mentioning mailer-daemon is not one.
-    assert not looks_like_bounce(PERSON)
-    assert not looks_like_bounce(VACATION)
+        assert _looks(raw)
+    # Only the From, Subject and Content-Type count: a body mentioning mailer-daemon does not.
+    assert not _looks(PERSON)
+    assert not _looks(VACATION)
+    report = b"From: a@b\r\nSubject: x\r\nCONTENT-TYPE: Multipart/Report; report-type=x\r\n\r\n"
+    assert _looks(report)
 
 
 def test_kind_of() -> None:

@@ -343,7 +343,11 @@ class _FolderRun:
             # Bounces, at store time too: BODY[] is the whole message, so the full parse
             # needs nothing completion would add; only mail whose header block looks like a
             # bounce (a few byte searches) pays for it.
-            bounce = parse_bounce(raw) if looks_like_bounce(raw) else None
+            bounce = (
+                parse_bounce(raw)
+                if looks_like_bounce(raw, summary.from_, summary.subject)
+                else None
+            )
             append(SummaryItem(uid, flags, size, summary, raw, automated, quiet, bounce))
         return items
 
