@@ -144,6 +144,13 @@ async def test_a_dsn_for_our_sent_message_links_to_its_outbox_row(
     # A second sync stores nothing new: no second bounce event, no second link.
     await sync(ctx, SyncRequest(account_id=1, folder=folder))
     assert len(log.read(0, 100)) == len(events)
+    # A copy of the same notice in another folder is a second bounce message (its own
+    # bounce event) but not a second bounce of the row.
+    copy = new_folder("BounceCopy")
+    dovecot.create_folder(copy)
+    dovecot.add_messages([_dsn(entry.message_id, "gone@remote.example", "5.1.1", "failed")], copy)
+    await sync(ctx, SyncRequest(account_id=1, folder=copy))
+    assert [e.type for e in log.read(events[-1].id, 100)] == ["bounce"]
     with sqlite3.connect(tmp_path / "db") as conn:
         assert conn.execute("SELECT count(*) FROM outbox_bounces").fetchone() == (1,)
 

@@ -26,9 +26,13 @@ _KEYS = (
     "SELECT m.uid, m.id FROM messages m WHERE m.account_id = ? AND m.folder = ?"
     " AND m.uidvalidity = ? AND m.id > ? AND m.uid IN (SELECT value FROM json_each(?))"
 )
+# The same notice stored again (a copy in another folder, a folder re-synced after a
+# UIDVALIDITY change) links once: the row already holding it is not written twice.
 _LINK = (
     "INSERT INTO outbox_bounces (outbox_id, recipient, status, action, kind, reason,"
-    " message_key, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " message_key, at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS (SELECT 1"
+    " FROM outbox_bounces WHERE outbox_id = ?1 AND recipient = ?2 AND status IS ?3"
+    " AND action = ?4 AND reason = ?6)"
 )
 _EVENT_SOURCE = "json_each(?) j JOIN messages m ON m.uid = json_extract(j.value, '$.uid')"
 _EVENT_WHERE = "m.account_id = ? AND m.folder = ? AND m.uidvalidity = ? AND m.id > ?"
