@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fixtures.smtpd import SmtpSink
-from helpers.cli import imap_config
+from helpers.cli import cli_env, imap_config, run_cli
 from helpers.imap import Imap, make_msg, new_folder
 from helpers.outbox import account, context
 from prx_email.config.model import PasswordAuth, ServerConfig, TlsMode
@@ -140,6 +140,10 @@ async def test_a_dsn_for_our_sent_message_links_to_its_outbox_row(
         (entry.id, ["gone@remote.example"])
     ]
     assert listed[0]["bounces"][0]["kind"] == "permanent"
+    env = cli_env(tmp_path, PRX_EMAIL_DB=str(tmp_path / "db"), PRX_EMAIL_CONFIG=str(cfg))
+    shown = run_cli("outbox", "show", str(entry.id), env=env)
+    assert "bounced gone@remote.example: permanent 5.1.1 failed" in shown.stdout, shown.stderr
+    assert "(1 bounced)" in run_cli("outbox", env=env).stdout
 
     # A second sync stores nothing new: no second bounce event, no second link.
     await sync(ctx, SyncRequest(account_id=1, folder=folder))
