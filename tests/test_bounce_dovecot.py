@@ -16,9 +16,9 @@ from helpers.imap import Imap, make_msg, new_folder
 from helpers.outbox import account, context
 from prx_email.config.model import PasswordAuth, ServerConfig, TlsMode
 from prx_email.services import outbox
-from prx_email.services.sync import sync
+from prx_email.services.sync import search_remote, sync
 from prx_email.store.events import EventLog
-from prx_email.types import OutboxStatus, OutgoingMessage, SyncRequest
+from prx_email.types import OutboxStatus, OutgoingMessage, SearchQuery, SyncRequest
 
 pytestmark = [pytest.mark.integration, pytest.mark.component]
 
@@ -157,6 +157,23 @@ async def test_a_dsn_for_our_sent_message_links_to_its_outbox_row(
     assert [e.type for e in log.read(events[-1].id, 100)] == ["bounce"]
     with sqlite3.connect(tmp_path / "db") as conn:
         assert conn.execute("SELECT count(*) FROM outbox_bounces").fetchone() == (1,)
+
+    # A bounce found by a remote search before any sync stored it: the same at store time.
+    admin = Imap(dovecot)
+    try:
+        admin.append(folder, _dsn(entry.message_id, "ok@remote.example", "5.2.2", "failed"), "()")
+    finally:
+        admin.close()
+    before = log.last_id()
+    found = await search_remote(
+        ctx, SearchQuery(account_id=1, folder=folder, subject="Delivery Status", remote=True)
+    )
+    assert len(found.messages) == 3
+    assert [e.type for e in log.read(before, 100)] == ["outbox", "bounce"]
+    assert [b.recipient for b in outbox.get_entry(ctx, entry.id).bounces] == [
+        "gone@remote.example",
+        "ok@remote.example",
+    ]
 
 
 def make_msg_subject() -> str:

@@ -362,6 +362,7 @@ class _FolderRun:
             if uid is None or not isinstance(raw, bytes):
                 continue
             msg = parse_message(raw, max_body_bytes=max_body)
+            bounce = parse_bounce(raw) if looks_like_bounce(raw, msg.from_, msg.subject) else None
             size = it.get(b"RFC822.SIZE")
             metas = save_attachments(policy, msg.attachments) if msg.attachments else None
             items.append(
@@ -371,6 +372,7 @@ class _FolderRun:
                     size=size if isinstance(size, int) else len(raw),
                     parsed=msg,
                     attachments=metas,
+                    bounce=bounce,
                 )
             )
         return items

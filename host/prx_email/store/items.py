@@ -97,6 +97,8 @@ class StoreItem:
     parsed: MessageFields
     attachments: tuple[AttachmentMeta, ...] | None = None
     import_key: str | None = None
+    #: The parsed bounce (``mail.bounce``) of a synced message: a ``bounce`` event, no new_mail.
+    bounce: Bounce | None = None
 
 
 class SummaryItem(NamedTuple):

@@ -440,10 +440,13 @@ class MessageStore:
         """
         by_uid: dict[int, tuple[object, ...]] = {}
         imported: list[tuple[object, ...]] = []
+        bounces: dict[int, StoreItem] = {}
         for item in items:
             if item.uid is None:
                 imported.append(_row(account_id, folder, uidvalidity, item))
             else:
+                if item.bounce is not None:
+                    bounces[item.uid] = item
                 # A UID twice in one batch: the later copy wins. Deduplicated here, because
                 # updating a row this batch inserted (not indexed yet) would make the
                 # update trigger delete index entries that do not exist.
@@ -470,7 +473,10 @@ class MessageStore:
                     changed += tx.executemany(_UPDATE_BY_ID, updates).rowcount
                 if synced:
                     changed += tx.executemany(_INSERT, synced).rowcount
-                    record_new_mail(tx, high_water)
+                    found = [(u, i.bounce) for u, i in bounces.items() if i.bounce is not None]
+                    record_new_mail(tx, high_water, skip_uids=[uid for uid, _ in found])
+                    if found:
+                        record_bounces(tx, account_id, folder, uidvalidity, high_water, found)
             if imported:
                 changed += tx.executemany(_INSERT_IMPORT, imported).rowcount
             if index:
