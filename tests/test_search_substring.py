@@ -148,7 +148,10 @@ def test_migration_builds_the_index_for_an_existing_store(tmp_path: Path) -> Non
     raw.executescript(
         "DROP TRIGGER messages_trgm_delete; DROP TRIGGER messages_trgm_update;"
         " DROP TABLE messages_trgm; PRAGMA user_version = 5;"
-        # ... and without what 0010 (the event log) added, which re-applies after 0006.
+        # ... and without what 0011 (outbox bounces: its trigger writes events) and 0010
+        # (the event log) added, which re-apply after 0006.
+        " DROP TRIGGER events_outbox_bounce; DROP TRIGGER outbox_bounces_gone;"
+        " DROP TABLE outbox_bounces;"
         " DROP TRIGGER events_flags; DROP TRIGGER events_outbox_insert;"
         " DROP TRIGGER events_outbox_status; DROP TABLE events; DROP TABLE event_consumers;"
         " ALTER TABLE messages DROP COLUMN automated;"
