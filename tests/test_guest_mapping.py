@@ -62,6 +62,7 @@ ENTRY_JSON = {
     "last_error": "451 try later",
     "send_at": None,
     "send_at_iso": None,
+    "bounces": [],
 }
 
 
@@ -314,6 +315,25 @@ def test_outbox_status(status: str) -> None:
     expected = types.OutboxQuery(4, types.OutboxStatus[status.upper()], 5, None)
     assert only_call(host) == ("list_outbox", (expected,))
     assert data == {"entries": [ENTRY_JSON], "next_cursor": None}
+
+
+def test_outbox_entry_carries_its_bounces() -> None:
+    host = FakeHost()
+    bounce = types.OutboxBounce("friend@example.net", "5.1.1", "failed", "permanent", "550", 60)
+    entry = types.OutboxEntry(**{**ENTRY.__dict__, "bounces": [bounce]})
+    host.retry = lambda id, now: entry  # type: ignore[method-assign]
+    data, _ = call("email.retry", {"outbox_id": 9}, host)
+    assert data["bounces"] == [
+        {
+            "recipient": "friend@example.net",
+            "status": "5.1.1",
+            "action": "failed",
+            "kind": "permanent",
+            "reason": "550",
+            "at": 60,
+            "at_iso": "1970-01-01T00:01:00Z",
+        }
+    ]
 
 
 def test_outbox_defaults() -> None:

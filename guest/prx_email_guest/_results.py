@@ -161,6 +161,18 @@ def outbox_entry(e: types.OutboxEntry) -> JSON:
         "last_error": e.last_error,
         "send_at": e.send_at,
         "send_at_iso": format_iso(e.send_at),
+        "bounces": [
+            {
+                "recipient": b.recipient,
+                "status": b.status,
+                "action": b.action,
+                "kind": b.kind,
+                "reason": b.reason,
+                "at": b.at,
+                "at_iso": format_iso(b.at),
+            }
+            for b in e.bounces
+        ],
     }
 
 

@@ -86,6 +86,7 @@ ENTRY = types.OutboxEntry(
     sent_at=None,
     last_error="451 try later",
     send_at=None,
+    bounces=[],
 )
 
 ACCOUNT = types.Account(

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 from ..config.model import AccountConfig, ServerConfig
 from ..errors import EmailError, InvalidArgument
 from ..logging_setup import current_run_id, new_run_id, run_scope
+from ..mail.bounce import looks_like_bounce, parse_bounce
 from ..mail.classify import SenderFilter, automated_reason
 from ..mail.errors import map_imap_errors
 from ..mail.imap import (
@@ -339,7 +340,15 @@ class _FolderRun:
             quiet = (suppress and automated is not None) or (
                 filtered and not senders.admits(summary.from_addr)
             )
-            append(SummaryItem(uid, flags, size, summary, raw, automated, quiet))
+            # Bounces, at store time too: BODY[] is the whole message, so the full parse
+            # needs nothing completion would add; only mail whose header block looks like a
+            # bounce (a few byte searches) pays for it.
+            bounce = (
+                parse_bounce(raw)
+                if looks_like_bounce(raw, summary.from_, summary.subject)
+                else None
+            )
+            append(SummaryItem(uid, flags, size, summary, raw, automated, quiet, bounce))
         return items
 
     def _build_full(self, result: FetchResult) -> list[StoreItem]:
@@ -353,6 +362,7 @@ class _FolderRun:
             if uid is None or not isinstance(raw, bytes):
                 continue
             msg = parse_message(raw, max_body_bytes=max_body)
+            bounce = parse_bounce(raw) if looks_like_bounce(raw, msg.from_, msg.subject) else None
             size = it.get(b"RFC822.SIZE")
             metas = save_attachments(policy, msg.attachments) if msg.attachments else None
             items.append(
@@ -362,6 +372,7 @@ class _FolderRun:
                     size=size if isinstance(size, int) else len(raw),
                     parsed=msg,
                     attachments=metas,
+                    bounce=bounce,
                 )
             )
         return items

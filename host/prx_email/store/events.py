@@ -8,7 +8,8 @@ never leaves a stored message without its event or an event without its change:
 - ``expunged`` / ``moved``: :func:`record_from_messages` right before the delete or re-key;
 - ``flags_changed`` and ``outbox`` (status changes): SQL triggers of the migration, so no
   writer can forget them;
-- ``bounce``: reserved for bounce classification.
+- ``bounce``: :func:`prx_email.store.bounces.record_bounces`, for the bounce messages of a
+  batch (stored without new_mail), which also links them to their outbox rows.
 
 Ids come from ``AUTOINCREMENT``: strictly increasing, never reused. Consumers read
 ``id > cursor`` (at-least-once: a consumer that stops before acknowledging reads the same

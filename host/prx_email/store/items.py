@@ -15,6 +15,7 @@ from ..config.model import AttachmentPolicy
 from ..types import AccountId, AttachmentMeta, MessageKey, ParsedAttachment
 
 if TYPE_CHECKING:
+    from ..mail.bounce import Bounce
     from ..types import MessagePage
 
 __all__ = [
@@ -96,6 +97,8 @@ class StoreItem:
     parsed: MessageFields
     attachments: tuple[AttachmentMeta, ...] | None = None
     import_key: str | None = None
+    #: The parsed bounce (``mail.bounce``) of a synced message: a ``bounce`` event, no new_mail.
+    bounce: Bounce | None = None
 
 
 class SummaryItem(NamedTuple):
@@ -114,6 +117,8 @@ class SummaryItem(NamedTuple):
     automated: str | None = None
     #: Stored without a new_mail event (``[accounts.events]`` suppress / sender filters).
     quiet: bool = False
+    #: The parsed bounce (``mail.bounce``) when it is one: a ``bounce`` event, never new_mail.
+    bounce: Bounce | None = None
 
 
 class PendingRow(NamedTuple):

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .. import types as _types
 from ..config.model import AttachmentPolicy
 from ..types import AccountId, AttachmentMeta, MessageKey
+from .bounces import record_bounces
 from .cursor import NO_DATE, decode_cursor, encode_cursor
 from .db import Database
 from .events import messages_high_water, record_from_messages, record_new_mail
@@ -439,10 +440,13 @@ class MessageStore:
         """
         by_uid: dict[int, tuple[object, ...]] = {}
         imported: list[tuple[object, ...]] = []
+        bounces: dict[int, StoreItem] = {}
         for item in items:
             if item.uid is None:
                 imported.append(_row(account_id, folder, uidvalidity, item))
             else:
+                if item.bounce is not None:
+                    bounces[item.uid] = item
                 # A UID twice in one batch: the later copy wins. Deduplicated here, because
                 # updating a row this batch inserted (not indexed yet) would make the
                 # update trigger delete index entries that do not exist.
@@ -469,7 +473,10 @@ class MessageStore:
                     changed += tx.executemany(_UPDATE_BY_ID, updates).rowcount
                 if synced:
                     changed += tx.executemany(_INSERT, synced).rowcount
-                    record_new_mail(tx, high_water)
+                    found = [(u, i.bounce) for u, i in bounces.items() if i.bounce is not None]
+                    record_new_mail(tx, high_water, skip_uids=[uid for uid, _ in found])
+                    if found:
+                        record_bounces(tx, account_id, folder, uidvalidity, high_water, found)
             if imported:
                 changed += tx.executemany(_INSERT_IMPORT, imported).rowcount
             if index:
@@ -510,8 +517,11 @@ class MessageStore:
             # fewer times per batch (see _insert_rows).
             changed = _insert_rows(tx, _SUMMARY_INSERT, rows, _SUMMARY_UPSERT_CLAUSE)
             # The batch's new_mail events: one INSERT ... SELECT of the rows just inserted.
-            quiet = [item.uid for item in by_uid.values() if item.quiet]
+            quiet = [item.uid for item in by_uid.values() if item.quiet or item.bounce]
             record_new_mail(tx, high_water, skip_uids=quiet)
+            found = [(i.uid, i.bounce) for i in by_uid.values() if i.bounce is not None]
+            if found:  # bounces are rare: nothing more for a batch without any
+                record_bounces(tx, account_id, folder, uidvalidity, high_water, found)
             return changed
 
     def set_completion_settings(self, account_id: AccountId, settings: CompletionSettings) -> None:

@@ -32,14 +32,40 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import InvalidArgument
-from ..types import OutboxEntry, OutboxStatus
+from ..types import OutboxBounce, OutboxEntry, OutboxStatus
 from .approvals import Hold
 from .db import Database
 from .errors import storage_error
 
+# The ``bounces`` column of an outbox entry query (outbox_bounces, migration 0011)
+# (``outbox`` unaliased): a JSON array.
+_BOUNCES_SQL = (
+    "(SELECT json_group_array(json_object('recipient', b.recipient, 'status', b.status,"
+    " 'action', b.action, 'kind', b.kind, 'reason', b.reason, 'at', b.at))"
+    " FROM (SELECT * FROM outbox_bounces WHERE outbox_id = outbox.id ORDER BY id) b) AS bounces"
+)
+
+
+def _bounces_of(value: object) -> tuple[OutboxBounce, ...]:
+    """The ``bounces`` column (``_BOUNCES_SQL``), oldest first."""
+    if not isinstance(value, str):
+        return ()
+    return tuple(
+        OutboxBounce(
+            recipient=str(b["recipient"]),
+            status=b["status"],
+            action=str(b["action"]),
+            kind=str(b["kind"]),
+            reason=str(b["reason"]),
+            at=int(b["at"]),
+        )
+        for b in json.loads(value)
+    )
+
+
 _ENTRY_COLUMNS = (
     "id, account_id, status, message_id, subject, all_recipients, attempts, created_at,"
-    " updated_at, next_attempt_at, sent_at, last_error, send_at"
+    " updated_at, next_attempt_at, sent_at, last_error, send_at, " + _BOUNCES_SQL
 )
 
 
@@ -799,6 +825,7 @@ def _entry(r: sqlite3.Row) -> OutboxEntry:
         sent_at=_ts(r["sent_at"]),
         last_error=r["last_error"],
         send_at=_ts(r["send_at"]),
+        bounces=_bounces_of(r["bounces"]),
     )
 
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ._health import AccountHealth, HealthReport, HealthStatus, HealthStep
     from ._limits import ToolLimits, check_dates
     from ._message import Header, Message, MessagePage, MessageSummary, Removal
-    from ._outbox import OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
+    from ._outbox import OutboxBounce, OutboxEntry, OutboxPage, OutboxQuery, OutboxStatus
     from ._query import ListQuery, SearchQuery
     from ._send import (
         AttachmentBase64,
@@ -64,6 +64,7 @@ _LAZY = {
     "Removal": "._message",
     "MessagePage": "._message",
     "MessageSummary": "._message",
+    "OutboxBounce": "._outbox",
     "OutboxEntry": "._outbox",
     "OutboxPage": "._outbox",
     "OutboxQuery": "._outbox",
@@ -135,6 +136,7 @@ __all__ = [
     "MessageKey",
     "MessagePage",
     "MessageSummary",
+    "OutboxBounce",
     "OutboxEntry",
     "OutboxId",
     "OutboxPage",

@@ -30,6 +30,22 @@ class OutboxStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxBounce:
+    """A bounce received for one recipient of a sent row (issue 13, ``mail.bounce``)."""
+
+    recipient: str
+    #: RFC 3463 status code (``5.1.1``), None when the bounce gives none.
+    status: str | None
+    #: ``failed`` or ``delayed`` (RFC 3464 Action).
+    action: str
+    #: ``permanent`` (5.x.x), ``transient`` (4.x.x) or ``unknown``.
+    kind: str
+    reason: str
+    #: When the bounce was stored.
+    at: Timestamp
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """One outbox row."""
 
@@ -47,6 +63,8 @@ class OutboxEntry:
     last_error: str | None = None
     #: The time the caller asked it to be sent at (scheduled send); None: at once.
     send_at: Timestamp | None = None
+    #: Bounces received for its recipients, oldest first (the status stays as it is).
+    bounces: tuple[OutboxBounce, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

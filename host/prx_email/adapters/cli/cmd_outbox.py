@@ -150,8 +150,15 @@ def run_outbox(args: argparse.Namespace) -> int:
                 print_json(data)
                 return 0
             for key, value in entry_json(entry, digest).items():
+                if key == "bounces":
+                    continue  # one line each, below
                 value = _ts(value) if key.endswith("_at") else _human(value)
                 print(f"{key:16} {value}")
+            for b in entry.bounces:
+                print(
+                    f"  bounced {b.recipient}: {b.kind} {b.status or ''} {b.action}"
+                    f" at {_ts(b.at)}  {b.reason}".rstrip()
+                )
             for a in attempts:
                 print(
                     f"  {a.attempt_key}: {a.outcome or 'in progress'}"
@@ -180,6 +187,7 @@ def run_outbox(args: argparse.Namespace) -> int:
             print(
                 f"{e.id:>6}  {e.status.value:9} acct {e.account_id}  tries {e.attempts}"
                 f"  {_when(e)}  {e.subject[:50]!r}  {e.last_error or ''}".rstrip()
+                + (f"  ({len(e.bounces)} bounced)" if e.bounces else "")
             )
             if e.id in hashes:
                 print(f"        approve: prx-email approve {e.id} --hash {hashes[e.id]}")
