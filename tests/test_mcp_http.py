@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -53,7 +54,7 @@ def env(plugin_wasm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "XDG_CONFIG_HOME": str(tmp / "xdg"),
     }
     proc_env.pop("PRX_EMAIL_ENABLE_REAL_NETWORK", None)
-    args = ("--db", str(tmp / "mail.db"), "--config", str(config))
+    args = ("--db", str(tmp / "mail.db"), "--config", str(config), "--metrics", "127.0.0.1:0")
     server = HttpServer(proc_env, *args, errlog=tmp / "stderr.log")
     try:
         client = McpClient(http_connect(server.url, TOKEN))
@@ -134,3 +135,20 @@ def test_a_subscriber_hears_of_mail_another_process_imports(env: Env, tmp_path: 
     assert env.client.updated(uri, after=seen), env.client.notifications[seen:]
     read = env.client.run(lambda s: s.read_resource(uri))
     assert "Imported while serving" in read.contents[0].text
+
+
+def test_the_metrics_endpoint_counts_the_servers_sandbox_calls(env: Env) -> None:
+    found = re.search(r"metrics: serving (http://\S+)", env.server.errlog.read_text())
+    assert found, env.server.errlog.read_text()
+    assert not env.client.run(lambda s: s.call_tool("email.accounts", {})).is_error
+    with urllib.request.urlopen(found.group(1), timeout=10) as response:
+        page = response.read().decode()
+    calls = [
+        line
+        for line in page.splitlines()
+        if line.startswith("prx_email_sandbox_calls_total{")
+        and 'tool="email.accounts"' in line
+        and 'outcome="ok"' in line
+    ]
+    assert calls and float(calls[0].rsplit(" ", 1)[1]) >= 1, page
+    assert "prx_email_outbox_rows{" in page  # the store's gauges too

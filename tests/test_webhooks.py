@@ -192,6 +192,14 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
 async def test_dead_letter_after_max_attempts_then_delivery_moves_on_and_replay(
     db: Database, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from prx_email import metrics
+
+    def counted(outcome: str) -> float:
+        samples = metrics.snapshot()["prx_email_webhook_deliveries"]["samples"]
+        want = {"webhook": "ops", "outcome": outcome}
+        return sum(s["value"] for s in samples if s["labels"] == want)
+
+    before = {o: counted(o) for o in ("delivered", "failed", "dead_lettered")}
     caplog.set_level(logging.DEBUG)
     ctx = context(db, hook(receiver.url, max_attempts=3))
     EventLog(db).register("webhook:ops", at=0)
@@ -199,6 +207,9 @@ async def test_dead_letter_after_max_attempts_then_delivery_moves_on_and_replay(
     receiver.script = [500, 500, 500]
     await run_once(ctx)
     assert receiver.ids() == [2]
+    # Counted: three failed POSTs, one dead letter, then one delivery.
+    moved = {o: counted(o) - n for o, n in before.items()}
+    assert moved == {"delivered": 1, "failed": 3, "dead_lettered": 1}
     (dead,) = DeadLetters(db).list()
     assert (dead.event_id, dead.attempts, dead.last_error) == (1, 3, "HTTP 500")
     assert json.loads(dead.body)["id"] == 1

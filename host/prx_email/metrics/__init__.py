@@ -41,6 +41,7 @@ __all__ = [
     "record_sync",
     "record_watch_connect",
     "record_watch_drop",
+    "record_webhook_attempt",
     "render",
     "reset",
     "serve_configured",
@@ -100,6 +101,12 @@ def record_watch_connect(account: int, folder: str, mode: str) -> None:
 def record_watch_drop(account: int, folder: str, error_code: str) -> None:
     """A watcher's connection was dropped after an error."""
     f.WATCH_DROPS.inc(account, folder, error_code)
+
+
+def record_webhook_attempt(webhook: str, outcome: str) -> None:
+    """One webhook POST (``delivered``, ``failed``) or an event ``dead_lettered``; the
+    label is the webhook's configured name (bounded by the config)."""
+    f.WEBHOOK_DELIVERIES.inc(webhook, outcome)
 
 
 def reset() -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "SYNC_SECONDS",
     "WATCH_CONNECTS",
     "WATCH_DROPS",
+    "WEBHOOK_DELIVERIES",
     "tool_label",
 ]
 
@@ -101,6 +102,12 @@ WATCH_DROPS = Counter(
     "Watcher connections dropped after an error (a reconnect with backoff follows).",
     ("account", "folder", "error_code"),
 )
+WEBHOOK_DELIVERIES = Counter(
+    "prx_email_webhook_deliveries",
+    "Webhook POSTs by outcome (delivered: a 2xx; failed: retried later) and events "
+    "dead-lettered, per configured webhook name.",
+    ("webhook", "outcome"),
+)
 
 ALL: tuple[Metric, ...] = (
     SYNC_RUNS,
@@ -116,6 +123,7 @@ ALL: tuple[Metric, ...] = (
     SANDBOX_TIMEOUTS,
     WATCH_CONNECTS,
     WATCH_DROPS,
+    WEBHOOK_DELIVERIES,
 )
 
 #: Distinct tool names kept as labels; later ones are counted as ``other``.

@@ -38,6 +38,7 @@ from ..auth.credentials import read_secret_file
 from ..bridge.gate import require_network
 from ..config.model import WebhookConfig
 from ..errors import ConfigError, ConnectionFailed, EmailError, NetworkDisabled, NotFound
+from ..metrics import record_webhook_attempt
 from ..store.events import EventLog
 from ..store.webhooks import DeadLetter, DeadLetters
 from ..types import Event
@@ -259,7 +260,9 @@ class Dispatcher:
                 or ""
             )
             if not error:
+                record_webhook_attempt(hook.name, "delivered")
                 return True
+            record_webhook_attempt(hook.name, "failed")
             log.warning(
                 "webhook %s: event %d, attempt %d of %d failed: %s",
                 hook.name,
@@ -275,6 +278,7 @@ class Dispatcher:
         dead = await asyncio.to_thread(
             self._dead.add, hook.name, event, body=body, attempts=hook.max_attempts, error=error
         )
+        record_webhook_attempt(hook.name, "dead_lettered")
         log.error(
             "webhook %s: event %d dead-lettered (id %d) after %d attempts: %s",
             hook.name,

@@ -45,6 +45,12 @@ def register(subparsers: Any) -> None:
         "tools use at most N-1",
     )
     p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="also serve Prometheus metrics on HOST:PORT (loopback unless [metrics] "
+        "allow_remote; default: the config's [metrics] listen)",
+    )
+    p.add_argument(
         "--print-config",
         nargs="?",
         const="claude",
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pool_size < 1:
         raise CommandError("--pool-size must be at least 1")
     opener = functools.partial(_open, db, config, args.pool_size)
+    _serve_metrics(db, config, args.metrics)  # lives as long as the process
     if args.http is None:
         asyncio.run(mcp.serve_stdio(opener, version=_version()))
         _exit_now()
@@ -97,6 +104,31 @@ def run(args: argparse.Namespace) -> int:
     settings = mcp.HttpSettings(host=host, port=port, token=token)
     asyncio.run(mcp.serve_http(opener, settings, version=_version()))
     _exit_now()
+
+
+def _serve_metrics(db: str | None, config: str | None, listen: str | None) -> Any:
+    """The metrics endpoint (``--metrics``, else ``[metrics] listen``), or None.
+
+    Its own store connection and config read: the counters are the process's (every
+    sandbox call the server makes), the gauges read the store at each scrape.
+
+    :raises ConfigError: a bad or non-loopback address, or a port in use.
+    """
+    from ...api import load_config
+    from ...config import resolve_db_path
+    from ...services.context import ServiceContext
+    from ...store.db import Database
+
+    cfg = load_config(config)
+    if listen is None and cfg.metrics.listen is None:
+        return None
+    from ...metrics import serve_configured
+
+    ctx = ServiceContext(config=cfg, db=Database(resolve_db_path(db)))
+    server = serve_configured(ctx, listen)
+    if server is not None:
+        logging.getLogger(__name__).warning("metrics: serving %s", server.url)
+    return server
 
 
 def _exit_now() -> NoReturn:

@@ -163,6 +163,7 @@ def run_outbox(args: argparse.Namespace) -> int:
                 print(
                     f"  {a.attempt_key}: {a.outcome or 'in progress'}"
                     f" {a.smtp_code or ''} {a.server_reply or ''}".rstrip()
+                    + (f"  [run {a.run_id}]" if a.run_id else "")
                 )
             return 0
         status = OutboxStatus(args.status) if args.status else None
