@@ -123,7 +123,7 @@ def test_refused_in_the_guest(tool: str, args: dict[str, Any], message: str) -> 
 
 
 def test_a_host_move_incomplete_keeps_its_code() -> None:
-    info = types.ErrorInfo(message="copied but kept", hint="now in both")
+    info = types.ErrorInfo(message="copied but kept", hint="now in both", run_id=None)
     host = FakeHost(error=types.EmailError_MoveIncomplete(info))
     env = run(Guest(host), "email.move", {"account_id": 1, "ids": [1], "folder": "X"})
     assert error_code(env) == "EMAIL_MOVE_INCOMPLETE"

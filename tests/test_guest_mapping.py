@@ -375,7 +375,7 @@ def test_invalid_arguments_never_reach_the_host() -> None:
 @pytest.mark.parametrize("cls", list(CASE_CLASSES))
 def test_host_errors_map_to_codes(cls: type) -> None:
     case = CASE_CLASSES[cls]
-    host = FakeHost(error=cls(types.ErrorInfo(message=f"boom {case}", hint="do this")))
+    host = FakeHost(error=cls(types.ErrorInfo(message=f"boom {case}", hint="do this", run_id=None)))
     env = run(
         Guest(host),
         "email.send",
@@ -396,7 +396,9 @@ def test_every_wit_error_case_is_mapped() -> None:
 
 def test_host_error_without_hint_still_gets_a_hint() -> None:
     # The host always sends one (bridge.convert.err); a lost one points at the code's docs.
-    host = FakeHost(error=types.EmailError_NetworkDisabled(types.ErrorInfo("network is off", None)))
+    host = FakeHost(
+        error=types.EmailError_NetworkDisabled(types.ErrorInfo("network is off", None, None))
+    )
     env = run(Guest(host), "email.sync", {"account_id": 1})
     assert env["error"]["code"] == "EMAIL_NETWORK_DISABLED"
     assert "docs/tools.md" in env["error"]["hint"]

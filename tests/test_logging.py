@@ -221,6 +221,16 @@ def test_failed_sync_run_id_in_its_log_lines_and_error_detail(
     second = captured.out.rsplit("[run ", 1)[1].split("]")[0]
     assert second != run_id and f"run_id={second}" in captured.err
 
+    # Through the sandbox (the guest builds that envelope): the same detail.run_id.
+    assert main([*base, "--log-format", "json", "call", "email.sync", '{"account_id": 1}']) == 1
+    captured = capsys.readouterr()
+    error = json.loads(captured.out)["error"]
+    assert error["code"] == "EMAIL_AUTH_FAILED"
+    third = error["detail"]["run_id"]
+    assert third not in (run_id, second)
+    failed = [line for line in _json_lines(captured.err) if line.get("error_code")]
+    assert failed and all(line["run_id"] == third for line in failed)
+
 
 def test_secret_scan_of_a_full_sync_and_send(
     dovecot: DovecotServer,

@@ -80,8 +80,12 @@ def default_hint(code: str) -> str:
 class GuestError(Exception):
     """A failure the guest reports as an error envelope (never escapes ``execute``)."""
 
-    def __init__(self, code: str, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, hint: str | None = None, *, run_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint if hint else default_hint(code)
+        #: The host's run id of a failed sync run or delivery attempt (``detail.run_id``).
+        self.run_id = run_id

@@ -27,16 +27,22 @@ def ok(data: object) -> str:
     return '{"ok":true,"data":' + _ENCODER.encode(data) + "}"
 
 
-def error(code: str, message: str, hint: str | None = None) -> str:
-    """The error envelope; a missing hint falls back to the code's default hint."""
+def error(code: str, message: str, hint: str | None = None, run_id: str | None = None) -> str:
+    """The error envelope; a missing hint falls back to the code's default hint.
+
+    ``run_id``: the host's id of the failed run, as ``detail.run_id`` (the host's own
+    envelopes use the same shape).
+    """
     if not hint:
         hint = _codes.default_hint(code)
-    body = {"code": code, "message": message, "hint": hint}
+    body: dict[str, object] = {"code": code, "message": message, "hint": hint}
+    if run_id is not None:
+        body["detail"] = {"run_id": run_id}
     return '{"ok":false,"error":' + _ENCODER.encode(body) + "}"
 
 
 def from_guest_error(exc: GuestError) -> str:
-    return error(exc.code, exc.message, exc.hint)
+    return error(exc.code, exc.message, exc.hint, exc.run_id)
 
 
 def show(text: str) -> str:

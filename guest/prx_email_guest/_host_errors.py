@@ -21,4 +21,5 @@ def from_host_error(value: object) -> GuestError:
     if code is None or not isinstance(info, types.ErrorInfo) or not isinstance(info.message, str):
         return GuestError(_codes.INTERNAL, "the host returned an unrecognised error")
     hint = info.hint if isinstance(info.hint, str) else None
-    return GuestError(code, info.message, hint)
+    run_id = info.run_id if isinstance(info.run_id, str) else None
+    return GuestError(code, info.message, hint, run_id=run_id)

@@ -90,16 +90,18 @@ def to_wit(value: Any) -> Any:
     raise TypeError(f"no WIT conversion for {type(value).__name__}")
 
 
-def error_info(message: str, hint: str | None) -> Record:
+def error_info(message: str, hint: str | None, run_id: str | None = None) -> Record:
     info = Record()
     setattr(info, "message", message)  # noqa: B010 - Record has no declared fields
     setattr(info, "hint", hint)  # noqa: B010
+    setattr(info, "run-id", run_id)  # the WIT field name, as to_wit writes record fields
     return info
 
 
 def err(exc: EmailError) -> Variant:
     """An ``email-error`` value for the err side of a ``result``; the hint is never empty."""
-    return Variant(exc.code.value, error_info(exc.message, exc.hint or exc.code.default_hint))
+    hint = exc.hint or exc.code.default_hint
+    return Variant(exc.code.value, error_info(exc.message, hint, exc.run_id))
 
 
 def ok(value: Any) -> Any:

@@ -453,6 +453,8 @@ async def sync(
                 extra={"account": req.account_id, "folder": req.folder,
                        "error_code": exc.code.envelope},
             )  # fmt: skip
+            if exc.run_id is None:  # the envelope names the run its log lines carry
+                exc.run_id = current_run_id()
             raise
 
 
