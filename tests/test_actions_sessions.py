@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import time
 import uuid
 from email.message import EmailMessage
 
@@ -55,7 +56,16 @@ async def _seed(ctx: ServiceContext, dovecot: DovecotServer, n: int) -> tuple[st
 
 
 def _logins(dovecot: DovecotServer) -> int:
-    return len(_LOGIN.findall(dovecot.log()))
+    """Logins in Dovecot's log, once it has settled: its log process writes lines a moment
+    after the event, so a count read at once may miss the newest (seen under load)."""
+    count, stable_since = len(_LOGIN.findall(dovecot.log())), time.monotonic()
+    deadline = stable_since + 5.0
+    while time.monotonic() - stable_since < 0.3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = len(_LOGIN.findall(dovecot.log()))
+        if now != count:
+            count, stable_since = now, time.monotonic()
+    return count
 
 
 async def test_calls_in_a_row_log_in_once_and_errors_decide_reuse(

@@ -95,6 +95,20 @@ def _logged_out(dovecot: DovecotServer) -> int:
     return dovecot.log().count("Disconnected: Logged out")
 
 
+def _new_reported(out: Path, as_json: bool) -> int:
+    """New messages the watcher's output has reported so far."""
+    total = 0
+    for line in out.read_text().splitlines():
+        if as_json:
+            with contextlib.suppress(ValueError):
+                doc = json.loads(line)
+                total += sum(j.get("new", 0) for j in doc.get("jobs", []))
+        elif " new, " in line:
+            with contextlib.suppress(ValueError):
+                total += int(line.split(": ", 1)[1].split(" new", 1)[0])
+    return total
+
+
 @pytest.mark.parametrize(
     ("sig", "as_json"), [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["term", "int"]
 )
@@ -109,6 +123,8 @@ def test_startup_line_then_clean_shutdown(
         _wait(lambda: len(_message_ids(tmp_path / "mail.db", folder)) == 1)
         _append(dovecot, folder, [make_msg(2)])
         _wait(lambda: len(_message_ids(tmp_path / "mail.db", folder)) == 2, timeout=10)
+        # The store holds it before the sync's line is printed: wait for the line too.
+        _wait(lambda: _new_reported(out, as_json) == 2, timeout=10)
         before = _logged_out(dovecot)
         proc.send_signal(sig)
         assert proc.wait(timeout=15) == 0
