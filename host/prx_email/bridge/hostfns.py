@@ -20,7 +20,6 @@ from wasmtime.component import Linker
 
 from ..config.model import ToolGroup
 from ..errors import EmailError, ErrorCode, InternalError
-from ..services import untrusted
 from ..types import (
     Account,
     ActionResult,
@@ -370,6 +369,14 @@ def _forward(services: HostServices, policy: Policy, rec: Any) -> Any:
 # -- reads: the read group; what comes out of a stored message is untrusted ------------
 
 
+def _untrusted() -> Any:
+    # Imported on the first read that returns message content, not at start-up: a TA or
+    # CLI process that only lists or describes never pays for its parsers (~25 ms).
+    from ..services import untrusted
+
+    return untrusted
+
+
 def _list_messages(services: HostServices, policy: Policy, rec: Any) -> Any:
     policy.check_group(READ, "list-messages", convert.account_of(rec))
     return convert.ok(services.list_messages(convert.list_query(rec)))
@@ -384,13 +391,14 @@ def _list_outbox(services: HostServices, policy: Policy, rec: Any) -> Any:
 def _get_message(services: HostServices, policy: Policy, account: int, key: int) -> Any:
     policy.check_group(READ, "get-message", int(account))
     found = services.get_message(account, key)
-    return convert.to_wit(None if found is None else untrusted.clean_message(found))
+    return convert.to_wit(None if found is None else _untrusted().clean_message(found))
 
 
 def _get_many(services: HostServices, policy: Policy, account: int, ids: Any) -> Any:
     policy.check_group(READ, "get-many", int(account))
     found = services.get_many(account, convert.ids(ids))
-    return convert.ok([None if m is None else untrusted.clean_message(m) for m in found])
+    clean = _untrusted().clean_message
+    return convert.ok([None if m is None else clean(m) for m in found])
 
 
 def _thread(services: HostServices, policy: Policy, account: int, key: int) -> Any:
@@ -402,7 +410,7 @@ def _thread(services: HostServices, policy: Policy, account: int, key: int) -> A
     full = [
         m for i in range(0, len(ids), step) for m in services.get_many(account, ids[i : i + step])
     ]
-    return convert.ok(untrusted.clean_thread(found, full))
+    return convert.ok(_untrusted().clean_thread(found, full))
 
 
 def _groups_or_read(policy: Policy) -> Callable[[], Any]:
@@ -424,7 +432,7 @@ def _events(services: HostServices, policy: Policy, rec: Any) -> Any:
     page = services.events(
         after=after, limit=limit, types=types, account_id=account, wait_ms=wait_ms
     )
-    return convert.event_page(untrusted.clean_event_page(page))
+    return convert.event_page(_untrusted().clean_event_page(page))
 
 
 def _limits_or_defaults(services: HostServices) -> Callable[[], Any]:
