@@ -176,6 +176,13 @@ def test_sigkilled_while_mail_arrives_then_restarted_stores_each_once(
         assert proc.wait(timeout=15) == 0
     expected = sorted(email.message_from_bytes(raw)["Message-ID"].strip("<>") for raw in raws)
     assert sorted(mid.strip("<>") for mid in _message_ids(db, folder)) == expected
+    # ... and every message has exactly one new_mail event (none lost across the kill, none
+    # doubled by the catch-up: they are written in the same transaction as the rows).
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        events = conn.execute(
+            "SELECT rfc_message_id FROM events WHERE type = 'new_mail' AND folder = ?", (folder,)
+        ).fetchall()
+    assert sorted(mid.strip("<>") for (mid,) in events) == expected
 
 
 def test_sighup_rewatches_when_the_config_changed(dovecot: DovecotServer, tmp_path: Path) -> None:
