@@ -353,3 +353,11 @@ def test_what_the_guest_accepts_the_host_parses_as_one_address(
         except InvalidArgument as exc:
             raise AssertionError(f"guest accepted {value!r}, host refused: {exc}") from None
         assert "\r" not in str(box) and "\n" not in str(box)
+
+
+def test_a_too_short_text_says_so_not_that_it_is_empty() -> None:
+    args = {"account_id": 1, "draft_id": "<a@b.example>"}
+    env = refused("email.draft_send", {**args, "send_at": "yesterday"}, "send_at")
+    assert "too short: 9 characters, at least 10" in env["error"]["message"]
+    env = refused("email.draft_send", {**args, "send_at": ""}, "send_at")
+    assert "must not be empty" in env["error"]["message"]

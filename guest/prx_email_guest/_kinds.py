@@ -155,7 +155,12 @@ class Text(Kind[str]):
                 f"Shorten {name}.",
             )
         if n < self.min_length:
-            raise invalid(f"{name} must not be empty", f"Give a non-empty {name} or omit it.")
+            if n == 0 or self.min_length == 1:
+                raise invalid(f"{name} must not be empty", f"Give a non-empty {name} or omit it.")
+            raise invalid(
+                f"{name} is too short: {n} characters, at least {self.min_length}",
+                f"Give a complete {name}.",
+            )
         if self.single_line:
             if _BAD_LINE.search(value):
                 raise invalid(
