@@ -88,6 +88,7 @@ def env(server: DovecotServer, tmp_path: Path, component_cache_dir: Path) -> dic
         PRX_EMAIL_CONFIG=str(_config(server, tmp_path / "config.toml")),
         PRX_EMAIL_DB=str(tmp_path / "mail.db"),
         PRX_EMAIL_CACHE_DIR=os.environ.get("PRX_EMAIL_CACHE_DIR", str(component_cache_dir)),
+        PRX_EMAIL_TA_HELPER="0",  # the one-shot path; tests/test_ta_helper.py tests the helper
         **{PW_ENV: server.password, NETWORK_ENV: "1"},
     )
     return e

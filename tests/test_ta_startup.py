@@ -65,6 +65,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, plugin_wasm: Path) -> dict[str
         PRX_EMAIL_DB=str(root / "mail.db"),
         PRX_EMAIL_CONFIG=str(root / "config.toml"),
         PRX_EMAIL_CACHE_DIR=os.environ["PRX_EMAIL_CACHE_DIR"],  # the session's compiled cache
+        PRX_EMAIL_TA_HELPER="0",  # what a process pays without a warm helper
     )
     (root / "config.toml").write_text('[[accounts]]\nid = 1\naddress = "me@example.org"\n')
     mbox = root / "in.mbox"

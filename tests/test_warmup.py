@@ -29,7 +29,11 @@ def test_warmup_compiles_once_and_a_compiling_call_says_so(
     plugin_wasm: Path, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRX_EMAIL")}
-    env.update(PRX_EMAIL_CACHE_DIR=str(tmp_path / "cold"), PRX_EMAIL_DB=str(tmp_path / "db"))
+    env.update(
+        PRX_EMAIL_CACHE_DIR=str(tmp_path / "cold"),
+        PRX_EMAIL_DB=str(tmp_path / "db"),
+        PRX_EMAIL_TA_HELPER="0",  # each call compiles or loads in its own process
+    )
     # A cold cache: it compiles (a generous timeout: compiling takes 8+ s, more on a busy machine).
     first = _run([str(TA), "--timeout", "240"], env, b'{"op": "capabilities"}\n')
     assert json.loads(first.stdout)["ok"] is True, first.stdout

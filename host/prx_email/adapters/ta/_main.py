@@ -16,7 +16,7 @@ import select
 import sys
 import threading
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ...errors import EmailError
 from ._cmdline import (
@@ -28,6 +28,10 @@ from ._cmdline import (
     resolve_timeout,
 )
 from ._protocol import MAX_REQUEST_BYTES, ProtocolError, encode, failure, parse_line
+from ._rendezvous import HelperLost, Route, ask, route, spawn
+
+if TYPE_CHECKING:
+    from ...api import Plugin
 
 __all__ = ["add_options", "answer", "main", "read_request", "respond", "run", "serve"]
 
@@ -61,16 +65,25 @@ def _error_text(exc: EmailError) -> str:
     return f"{exc.code.envelope}: {exc.message} (hint: {hint})"
 
 
-def serve(data: bytes, db: str | None, config: str | None) -> dict[str, Any]:
-    """The response to one request (never raises for a bad request or a failed op)."""
+def serve(
+    data: bytes, db: str | None, config: str | None, plugin: Plugin | None = None
+) -> dict[str, Any]:
+    """The response to one request (never raises for a bad request or a failed op).
+
+    ``plugin``: an open one to run it on (the warm helper's), else one is opened for it.
+    """
     try:
         request = parse_line(data)
-        from ...api import open_plugin
         from ._ops import OPERATIONS
 
+        op = OPERATIONS[request.op]
+        if plugin is not None:
+            return op(plugin, plugin.context.config, request.params)
+        from ...api import open_plugin
+
         # Always draft-only: whatever the config says, nothing this process runs can send.
-        with open_plugin(db=db, config=config, mode="draft_only", entry_point="ta") as plugin:
-            return OPERATIONS[request.op](plugin, plugin.context.config, request.params)
+        with open_plugin(db=db, config=config, mode="draft_only", entry_point="ta") as opened:
+            return op(opened, opened.context.config, request.params)
     except ProtocolError as exc:
         return failure(str(exc))
     except EmailError as exc:
@@ -119,8 +132,13 @@ def answer(
 
 
 def respond(out: IO[bytes], timeout: float, db: str | None, config: str | None) -> int:
-    """Serve stdin within ``timeout``; write the one response line to ``out``; exit code 0."""
-    result: list[dict[str, Any]] = []
+    """Serve stdin within ``timeout``; write the one response line to ``out``; exit code 0.
+
+    The warm helper answers when one runs for this setting (``_rendezvous``); otherwise the
+    request runs here, and a helper is started for the next one once the answer is out.
+    """
+    result: list[dict[str, Any] | bytes] = []
+    start_helper: list[Route] = []
 
     def work() -> None:
         try:
@@ -128,6 +146,19 @@ def respond(out: IO[bytes], timeout: float, db: str | None, config: str | None) 
         except OSError as exc:
             result.append(failure(f"cannot read the request from stdin: {exc.strerror}"))
             return
+        where = route(db, config)
+        if where is not None:
+            try:
+                line = ask(where, data, timeout)
+            except HelperLost as exc:
+                result.append(failure(str(exc)))
+                return
+            except TimeoutError:
+                return  # the join below answers the timeout
+            if line is not None:
+                result.append(line)
+                return
+            start_helper.append(where)
         result.append(serve(data, db, config))
 
     worker = threading.Thread(target=work, name="prx-email-ta", daemon=True)
@@ -140,11 +171,13 @@ def respond(out: IO[bytes], timeout: float, db: str | None, config: str | None) 
         # The worker may be blocked in a server call or on stdin: do not wait for it.
         os._exit(0)
     _write(out, result[0])
+    for where in start_helper:
+        spawn(where)
     return 0
 
 
-def _write(out: IO[bytes], response: dict[str, Any]) -> None:
-    out.write(encode(response))
+def _write(out: IO[bytes], response: dict[str, Any] | bytes) -> None:
+    out.write(response if isinstance(response, bytes) else encode(response))
     out.flush()
 
 
