@@ -379,7 +379,7 @@ def test_the_adapter_always_opens_the_plugin_in_draft_only_mode(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import prx_email.api
-    from prx_email.adapters.ta._main import serve
+    from prx_email.adapters.ta._serve import serve
 
     seen: list[object] = []
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: see prx_email/__init__.py
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
 TIMEOUT_ENV = "PRX_EMAIL_TA_TIMEOUT"
 DEFAULT_TIMEOUT = 30.0
@@ -36,11 +35,15 @@ class HelpRequested(Exception):
     """``-h``/``--help``: the usage went to stderr."""
 
 
-@dataclass(frozen=True, slots=True)
 class Options:
-    timeout: float | None = None
-    db: str | None = None
-    config: str | None = None
+    """The parsed command line (a plain class: dataclasses imports inspect and re)."""
+
+    __slots__ = ("config", "db", "timeout")
+
+    def __init__(
+        self, timeout: float | None = None, db: str | None = None, config: str | None = None
+    ) -> None:
+        self.timeout, self.db, self.config = timeout, db, config
 
 
 def usage(prog: str) -> str:

@@ -32,9 +32,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ._main import serve
-from ._protocol import MAX_REQUEST_BYTES, encode, failure
+from ._main import MAX_REQUEST_BYTES
+from ._protocol import encode, failure
 from ._rendezvous import ACCEPTED, DEFAULT_IDLE, IDLE_ENV, STALE
+from ._serve import serve
 
 log = logging.getLogger("prx_email.ta.helper")
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid

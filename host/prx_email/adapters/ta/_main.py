@@ -5,20 +5,19 @@ has; logs and warnings go to stderr (file descriptor 1 itself is pointed at stde
 run, so not even a C library can write a stray byte to the response stream). The whole
 request, stdin included, runs under the adapter's own timeout; when it expires the adapter
 answers ``ok: false`` naming it and exits instead of waiting to be killed.
+
+This module is what every request imports, so it imports little: a request the warm helper
+answers (``_rendezvous``) never loads the protocol, logging, the errors or the runtime.
 """
 
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import select
 import sys
 import threading
-from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any
 
-from ...errors import EmailError
 from ._cmdline import (
     TIMEOUT_ENV,
     ArgError,
@@ -27,15 +26,17 @@ from ._cmdline import (
     parse_argv,
     resolve_timeout,
 )
-from ._protocol import MAX_REQUEST_BYTES, ProtocolError, encode, failure, parse_line
 from ._rendezvous import HelperLost, Route, ask, route, spawn
 
+TYPE_CHECKING = False  # not typing's: see prx_email/__init__.py
 if TYPE_CHECKING:
-    from ...api import Plugin
+    from collections.abc import Sequence
+    from typing import IO
 
-__all__ = ["add_options", "answer", "main", "read_request", "respond", "run", "serve"]
+__all__ = ["MAX_REQUEST_BYTES", "add_options", "answer", "main", "read_request", "respond", "run"]
 
-log = logging.getLogger("prx_email.ta")
+#: Request bytes accepted on stdin (bodies of a large HTML draft fit easily).
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
 def read_request(fd: int) -> bytes:
@@ -60,37 +61,10 @@ def read_request(fd: int) -> bytes:
     return bytes(buf)
 
 
-def _error_text(exc: EmailError) -> str:
-    hint = exc.hint or exc.code.default_hint
-    return f"{exc.code.envelope}: {exc.message} (hint: {hint})"
+def _failure(message: str) -> bytes:
+    from ._protocol import encode, failure
 
-
-def serve(
-    data: bytes, db: str | None, config: str | None, plugin: Plugin | None = None
-) -> dict[str, Any]:
-    """The response to one request (never raises for a bad request or a failed op).
-
-    ``plugin``: an open one to run it on (the warm helper's), else one is opened for it.
-    """
-    try:
-        request = parse_line(data)
-        from ._ops import OPERATIONS
-
-        op = OPERATIONS[request.op]
-        if plugin is not None:
-            return op(plugin, plugin.context.config, request.params)
-        from ...api import open_plugin
-
-        # Always draft-only: whatever the config says, nothing this process runs can send.
-        with open_plugin(db=db, config=config, mode="draft_only", entry_point="ta") as opened:
-            return op(opened, opened.context.config, request.params)
-    except ProtocolError as exc:
-        return failure(str(exc))
-    except EmailError as exc:
-        return failure(_error_text(exc))
-    except Exception:
-        log.exception("the TA adapter failed")
-        return failure("internal error in the plugin (details on its stderr)")
+    return encode(failure(message))
 
 
 def _claim_stdout() -> IO[bytes]:
@@ -104,15 +78,14 @@ def _claim_stdout() -> IO[bytes]:
 
 def run(argv: Sequence[str] | None = None, *, prog: str = "prx-email-ta") -> int:
     out = _claim_stdout()
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
     try:
         opts = parse_argv(sys.argv[1:] if argv is None else argv, prog)
         timeout = resolve_timeout(opts.timeout)
     except ArgError as exc:
-        _write(out, failure(f"bad command line for {prog}: {exc}"))
+        _write(out, _failure(f"bad command line for {prog}: {exc}"))
         return 0
     except HelpRequested:  # its text went to stderr; still answer one line
-        _write(out, failure(f"{prog} reads one JSON request line on stdin"))
+        _write(out, _failure(f"{prog} reads one JSON request line on stdin"))
         return 0
     return respond(out, timeout, opts.db, opts.config)
 
@@ -126,9 +99,19 @@ def answer(
     try:
         seconds = resolve_timeout(timeout)
     except ArgError as exc:
-        _write(out, failure(f"bad command line for {prog}: {exc}"))
+        _write(out, _failure(f"bad command line for {prog}: {exc}"))
         return 0
     return respond(out, seconds, db, config)
+
+
+def _in_process(data: bytes, db: str | None, config: str | None) -> bytes:
+    import logging
+
+    from ._protocol import encode
+    from ._serve import serve
+
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
+    return encode(serve(data, db, config))
 
 
 def respond(out: IO[bytes], timeout: float, db: str | None, config: str | None) -> int:
@@ -137,21 +120,21 @@ def respond(out: IO[bytes], timeout: float, db: str | None, config: str | None) 
     The warm helper answers when one runs for this setting (``_rendezvous``); otherwise the
     request runs here, and a helper is started for the next one once the answer is out.
     """
-    result: list[dict[str, Any] | bytes] = []
+    result: list[bytes] = []
     start_helper: list[Route] = []
 
     def work() -> None:
         try:
             data = read_request(sys.stdin.fileno())
         except OSError as exc:
-            result.append(failure(f"cannot read the request from stdin: {exc.strerror}"))
+            result.append(_failure(f"cannot read the request from stdin: {exc.strerror}"))
             return
         where = route(db, config)
         if where is not None:
             try:
                 line = ask(where, data, timeout)
             except HelperLost as exc:
-                result.append(failure(str(exc)))
+                result.append(_failure(str(exc)))
                 return
             except TimeoutError:
                 return  # the join below answers the timeout
@@ -159,14 +142,15 @@ def respond(out: IO[bytes], timeout: float, db: str | None, config: str | None) 
                 result.append(line)
                 return
             start_helper.append(where)
-        result.append(serve(data, db, config))
+        result.append(_in_process(data, db, config))
 
     worker = threading.Thread(target=work, name="prx-email-ta", daemon=True)
     worker.start()
     worker.join(timeout)
     if not result:
         _write(
-            out, failure(f"timed out after {timeout:g} s (the adapter's --timeout / {TIMEOUT_ENV})")
+            out,
+            _failure(f"timed out after {timeout:g} s (the adapter's --timeout / {TIMEOUT_ENV})"),
         )
         # The worker may be blocked in a server call or on stdin: do not wait for it.
         os._exit(0)
@@ -176,8 +160,8 @@ def respond(out: IO[bytes], timeout: float, db: str | None, config: str | None) 
     return 0
 
 
-def _write(out: IO[bytes], response: dict[str, Any] | bytes) -> None:
-    out.write(response if isinstance(response, bytes) else encode(response))
+def _write(out: IO[bytes], line: bytes) -> None:
+    out.write(line)
     out.flush()
 
 

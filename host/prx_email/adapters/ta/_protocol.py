@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ._main import MAX_REQUEST_BYTES  # defined where stdin is read
+
 VERSION: Final = 1
-#: Request bytes accepted on stdin (bodies of a large HTML draft fit easily).
-MAX_REQUEST_BYTES: Final = 8 * 1024 * 1024
 
 #: Params each op accepts, and which of them are required.
 OPS: Final[Mapping[str, tuple[frozenset[str], frozenset[str]]]] = {
