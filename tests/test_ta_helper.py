@@ -163,6 +163,8 @@ def setting(tmp_path: Path, component_cache_dir: Path) -> Iterator[Setting]:
 
 
 def test_the_first_request_leaves_a_helper_that_answers_the_next_ones(setting: Setting) -> None:
+    # ask() waits for EOF on the adapter's stdout and stderr: it returning at all shows that
+    # the helper left behind holds neither (a runtime waiting on them would hang for 60 s).
     first, in_process = setting.ask(FETCH)
     assert first["ok"] is True and in_process
     pid = setting.serving()
