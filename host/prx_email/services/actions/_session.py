@@ -30,8 +30,7 @@ from ...store.mailbox import Located
 from ...types import AccountId, ActionOutcome, ActionResult, MessageKey
 from .. import mailbox
 from ..context import ServiceContext
-from ..sync import open_imap
-from ._pool import SessionPool
+from ._pool import SessionPool, open_action_client
 
 __all__ = [
     "ROLES",
@@ -228,7 +227,7 @@ async def open_session(
         async with pool.lease(ctx, acc) as leased:
             yield leased
         return
-    client = await open_imap(ctx, acc)
+    client = await open_action_client(ctx, acc)
     try:
         yield Session(ctx, acc, client)
     finally:
