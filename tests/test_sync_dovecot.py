@@ -163,6 +163,20 @@ async def test_uidvalidity_change_resyncs_without_duplicates(dovecot, make_ctx) 
     assert rep.uidvalidity_reset and rep.fetched == 9
     rows = stored(ctx, folder)
     assert len(rows) == 9 and len({r.message_id for r in rows}) == 9
+    # The event log tells it as it happened: eight arrived; the reset voided their UIDs
+    # (expunged, with the reason); the folder was stored afresh (nine new_mail).
+    events = ctx.db.connect().execute(
+        "SELECT type, rfc_message_id, json_extract(detail, '$.reason') FROM events "
+        "WHERE folder = ? ORDER BY id",
+        (folder,),
+    )
+    kinds = [(r[0], r[2]) for r in events]
+    assert (
+        kinds
+        == [("new_mail", None)] * 8
+        + [("expunged", "uidvalidity_reset")] * 8
+        + [("new_mail", None)] * 9
+    )
 
 
 async def test_max_messages_and_cursor_resume(dovecot, make_ctx) -> None:

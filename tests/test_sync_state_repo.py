@@ -32,6 +32,11 @@ def test_cursor_moves_with_the_rows_and_resets_with_the_folder(tmp_path: Path) -
     repo.store_summaries(1, "INBOX", 8, _items(range(1, 3)), 2)
     repo.reset_folder(1, "INBOX")
     assert store.count(1, "INBOX") == 0 and repo.state(1, "INBOX") is None
+    voided = db.connect().execute(
+        "SELECT uid, json_extract(detail, '$.reason') FROM events WHERE type = 'expunged' "
+        "ORDER BY id"
+    )
+    assert [tuple(r) for r in voided] == [(u, "uidvalidity_reset") for u in (1, 2, 3, 1, 2)]
     db.close()
 
 

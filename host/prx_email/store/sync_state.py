@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .db import Database
 from .errors import map_sqlite_errors
+from .events import record_from_messages
 from .messages import MessageStore, StoreItem, SummaryItem
 
 __all__ = [
@@ -170,19 +171,25 @@ class SyncStateRepo:
         return get_state(self.db.connect(), account_id, folder)
 
     def reset_folder(self, account_id: int, folder: str) -> None:
-        """A UIDVALIDITY change: forget the folder's messages and its cursor, together."""
+        """A UIDVALIDITY change: forget the folder's synced messages and its cursor, together.
+
+        Every UID the store held for the folder is void, so each row gets an ``expunged``
+        event (detail ``{"reason": "uidvalidity_reset"}``) before it goes, in the same
+        transaction: the sync that follows stores the folder afresh with ``new_mail`` events,
+        and a consumer sees the reset as it happened rather than the same mail arriving twice.
+        Imported rows (no UID) are not the server's and stay.
+        """
         with self.db.transaction() as tx:
-            tx.execute(
-                "DELETE FROM messages WHERE account_id = ? AND folder = ?", (account_id, folder)
-            )
+            _void_uids(tx, "m.account_id = ? AND m.folder = ?", (account_id, folder))
             delete_state(tx, account_id, folder)
 
     def start_folder(self, state: FolderState) -> None:
         """A folder's first cursor: rows of it under another UIDVALIDITY (a lost cursor) are
         stale and go, in the same transaction."""
         with self.db.transaction() as tx:
-            tx.execute(
-                "DELETE FROM messages WHERE account_id = ? AND folder = ? AND uidvalidity != ?",
+            _void_uids(
+                tx,
+                "m.account_id = ? AND m.folder = ? AND m.uidvalidity != ?",
                 (state.account_id, state.folder, state.uidvalidity),
             )
             put_state(tx, state)
@@ -231,3 +238,13 @@ class SyncStateRepo:
         with self.db.transaction() as tx:
             for job in jobs:
                 put_job(tx, job)
+
+
+def _void_uids(tx: sqlite3.Connection, where: str, params: tuple[object, ...]) -> None:
+    """Drop the synced rows ``where`` selects, each with its ``expunged`` event (reason
+    ``uidvalidity_reset``) in the same transaction. Imported rows (no UID) stay."""
+    where += " AND m.uid IS NOT NULL"
+    record_from_messages(
+        tx, "expunged", where, params, detail_sql="json_object('reason', 'uidvalidity_reset')"
+    )
+    tx.execute(f"DELETE FROM messages AS m WHERE {where}", params)
