@@ -460,6 +460,19 @@ async def test_reply_threading_and_recipients(smtpd: SmtpSink, tmp_path: Path):
     ]
 
 
+async def test_reply_to_a_subject_with_control_characters(smtpd: SmtpSink, tmp_path: Path):
+    """A sender's subject may hold control characters (an encoded word can carry any); the
+    reply's derived subject has them as spaces rather than refusing the agent's reply."""
+    ctx = context(tmp_path / "db", account(smtpd))
+    raw = PARENT.replace(
+        b"Subject: RE: AW: Re[2]: Budget", b"Subject: =?utf-8?q?Budget=07_Q3=0Bplan?="
+    )
+    key = store_parent(ctx, raw)
+    entry = await outbox.reply(ctx, ReplyRequest(account_id=1, message=key, body_text="Fine."))
+    assert entry.status is OutboxStatus.SENT
+    assert smtpd.received[0].message["Subject"] == "Re: Budget  Q3 plan"
+
+
 async def test_reply_errors(smtpd: SmtpSink, tmp_path: Path):
     from prx_email.errors import AccountNotFound
 

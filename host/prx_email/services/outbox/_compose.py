@@ -249,7 +249,7 @@ def queue_reply_for(ctx: ServiceContext, account: AccountConfig, req: ReplyReque
         to=to,
         cc=cc,
         bcc=(),
-        subject=check_subject(reply_subject(s.subject)[:998]),
+        subject=check_subject(reply_subject(_CTL_SUB.sub(" ", s.subject))[:998]),
         body_text=req.body_text,
         body_html=req.body_html,
         in_reply_to=s.message_id,
