@@ -123,3 +123,15 @@ def test_every_tool_is_documented() -> None:
         text = (ROOT / name).read_text(encoding="utf-8")
         for tool in TOOL_NAMES:
             assert f"`{tool}`" in text, (name, tool)
+
+
+def test_every_python_snippet_in_the_docs_compiles() -> None:
+    """A newcomer pastes them: each ```python block of the README and docs/ is valid Python
+    (an ``async for`` outside an ``async def`` once made the README's a SyntaxError)."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    blocks = 0
+    for path in files:
+        for i, code in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), re.S)):
+            compile(code, f"{path.name}[python block {i}]", "exec")
+            blocks += 1
+    assert blocks >= 2
