@@ -27,6 +27,7 @@ from .decode import (
     snippet_of,
     unfold,
 )
+from .visible import visible_html
 
 if TYPE_CHECKING:
     from email.message import Message as MimeMessage
@@ -782,7 +783,9 @@ def _build(raw: bytes, max_body_bytes: int, *, fast: bool) -> ParsedMessage:
     if body_text is not None:
         index_text = body_text
     elif body_html is not None:
-        index_text = html_to_text(body_html)
+        # Only what a reader sees: the snippet (listed, in events) and the search text of an
+        # HTML-only message must not carry text the sender hid from people.
+        index_text = html_to_text(visible_html(body_html)[0])
     else:
         index_text = ""
 
