@@ -66,7 +66,8 @@ _HEADERS = {
     # Nothing loads from elsewhere; inline CSS only, no script at all.
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer Chromium posts forms with "Origin: null".
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
@@ -312,7 +313,8 @@ def _field_or(form: FormData | None, name: str = "filter") -> str:
 
 async def audit_page(console: Console, request: Request, form: FormData | None) -> Response:
     repo = AuditRepo(console.ctx.db)
-    context = {"active": "audit", "chain": repo.verify(), "entries": repo.recent(PAGE_SIZE)}
+    newest = list(reversed(repo.recent(PAGE_SIZE)))
+    context = {"active": "audit", "chain": repo.verify(), "entries": newest}
     return _render(request, "audit.html", context)
 
 
