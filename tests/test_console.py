@@ -204,3 +204,37 @@ def test_cli_refuses_a_host_that_is_not_loopback(
     assert main(["--db", db, "console", "--host", "192.0.2.7"]) == 1
     err = capsys.readouterr().err
     assert "not a loopback address" in err and "--allow-remote" in err
+
+
+def test_an_unexpected_failure_is_a_500_page_and_logs_no_token(
+    client: TestClient,
+    auth: ConsoleAuth,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _signed_in(client, auth)
+
+    def broken(*args: object, **kw: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(AuditRepo, "verify", broken)
+    r = client.get(f"/audit?token={auth.token}&x=1", follow_redirects=True)
+    assert r.status_code == 500
+    assert "EMAIL_INTERNAL" in r.text and "Hint:" in r.text
+    assert "Traceback" not in r.text and "boom" not in r.text
+    assert "console: GET /audit failed" in caplog.text
+    assert auth.token not in caplog.text
+
+
+def test_off_loopback_the_host_is_not_checked_and_https_origins_count() -> None:
+    auth = ConsoleAuth()
+    auth.bind_to("127.0.0.1", 9)
+    assert auth.check_host("127.0.0.1:9") is None and auth.check_host("localhost:9") is None
+    assert auth.check_host("127.0.0.1:10") is not None
+    auth.bind_to("0.0.0.0", 9)  # --allow-remote: the names are the proxy's
+    assert auth.check_host("mail.example:443") is None
+    sid, _ = auth.new_session()
+    token = auth.csrf_token(sid)
+    assert auth.check_post(sid, token, "https://mail.example", "mail.example") is None
+    assert auth.check_post(sid, token, "https://evil.example", "mail.example") is not None
+    assert auth.check_post(sid, token, "null", "mail.example") is not None

@@ -46,9 +46,9 @@ class Refusal:
 class ConsoleAuth:
     """The per-process secrets and the checks made with them.
 
-    ``hosts``: the ``host:port`` values a request's Host header may name (the bound
-    address; empty until :meth:`bind_to` is called, then anything else is refused, which
-    stops DNS-rebinding pages from reading the console through another name).
+    ``hosts``: the ``host:port`` values a request's Host header may name (set by
+    :meth:`bind_to` on loopback; anything else is then refused, which stops DNS-rebinding
+    pages from reading the console through another name). Empty: not checked.
     """
 
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
@@ -57,12 +57,13 @@ class ConsoleAuth:
     hosts: frozenset[str] = frozenset()
 
     def bind_to(self, host: str, port: int) -> None:
-        """Accept requests for ``host:port`` only (and ``localhost:port`` on loopback)."""
-        shown = f"[{host}]" if ":" in host else host
-        names = {f"{shown}:{port}"}
-        if host in ("127.0.0.1", "::1", "localhost"):
-            names |= {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
-        self.hosts = frozenset(names)
+        """On a loopback address, accept requests for ``host:port`` (and the other loopback
+        names of that port) only. Elsewhere (``--allow-remote``: a wildcard address, a
+        proxy in front) the names are not known here, so the Host header is not checked."""
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            self.hosts = frozenset()
+            return
+        self.hosts = frozenset({f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"})
 
     def token_ok(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
@@ -117,7 +118,8 @@ class ConsoleAuth:
     def origins(self, host: str | None) -> Iterable[str]:
         """The console's own origins (an Origin header must be one of them)."""
         names = self.hosts or ({host} if host else set())
-        return {f"http://{name}" for name in names}
+        # https too: behind a TLS proxy (--allow-remote) the browser's origin is https.
+        return {f"{scheme}://{name}" for name in names for scheme in ("http", "https")}
 
     def _sign(self, sid: str) -> str:
         return hmac.new(self._signing, b"session:" + sid.encode(), hashlib.sha256).hexdigest()
