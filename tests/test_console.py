@@ -238,3 +238,10 @@ def test_off_loopback_the_host_is_not_checked_and_https_origins_count() -> None:
     assert auth.check_post(sid, token, "https://mail.example", "mail.example") is None
     assert auth.check_post(sid, token, "https://evil.example", "mail.example") is not None
     assert auth.check_post(sid, token, "null", "mail.example") is not None
+
+
+def test_an_unknown_page_or_method_is_an_error_page(client: TestClient) -> None:
+    r = client.get("/nowhere")
+    assert r.status_code == 404 and "EMAIL_NOT_FOUND" in r.text and "/nowhere" in r.text
+    r = client.get("/outbox/1/retry")  # a form's URL, but not a GET
+    assert r.status_code == 405 and "GET not allowed" in r.text

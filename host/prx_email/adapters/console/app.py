@@ -348,6 +348,15 @@ async def events_page(console: Console, request: Request, form: FormData | None)
     return _render(request, "events.html", context)
 
 
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """Starlette's 404/405 as our error page (no session needed: it shows nothing)."""
+    status = getattr(exc, "status_code", 404)
+    code = ErrorCode.NOT_FOUND.envelope if status == 404 else ErrorCode.INVALID_ARGUMENT.envelope
+    message = f"no page {request.url.path}" if status == 404 else f"{request.method} not allowed"
+    context = {"code": code, "message": message, "hint": "use the links of the nav bar"}
+    return _render(request, "error.html", {**context, "status": status}, status)
+
+
 def build_app(console: Console) -> Starlette:
     """The ASGI app over ``console`` (no lifespan: the caller owns the store)."""
 
@@ -369,5 +378,6 @@ def build_app(console: Console) -> Starlette:
             get("/audit", audit_page),
             get("/accounts", accounts_page),
             get("/events", events_page),
-        ]
+        ],
+        exception_handlers={404: _no_route, 405: _no_route},
     )
