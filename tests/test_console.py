@@ -14,7 +14,7 @@ import pytest
 from helpers.outbox import account, context, replace
 from prx_email import NETWORK_ENV
 from prx_email.adapters.cli.main import main
-from prx_email.adapters.console import COOKIE, Console, ConsoleAuth, build_app
+from prx_email.adapters.console import Console, ConsoleAuth, build_app
 from prx_email.auth import default_manager
 from prx_email.config.model import FirstContact, PolicySettings
 from prx_email.services import outbox
@@ -75,11 +75,11 @@ def test_every_page_needs_the_token_or_the_session(client: TestClient, auth: Con
         assert r.status_code == 401, path
         assert "needs its access token" in r.text and "Hint:" in r.text
     assert client.get("/approvals?token=wrong").status_code == 401
-    client.cookies.set(COOKIE, "forged.0000")
+    client.cookies.set(auth.cookie_name, "forged.0000")
     assert client.get("/approvals").status_code == 401
     # Another process's cookie (other secrets) is no session here either.
     _, foreign = ConsoleAuth().new_session()
-    client.cookies.set(COOKIE, foreign)
+    client.cookies.set(auth.cookie_name, foreign)
     assert client.get("/approvals").status_code == 401
 
 

@@ -45,7 +45,7 @@ from ...store.approvals import ApprovalRepo
 from ...store.audit import AuditRepo
 from ...store.events import EventLog
 from ...types import OutboxQuery, OutboxStatus
-from .auth import COOKIE, CSRF_FIELD, TOKEN_PARAM, ConsoleAuth, Refusal
+from .auth import CSRF_FIELD, TOKEN_PARAM, ConsoleAuth, Refusal
 from .views import held_view, when
 
 __all__ = ["Console", "build_app"]
@@ -117,7 +117,7 @@ def _render(request: Request, name: str, context: Mapping[str, Any], status: int
     sid: str | None = request.scope.get("console_sid")
     csrf = request.scope["console"].auth.csrf_token(sid) if sid else ""
     page = {"csrf": csrf, "csrf_field": CSRF_FIELD, "notice": None, "active": "", **context}
-    if "notice" not in context:
+    if "notice" not in context and sid:  # a signed-out page shows no text from its URL
         page["notice"] = request.query_params.get("notice")
     return TEMPLATES.TemplateResponse(request, name, page, status_code=status, headers=_HEADERS)
 
@@ -159,7 +159,7 @@ def _sign_in(request: Request, auth: ConsoleAuth) -> Response:
     rest = [(k, v) for k, v in request.query_params.multi_items() if k != TOKEN_PARAM]
     target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
     response = RedirectResponse(target, status_code=303, headers=_HEADERS)
-    response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/")
+    response.set_cookie(auth.cookie_name, cookie, httponly=True, samesite="strict", path="/")
     return response
 
 
@@ -170,9 +170,7 @@ _UNAUTHORIZED = Refusal(
 )
 
 
-def _guarded(
-    console: Console, page: Page, *, post: bool
-) -> Callable[[Request], Awaitable[Response]]:
+def _guarded(console: Console, page: Page, *, post: bool) -> Endpoint:
     """The endpoint for ``page``: host, token or session, CSRF and origin, then errors."""
 
     async def endpoint(request: Request) -> Response:
@@ -187,7 +185,7 @@ def _guarded(
             return _refused(request, _UNAUTHORIZED)
         if token is not None and not post:
             return _sign_in(request, auth)
-        sid = auth.session_of(request.cookies.get(COOKIE))
+        sid = auth.session_of(request.cookies.get(auth.cookie_name))
         if sid is None:
             return _refused(request, _UNAUTHORIZED)
         request.scope["console_sid"] = sid

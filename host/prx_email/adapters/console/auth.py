@@ -55,11 +55,14 @@ class ConsoleAuth:
     _signing: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     _csrf: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     hosts: frozenset[str] = frozenset()
+    #: Cookies are not scoped by port: two consoles on one host need two names.
+    cookie_name: str = COOKIE
 
     def bind_to(self, host: str, port: int) -> None:
         """On a loopback address, accept requests for ``host:port`` (and the other loopback
         names of that port) only. Elsewhere (``--allow-remote``: a wildcard address, a
         proxy in front) the names are not known here, so the Host header is not checked."""
+        self.cookie_name = f"{COOKIE}_{port}"
         if host not in ("127.0.0.1", "::1", "localhost"):
             self.hosts = frozenset()
             return
