@@ -245,3 +245,19 @@ def test_an_unknown_page_or_method_is_an_error_page(client: TestClient) -> None:
     assert r.status_code == 404 and "EMAIL_NOT_FOUND" in r.text and "/nowhere" in r.text
     r = client.get("/outbox/1/retry")  # a form's URL, but not a GET
     assert r.status_code == 405 and "GET not allowed" in r.text
+
+
+def test_a_long_queue_pages_with_a_cursor(
+    client: TestClient, auth: ConsoleAuth, ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prx_email.adapters.console import app
+
+    monkeypatch.setattr(app, "PAGE_SIZE", 1)
+    first, second = _held(ctx, "one"), _held(ctx, "two")
+    _signed_in(client, auth)
+    html = client.get("/approvals").text
+    assert f'id="held-{second}"' in html and f'id="held-{first}"' not in html  # newest first
+    more = re.search(r'href="(/approvals\?cursor=[^"]+)"', html)
+    assert more, html
+    html = client.get(more.group(1)).text
+    assert f'id="held-{first}"' in html and "older held messages" not in html

@@ -231,12 +231,17 @@ async def home(console: Console, request: Request, form: FormData | None) -> Res
 
 async def approvals_page(console: Console, request: Request, form: FormData | None) -> Response:
     ctx = console.ctx
-    page = outbox.list_outbox(
-        ctx, OutboxQuery(status=OutboxStatus.AWAITING_APPROVAL, limit=PAGE_SIZE)
-    )
+    cursor = request.query_params.get("cursor") or None
+    query = OutboxQuery(status=OutboxStatus.AWAITING_APPROVAL, limit=PAGE_SIZE, cursor=cursor)
+    page = outbox.list_outbox(ctx, query)
     repo = ApprovalRepo(ctx.db)
     held = [held_view(row) for e in page.entries if (row := repo.awaiting(e.id)) is not None]
-    context = {"active": "approvals", "held": held, "network": network_enabled()}
+    context = {
+        "active": "approvals",
+        "held": held,
+        "next_cursor": page.next_cursor,
+        "network": network_enabled(),
+    }
     return _render(request, "approvals.html", context)
 
 
