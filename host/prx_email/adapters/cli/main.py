@@ -45,6 +45,7 @@ COMMANDS = (
     "cmd_events",
     "cmd_audit",
     "cmd_webhooks",
+    "cmd_console",
 )
 
 #: The exit code of a process killed by SIGPIPE (128 + 13), as a shell reports it.
