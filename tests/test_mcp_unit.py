@@ -32,13 +32,13 @@ from prx_email.adapters.mcp import (
     as_result,
     as_tools,
     build_server,
-    is_loopback,
     load_token,
     snippet,
 )
 from prx_email.adapters.mcp._changes import diff
 from prx_email.adapters.mcp._prompts import get_prompt
 from prx_email.adapters.mcp._tools import is_slow
+from prx_email.config.hosts import is_loopback
 from prx_email.errors import ConfigError, StorageError
 from prx_email.store.changes import ChangeStamps
 from prx_email.store.db import Database

@@ -12,7 +12,6 @@ Error messages carry the endpoint and the OAuth ``error`` code only, never a res
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
 import time
@@ -23,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..config.hosts import is_loopback
 from ..config.model import AccountConfig, OAuth2Auth
 from ..errors import AuthRefreshFailed, ConfigError
 from .credentials import Protocol_
@@ -101,11 +101,7 @@ def check_endpoint(url: str) -> None:
         return
     if parts.scheme == "http" and parts.hostname:
         host = parts.hostname
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
+        if is_loopback(host):
             return
     raise ConfigError(
         f"OAuth2 endpoint {url} must use https (plain http only to loopback)",
@@ -184,11 +180,7 @@ async def post_token_request(
 
 
 def _is_loopback_url(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urllib.parse.urlsplit(url).hostname or "")
 
 
 def _send(

@@ -9,7 +9,6 @@ with a "did you mean" suggestion, so a typo never silently disables a setting.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
 import re
 import stat
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 
 from ..auth.validate import validate_auth, validate_oauth2
 from ..errors import ConfigError
+from .hosts import is_loopback as _is_loopback
 from .model import (
     LOG_FORMATS,
     LOG_LEVELS,
@@ -333,15 +333,6 @@ _TYPE_NAMES: dict[type, str] = {
     list: "a list",
     dict: "a table",
 }
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _enum(

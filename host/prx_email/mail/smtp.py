@@ -26,12 +26,12 @@ from typing import Any
 import aiosmtplib
 
 from ..auth.credentials import CredentialProvider, OAuthBearer, Password
+from ..config.hosts import is_loopback
 from ..config.model import AccountConfig, TlsMode
 from ..errors import AuthFailed, ConfigError, InternalError, ProtocolError, SmtpPermanent
 from ._closing import abort_and_wait
 from ._tls import tls_context
 from .errors import map_smtp_errors
-from .imap import is_loopback
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ from ._families import tool_label
 from ._http import (
     DEFAULT_LISTEN,
     MetricsServer,
-    is_loopback,
     parse_listen,
     serve_configured,
     serve_metrics,
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LISTEN",
     "MetricsServer",
-    "is_loopback",
     "parse_listen",
     "record_sandbox_call",
     "record_send_attempt",

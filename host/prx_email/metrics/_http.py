@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from ..config.hosts import is_loopback
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,17 +35,6 @@ def parse_listen(text: str) -> tuple[str, int]:
             hint=f"e.g. --metrics {DEFAULT_LISTEN}",
         )
     return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    import ipaddress  # only when an endpoint is asked for
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class MetricsServer:

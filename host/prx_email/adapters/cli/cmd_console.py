@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ...auth import default_manager
-    from ...metrics import is_loopback
+    from ...config.hosts import is_loopback
     from ...services.context import ServiceContext
     from ...store.db import Database
     from .. import console

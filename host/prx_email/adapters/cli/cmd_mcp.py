@@ -90,10 +90,12 @@ def run(args: argparse.Namespace) -> int:
     if args.http is None:
         asyncio.run(mcp.serve_stdio(opener, version=_version()))
         _exit_now()
+    from ...config.hosts import is_loopback
+
     host, port = parse_address(args.http)
     token = mcp.load_token(args.token_file)
     if token is None:
-        if not mcp.is_loopback(host):
+        if not is_loopback(host):
             raise CommandError(
                 f"refusing to serve {host} without a bearer token",
                 hint=f"give --token-file (a 0600 file) or set {mcp.TOKEN_ENV}",

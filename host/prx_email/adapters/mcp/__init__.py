@@ -4,7 +4,7 @@ Tools are the catalogue's, resources and prompts are ours, every call goes throu
 sandboxed ``Plugin``. See docs/mcp.md.
 """
 
-from ._auth import TOKEN_ENV, BearerGate, is_loopback, load_token, make_token_file
+from ._auth import TOKEN_ENV, BearerGate, load_token, make_token_file
 from ._changes import Change, ChangeSource, StoreWatcher, Subscriptions
 from ._run import HttpSettings, serve_http, serve_stdio
 from ._server import McpApp, build_server
@@ -24,7 +24,6 @@ __all__ = [
     "as_result",
     "as_tools",
     "build_server",
-    "is_loopback",
     "load_token",
     "make_token_file",
     "serve_http",

@@ -10,7 +10,6 @@ carry ``Authorization: Bearer <token>`` (compared in constant time); otherwise 4
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 import secrets
 import stat
@@ -20,7 +19,7 @@ from typing import Any
 
 from ...errors import ConfigError
 
-__all__ = ["TOKEN_ENV", "BearerGate", "is_loopback", "load_token", "make_token_file"]
+__all__ = ["TOKEN_ENV", "BearerGate", "load_token", "make_token_file"]
 
 TOKEN_ENV = "PRX_EMAIL_MCP_TOKEN"
 
@@ -28,15 +27,6 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def load_token(

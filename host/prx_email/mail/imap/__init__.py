@@ -1,7 +1,7 @@
 """IMAP client: aioimaplib for connecting/TLS/greeting, our own reader for everything else."""
 
 from ._client import CommandFailed, FetchResult, ImapClient, SelectInfo, connect
-from ._connect import is_loopback, open_transport, tls_context
+from ._connect import open_transport, tls_context
 from ._drafts import append, fetch_message, search_message_id, uid_delete
 from ._idle import IdleEnd, IdleResult, idle, is_change, supports_idle
 from ._mailbox import (
@@ -70,7 +70,6 @@ __all__ = [
     "gmail_labels",
     "idle",
     "is_change",
-    "is_loopback",
     "keyword_flag",
     "list_entries",
     "mailbox",

@@ -8,27 +8,18 @@ the transport is handed to our own :class:`ResponseReader` for everything else.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import ssl
 
 import aioimaplib
 
+from ...config.hosts import is_loopback
 from ...config.model import ServerConfig, TlsMode
 from ...errors import ConfigError, TlsFailed
 from .._closing import abort_and_wait
 from .._tls import tls_context
 from ._reader import ResponseReader
 
-__all__ = ["is_loopback", "open_transport", "tls_context"]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["open_transport", "tls_context"]
 
 
 async def open_transport(
