@@ -203,3 +203,25 @@ def test_events_carry_the_subject_and_snippet_without_hidden_characters(
     (event,) = [e for e in got["data"]["events"] if e["message_id"] == key]
     assert event["subject"] == "Invoice 2026"
     assert not any(c in event["subject"] + event["snippet"] + event["from"] for c in ZW + BIDI)
+
+
+def test_event_details_lose_hidden_characters_too() -> None:
+    """An outbox event's error and a bounce's reasons are a remote server's words."""
+    from prx_email.services.untrusted import clean_event_page
+    from prx_email.types import Event, EventPage
+
+    detail = {
+        "status": "bounced",
+        "error": f"550 no{ZW} such {BIDI}user",
+        "recipients": [{"recipient": "a@example.org", "reason": f"gone{ZW}", "code": 550}],
+    }
+    event = Event(
+        1, "outbox", 1, None, None, None, None, None, "", f"Hi{BIDI}", "", 1.0, None, detail
+    )
+    (got,) = clean_event_page(EventPage((event,), 1, 1)).events
+    assert got.detail == {
+        "status": "bounced",
+        "error": "550 no such user",
+        "recipients": [{"recipient": "a@example.org", "reason": "gone", "code": 550}],
+    }
+    assert got.subject == "Hi"

@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 import nh3
 
@@ -144,9 +144,21 @@ def clean_summaries(summaries: Iterable[MessageSummary]) -> tuple[MessageSummary
     return tuple(out)
 
 
+def _clean_detail(value: Any, removed: Counter[str]) -> Any:
+    """Every string in an event's detail cleaned (a bounce's reason and an SMTP error are a
+    remote server's words: a hostile one can hide text in them like a sender can)."""
+    if isinstance(value, str):
+        return clean_text(value, removed)
+    if isinstance(value, Mapping):
+        return {k: _clean_detail(v, removed) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_detail(v, removed) for v in value]
+    return value
+
+
 def clean_event_page(page: EventPage) -> EventPage:
-    """``page`` with the sender, subject and snippet of each event stripped of zero-width
-    and bidi controls, as for a message (an event is what the agent reads first)."""
+    """``page`` with the sender, subject, snippet and detail texts of each event stripped of
+    zero-width and bidi controls, as for a message (an event is what the agent reads first)."""
 
     def one(e: Event) -> Event:
         removed: Counter[str] = Counter()
@@ -155,6 +167,7 @@ def clean_event_page(page: EventPage) -> EventPage:
             from_=clean_text(e.from_, removed),
             subject=clean_text(e.subject, removed),
             snippet=clean_text(e.snippet, removed),
+            detail=_clean_detail(e.detail, removed),
         )
 
     return dataclasses.replace(page, events=tuple(one(e) for e in page.events))
