@@ -356,3 +356,39 @@ async def test_condstore_without_qresync(dovecot, make_ctx, monkeypatch) -> None
     rep = (await sync_service.sync(ctx, SyncRequest(account_id=1, folder=folder))).folders[0]
     assert (rep.flags_updated, rep.expunged) == (1, 1)
     assert sorted(r.uid for r in stored(ctx, folder)) == [1, 3, 4, 5]
+
+
+async def test_a_row_moved_in_while_the_sync_searches_is_not_dropped(
+    dovecot, make_ctx, monkeypatch
+) -> None:
+    """email.move re-keys a row into this folder (new UID above the cursor) between the
+    sync's UID SEARCH and its look at the store: that row is not one the server lost."""
+    from prx_email.mail.imap import ImapClient
+    from prx_email.store.mailbox import Move, apply_moves
+
+    folder, other = new_folder(), new_folder()
+    dovecot.add_messages((make_msg(i) for i in range(3)), folder)
+    dovecot.add_messages([make_msg(9)], other)
+    ctx = make_ctx()
+    await sync_service.sync(ctx, SyncRequest(account_id=1, folder=other))
+    (moved,) = stored(ctx, other)
+    real = ImapClient.uid_search
+
+    async def search_then_a_move_lands(self, criteria):  # type: ignore[no-untyped-def]
+        found = await real(self, criteria)
+        # What a concurrent email.move does once the server confirmed it: the message is in
+        # this folder now (UID 4, after the search answered) and its row is re-keyed there.
+        dovecot.add_messages([make_msg(9)], folder)
+        state = get_state(ctx.db.connect(), 1, folder)
+        assert state is not None
+        apply_moves(ctx.db, 1, [Move(moved.id, folder, state.uidvalidity, 4)])
+        return found
+
+    monkeypatch.setattr(ImapClient, "uid_search", search_then_a_move_lands)
+    await sync_service.sync(ctx, SyncRequest(account_id=1, folder=folder))
+    monkeypatch.setattr(ImapClient, "uid_search", real)
+    assert sorted(r.uid for r in stored(ctx, folder)) == [1, 2, 3, 4]
+    # The next sync fetches UID 4 (above the cursor) into the same row: no duplicate.
+    await sync_service.sync(ctx, SyncRequest(account_id=1, folder=folder))
+    rows = stored(ctx, folder)
+    assert sorted(r.uid for r in rows) == [1, 2, 3, 4] and moved.id in {r.id for r in rows}

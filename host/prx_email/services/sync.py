@@ -250,15 +250,17 @@ class _FolderRun:
         return updated, removed
 
     async def _new(self, last_uid: int, uidvalidity: int, budget: int | None) -> tuple[int, bool]:
-        found = await self.client.uid_search([b"UID", b"%d:*" % (last_uid + 1)])
-        uids = sorted(u for u in found if u > last_uid)
         # Rows ahead of the cursor come from remote search; drop those the server no longer
-        # has, or the cursor would pass them without the expunge scan ever seeing them.
+        # has, or the cursor would pass them without the expunge scan ever seeing them. Read
+        # before the SEARCH: a row a concurrent email.move re-keys into this folder after the
+        # server answered is not in the answer, and is not one the server lost.
         ahead = {
             u
             for u in self.store.uids_in_folder(self.acc.id, self.folder, uidvalidity)
             if u > last_uid
         }
+        found = await self.client.uid_search([b"UID", b"%d:*" % (last_uid + 1)])
+        uids = sorted(u for u in found if u > last_uid)
         if ahead - set(uids):
             self.store.delete_uids(
                 self.acc.id, self.folder, ahead - set(uids), uidvalidity=uidvalidity
