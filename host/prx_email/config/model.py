@@ -79,6 +79,10 @@ class ServerConfig:
         )
 
 
+#: Seconds between two syncs of a folder that is not pushed (the default of every schedule).
+DEFAULT_SYNC_INTERVAL = 300.0
+
+
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
     """What a sync fetches and how: folders, batch size, body limit, schedule."""
@@ -86,7 +90,7 @@ class SyncSettings:
     folders: tuple[str, ...] = ("INBOX",)
     batch_size: int = 500
     max_body_bytes: int = 1_048_576
-    interval_seconds: float = 300.0
+    interval_seconds: float = DEFAULT_SYNC_INTERVAL
     idle: IdleMode = IdleMode.AUTO
     #: RFC 2177: a client re-issues IDLE at least every 29 minutes (servers may log it out).
     idle_reissue_minutes: float = 28.0

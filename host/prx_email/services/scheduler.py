@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+from ..config.model import DEFAULT_SYNC_INTERVAL
 from ..errors import EmailError, ErrorCode, OperationTimeout
 from ..logging_setup import new_run_id, run_scope
 from ..metrics import record_sync
@@ -59,7 +60,7 @@ class SyncJob:
 @dataclass(frozen=True, slots=True)
 class RunnerConfig:
     max_concurrency: int = 4
-    interval_seconds: float = 300.0  # after a success
+    interval_seconds: float = DEFAULT_SYNC_INTERVAL  # after a success
     backoff_base_seconds: float = 30.0  # after the first failure; doubles per failure
     backoff_max_seconds: float = 3600.0
     job_timeout_seconds: float | None = None

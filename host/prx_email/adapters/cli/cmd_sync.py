@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ...config.model import DEFAULT_SYNC_INTERVAL
 from ...errors import ConfigError, EmailError, InvalidArgument
 
 if TYPE_CHECKING:
@@ -226,7 +227,7 @@ def round_interval(ctx: Any, args: argparse.Namespace) -> float:
     if args.interval is not None:
         return float(args.interval)
     intervals = [a.sync.interval_seconds for a in ctx.config.accounts if a.imap]
-    return max(MIN_INTERVAL_SECONDS, min(intervals) if intervals else 300.0)
+    return max(MIN_INTERVAL_SECONDS, min(intervals) if intervals else DEFAULT_SYNC_INTERVAL)
 
 
 async def _round(ctx: Any, args: argparse.Namespace, out: TextIO) -> bool:
