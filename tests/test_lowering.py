@@ -10,6 +10,7 @@ options, empty lists, both sides of every result and every variant case.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,3 +192,16 @@ def test_pages_cross_unconverted_only_under_planned_lowering(host_types: dict[st
     page = MessagePage((_summary(1),), None)
     assert convert._DOMAIN_LOWERING is _lowering.check_layout()
     assert (convert.page(page) is page) is convert._DOMAIN_LOWERING
+
+
+def test_an_unencodable_address_raises_before_its_list_is_built(
+    host_types: dict[str, Any],
+) -> None:
+    """``list<string>`` is allocated uninitialised: a lone surrogate must fail before that."""
+    bad = dataclasses.replace(_summary(1), to=("ok@example.org", "\ud800@example.org"))
+    page = MessagePage((_summary(0), bad), None)
+    plan = _lowering.plan_for(host_types["list-messages"], convert.ResultErr, lambda v: v.error)
+    raw = ffi.wasmtime_component_val_t()
+    with pytest.raises(UnicodeEncodeError):
+        _lowering.lower_into(plan, page, ctypes.pointer(raw), None)
+    assert raw.kind == ffi.WASMTIME_COMPONENT_BOOL.value  # zeroed: nothing left to free

@@ -319,12 +319,14 @@ def _texts_plan(general: Plan) -> Plan:
         if not isinstance(val, list | tuple) or not all(isinstance(v, str) for v in val):
             general(val, mv, base, off, store)
             return
+        # Encoded before anything is allocated (a lone surrogate raises here); after that
+        # nothing can fail, so the uninitialised slots never meet an error path.
+        encoded = [item.encode("utf-8") for item in val]
         slot = base + off + OF
-        _list_new(slot, len(val))  # byte_vec_new cannot fail: nothing to undo
-        if val:
+        _list_new(slot, len(encoded))
+        if encoded:
             at = _P.unpack_from(mv, off + OF + 8)[0]
-            for item in val:
-                data = item.encode("utf-8")
+            for data in encoded:
                 _byte_vec_new(at + OF, len(data), data)
                 ctypes.memset(at, k_string, 1)  # the rest of the slot is not read
                 at += VAL
