@@ -11,8 +11,11 @@
 
 ``--cached`` skips the one-time compile (the artifact comes from ``PRX_EMAIL_CACHE_DIR`` or
 the per-user cache); ``--generic-lowering`` runs (b) with wasmtime-py's own per-field
-lowering and per-call type lookups instead of ``bridge/_lowering.py``'s plans (the "before"
-of an A/B: run both, alternating, on the same machine).
+lowering and per-call type lookups instead of ``bridge/_lowering.py``'s plans (so message
+pages are converted to ``Record``s first, ``convert.page``): the "before" of an A/B, run
+both, alternating, on the same machine. To compare another tree (an earlier commit), run
+this file from that tree with its ``host/`` first on ``PYTHONPATH`` and its own component
+(docs/benchmarks.md, "The cheaper sandbox call").
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ options, empty lists, both sides of every result and every variant case.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,18 @@ from typing import Any
 
 import pytest
 from prx_email.bridge import _lowering, convert
+from prx_email.errors import InvalidArgument
 from prx_email.runtime import load_component, shared_engine
+from prx_email.types import (
+    FolderReport,
+    MessagePage,
+    MessageSummary,
+    OutboxBounce,
+    OutboxEntry,
+    OutboxPage,
+    OutboxStatus,
+    SyncReport,
+)
 from wasmtime import _ffi as ffi
 from wasmtime.component import Record, Variant, _types
 
@@ -123,3 +135,73 @@ def test_a_bad_value_raises_and_leaves_a_valid_slot(host_types: dict[str, Any]) 
     with pytest.raises(ValueError):  # neither a record (ok) nor an email-error (err)
         _lowering.lower_into(plan, "not a page", ctypes.pointer(raw), None)
     assert raw.kind == ffi.WASMTIME_COMPONENT_BOOL.value
+
+
+def _summary(i: int) -> MessageSummary:
+    return MessageSummary(
+        id=i,
+        account_id=1,
+        folder="INBOX" if i % 2 else "Archive/Grüße",
+        uid=None if i % 3 == 0 else 40 + i,
+        message_id=None if i == 4 else f"<m{i}@example.org>",
+        subject=TEXTS[i % len(TEXTS)],
+        from_="Ann <ann@example.org>",
+        to=tuple(f"to{j}@example.org" for j in range(i % 3)),
+        cc=(),
+        date=None if i == 2 else 1_700_000_000 + i,
+        flags=("\\Seen", "$label") if i % 2 else (),
+        snippet="…",
+        has_attachments=bool(i % 2),
+        size=2**40 + i,
+        thread_id=f"<root{i % 2}@example.org>",
+    )
+
+
+def _entry(status: OutboxStatus) -> OutboxEntry:
+    bounce = OutboxBounce("a@b", None, "failed", "permanent", "gone", 9)
+    return OutboxEntry(3, 1, status, "<m@x>", "s", ("a@b",), 6, 1, 2, bounces=(bounce,))
+
+
+def test_domain_values_lower_as_their_to_wit_copies(host_types: dict[str, Any]) -> None:
+    """The plans read domain values (``convert.page``'s pages) with ``to_wit``'s rules:
+    snake_case attributes, tuples, enums as case names, nested dataclasses."""
+    values = {
+        "list-messages": [MessagePage(tuple(_summary(i) for i in range(7)), "c2")],
+        "search": [MessagePage((), None)],
+        "list-outbox": [OutboxPage((_entry(OutboxStatus.DEAD), _entry(OutboxStatus.HELD)), None)],
+        "sync": [SyncReport(1, (FolderReport("INBOX", fetched=2, more_pending=True),))],
+    }
+    for name, samples in values.items():
+        ty = host_types[name]
+        plan = _lowering.plan_for(ty, convert.ResultErr, lambda v: v.error)
+        for value in samples:
+            wit = convert.to_wit(value)
+            expected = _lifted(ty, lambda ptr, t=ty, v=wit: t.convert_to_c(None, v, ptr))
+            planned = _lifted(
+                ty, lambda ptr, p=plan, v=value: _lowering.lower_into(p, v, ptr, None)
+            )
+            assert planned == expected, (name, value)
+    err = convert.err(InvalidArgument("bad"))  # the err side still wins over a domain ok
+    ty = host_types["list-messages"]
+    plan = _lowering.plan_for(ty, convert.ResultErr, lambda v: v.error)
+    lifted = _lifted(ty, lambda ptr: _lowering.lower_into(plan, err, ptr, None))
+    assert lifted == _lifted(ty, lambda ptr: ty.convert_to_c(None, err, ptr))
+
+
+def test_pages_cross_unconverted_only_under_planned_lowering(host_types: dict[str, Any]) -> None:
+    page = MessagePage((_summary(1),), None)
+    assert convert._DOMAIN_LOWERING is _lowering.check_layout()
+    assert (convert.page(page) is page) is convert._DOMAIN_LOWERING
+
+
+def test_an_unencodable_address_raises_before_its_list_is_built(
+    host_types: dict[str, Any],
+) -> None:
+    """``list<string>`` is allocated uninitialised: a lone surrogate must fail before that."""
+    bad = dataclasses.replace(_summary(1), to=("ok@example.org", "\ud800@example.org"))
+    page = MessagePage((_summary(0), bad), None)
+    plan = _lowering.plan_for(host_types["list-messages"], convert.ResultErr, lambda v: v.error)
+    raw = ffi.wasmtime_component_val_t()
+    with pytest.raises(UnicodeEncodeError):
+        _lowering.lower_into(plan, page, ctypes.pointer(raw), None)
+    assert raw.kind == ffi.WASMTIME_COMPONENT_BOOL.value  # zeroed: nothing left to free

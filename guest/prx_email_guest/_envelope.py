@@ -2,6 +2,8 @@
 ``{"ok": false, "error": {"code", "message", "hint"}}``.
 
 Keys come out in a fixed order (insertion order, never sorted) and the text is compact.
+``data`` is plain JSON values, or a ``RawJSON`` text the caller already encoded exactly as
+this module's encoder would (the message pages: ``_results.message_page``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Final
 from prx_email_guest import _codes
 from prx_email_guest._codes import GuestError
 
-__all__ = ["error", "from_guest_error", "memory_error", "ok", "show"]
+__all__ = ["TEXT", "RawJSON", "error", "from_guest_error", "memory_error", "ok", "show"]
 
 _ENCODER: Final = json.JSONEncoder(
     ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":")
@@ -20,10 +22,20 @@ _ENCODER: Final = json.JSONEncoder(
 # User-supplied text echoed in a message goes through this one: ASCII only, quoted, short.
 _QUOTE: Final = json.JSONEncoder(ensure_ascii=True)
 _SHOW_MAX: Final = 64
+#: One string as ``_ENCODER`` writes it (``ensure_ascii=False``: the C ``encode_basestring``).
+TEXT: Final = json.encoder.encode_basestring
+
+
+class RawJSON(str):
+    """JSON text encoded as ``_ENCODER`` would encode the value it stands for."""
+
+    __slots__ = ()
 
 
 def ok(data: object) -> str:
-    """The success envelope around ``data`` (already plain JSON values)."""
+    """The success envelope around ``data`` (plain JSON values, or ``RawJSON``)."""
+    if type(data) is RawJSON:
+        return '{"ok":true,"data":' + data + "}"
     return '{"ok":true,"data":' + _ENCODER.encode(data) + "}"
 
 

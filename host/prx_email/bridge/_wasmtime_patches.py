@@ -16,7 +16,8 @@
    call. The replacement here keeps each host function's parameter types and a lowering
    plan for its result (``_lowering``: the result written straight into wasmtime's C
    arrays) from its first call on; a host function's type is fixed by the WIT it was
-   linked for (one ``Linker`` per sandbox and component).
+   linked for (one ``Linker`` per sandbox and component). Those plans also read domain
+   values (``convert.page``): ``apply`` says whether they are in force.
 
 Only fixes 2 and 3 are guarded by the wasmtime version it was written against (it relies on the
 private attribute layout of ``wasmtime.component._types``); on another version it is
@@ -39,6 +40,7 @@ from . import _lowering
 SUPPORTED = ("50.",)
 
 _applied = False
+_planned = False
 
 
 def _memo_property(cls: type, name: str) -> None:
@@ -86,11 +88,14 @@ def _bytes_to_capi(s: bytes | bytearray) -> Any:
     return vec
 
 
-def apply(result_err: type, error_of: Callable[[Any], Any]) -> None:
-    """Install both fixes (idempotent). ``result_err`` values lower as the err case."""
-    global _applied
+def apply(result_err: type, error_of: Callable[[Any], Any]) -> bool:
+    """Install the fixes (idempotent). ``result_err`` values lower as the err case.
+
+    Returns whether results are lowered by plans (fix 3), which read domain values too.
+    """
+    global _applied, _planned
     if _applied:
-        return
+        return _planned
     _applied = True
     original_lower = _types.ResultType._lower
 
@@ -104,7 +109,7 @@ def apply(result_err: type, error_of: Callable[[Any], Any]) -> None:
     _types.ResultType._lower = lower_result  # type: ignore[method-assign]
 
     if not wasmtime_version().startswith(SUPPORTED):
-        return
+        return False
     _memo_property(_types.RecordType, "fields")
     _memo_property(_types.ListType, "element")
     _memo_property(_types.OptionType, "payload")
@@ -118,7 +123,9 @@ def apply(result_err: type, error_of: Callable[[Any], Any]) -> None:
     ffi.bytes_to_capi = _bytes_to_capi
     if _lowering.check_layout():
         _linker.func_impl = _planned_func_impl(result_err, error_of)
+        _planned = True
     _func.Func.type = _memo_func_type(_func.Func.type)  # type: ignore[method-assign,assignment]
+    return _planned
 
 
 def _memo_func_type(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

@@ -193,7 +193,7 @@ def _search(services: HostServices, policy: Policy, rec: Any) -> Any:
     query = convert.search_query(rec)
     if query.remote:
         require_network("remote search")
-    return convert.ok(services.search(query))
+    return convert.page(services.search(query))
 
 
 def _sync(services: HostServices, policy: Policy, rec: Any) -> Any:
@@ -379,7 +379,7 @@ def _untrusted() -> Any:
 
 def _list_messages(services: HostServices, policy: Policy, rec: Any) -> Any:
     policy.check_group(READ, "list-messages", convert.account_of(rec))
-    return convert.ok(services.list_messages(convert.list_query(rec)))
+    return convert.page(services.list_messages(convert.list_query(rec)))
 
 
 def _list_outbox(services: HostServices, policy: Policy, rec: Any) -> Any:
