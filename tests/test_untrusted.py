@@ -144,6 +144,13 @@ def test_the_agent_sees_none_of_it_and_the_store_keeps_it(
     assert thread["ok"] is True, thread
     _assert_clean(str(thread["data"]))
     assert thread["data"]["untrusted"] is True and thread["data"]["removed"]
+    # Listed and searched: the same subject, snippet and sender, stripped the same way.
+    for tool, args in (("email.list", {}), ("email.search", {"query": "invoice"})):
+        page = plugin.execute(tool, {"account_id": 1, **args})
+        assert page["ok"] is True, page
+        (listed,) = [m for m in page["data"]["messages"] if m["id"] == key]
+        assert listed["subject"] == "Invoice 2026", tool
+        _assert_clean(str(listed))
     # The raw message stays for the operator.
     row = db.connect().execute("SELECT subject, body_html FROM messages WHERE id = ?", (key,))
     subject, body_html = row.fetchone()

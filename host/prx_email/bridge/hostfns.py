@@ -193,7 +193,7 @@ def _search(services: HostServices, policy: Policy, rec: Any) -> Any:
     query = convert.search_query(rec)
     if query.remote:
         require_network("remote search")
-    return convert.page(services.search(query))
+    return convert.page(_untrusted().clean_page(services.search(query)))
 
 
 def _sync(services: HostServices, policy: Policy, rec: Any) -> Any:
@@ -370,8 +370,8 @@ def _forward(services: HostServices, policy: Policy, rec: Any) -> Any:
 
 
 def _untrusted() -> Any:
-    # Imported on the first read that returns message content, not at start-up: a TA or
-    # CLI process that only lists or describes never pays for its parsers (~25 ms).
+    # Imported on the first read, not at start-up: a TA or CLI process that only describes
+    # never pays for it (its HTML parser and sanitiser load on the first full message).
     from ..services import untrusted
 
     return untrusted
@@ -379,7 +379,7 @@ def _untrusted() -> Any:
 
 def _list_messages(services: HostServices, policy: Policy, rec: Any) -> Any:
     policy.check_group(READ, "list-messages", convert.account_of(rec))
-    return convert.page(services.list_messages(convert.list_query(rec)))
+    return convert.page(_untrusted().clean_page(services.list_messages(convert.list_query(rec))))
 
 
 def _list_outbox(services: HostServices, policy: Policy, rec: Any) -> Any:

@@ -23,13 +23,27 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-import nh3
-
 from ..mail.decode import html_to_text, snippet_of
-from ..mail.visible import visible_html
-from ..types import Event, EventPage, Header, Message, MessageSummary, Removal, Thread
+from ..types import (
+    Event,
+    EventPage,
+    Header,
+    Message,
+    MessagePage,
+    MessageSummary,
+    Removal,
+    Thread,
+)
 
-__all__ = ["clean_html", "clean_message", "clean_summaries", "clean_text", "clean_thread"]
+__all__ = [
+    "clean_event_page",
+    "clean_html",
+    "clean_message",
+    "clean_page",
+    "clean_summaries",
+    "clean_text",
+    "clean_thread",
+]
 
 #: Zero-width characters (and the soft hyphen and Mongolian vowel separator, also invisible).
 _ZERO_WIDTH: Final = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2061\u2062\u2063\u2064"
@@ -53,6 +67,12 @@ def clean_text(text: str, removed: Counter[str]) -> str:
 
 def clean_html(markup: str, removed: Counter[str]) -> str:
     """Visible, sanitised HTML for ``markup``; what was dropped is counted in ``removed``."""
+    # Here, not at the top: listing pages cleans summaries with this module too, and should
+    # not pay for the HTML parser and the sanitiser.
+    import nh3
+
+    from ..mail.visible import visible_html
+
     visible, dropped = visible_html(markup)
     removed.update(dropped)
     return clean_text(nh3.clean(visible), removed)
@@ -129,6 +149,14 @@ def clean_thread(t: Thread, full: Iterable[Message | None] = ()) -> Thread:
             summary = _visible_snippet(summary, clean_html(markup, Counter()))
         out.append(summary)
     return dataclasses.replace(t, messages=tuple(out), untrusted=True, removed=_removals(removed))
+
+
+def clean_page(page: MessagePage) -> MessagePage:
+    """``page`` (``email.list``, ``email.search``) with :func:`clean_summaries` applied."""
+    messages = clean_summaries(page.messages)
+    if all(a is b for a, b in zip(messages, page.messages, strict=True)):
+        return page  # the usual case: nothing to strip, nothing copied
+    return dataclasses.replace(page, messages=messages)
 
 
 def clean_summaries(summaries: Iterable[MessageSummary]) -> tuple[MessageSummary, ...]:
