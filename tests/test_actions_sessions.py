@@ -180,23 +180,3 @@ def test_the_facade_keeps_one_session_and_logs_it_out_at_close(dovecot, make_ctx
     finally:
         services.close()
     assert pool.idle_count() == 0
-
-
-async def test_action_sessions_enable_qresync_and_a_bulk_move_stays_exact(dovecot, make_ctx):
-    """With QRESYNC the server answers a MOVE with one VANISHED line, not an EXPUNGE per
-    message; the result per id and the re-keyed rows are what COPYUID said, as before."""
-    ctx = make_ctx()
-    folder, keys = await _seed(ctx, dovecot, 30)
-    dest = f"{folder}Dest"
-    dovecot.create_folder(dest)
-    pool = ctx.imap_sessions = actions.SessionPool()
-    results = await actions.move(ctx, 1, keys, folder=dest)
-    assert [r.outcome for r in results] == [ActionOutcome.MOVED] * 30
-    async with pool.lease(ctx, ctx.account(1)) as session:
-        assert "QRESYNC" in session.client.enabled
-    rows = ctx.db.connect().execute(
-        "SELECT folder, count(DISTINCT uid) FROM messages GROUP BY folder"
-    )
-    assert [tuple(r) for r in rows] == [(dest, 30)]
-    assert len(server_flags(dovecot, dest)) == 30 and server_flags(dovecot, folder) == {}
-    await pool.aclose()

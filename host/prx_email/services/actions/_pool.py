@@ -41,22 +41,14 @@ from ...errors import (
     PolicyDenied,
     StorageError,
 )
-from ...mail.errors import map_imap_errors
 from ...mail.imap import ImapClient
 from ..context import ServiceContext
-from ..imap_login import imap_server
 from ..sync import open_imap
 
 if TYPE_CHECKING:
     from ._session import Session
 
-__all__ = [
-    "FRESH_SECONDS",
-    "MAX_IDLE_PER_ACCOUNT",
-    "MAX_IDLE_SECONDS",
-    "SessionPool",
-    "open_action_client",
-]
+__all__ = ["FRESH_SECONDS", "MAX_IDLE_PER_ACCOUNT", "MAX_IDLE_SECONDS", "SessionPool"]
 
 #: Idle this long or less: reused as it is (a server answered it moments ago).
 FRESH_SECONDS = 30.0
@@ -149,7 +141,7 @@ class SessionPool:
             return entry
         # What the login used, read before it: a reload meanwhile makes this one stale.
         config, credentials, generation = ctx.config, ctx.credentials, self._generation
-        client = await open_action_client(ctx, acc)
+        client = await open_imap(ctx, acc)
         self.logins += 1
         return _Idle(
             Session(ctx, acc, client), config, credentials, loop, self._clock(), generation
@@ -204,23 +196,3 @@ async def _drop(client: ImapClient, *, logout: bool = False) -> None:
             await client.logout()
         else:
             await client.close()
-
-
-async def open_action_client(ctx: ServiceContext, acc: AccountConfig) -> ImapClient:
-    """Logged in, with QRESYNC (RFC 7162) enabled when offered.
-
-    Actions never use the untagged ``EXPUNGE`` lines a MOVE or UID EXPUNGE draws (COPYUID and
-    the UID sets say what moved): with QRESYNC the server sends one ``VANISHED`` line per
-    command instead of one ``EXPUNGE`` per message, a quarter of a bulk move's client CPU.
-
-    :raises ConnectionFailed, TlsFailed, AuthFailed, OperationTimeout, ConfigError:
-    """
-    client = await open_imap(ctx, acc)
-    server = imap_server(acc)
-    try:
-        with map_imap_errors(server.host, server.port, timeout=server.timeout):
-            await client.enable("QRESYNC")
-    except BaseException:
-        await client.logout()
-        raise
-    return client

@@ -30,7 +30,8 @@ from ...store.mailbox import Located
 from ...types import AccountId, ActionOutcome, ActionResult, MessageKey
 from .. import mailbox
 from ..context import ServiceContext
-from ._pool import SessionPool, open_action_client
+from ..sync import open_imap
+from ._pool import SessionPool
 
 __all__ = [
     "ROLES",
@@ -227,7 +228,7 @@ async def open_session(
         async with pool.lease(ctx, acc) as leased:
             yield leased
         return
-    client = await open_action_client(ctx, acc)
+    client = await open_imap(ctx, acc)
     try:
         yield Session(ctx, acc, client)
     finally:
