@@ -330,3 +330,22 @@ def test_requests_while_the_helper_is_killed_at_random_each_get_one_answer(
     setting.ask(FETCH)
     setting.serving()
     assert setting.ask(FETCH)[0] == expected
+
+
+def test_a_rotated_secret_file_retires_the_helper(setting: Setting) -> None:
+    """The files the config names (here an IMAP password file) count as the config."""
+    secret = setting.root / "imap.pass"
+    secret.write_text("first\n")
+    secret.chmod(0o600)
+    setting.config.write_text(
+        CONFIG + '[accounts.imap]\nhost = "127.0.0.1"\nport = 993\nusername = "me"\n'
+        f'password_file = "{secret}"\n'
+    )
+    setting.ask({"op": "capabilities"})
+    old = setting.serving()
+    assert setting.ask({"op": "capabilities"})[1] is False  # the helper answered
+    secret.write_text("rotated\n")
+    answer, in_process = setting.ask({"op": "capabilities"})
+    assert answer["ok"] is True and in_process
+    assert _gone(old)
+    assert setting.serving() != old

@@ -8,9 +8,10 @@ request opens — and then answers each connection's request with the same code
 in-process, through ``Plugin.execute`` and the host's gate and policy.
 
 Per connection: the peer must run as our uid; the helper first checks that nothing it was
-started from has changed (its modules' files, the component, the config file, the store
-file's identity) and, if something has, answers ``STALE`` and shuts down, so the client
-answers in-process on the new state and starts a fresh helper. It exits after
+started from has changed (its modules' files, the component, the config file and the files
+it names — password, token, CA —, the store file's identity) and, if something has,
+answers ``STALE`` and shuts down, so the client answers in-process on the new state and
+starts a fresh helper. It exits after
 ``PRX_EMAIL_TA_HELPER_IDLE`` seconds (default 300) without a request. One helper per
 socket: an exclusive lock beside it decides between racing starts. Logs go to a 0600 file
 beside the socket (``.log``, its stderr; never a secret: the plugin's logging rules apply).
@@ -19,6 +20,7 @@ beside the socket (``.log``, its stderr; never a secret: the plugin's logging ru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import gc
 import logging
@@ -28,7 +30,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,16 +52,39 @@ def _stat(path: Path | str) -> tuple[int, ...] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def _paths_in(value: object, depth: int = 0) -> Iterator[Path]:
+    """Every ``Path`` inside a config value (dataclasses, tuples, mappings)."""
+    if depth > 8:
+        return
+    if isinstance(value, Path):
+        yield value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _paths_in(getattr(value, f.name), depth + 1)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _paths_in(item, depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _paths_in(item, depth + 1)
+
+
 class Sources:
     """What the helper was started from, to notice when any of it changes."""
 
-    def __init__(self, db: str | None, config: str | None) -> None:
+    def __init__(self, db: str | None, config: str | None, loaded: object = None) -> None:
         from ...config.paths import resolve_config_path, resolve_db_path
         from ...runtime import locate_component
 
         self._files: dict[str, tuple[int, ...] | None] = {}
         self._lock = threading.Lock()
-        self._fixed = (str(resolve_config_path(config)), str(locate_component(None)))
+        self._fixed = (
+            str(resolve_config_path(config)),
+            str(locate_component(None)),
+            # Files the config names (password, token, CA, webhook secret): a rotated secret
+            # retires the helper like a changed config does.
+            *sorted({str(path) for path in _paths_in(loaded)}),
+        )
         self._db = str(resolve_db_path(db))
         self.watch_new_modules()
         for path in self._fixed:
@@ -236,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:
         log.exception("cannot open the plugin: no helper")
         return 1
-    sources = Sources(db, config)
+    sources = Sources(db, config, plugin.context.config)
     # Warm what every request uses (the instance, the catalogue, the accounts) before
     # anyone can connect, then keep the long-lived objects out of the GC's way.
     OPERATIONS["capabilities"](plugin, plugin.context.config, {})
