@@ -151,22 +151,27 @@ def clean_thread(t: Thread, full: Iterable[Message | None] = ()) -> Thread:
     return dataclasses.replace(t, messages=tuple(out), untrusted=True, removed=_removals(removed))
 
 
+def _texts_of(s: MessageSummary) -> list[str]:
+    return [s.subject, s.from_, s.snippet, *s.to, *s.cc]
+
+
 def clean_page(page: MessagePage) -> MessagePage:
-    """``page`` (``email.list``, ``email.search``) with :func:`clean_summaries` applied."""
-    messages = clean_summaries(page.messages)
-    if all(a is b for a, b in zip(messages, page.messages, strict=True)):
-        return page  # the usual case: nothing to strip, nothing copied
-    return dataclasses.replace(page, messages=messages)
+    """``page`` (``email.list``, ``email.search``) with :func:`clean_summaries` applied.
+
+    A page is listed often and almost never holds a control character: one search over all
+    its texts decides, and the page is copied only when it finds one."""
+    texts = [t for s in page.messages for t in _texts_of(s)]
+    if not _ANY_CONTROL_RE.search("\n".join(texts)):
+        return page
+    return dataclasses.replace(page, messages=clean_summaries(page.messages))
 
 
 def clean_summaries(summaries: Iterable[MessageSummary]) -> tuple[MessageSummary, ...]:
-    """Summaries (``email.list``, ``email.search``) with zero-width and bidi controls
-    stripped from subject, addresses and snippet, as in a message. A page is listed often
-    and almost never holds one, so a summary is copied only when a search finds one."""
+    """Summaries with zero-width and bidi controls stripped from subject, addresses and
+    snippet, as in a message; a summary is copied only when it holds one."""
     out = []
     for s in summaries:
-        fields = (s.subject, s.from_, s.snippet, *s.to, *s.cc)
-        if any(_ANY_CONTROL_RE.search(f) for f in fields):
+        if _ANY_CONTROL_RE.search("\n".join(_texts_of(s))):
             s = _summary(s, Counter())
         out.append(s)
     return tuple(out)
