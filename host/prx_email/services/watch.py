@@ -38,6 +38,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from .._aio import cancel_and_wait
 from ..config.model import AccountConfig, IdleMode
 from ..errors import ConfigError, EmailError, ProtocolError
 from ..mail.errors import map_imap_errors
@@ -161,8 +162,7 @@ async def watch(
         for task in done:
             task.result()
     finally:
-        for task in tasks:
-            task.cancel()
+        await cancel_and_wait(*tasks)
         await asyncio.gather(*tasks, return_exceptions=True)
 
 

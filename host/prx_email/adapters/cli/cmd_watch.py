@@ -28,6 +28,7 @@ import signal
 import time
 from typing import Any, TextIO
 
+from ..._aio import cancel_and_wait
 from .cmd_sync import (
     MIN_INTERVAL_SECONDS,
     NoJobs,
@@ -150,8 +151,8 @@ async def watch_main(ctx: Any, args: argparse.Namespace, out: TextIO) -> int:
             await _watch_until_changed(ctx, args, printer, hangup, stop)
         return 0
     finally:
+        await cancel_and_wait(outbox, hooks)
         for background in (outbox, hooks):
-            background.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await background
         for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
@@ -211,7 +212,7 @@ async def _watch_until_changed(
                 return  # the interval passed: look for IMAP accounts again
     finally:
         if task is not None and not task.done():
-            task.cancel()
+            await cancel_and_wait(task)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 

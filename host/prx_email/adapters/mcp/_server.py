@@ -28,6 +28,7 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.subscriptions import ListenHandler
 from mcp.shared.exceptions import MCPError
 
+from ..._aio import cancel_and_wait
 from ...api import Plugin
 from ...bridge.gate import network_enabled
 from ...envelope import Envelope
@@ -103,7 +104,7 @@ class McpApp:
 
     async def stop(self) -> None:
         if self._pump is not None:
-            self._pump.cancel()
+            await cancel_and_wait(self._pump)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
             self._pump = None
