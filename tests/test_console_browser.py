@@ -310,3 +310,35 @@ def test_accounts_doctor_and_events_pages(page: Page, console: Console) -> None:
     page.goto(console.base + "/events")
     assert "awaiting_approval" in page.inner_text("#events")
     _shot(page, "events")
+
+
+def test_two_tabs_approving_and_sending_at_once_deliver_once(console: Console) -> None:
+    """The operator double-clicks, or two people act at once: two "Approve and send now" POSTs
+    for the same held row race through the real console; the relay receives it once, the
+    other POST is answered as data (already approved / not awaiting), never a second send."""
+    import re
+
+    import httpx2
+
+    oid = console.held("race@example.org", "Race")
+    digest = ApprovalRepo(console.ctx.db).hashes([oid])[oid]
+    with httpx2.Client(follow_redirects=True, timeout=30) as web:
+        assert web.get(console.url).status_code == 200  # the token sets the session cookie
+        found = re.search(
+            r'name="csrf" value="([0-9a-f]+)"', web.get(console.base + "/approvals").text
+        )
+        assert found
+        form = {"csrf": found.group(1), "hash": digest, "send": "1"}
+        barrier = threading.Barrier(2)
+
+        def post() -> httpx2.Response:
+            barrier.wait()
+            return web.post(f"{console.base}/approvals/{oid}/approve", data=form)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: post(), range(2)))
+    assert console.deliveries(oid) == 1 and console.status(oid) == "sent"
+    assert all("Traceback" not in r.text for r in answers)
+    won, lost = sorted(answers, key=lambda r: r.status_code)
+    assert won.status_code == 200 and f"outbox #{oid} approved: sent" in won.text
+    assert lost.status_code == 409 and "EMAIL_INVALID_STATE" in lost.text
