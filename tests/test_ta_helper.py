@@ -349,3 +349,26 @@ def test_a_rotated_secret_file_retires_the_helper(setting: Setting) -> None:
     assert answer["ok"] is True and in_process
     assert _gone(old)
     assert setting.serving() != old
+
+
+def test_a_new_setting_per_request_leaves_at_most_max_helpers(setting: Setting) -> None:
+    """A runtime that sets some variable differently on every spawn gets a new setting each
+    time: helpers stop at MAX_HELPERS, and the rest are answered in-process, saying why."""
+    for i in range(_rendezvous.MAX_HELPERS + 2):
+        setting.env["RUNTIME_REQUEST_ID"] = str(i)
+        proc = subprocess.run(
+            [str(CLI.with_name("prx-email-ta"))],
+            input=b'{"op": "capabilities"}\n',
+            capture_output=True,
+            env=setting.env,
+            timeout=120,
+        )
+        assert json.loads(proc.stdout)["ok"] is True
+        capped = i >= _rendezvous.MAX_HELPERS
+        assert ("warm helpers already serve" in proc.stderr.decode()) is capped, proc.stderr
+        deadline = time.monotonic() + 30
+        want = min(i + 1, _rendezvous.MAX_HELPERS)
+        while _rendezvous.live_helpers(str(setting.helper_dir)) < want:
+            assert time.monotonic() < deadline, "a helper did not start"
+            time.sleep(0.05)
+    assert _rendezvous.live_helpers(str(setting.helper_dir)) == _rendezvous.MAX_HELPERS

@@ -30,6 +30,8 @@ import sys
 HELPER_ENV = "PRX_EMAIL_TA_HELPER"
 IDLE_ENV = "PRX_EMAIL_TA_HELPER_IDLE"
 DEFAULT_IDLE = 300.0
+#: Helpers one user runs at most (one per setting; each holds ~70 MB).
+MAX_HELPERS = 4
 #: Environment variables that differ between two spawns of the same command without
 #: changing what it answers (a shell's bookkeeping, the per-request timeout).
 _VOLATILE = frozenset({"_", "OLDPWD", "PWD", "SHLVL", "PRX_EMAIL_TA_TIMEOUT"})
@@ -159,10 +161,43 @@ def ask(where: Route, request: bytes, timeout: float) -> bytes | None:
     return bytes(reply[1:])
 
 
+def live_helpers(directory: str) -> int:
+    """Helpers serving from ``directory`` now (each holds the lock beside its socket)."""
+    import fcntl
+
+    live = 0
+    for name in os.listdir(directory):
+        if not name.endswith(".sock.lock"):
+            continue
+        try:
+            fd = os.open(os.path.join(directory, name), os.O_WRONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            live += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)  # closing drops a lock we took
+    return live
+
+
 def spawn(where: Route) -> None:
     """Start a helper for ``where`` in its own session, detached from this process's
     stdin/stdout/stderr and every other descriptor (a runtime waiting for EOF on our stdout
-    must not wait for the helper). Two racing starts are fine: the helper's lock picks one."""
+    must not wait for the helper). Two racing starts are fine: the helper's lock picks one.
+
+    Not when :data:`MAX_HELPERS` already serve other settings: a runtime that changes some
+    environment variable on every spawn would otherwise leave a helper per request."""
+    directory = os.path.dirname(where.socket)
+    if live_helpers(directory) >= MAX_HELPERS:
+        sys.stderr.write(
+            f"prx-email-ta: {MAX_HELPERS} warm helpers already serve other settings; none "
+            "started (does the runtime change an environment variable on every request?)\n"
+        )
+        return
     argv = [sys.executable, "-m", "prx_email.adapters.ta._helper", "--socket", where.socket]
     if where.db is not None:
         argv += ["--db", where.db]
