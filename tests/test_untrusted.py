@@ -232,3 +232,31 @@ def test_event_details_lose_hidden_characters_too() -> None:
         "recipients": [{"recipient": "a@example.org", "reason": "gone", "code": 550}],
     }
     assert got.subject == "Hi"
+
+
+def test_the_operator_sees_the_stored_message_as_received(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``prx-email message ID``: the raw copy, for the operator (the agent's is cleaned)."""
+    import json
+
+    from prx_email.adapters.cli.main import main
+
+    db, _, key = _stored(tmp_path)
+    db.close()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[[accounts]]\nid = 1\naddress = "me@example.org"\n')
+    cfg.chmod(0o600)
+    common = ["--db", str(tmp_path / "untrusted.db"), "--config", str(cfg), "message", str(key)]
+    assert main([*common, "--json"]) == 0
+    out = capsys.readouterr()
+    data = json.loads(out.out)
+    assert data["raw"] is True and "untrusted" not in data
+    assert data["summary"]["subject"] == f"Inv{ZW}oice {BIDI}2026"
+    assert all(secret in data["body_html"] for secret in ("SECRET1", "SECRET5"))
+    assert "not cleaned" in out.err
+    assert main([*common, "--html"]) == 0
+    text = capsys.readouterr().out
+    assert "Message-ID: <inv@example.org>" in text and "SECRET1" in text
+    assert main([*common[:-1], "999999"]) == 1
+    assert "no stored message 999999" in capsys.readouterr().err

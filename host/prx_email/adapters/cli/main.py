@@ -35,6 +35,7 @@ COMMANDS = (
     "cmd_sync",
     "cmd_watch",
     "cmd_outbox",
+    "cmd_message",
     "cmd_approve",
     "cmd_auth",
     "cmd_ta",
