@@ -203,18 +203,24 @@ def _sync(services: HostServices, policy: Policy, rec: Any) -> Any:
     return convert.ok(services.sync(req))
 
 
+def _mutation(
+    policy: Policy, group: ToolGroup, action: Action, name: str, account: int | None
+) -> None:
+    """What every host function that sends or changes the server checks first, in this
+    order: the account's tool group, the mode (read_only / draft_only), the network gate."""
+    policy.check_group(group, name, account)
+    policy.check(action, name, account)
+    require_network(name)
+
+
 def _send(services: HostServices, policy: Policy, rec: Any) -> Any:
-    policy.check_group(ToolGroup.SEND, "send", convert.account_of(rec))
-    policy.check(Action.SEND, "send", convert.account_of(rec))
-    require_network("send")
+    _mutation(policy, ToolGroup.SEND, Action.SEND, "send", convert.account_of(rec))
     msg = convert.outgoing_message(rec)
     return convert.ok(services.send(msg))
 
 
 def _reply(services: HostServices, policy: Policy, rec: Any) -> Any:
-    policy.check_group(ToolGroup.SEND, "reply", convert.account_of(rec))
-    policy.check(Action.SEND, "reply", convert.account_of(rec))
-    require_network("reply")
+    _mutation(policy, ToolGroup.SEND, Action.SEND, "reply", convert.account_of(rec))
     req = convert.reply_request(rec)
     return convert.ok(services.reply(req))
 
@@ -226,23 +232,17 @@ def _retry(services: HostServices, policy: Policy, outbox_id: int, now: bool) ->
 
 
 def _draft_create(services: HostServices, policy: Policy, rec: Any) -> Any:
-    policy.check_group(ToolGroup.DRAFTS, "draft-create", convert.account_of(rec))
-    policy.check(Action.WRITE_DRAFT, "draft-create", convert.account_of(rec))
-    require_network("draft-create")
+    _mutation(policy, ToolGroup.DRAFTS, Action.WRITE_DRAFT, "draft-create", convert.account_of(rec))
     return convert.ok(services.draft_create(convert.draft_request(rec)))
 
 
 def _draft_update(services: HostServices, policy: Policy, draft_id: str, rec: Any) -> Any:
-    policy.check_group(ToolGroup.DRAFTS, "draft-update", convert.account_of(rec))
-    policy.check(Action.WRITE_DRAFT, "draft-update", convert.account_of(rec))
-    require_network("draft-update")
+    _mutation(policy, ToolGroup.DRAFTS, Action.WRITE_DRAFT, "draft-update", convert.account_of(rec))
     return convert.ok(services.draft_update(str(draft_id), convert.draft_request(rec)))
 
 
 def _draft_delete(services: HostServices, policy: Policy, account: int, draft_id: str) -> Any:
-    policy.check_group(ToolGroup.DRAFTS, "draft-delete", int(account))
-    policy.check(Action.WRITE_DRAFT, "draft-delete", int(account))
-    require_network("draft-delete")
+    _mutation(policy, ToolGroup.DRAFTS, Action.WRITE_DRAFT, "draft-delete", int(account))
     return services.draft_delete(int(account), str(draft_id))
 
 
@@ -250,9 +250,7 @@ def _draft_send(
     services: HostServices, policy: Policy, account: int, draft_id: str, send_at: Any
 ) -> Any:
     # Sending, scheduled or not: refused in draft_only/read_only before anything is read.
-    policy.check_group(ToolGroup.SEND, "draft-send", int(account))
-    policy.check(Action.SEND, "draft-send", int(account))
-    require_network("draft-send")
+    _mutation(policy, ToolGroup.SEND, Action.SEND, "draft-send", int(account))
     at = None if send_at is None else str(send_at)
     return convert.ok(services.draft_send(int(account), str(draft_id), at))
 
@@ -288,63 +286,47 @@ def _folders(services: HostServices, policy: Policy, account: int) -> Any:
 
 
 def _folder_create(services: HostServices, policy: Policy, account: int, name: str) -> Any:
-    policy.check_group(ToolGroup.FOLDERS, "folder_create", int(account))
-    policy.check(Action.CHANGE_MAILBOX, "folder_create", int(account))
-    require_network("folder_create")
+    _mutation(policy, ToolGroup.FOLDERS, Action.CHANGE_MAILBOX, "folder_create", int(account))
     return convert.folder_change(services.folder_create(account, name))
 
 
 def _folder_rename(services: HostServices, policy: Policy, account: int, old: str, new: str) -> Any:
-    policy.check_group(ToolGroup.FOLDERS, "folder_rename", int(account))
-    policy.check(Action.CHANGE_MAILBOX, "folder_rename", int(account))
-    require_network("folder_rename")
+    _mutation(policy, ToolGroup.FOLDERS, Action.CHANGE_MAILBOX, "folder_rename", int(account))
     return convert.folder_change(services.folder_rename(account, old, new))
 
 
 def _folder_delete(
     services: HostServices, policy: Policy, account: int, name: str, force: bool
 ) -> Any:
-    policy.check_group(ToolGroup.FOLDERS, "folder_delete", int(account))
-    policy.check(Action.CHANGE_MAILBOX, "folder_delete", int(account))
-    require_network("folder_delete")
+    _mutation(policy, ToolGroup.FOLDERS, Action.CHANGE_MAILBOX, "folder_delete", int(account))
     return bool(services.folder_delete(account, name, force=bool(force)))
 
 
 def _mark(services: HostServices, policy: Policy, rec: Any) -> Any:
-    policy.check_group(ToolGroup.MARK, "mark", convert.account_of(rec))
-    policy.check(Action.CHANGE_MAILBOX, "mark", convert.account_of(rec))
-    require_network("mark")
+    _mutation(policy, ToolGroup.MARK, Action.CHANGE_MAILBOX, "mark", convert.account_of(rec))
     account, ids, add, remove = convert.flag_request(rec)
     return convert.action_results(services.mark(account, ids, add=add, remove=remove))
 
 
 def _label(services: HostServices, policy: Policy, rec: Any) -> Any:
-    policy.check_group(ToolGroup.LABEL, "label", convert.account_of(rec))
-    policy.check(Action.CHANGE_MAILBOX, "label", convert.account_of(rec))
-    require_network("label")
+    _mutation(policy, ToolGroup.LABEL, Action.CHANGE_MAILBOX, "label", convert.account_of(rec))
     account, ids, add, remove = convert.flag_request(rec)
     return convert.action_results(services.label(account, ids, add=add, remove=remove))
 
 
 def _move(services: HostServices, policy: Policy, rec: Any) -> Any:
-    policy.check_group(ToolGroup.MOVE, "move", convert.account_of(rec))
-    policy.check(Action.CHANGE_MAILBOX, "move", convert.account_of(rec))
-    require_network("move")
+    _mutation(policy, ToolGroup.MOVE, Action.CHANGE_MAILBOX, "move", convert.account_of(rec))
     account, ids, folder, role = convert.move_request(rec)
     return convert.action_results(services.move(account, ids, folder=folder, role=role))
 
 
 def _archive(services: HostServices, policy: Policy, account: int, ids: Any) -> Any:
-    policy.check_group(ToolGroup.MOVE, "archive", int(account))
-    policy.check(Action.CHANGE_MAILBOX, "archive", int(account))
-    require_network("archive")
+    _mutation(policy, ToolGroup.MOVE, Action.CHANGE_MAILBOX, "archive", int(account))
     return convert.action_results(services.archive(account, convert.ids(ids)))
 
 
 def _delete(services: HostServices, policy: Policy, rec: Any) -> Any:
-    policy.check_group(ToolGroup.DELETE, "delete", convert.account_of(rec))
-    policy.check(Action.CHANGE_MAILBOX, "delete", convert.account_of(rec))
-    require_network("delete")
+    _mutation(policy, ToolGroup.DELETE, Action.CHANGE_MAILBOX, "delete", convert.account_of(rec))
     account, ids, permanent = convert.delete_request(rec)
     return convert.action_results(services.delete(account, ids, permanent=permanent))
 
@@ -360,9 +342,7 @@ def _attachment(services: HostServices, policy: Policy, rec: Any) -> Any:
 
 def _forward(services: HostServices, policy: Policy, rec: Any) -> Any:
     # A forward sends: the send group, the mode and the gate, before the request is read.
-    policy.check_group(ToolGroup.SEND, "forward", convert.account_of(rec))
-    policy.check(Action.SEND, "forward", convert.account_of(rec))
-    require_network("forward")
+    _mutation(policy, ToolGroup.SEND, Action.SEND, "forward", convert.account_of(rec))
     return convert.ok(services.forward(convert.forward_request(rec)))
 
 

@@ -41,7 +41,7 @@ from ..mail.imap import (
     ImapClient,
     ListEntry,
     append,
-    fetch_message,
+    fetch_raw,
     list_entries,
     search_message_id,
     uid_delete,
@@ -272,7 +272,7 @@ async def fetch(ctx: ServiceContext, account: AccountConfig, draft_id: str) -> t
     async with _session(ctx, account) as client:
         folder = await _drafts_folder(client, account)
         uids = await _find(client, folder, draft_id, write=False)
-        raw = await fetch_message(client, max(uids)) if uids else None
+        raw = await fetch_raw(client, max(uids)) if uids else None
     if raw is None:
         raise NotFound(
             f"no draft {draft_id} in {folder!r}",

@@ -1,24 +1,22 @@
 """What the pages show, as plain values: a held message as the operator must read it.
 
 A held message is shown from the exact bytes the approval hash covers (``Awaiting.raw``),
-parsed here with the standard library for display only: every header as stored, the text
-part (the HTML part's source when there is no text part), and each attachment with its
-decoded size. The templates escape every value.
+parsed with the store's own MIME parser (``mail.parse``) for display only: every header
+decoded, the text part (the HTML part's source when there is no text part), and each
+attachment with its decoded size. The templates escape every value.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 
+from ...mail.parse import ParsedMessage, parse_message
 from ...store.approvals import Awaiting
 
 __all__ = ["AttachmentView", "HeldView", "held_view", "when"]
 
-#: Characters of a text part shown (a longer one is cut and says so).
+#: Bytes of a text part shown (a longer one is cut and says so).
 MAX_TEXT = 200_000
 
 
@@ -55,37 +53,22 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _text(msg: EmailMessage) -> tuple[str, str]:
-    part = msg.get_body(preferencelist=("plain", "html"))
-    if part is None:
+def _text(parsed: ParsedMessage) -> tuple[str, str]:
+    if parsed.body_text is not None:
+        text, kind = parsed.body_text, "plain"
+    elif parsed.body_html is not None:
+        text, kind = parsed.body_html, "html"  # the source: the page escapes it
+    else:
         return "", "none"
-    try:
-        content = part.get_content()
-    except (LookupError, ValueError):  # an unknown charset: show the bytes as latin-1
-        payload = part.get_payload(decode=True)
-        content = payload.decode("latin-1") if isinstance(payload, bytes) else ""
-    text = str(content)
-    if len(text) > MAX_TEXT:
-        text = text[:MAX_TEXT] + f"\n… ({len(text) - MAX_TEXT} more characters not shown)"
-    return text, part.get_content_subtype()
-
-
-def _attachments(msg: EmailMessage) -> tuple[AttachmentView, ...]:
-    out = []
-    for part in msg.iter_attachments():
-        payload = part.get_payload(decode=True)
-        size = len(payload) if isinstance(payload, bytes) else 0
-        out.append(
-            AttachmentView(part.get_filename() or "(no name)", part.get_content_type(), size)
-        )
-    return tuple(out)
+    if parsed.body_truncated:
+        text += f"\n… (longer than {MAX_TEXT} bytes: the rest is not shown)"
+    return text, kind
 
 
 def held_view(row: Awaiting) -> HeldView:
     """The row as the approvals page shows it."""
-    msg = email.message_from_bytes(row.raw, policy=email.policy.default)
-    assert isinstance(msg, EmailMessage)
-    text, kind = _text(msg)
+    parsed = parse_message(row.raw, max_body_bytes=MAX_TEXT)
+    text, kind = _text(parsed)
     return HeldView(
         id=row.id,
         account_id=row.account_id,
@@ -96,8 +79,11 @@ def held_view(row: Awaiting) -> HeldView:
         expires=when(row.expires_at),
         hash=row.hash,
         size=len(row.raw),
-        headers=tuple((k, str(v)) for k, v in msg.items()),
+        headers=parsed.headers,
         text=text,
         text_kind=kind,
-        attachments=_attachments(msg),
+        attachments=tuple(
+            AttachmentView(a.filename or "(no name)", a.content_type, len(a.data))
+            for a in parsed.attachments
+        ),
     )

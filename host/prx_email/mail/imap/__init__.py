@@ -2,7 +2,7 @@
 
 from ._client import CommandFailed, FetchResult, ImapClient, SelectInfo, connect
 from ._connect import open_transport, tls_context
-from ._drafts import append, fetch_message, search_message_id, uid_delete
+from ._drafts import append, search_message_id, uid_delete
 from ._idle import IdleEnd, IdleResult, idle, is_change, supports_idle
 from ._mailbox import (
     BodyPart,
@@ -63,7 +63,6 @@ __all__ = [
     "delete_folder",
     "encode_mailbox",
     "fetch_flags",
-    "fetch_message",
     "fetch_part",
     "fetch_raw",
     "format_uid_set",

@@ -39,16 +39,6 @@ async def search_message_id(client: ImapClient, message_id: str) -> list[int]:
     )
 
 
-async def fetch_message(client: ImapClient, uid: int) -> bytes | None:
-    """The whole message ``uid`` of the selected folder (``BODY.PEEK[]``: no \\Seen)."""
-    res = await client.uid_fetch(str(uid), "(UID BODY.PEEK[])")
-    for item in res.items:
-        data = item.get(b"BODY[]")
-        if item.get(b"UID") == uid and isinstance(data, bytes):
-            return data
-    return None
-
-
 async def uid_delete(client: ImapClient, uids: Sequence[int]) -> None:
     """Flag ``uids`` of the selected folder ``\\Deleted`` and expunge exactly those.
 

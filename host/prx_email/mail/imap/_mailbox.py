@@ -502,20 +502,19 @@ async def fetch_part(client: ImapClient, uid: int, section: str) -> bytes | None
     """The raw (still transfer-encoded) bytes of one part, ``BODY.PEEK[section]`` (no \\Seen)."""
     if not _SECTION.match(section):
         raise InvalidArgument(f"bad MIME section {section!r}", hint="sections look like 1.2")
-    res = await client.uid_fetch(str(uid), f"(UID BODY.PEEK[{section}])")
-    key = f"BODY[{section}]".encode("ascii")
-    for item in res.items:
-        data = item.get(key)
-        if item.get(b"UID") == uid and isinstance(data, bytes):
-            return data
-    return None
+    return await _fetch_section(client, uid, section)
 
 
 async def fetch_raw(client: ImapClient, uid: int) -> bytes | None:
     """The whole message as the server holds it, ``BODY.PEEK[]`` (no \\Seen); None: no such UID."""
-    res = await client.uid_fetch(str(uid), "(UID BODY.PEEK[])")
+    return await _fetch_section(client, uid, "")
+
+
+async def _fetch_section(client: ImapClient, uid: int, section: str) -> bytes | None:
+    res = await client.uid_fetch(str(uid), f"(UID BODY.PEEK[{section}])")
+    key = f"BODY[{section}]".encode("ascii")
     for item in res.items:
-        data = item.get(b"BODY[]")
+        data = item.get(key)
         if item.get(b"UID") == uid and isinstance(data, bytes):
             return data
     return None
