@@ -104,10 +104,14 @@ def test_planned_and_generic_lowering_agree(host_types: dict[str, Any]) -> None:
     page_plan = _lowering.plan_for(host_types["list-messages"], convert.ResultErr, id)
     assert page_plan.__name__ == "low_result"  # planned, not the generic fallback
     seen = 0
+    plans = {
+        name: _lowering.plan_for(ty, convert.ResultErr, lambda v: v.error)
+        for name, ty in host_types.items()
+    }  # one per function, as the host builds them: each plan lowers many values
     for name, ty, value in _cases(host_types):
         if isinstance(value, convert.ResultErr) and not isinstance(ty, _types.ResultType):
             continue
-        plan = _lowering.plan_for(ty, convert.ResultErr, lambda v: v.error)
+        plan = plans[name]
         try:
             generic = _lifted(ty, lambda ptr, t=ty, v=value: t.convert_to_c(None, v, ptr))
         except (TypeError, ValueError) as exc:  # a value the generic path refuses
@@ -205,3 +209,46 @@ def test_an_unencodable_address_raises_before_its_list_is_built(
     with pytest.raises(UnicodeEncodeError):
         _lowering.lower_into(plan, page, ctypes.pointer(raw), None)
     assert raw.kind == ffi.WASMTIME_COMPONENT_BOOL.value  # zeroed: nothing left to free
+
+
+def test_a_result_larger_than_the_arena_grows_it(host_types: dict[str, Any]) -> None:
+    """Past the first arena (64 KiB) the tree is built again in a larger one, and an arena
+    grown past the size kept for reuse is dropped afterwards."""
+    ty = host_types["list-messages"]
+    plan = _lowering.plan_for(ty, convert.ResultErr, lambda v: v.error)
+    big = [dataclasses.replace(_summary(i), snippet="é" * 1000 + str(i)) for i in range(900)]
+    page = MessagePage(tuple(big), "next")
+    expected = _lifted(ty, lambda ptr: ty.convert_to_c(None, convert.to_wit(page), ptr))
+    assert _lifted(ty, lambda ptr: _lowering.lower_into(plan, page, ptr, None)) == expected
+    assert getattr(_lowering._local, "arena", None) is None  # ~2 MB: not kept
+    small = MessagePage((_summary(1),), None)
+    lifted = _lifted(ty, lambda ptr: _lowering.lower_into(plan, small, ptr, None))
+    assert lifted == _lifted(ty, lambda ptr: ty.convert_to_c(None, convert.to_wit(small), ptr))
+    assert _lowering._local.arena.cap == 1 << 16
+
+
+def test_threads_lower_at_once_each_in_its_own_arena(host_types: dict[str, Any]) -> None:
+    """Host functions run on the calling thread, several at once (the instance pool)."""
+    import threading
+
+    ty = host_types["list-messages"]
+    plan = _lowering.plan_for(ty, convert.ResultErr, lambda v: v.error)
+    pages = [MessagePage(tuple(_summary(i + k) for i in range(30)), str(k)) for k in range(4)]
+    expected = [
+        _lifted(ty, lambda ptr, p=p: ty.convert_to_c(None, convert.to_wit(p), ptr)) for p in pages
+    ]
+    failures: list[str] = []
+
+    def work(k: int) -> None:
+        for _ in range(200):
+            got = _lifted(ty, lambda ptr: _lowering.lower_into(plan, pages[k], ptr, None))
+            if got != expected[k]:
+                failures.append(f"thread {k}")
+                return
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

@@ -1,31 +1,35 @@
-"""Host-function results lowered by a plan per function, written straight into C memory.
+"""Host-function results lowered by a plan per function, built in one arena, one C call.
 
 wasmtime-py's generic lowering (``ValType.convert_to_c``) walks the component type for every
 value: per record field it re-reads the type through the C API, allocates a ctypes pointer
 object, copies the field name through an intermediate ``bytes``, and sets union members
-through ctypes attribute chains. A page of 20 message summaries is ~450 such fields: about
-half of an ``email.list`` call's CPU, more than the guest's own work.
+through ctypes attribute chains; and every string, list, record and option payload is its
+own C allocation (wasmtime frees them one by one). A page of 20 message summaries is ~450
+fields and ~330 such C calls: about half of an ``email.list`` call's CPU.
 
 Here each host function's result type is compiled once (on its first call) into nested
-closures that know their field names (pre-encoded) and their children, and write each
-``wasmtime_component_val_t`` through a ``memoryview`` over the C array wasmtime allocated:
-one C call per string (each must be its own allocation: wasmtime frees them one by one),
-one per record (its entries, field names included, copied in C from a template built once)
-and plain buffer writes for everything else. What is lowered is exactly what the
+closures that know their field names and their children, and the whole result tree —
+every ``wasmtime_component_val_t``, record entry, list array and string byte — is written
+with ``struct`` into one per-thread arena of our own memory. One call to
+``wasmtime_component_val_clone`` then deep-copies the tree into wasmtime's result slot
+(Rust allocations, which wasmtime frees as usual); the arena is reused by the next call.
+Record entries are copied from a template whose field names live in memory kept for the
+process's lifetime (the clone copies them too). What is lowered is exactly what the
 generic path lowers (same case selection for untagged options/results/variants, the same
 ``ResultErr`` rule as ``_wasmtime_patches``); types without a plan here (flags, tuples,
-floats, chars, resources) use the generic ``convert_to_c`` at their place in the tree.
+floats, chars, resources) use the generic ``convert_to_c`` into their arena slot, and that
+subtree (wasmtime-owned) is dropped after the clone.
 
 Domain values are read as they are, with ``convert.to_wit``'s rules: a dataclass where a
 record goes (its snake_case attributes, ``convert.wit_fields``), a tuple where a list goes,
 and anything else that is not a WIT value yet (an enum) through ``to_wit`` where it is met.
 So a host function may hand back a domain page (``convert.page``) without building a
-``Record`` copy first. Strings and integers in an option are boxed without a view, and a
-``list<string>`` is written without element plans (the summaries' addresses and flags).
+``Record`` copy first.
 
-Memory: every array is zeroed before it is filled (a zeroed value is ``bool false``, which
-wasmtime frees as nothing), so a lowering that fails half-way frees what it built and
-leaves its slot as a valid ``bool``; the exception then traps the call as before.
+Failure: nothing is handed to wasmtime until the tree is complete, so a value that does
+not fit its type raises (the call traps, as before) with wasmtime's slot left a zeroed
+``bool false`` and nothing to free but the generic subtrees, which are dropped. Text is
+encoded (a lone surrogate raises) before any of it is written.
 
 The layout constants are wasmtime-py 50's (``_wasmtime_patches.SUPPORTED`` guards them, and
 ``check_layout`` compares them with ctypes' view of the structs before anything is
@@ -35,7 +39,9 @@ installed).
 from __future__ import annotations
 
 import ctypes
+import keyword
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -44,14 +50,12 @@ from wasmtime.component import Record, Variant, _types
 
 from . import convert
 
-#: ``plan(value, view, base, offset, store)``: lower ``value`` into the ``val_t`` at
-#: ``base + offset`` (``view`` covers that memory).
-Plan = Callable[[Any, memoryview, int, int, Any], None]
-
 VAL = 32  # sizeof(wasmtime_component_val_t): kind (u8) at 0, the union at 8
 OF = 8
 ENTRY = 48  # sizeof(wasmtime_component_valrecord_entry_t): name (byte vec) at 0, val at 16
 ENTRY_VAL = 16
+_FIRST_ARENA = 1 << 16
+_KEEP_ARENA = 1 << 20  # an arena grown past this (a huge result) is not kept for reuse
 
 _K = {
     name: getattr(ffi, f"WASMTIME_COMPONENT_{name}").value
@@ -75,15 +79,54 @@ _K = {
     )
 }
 _INTS: dict[type, tuple[str, str]] = {
-    _types.S8: ("S8", "<b"),
-    _types.U8: ("U8", "<B"),
-    _types.S16: ("S16", "<h"),
-    _types.U16: ("U16", "<H"),
-    _types.S32: ("S32", "<i"),
-    _types.U32: ("U32", "<I"),
-    _types.S64: ("S64", "<q"),
-    _types.U64: ("U64", "<Q"),
+    _types.S8: ("S8", "b"),
+    _types.U8: ("U8", "B"),
+    _types.S16: ("S16", "h"),
+    _types.U16: ("U16", "H"),
+    _types.S32: ("S32", "i"),
+    _types.U32: ("U32", "I"),
+    _types.S64: ("S64", "q"),
+    _types.U64: ("U64", "Q"),
 }
+
+
+class Arena:
+    """Bump-allocated scratch memory the result tree is built in (one per thread)."""
+
+    __slots__ = ("base", "buffer", "busy", "cap", "owned", "store", "top", "view")
+
+    def __init__(self, size: int) -> None:
+        self.buffer = ctypes.create_string_buffer(size)
+        self.view = memoryview(self.buffer).cast("B")
+        self.base: int = ctypes.addressof(self.buffer)
+        self.cap = size
+        self.top = 0
+        self.store: Any = None
+        self.owned: list[int] = []  # slots holding wasmtime-owned subtrees (generic plans)
+        self.busy = False
+
+
+class _Full(Exception):
+    """The arena is too small for this result: grow it and lower again."""
+
+
+def _alloc(a: Arena, size: int) -> int:
+    """``size`` bytes (rounded up to 8) of the arena: their offset."""
+    at = a.top
+    end = at + ((size + 7) & ~7)
+    if end > a.cap:
+        raise _Full
+    a.top = end
+    return at
+
+
+#: ``plan(value, arena, offset)``: write ``value`` as the ``val_t`` at arena ``offset``.
+Plan = Callable[[Any, Arena, int], None]
+
+#: What a record's generated code writes inline instead of calling the field's plan:
+#: ``("text", kind)``, ``("int", kind, struct)``, ``("bool", kind, struct)`` or
+#: ``("option", payload plan)``; other plans are called.
+_SHAPES: dict[Plan, tuple[Any, ...]] = {}
 
 
 def _handle(name: str, args: list[Any], res: Any = None) -> Any:
@@ -94,20 +137,14 @@ def _handle(name: str, args: list[Any], res: Any = None) -> Any:
     return fn
 
 
-_vp, _sz = ctypes.c_void_p, ctypes.c_size_t
-_byte_vec_new = _handle("wasm_byte_vec_new", [_vp, _sz, ctypes.c_char_p])
-_list_new = _handle("wasmtime_component_vallist_new_uninit", [_vp, _sz])
-_list_delete = _handle("wasmtime_component_vallist_delete", [_vp])
-_record_new = _handle("wasmtime_component_valrecord_new_uninit", [_vp, _sz])
-_record_delete = _handle("wasmtime_component_valrecord_delete", [_vp])
-_record_copy = _handle("wasmtime_component_valrecord_copy", [_vp, _vp])
-_val_new = _handle("wasmtime_component_val_new", [_vp], _vp)  # moves *src onto the heap
-_val_new_from = _handle("wasmtime_component_val_new", [ctypes.c_char_p], _vp)  # from bytes
-_val_free = _handle("wasmtime_component_val_free", [_vp])  # drops and frees a val_new box
-_templates: list[Any] = []  # record templates (field names), never freed
-_ZERO = ctypes.create_string_buffer(VAL)  # a bool false: what a new heap value starts as
-_ZERO_ADDR = ctypes.addressof(_ZERO)
-_P = struct.Struct("<Q")
+_vp = ctypes.c_void_p
+_val_clone = _handle("wasmtime_component_val_clone", [_vp, _vp])  # deep: Rust allocations
+_val_delete = _handle("wasmtime_component_val_delete", [_vp])  # drops in place
+_kept: list[Any] = []  # names of record fields and variant cases, never freed
+_VEC = struct.Struct("<B7xQQ")  # kind, then {size, data}: a string, enum, list or record
+_PTR = struct.Struct("<B7xQ")  # kind, then a payload pointer: an option
+_RESULT = struct.Struct("<B7x?7xQ")  # kind, then {is_ok, payload pointer}
+_VARIANT = struct.Struct("<B7xQQQ")  # kind, then {case name {size, data}, payload pointer}
 
 
 def check_layout() -> bool:
@@ -127,40 +164,11 @@ def check_layout() -> bool:
     )
 
 
-def _view(addr: int, size: int) -> memoryview:
-    return memoryview((ctypes.c_ubyte * size).from_address(addr)).cast("B")
-
-
-def _zeroed(addr: int, size: int) -> memoryview:
-    ctypes.memset(addr, 0, size)
-    return _view(addr, size)
-
-
-def _heap(plan: Plan, val: Any, store: Any) -> int:
-    """A new heap ``val_t`` holding ``val`` (for option, result and variant payloads)."""
-    addr: int = _val_new(_ZERO_ADDR)
-    try:
-        plan(val, _view(addr, VAL), addr, 0, store)
-    except BaseException:
-        _val_free(addr)
-        raise
-    return addr
-
-
-#: Plan → a function putting a value of that plan in a new heap ``val_t`` more cheaply
-#: than ``_heap`` (strings and integers, the usual option payloads).
-_BOXES: dict[Plan, Callable[[Any, Any], int]] = {}
-
-
-def _boxer(plan: Plan) -> Callable[[Any, Any], int]:
-    box = _BOXES.get(plan)
-    if box is not None:
-        return box
-
-    def box_any(val: Any, store: Any) -> int:
-        return _heap(plan, val, store)
-
-    return box_any
+def _keep(data: bytes) -> int:
+    """The address of a copy of ``data`` kept for the process's lifetime."""
+    buffer = ctypes.create_string_buffer(data, max(1, len(data)))
+    _kept.append(buffer)
+    return ctypes.addressof(buffer)
 
 
 def _as_wit(val: Any) -> Any:
@@ -203,36 +211,27 @@ def plan_for(ty: Any, result_err: type, error_of: Callable[[Any], Any]) -> Plan:
         return _text_plan(_K["STRING"], "expected string type")
     if isinstance(ty, _types.Bool):
         k_bool = _K["BOOL"]
+        packer = struct.Struct("<B7x?")
 
-        def low_bool(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        def low_bool(val: Any, a: Arena, off: int) -> None:
             if not isinstance(val, bool):
                 raise TypeError("expected bool for Bool type")
-            mv[off] = k_bool
-            mv[off + OF] = 1 if val else 0
+            packer.pack_into(a.view, off, k_bool, val)
 
+        _SHAPES[low_bool] = ("bool", k_bool, packer)
         return low_bool
     if type(ty) in _INTS:
         kind_name, fmt = _INTS[type(ty)]
-        kind, packer = _K[kind_name], struct.Struct(fmt)
+        kind, packer = _K[kind_name], struct.Struct("<B7x" + fmt)
 
-        def low_int(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+        def low_int(val: Any, a: Arena, off: int) -> None:
             if not isinstance(val, int):
                 val = _as_wit(val)
                 if not isinstance(val, int):
                     raise TypeError(f"expected int for {kind_name} type")
-            packer.pack_into(mv, off + OF, val)  # struct.error when out of range
-            mv[off] = kind
+            packer.pack_into(a.view, off, kind, val)  # struct.error when out of range
 
-        boxed = struct.Struct("<B7x" + fmt[1:])
-        pad = bytes(VAL - boxed.size)
-
-        def box_int(val: Any, store: Any) -> int:
-            if not isinstance(val, int):
-                return _heap(low_int, val, store)
-            addr: int = _val_new_from(boxed.pack(kind, val) + pad)  # one copy, no view
-            return addr
-
-        _BOXES[low_int] = box_int
+        _SHAPES[low_int] = ("int", kind, packer)
         return low_int
     if isinstance(ty, _types.ListType) and isinstance(ty.element, _types.String):
         return _texts_plan(_list_plan(sub(ty.element)))
@@ -252,151 +251,222 @@ def plan_for(ty: Any, result_err: type, error_of: Callable[[Any], Any]) -> Plan:
 
 
 def _text_plan(kind: int, refusal: str) -> Plan:
-    def low_text(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+    pack = _VEC.pack_into
+
+    def low_text(val: Any, a: Arena, off: int) -> None:
         if not isinstance(val, str):
             val = _as_wit(val)  # an enum of a domain value
             if not isinstance(val, str):
                 raise TypeError(refusal)
         data = val.encode("utf-8")
-        mv[off] = kind
-        _byte_vec_new(base + off + OF, len(data), data)
+        n = len(data)
+        at = a.top
+        end = at + ((n + 7) & ~7)
+        if end > a.cap:
+            raise _Full
+        a.top = end
+        view = a.view
+        view[at : at + n] = data
+        pack(view, off, kind, n, a.base + at)
 
-    def box_text(val: Any, store: Any) -> int:
-        if not isinstance(val, str):
-            return _heap(low_text, val, store)
-        data = val.encode("utf-8")
-        addr: int = _val_new(_ZERO_ADDR)
-        _byte_vec_new(addr + OF, len(data), data)
-        ctypes.memset(addr, kind, 1)  # no view for one byte
-        return addr
-
-    _BOXES[low_text] = box_text
+    _SHAPES[low_text] = ("text", kind)
     return low_text
 
 
 def _generic_plan(ty: Any) -> Plan:
     pointer = ctypes.POINTER(ffi.wasmtime_component_val_t)
 
-    def low_generic(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
-        ty.convert_to_c(store, val, ctypes.cast(base + off, pointer))
+    def low_generic(val: Any, a: Arena, off: int) -> None:
+        ty.convert_to_c(a.store, val, ctypes.cast(a.base + off, pointer))
+        a.owned.append(a.base + off)  # wasmtime's allocations: dropped after the clone
 
     return low_generic
 
 
 def _list_plan(element: Plan) -> Plan:
     k_list = _K["LIST"]
+    pack = _VEC.pack_into
 
-    def low_list(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+    def low_list(val: Any, a: Arena, off: int) -> None:
         if not isinstance(val, list | tuple):  # a domain value's tuple: its items as they are
             val = _as_wit(val)
             if not isinstance(val, list):
                 raise TypeError("expected list value")
         n = len(val)
-        slot = base + off + OF
-        _list_new(slot, n)  # writes {size, data} into the slot's union
-        if n:
-            data = _P.unpack_from(mv, off + OF + 8)[0]
-            view = _zeroed(data, n * VAL)
-            try:
-                for i, item in enumerate(val):
-                    element(item, view, data, i * VAL, store)
-            except BaseException:
-                _list_delete(slot)
-                mv[off : off + VAL] = bytes(VAL)
-                raise
-        mv[off] = k_list
+        at = _alloc(a, n * VAL)
+        pack(a.view, off, k_list, n, a.base + at)
+        for item in val:
+            element(item, a, at)
+            at += VAL
 
     return low_list
 
 
 def _texts_plan(general: Plan) -> Plan:
-    """``list<string>`` (addresses, flags: one or two items, 60 such lists a page): each
-    item's kind set with one ``memset``, no element plan, no view; anything but a list or
-    tuple of ``str`` goes to the general plan."""
+    """``list<string>`` (addresses, flags: one or two items, 60 such lists a page): the
+    items written without element plans; anything but a list or tuple of ``str`` goes to
+    the general plan."""
     k_list, k_string = _K["LIST"], _K["STRING"]
+    pack = _VEC.pack_into
 
-    def low_texts(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+    def low_texts(val: Any, a: Arena, off: int) -> None:
         if not isinstance(val, list | tuple) or not all(isinstance(v, str) for v in val):
-            general(val, mv, base, off, store)
+            general(val, a, off)
             return
-        # Encoded before anything is allocated (a lone surrogate raises here); after that
-        # nothing can fail, so the uninitialised slots never meet an error path.
-        encoded = [item.encode("utf-8") for item in val]
-        slot = base + off + OF
-        _list_new(slot, len(encoded))
-        if encoded:
-            at = _P.unpack_from(mv, off + OF + 8)[0]
-            for data in encoded:
-                _byte_vec_new(at + OF, len(data), data)
-                ctypes.memset(at, k_string, 1)  # the rest of the slot is not read
-                at += VAL
-        mv[off] = k_list
+        n = len(val)
+        at = _alloc(a, n * VAL)
+        view, base = a.view, a.base
+        pack(view, off, k_list, n, base + at)
+        for item in val:
+            data = item.encode("utf-8")
+            size = len(data)
+            where = _alloc(a, size)
+            view[where : where + size] = data
+            pack(view, at, k_string, size, base + where)
+            at += VAL
 
     return low_texts
 
 
 def _record_plan(fields: list[tuple[str, Plan]]) -> Plan:
-    """A record: its entries copied from a template holding the field names (one C call
-    allocates all of a record's names), then each value written in place."""
+    """A record: its entries copied from a template holding the field names, then the
+    values written by code generated per class read (``_fields_writer``)."""
     k_record = _K["RECORD"]
     n = len(fields)
-    template = ffi.wasmtime_component_valrecord_t()  # kept for the process's lifetime
-    template_addr = ctypes.addressof(template)
-    _record_new(template_addr, n)
-    if n:
-        names = ctypes.cast(template.data, ctypes.c_void_p).value or 0
-        ctypes.memset(names, 0, n * ENTRY)  # every value bool false
-        for i, (name, _) in enumerate(fields):
-            encoded = name.encode("utf-8")
-            _byte_vec_new(names + i * ENTRY, len(encoded), encoded)
-    _templates.append(template)
-    named = [(name, i * ENTRY + ENTRY_VAL, plan) for i, (name, plan) in enumerate(fields)]
+    size = n * ENTRY
+    template = bytearray(size)
+    for i, (name, _) in enumerate(fields):
+        encoded = name.encode("utf-8")
+        struct.pack_into("<QQ", template, i * ENTRY, len(encoded), _keep(encoded))
+    entries = bytes(template)
+    pack = _VEC.pack_into
     # A domain dataclass is read directly, through the attribute ``to_wit`` would copy
     # each WIT field from (per class, on first use).
-    by_class: dict[type, list[tuple[str, int, Plan]]] = {Record: named}
+    generic = _fields_writer(
+        [(name, i * ENTRY + ENTRY_VAL, plan) for i, (name, plan) in enumerate(fields)]
+    )
+    by_class: dict[type, Callable[[Any, Arena, int], None]] = {Record: generic}
 
-    def attributes(cls: type) -> list[tuple[str, int, Plan]] | None:
+    def writer(cls: type) -> Callable[[Any, Arena, int], None] | None:
         found = convert.wit_fields(cls)
-        if found is None or any(name not in found for name, _, _ in named):
+        if found is None or any(name not in found for name, _ in fields):
             return None
-        read = by_class[cls] = [(found[name], at, plan) for name, at, plan in named]
-        return read
+        read = [(found[name], i * ENTRY + ENTRY_VAL, plan) for i, (name, plan) in enumerate(fields)]
+        write = by_class[cls] = _fields_writer(read)
+        return write
 
-    def low_record(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
-        read = by_class.get(type(val)) or attributes(type(val))
-        if read is None:
-            val, read = _as_wit(val), named
-        slot = base + off + OF
-        _record_copy(slot, template_addr)  # the slot is zeroed: nothing to drop there
-        if n:
-            data = _P.unpack_from(mv, off + OF + 8)[0]
-            view = _view(data, n * ENTRY)
-            try:
-                for name, at, plan in read:
-                    plan(getattr(val, name), view, data, at, store)
-            except BaseException:
-                _record_delete(slot)
-                mv[off : off + VAL] = bytes(VAL)
-                raise
-        mv[off] = k_record
+    def low_record(val: Any, a: Arena, off: int) -> None:
+        write = by_class.get(type(val)) or writer(type(val))
+        if write is None:
+            val, write = _as_wit(val), generic
+        at = _alloc(a, size)
+        view = a.view
+        view[at : at + size] = entries
+        pack(view, off, k_record, n, a.base + at)
+        write(val, a, at)
 
     return low_record
 
 
+_TEXT_INLINE = """
+    d = v.encode("utf-8")
+    m = len(d)
+    s = a.top
+    e = s + ((m + 7) & -8)
+    if e > a.cap:
+        raise _Full
+    a.top = e
+    view[s : s + m] = d
+"""
+
+
+_compiled: dict[str, Any] = {}  # generated source → its code object (plans differ per call)
+
+
+def _fields_writer(read: list[tuple[str, int, Plan]]) -> Callable[[Any, Arena, int], None]:
+    """``write(val, arena, at)``: each field ``getattr(val, attr)`` lowered at ``at +
+    where``, as its plan would, with the common shapes (text, integers, bools, options of
+    those) inlined: in one generated function a summary's 15 fields cost about half what
+    15 plan calls do. Anything off the inlined path (a value of another class) goes to
+    the field's plan, which decides as before."""
+    env: dict[str, Any] = {"_Full": _Full, "pack_vec": _VEC.pack_into, "pack_ptr": _PTR.pack_into}
+    lines = ["def write(val, a, at):", "    view = a.view", "    base = a.base"]
+    for i, (attr, where, plan) in enumerate(read):
+        env[f"p{i}"] = plan
+        shape = _SHAPES.get(plan, ("call",))
+        if attr.isidentifier() and not keyword.iskeyword(attr):
+            lines.append(f"    v = val.{attr}")
+        else:  # a WIT name on a ``Record`` ("account-id"), or a keyword
+            env[f"n{i}"] = attr
+            lines.append(f"    v = getattr(val, n{i})")
+        slot = f"at + {where}"
+        if shape[0] == "text":
+            env[f"k{i}"] = shape[1]
+            lines.append("    if v.__class__ is str:")
+            lines.extend("    " + line for line in _TEXT_INLINE.strip("\n").splitlines())
+            lines.append(f"        pack_vec(view, {slot}, k{i}, m, base + s)")
+            lines.append(f"    else:\n        p{i}(v, a, {slot})")
+        elif shape[0] == "int" or shape[0] == "bool":
+            env[f"k{i}"], env[f"w{i}"] = shape[1], shape[2].pack_into
+            cls = "int" if shape[0] == "int" else "bool"
+            lines.append(f"    if v.__class__ is {cls}:\n        w{i}(view, {slot}, k{i}, v)")
+            lines.append(f"    else:\n        p{i}(v, a, {slot})")
+        elif shape[0] == "option":
+            env[f"k{i}"] = _K["OPTION"]
+            inner = _SHAPES.get(shape[1], ("call",))
+            lines.append(f"    if v is None:\n        pack_ptr(view, {slot}, k{i}, 0)")
+            if inner[0] == "text":
+                env[f"q{i}"] = inner[1]
+                lines.append("    elif v.__class__ is str:")
+                lines.append("        o = a.top")
+                lines.append("        if o + 32 > a.cap:\n            raise _Full")
+                lines.append("        a.top = o + 32")
+                lines.extend("    " + line for line in _TEXT_INLINE.strip("\n").splitlines())
+                lines.append(f"        pack_vec(view, o, q{i}, m, base + s)")
+                lines.append(f"        pack_ptr(view, {slot}, k{i}, base + o)")
+            elif inner[0] == "int":
+                env[f"q{i}"], env[f"w{i}"] = inner[1], inner[2].pack_into
+                lines.append("    elif v.__class__ is int:")
+                lines.append("        o = a.top")
+                lines.append("        if o + 32 > a.cap:\n            raise _Full")
+                lines.append("        a.top = o + 32")
+                lines.append(f"        w{i}(view, o, q{i}, v)")
+                lines.append(f"        pack_ptr(view, {slot}, k{i}, base + o)")
+            lines.append(f"    else:\n        p{i}(v, a, {slot})")
+        else:
+            lines.append(f"    p{i}(v, a, {slot})")
+    if not read:
+        lines.append("    pass")
+    source = "\n".join(lines) + "\n"
+    code = _compiled.get(source)
+    if code is None:
+        code = _compiled[source] = compile(source, "<prx-email lowering>", "exec")
+    # Only identifiers (checked above; anything else is read with getattr and a constant),
+    # integers and names of ``env`` enter the source: a component's own field names cannot
+    # inject code (WIT names are kebab-case anyway).
+    exec(code, env)
+    write: Callable[[Any, Arena, int], None] = env["write"]
+    return write
+
+
 def _option_plan(payload: Plan, fits: Callable[[Any], bool]) -> Plan:
     k_option = _K["OPTION"]
-    box = _boxer(payload)
+    pack = _PTR.pack_into
 
-    def low_option(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+    def low_option(val: Any, a: Arena, off: int) -> None:
         # Untagged (the payload's classes do not include None): None is none.
-        if val is not None and not fits(val):
+        if val is None:
+            pack(a.view, off, k_option, 0)
+            return
+        if not fits(val):
             val = _as_wit(val)
             if val is None or not fits(val):
                 raise ValueError("value not valid for this variant")
-        addr = 0 if val is None else box(val, store)
-        _P.pack_into(mv, off + OF, addr)
-        mv[off] = k_option
+        at = _alloc(a, VAL)
+        payload(val, a, at)
+        pack(a.view, off, k_option, a.base + at)
 
+    _SHAPES[low_option] = ("option", payload)
     return low_option
 
 
@@ -404,26 +474,28 @@ def _result_plan(
     ty: Any, sub: Callable[[Any], Plan], result_err: type, error_of: Callable[[Any], Any]
 ) -> Plan:
     k_result = _K["RESULT"]
+    pack = _RESULT.pack_into
     cases = [
-        (is_ok, None if t is None else _boxer(sub(t)), None if t is None else _fits(t))
+        (is_ok, None if t is None else sub(t), None if t is None else _fits(t))
         for is_ok, t in ((True, ty.ok), (False, ty.err))
     ]
-    err_box = cases[1][1]
+    err_plan = cases[1][1]
 
-    def choose(val: Any) -> tuple[bool, Callable[[Any, Any], int] | None] | None:
-        for case_ok, box, fits in cases:
-            if box is None or fits is None:
+    def choose(val: Any) -> tuple[bool, Plan | None] | None:
+        for case_ok, plan, fits in cases:
+            if plan is None or fits is None:
                 if val is None:
                     return case_ok, None
             elif fits(val):
-                return case_ok, box
+                return case_ok, plan
         return None
 
-    def low_result(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
+    def low_result(val: Any, a: Arena, off: int) -> None:
+        plan: Plan | None
         if isinstance(val, result_err):  # the err case, whatever the ok type accepts
-            if err_box is None:
+            if err_plan is None:
                 raise ValueError("this result has no err payload")
-            ok, addr = False, err_box(error_of(val), store)
+            ok, plan, val = False, err_plan, error_of(val)
         else:
             chosen = choose(val)
             if chosen is None:
@@ -431,30 +503,29 @@ def _result_plan(
                 chosen = choose(val)
                 if chosen is None:
                     raise ValueError("value not valid for this variant")
-            ok, box = chosen
-            addr = 0 if box is None else box(val, store)
-        mv[off + OF] = 1 if ok else 0
-        _P.pack_into(mv, off + OF + 8, addr)
-        mv[off] = k_result
+            ok, plan = chosen
+        addr = 0
+        if plan is not None:
+            at = _alloc(a, VAL)
+            plan(val, a, at)
+            addr = a.base + at
+        pack(a.view, off, k_result, ok, addr)
 
     return low_result
 
 
 def _variant_plan(ty: Any, sub: Callable[[Any], Plan]) -> Plan:
     k_variant = _K["VARIANT"]
+    pack = _VARIANT.pack_into
     tagged = ty._tagged()
-    cases = [
-        (
-            name,
-            name.encode("utf-8"),
-            None if t is None else sub(t),
-            None if t is None else _fits(t),
-        )
-        for name, t in ty.cases
-    ]
-    by_tag = {name: (encoded, plan) for name, encoded, plan, _ in cases}
+    cases = []
+    for name, t in ty.cases:
+        encoded = name.encode("utf-8")
+        tag = (len(encoded), _keep(encoded))
+        cases.append((name, tag, None if t is None else sub(t), None if t is None else _fits(t)))
+    by_tag = {name: (tag, plan) for name, tag, plan, _ in cases}
 
-    def choose(val: Any) -> tuple[bytes, Plan | None, Any]:
+    def choose(val: Any) -> tuple[tuple[int, int], Plan | None, Any]:
         if tagged:
             if not isinstance(val, Variant):
                 raise TypeError("expected Variant type")
@@ -469,23 +540,34 @@ def _variant_plan(ty: Any, sub: Callable[[Any], Plan]) -> Plan:
                 raise ValueError("value not valid for this variant")
         return picked
 
-    def untagged(val: Any) -> tuple[bytes, Plan | None, Any] | None:
-        for _, encoded, plan, fits in cases:
+    def untagged(val: Any) -> tuple[tuple[int, int], Plan | None, Any] | None:
+        for _, tag, plan, fits in cases:
             if fits is None:
                 if val is None:
-                    return encoded, None, None
+                    return tag, None, None
             elif fits(val):
-                return encoded, plan, val
+                return tag, plan, val
         return None
 
-    def low_variant(val: Any, mv: memoryview, base: int, off: int, store: Any) -> None:
-        encoded, plan, payload = choose(val)
-        addr = 0 if plan is None else _heap(plan, payload, store)
-        _byte_vec_new(base + off + OF, len(encoded), encoded)
-        _P.pack_into(mv, off + OF + 16, addr)
-        mv[off] = k_variant
+    def low_variant(val: Any, a: Arena, off: int) -> None:
+        (size, name), plan, payload = choose(val)
+        addr = 0
+        if plan is not None:
+            at = _alloc(a, VAL)
+            plan(payload, a, at)
+            addr = a.base + at
+        pack(a.view, off, k_variant, size, name, addr)
 
     return low_variant
+
+
+_local = threading.local()
+
+
+def _drop_owned(a: Arena) -> None:
+    owned, a.owned = a.owned, []
+    for addr in owned:
+        _val_delete(addr)
 
 
 def lower_into(plan: Plan, val: Any, ptr: Any, store: Any) -> None:
@@ -494,4 +576,28 @@ def lower_into(plan: Plan, val: Any, ptr: Any, store: Any) -> None:
     if not addr:
         raise ValueError("no result slot")
     ctypes.memset(addr, 0, VAL)  # wasmtime's slot is uninitialised: make it a bool false
-    plan(val, _view(addr, VAL), addr, 0, store)
+    a: Arena | None = getattr(_local, "arena", None)
+    if a is None or a.busy:  # first use on this thread, or a lowering within a lowering
+        a = Arena(_FIRST_ARENA)
+        if getattr(_local, "arena", None) is None:
+            _local.arena = a
+    a.busy, a.store = True, store
+    try:
+        while True:
+            a.top = VAL  # the root value at 0
+            try:
+                plan(val, a, 0)
+                break
+            except _Full:
+                _drop_owned(a)
+                grown = Arena(a.cap * 4)
+                if _local.arena is a:
+                    _local.arena = grown
+                a.busy, a = False, grown
+                a.busy, a.store = True, store
+        _val_clone(a.base, addr)
+    finally:
+        _drop_owned(a)
+        a.busy, a.store = False, None
+        if a.cap > _KEEP_ARENA and getattr(_local, "arena", None) is a:
+            _local.arena = None
