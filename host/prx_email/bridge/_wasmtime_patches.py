@@ -14,8 +14,8 @@
 3. **Speed, per host function.** wasmtime-py's host-function trampoline (``_linker.func_impl``)
    rebuilds the function's type objects on every call, so fix 2's memos never outlive a
    call. The replacement here keeps each host function's parameter types and a lowering
-   plan for its result (``_lowering``: the result written straight into wasmtime's C
-   arrays) from its first call on; a host function's type is fixed by the WIT it was
+   plan for its result (``_lowering``: the result built in an arena of our own and
+   deep-copied into wasmtime's slot with one C call) from its first call on; a host function's type is fixed by the WIT it was
    linked for (one ``Linker`` per sandbox and component). Those plans also read domain
    values (``convert.page``): ``apply`` says whether they are in force.
 
