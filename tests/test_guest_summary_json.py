@@ -61,3 +61,36 @@ def test_control_and_non_ascii_text() -> None:
     assert text == _envelope._ENCODER.encode(r.summary(odd))
     assert json.loads(text)["subject"] == odd.subject
     assert json.loads(text)["date_iso"] is None
+
+
+PLAIN = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FFF, exclude_characters='"\\'))
+PLAIN_SUMMARIES = st.builds(
+    types.MessageSummary,
+    id=S64,
+    account_id=S64,
+    folder=PLAIN,
+    uid=st.none() | U32,
+    message_id=st.none() | PLAIN,
+    subject=PLAIN,
+    from_=PLAIN,
+    to=st.lists(PLAIN, max_size=3),
+    cc=st.lists(PLAIN, max_size=3),
+    date=st.none() | S64,
+    flags=st.lists(PLAIN, max_size=3),
+    snippet=PLAIN,
+    has_attachments=st.booleans(),
+    size=U64,
+    thread_id=PLAIN,
+)
+
+
+@given(st.lists(PLAIN_SUMMARIES, min_size=1, max_size=4))
+def test_pages_of_text_without_escapes_take_the_plain_path_and_agree(
+    summaries: list[types.MessageSummary],
+) -> None:
+    """Most summaries need no escape: they are written with the quotes in the template."""
+    page = types.MessagePage(messages=summaries, next_cursor=None)
+    expected = {"messages": [r.summary(s) for s in summaries], "next_cursor": None}
+    assert _envelope.ok(r.message_page(page)) == _envelope.ok(expected)
+    for s in summaries:
+        assert r._listed_json(s) == r.summary_json(s)

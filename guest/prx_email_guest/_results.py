@@ -10,6 +10,7 @@ sandbox's CPython the dicts and their encoding were a quarter of an ``email.list
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Final
 
 from wit_world.imports import types
@@ -133,10 +134,51 @@ def message_page(p: types.MessagePage) -> RawJSON:
     """``{"messages": [summary…], "next_cursor": …}``, already encoded."""
     return RawJSON(
         '{"messages":['
-        + ",".join([summary_json(s) for s in p.messages])
+        + ",".join([_listed_json(s) for s in p.messages])
         + '],"next_cursor":'
         + _optional_text(p.next_cursor)
         + "}"
+    )
+
+
+# What the encoder escapes (``ensure_ascii=False``): quote, backslash, C0 controls. A summary
+# with none of them in any of its strings — nearly all — is written with the quotes in the
+# template and no escaping call per string (two C calls for all its strings instead of ~10).
+_NEEDS_ESCAPE: Final = re.compile(r'[\x00-\x1f"\\]')
+_PLAIN_SUMMARY: Final = (
+    '{"id":%d,"account_id":%d,"folder":"%s","uid":%s,"message_id":%s,"subject":"%s",'
+    '"from":"%s","to":[%s],"cc":[%s],"date":%s,"date_iso":%s,"flags":[%s],"snippet":"%s",'
+    '"has_attachments":%s,"size":%d,"thread_id":"%s"}'
+)
+
+
+def _listed_json(s: types.MessageSummary) -> str:
+    """``summary_json(s)``, faster when no string of ``s`` needs an escape."""
+    mid, to, cc, flags = s.message_id, s.to, s.cc, s.flags
+    folder, subject, sender, snippet, thread = s.folder, s.subject, s.from_, s.snippet, s.thread_id
+    if _NEEDS_ESCAPE.search(
+        "".join((folder, subject, sender, snippet, thread, mid or "", *to, *cc, *flags))
+    ):
+        return summary_json(s)
+    date, uid = s.date, s.uid
+    iso = format_iso(date)
+    return _PLAIN_SUMMARY % (
+        s.id,
+        s.account_id,
+        folder,
+        "null" if uid is None else str(uid),
+        "null" if mid is None else f'"{mid}"',
+        subject,
+        sender,
+        '"' + '","'.join(to) + '"' if to else "",
+        '"' + '","'.join(cc) + '"' if cc else "",
+        "null" if date is None else str(date),
+        "null" if iso is None else f'"{iso}"',
+        '"' + '","'.join(flags) + '"' if flags else "",
+        snippet,
+        "true" if s.has_attachments else "false",
+        s.size,
+        thread,
     )
 
 

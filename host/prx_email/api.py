@@ -271,6 +271,10 @@ def _encodable(text: str) -> bool:
     return True
 
 
+# Built once: json.dumps with options builds an encoder per call.
+_ARGS_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
 def _args_json(args: object) -> str | Envelope:
     """``args`` as JSON text for the guest, or the ``EMAIL_INVALID_JSON`` envelope."""
     if args is None:
@@ -279,7 +283,7 @@ def _args_json(args: object) -> str | Envelope:
         text = args
     elif isinstance(args, dict):
         try:
-            text = json.dumps(args, ensure_ascii=False, allow_nan=False)
+            text = _ARGS_ENCODER.encode(args)
         except (TypeError, ValueError, RecursionError) as exc:
             return envelope.error(INVALID_JSON, f"args cannot be encoded as JSON: {exc}")
     else:

@@ -15,9 +15,10 @@
    rebuilds the function's type objects on every call, so fix 2's memos never outlive a
    call. The replacement here keeps each host function's parameter types and a lowering
    plan for its result (``_lowering``: the result built in an arena of our own and
-   deep-copied into wasmtime's slot with one C call) from its first call on; a host function's type is fixed by the WIT it was
-   linked for (one ``Linker`` per sandbox and component). Those plans also read domain
-   values (``convert.page``): ``apply`` says whether they are in force.
+   deep-copied into wasmtime's slot with one C call) from its first call on; a host
+   function's type is fixed by the WIT it was linked for (one ``Linker`` per sandbox and
+   component). Those plans also read domain values (``convert.page``): ``apply`` says
+   whether they are in force.
 
 Only fixes 2 and 3 are guarded by the wasmtime version it was written against (it relies on the
 private attribute layout of ``wasmtime.component._types``); on another version it is
