@@ -24,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from . import envelope
 from .auth.deferred import DeferredCredentials
 from .bridge import HostServices, define_host
@@ -301,10 +303,17 @@ def _args_json(args: object) -> str | Envelope:
 
 
 def _parse(raw: str) -> Envelope:
+    # orjson reads a listing's envelope 2-4x faster than json (it is parsed on every call).
+    # Where they differ — an escaped lone surrogate, which orjson refuses — json decides;
+    # integers past 64 bits would come back as floats, and the guest writes none (its
+    # integers are WIT s64/u64 values).
     try:
-        answer = json.loads(raw)
-    except ValueError:
-        answer = None
+        answer = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = None
     if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
         return envelope.error(
             ErrorCode.INTERNAL.envelope, "the plugin returned a malformed envelope"
