@@ -21,10 +21,10 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from helpers.cli import import_numbered
 from prx_email.adapters.ta import _rendezvous
 from prx_email.adapters.ta._rendezvous import HelperLost, Route
 
@@ -133,28 +133,11 @@ def _gone(pid: int, timeout: float = 15.0) -> bool:
     return False
 
 
-def _messages(root: Path, env: dict[str, str]) -> None:
-    mbox = root / "in.mbox"
-    with mbox.open("wb") as fh:
-        for i in range(5):
-            msg = EmailMessage()
-            msg["From"] = f"S{i} <s{i}@example.net>"
-            msg["To"] = "me@example.org"
-            msg["Subject"] = f"m{i}"
-            msg["Date"] = f"Thu, {i + 1:02d} Jan 2026 10:00:00 +0000"
-            msg["Message-ID"] = f"<helper-{i}@example.net>"
-            msg.set_content(f"body {i}\n")
-            fh.write(b"From x@example.net Thu Jan  1 00:00:00 2026\n" + msg.as_bytes() + b"\n")
-    subprocess.run(
-        [str(CLI), "import", str(mbox)], env=env, check=True, capture_output=True, timeout=120
-    )
-
-
 @pytest.fixture
 def setting(tmp_path: Path, component_cache_dir: Path) -> Iterator[Setting]:
     cache = Path(os.environ.get("PRX_EMAIL_CACHE_DIR", component_cache_dir)).resolve()
     s = Setting(tmp_path, str(cache))
-    _messages(tmp_path, s.env)
+    import_numbered(tmp_path, s.env, list(range(5)), "helper")
     yield s
     for pid in s.pids():
         with contextlib.suppress(ProcessLookupError):

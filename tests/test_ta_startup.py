@@ -11,10 +11,10 @@ import json
 import os
 import subprocess
 import sys
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from helpers.cli import import_numbered
 from prx_email import NETWORK_ENV
 
 pytestmark = [pytest.mark.component]
@@ -68,20 +68,8 @@ def env(tmp_path_factory: pytest.TempPathFactory, plugin_wasm: Path) -> dict[str
         PRX_EMAIL_TA_HELPER="0",  # what a process pays without a warm helper
     )
     (root / "config.toml").write_text('[[accounts]]\nid = 1\naddress = "me@example.org"\n')
-    mbox = root / "in.mbox"
-    with mbox.open("wb") as fh:
-        for i in reversed(range(N)):  # newest first in the file; answers are oldest first
-            msg = EmailMessage()
-            msg["From"] = f"S{i} <s{i}@example.net>"
-            msg["To"] = "me@example.org"
-            msg["Subject"] = f"m{i}"
-            msg["Date"] = f"Thu, {i + 1:02d} Jan 2026 10:00:00 +0000"
-            msg["Message-ID"] = f"<startup-{i}@example.net>"
-            msg.set_content(f"body {i}\n")
-            fh.write(b"From x@example.net Thu Jan  1 00:00:00 2026\n" + msg.as_bytes() + b"\n")
-    subprocess.run(
-        [str(CLI), "import", str(mbox)], env=e, check=True, capture_output=True, timeout=120
-    )
+    # newest first in the file; answers are oldest first
+    import_numbered(root, e, list(reversed(range(N))), "startup")
     return e
 
 

@@ -117,7 +117,7 @@ def summary_json(s: types.MessageSummary) -> str:
         ",".join(map(TEXT, s.cc)),
         "null" if date is None else str(date),
         _optional_text(format_iso(date)),
-        ",".join(map(TEXT, s.flags)),
+        _flags_json(s.flags),
         TEXT(s.snippet),
         "true" if s.has_attachments else "false",
         s.size,
@@ -140,15 +140,20 @@ def message_page(p: types.MessagePage) -> RawJSON:
     )
 
 
+def _quoted(template: str, keys: tuple[str, ...]) -> str:
+    """``template`` with the quotes of these string members written in."""
+    for key in keys:
+        member = f'"{key}":%s'
+        assert template.count(member) == 1, key
+        template = template.replace(member, f'"{key}":"%s"')
+    return template
+
+
 # What the encoder escapes (``ensure_ascii=False``): quote, backslash, C0 controls. A summary
 # with none of them in its strings — nearly all, flags aside — is written with the quotes in
 # the template and no escaping call per string (two C calls for its strings instead of ~10).
 # Flags ("\\Seen": a backslash) are few and repeat: their JSON is kept per distinct set.
-_PLAIN_SUMMARY: Final = (
-    '{"id":%d,"account_id":%d,"folder":"%s","uid":%s,"message_id":%s,"subject":"%s",'
-    '"from":"%s","to":[%s],"cc":[%s],"date":%s,"date_iso":%s,"flags":[%s],"snippet":"%s",'
-    '"has_attachments":%s,"size":%d,"thread_id":"%s"}'
-)
+_PLAIN_SUMMARY: Final = _quoted(_SUMMARY, ("folder", "subject", "from", "snippet", "thread_id"))
 _FLAGS: dict[tuple[str, ...], str] = {}
 _FLAGS_MAX: Final = 256
 

@@ -72,3 +72,23 @@ def imap_config(
         lines.append(f"interval_seconds = {interval_seconds}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def import_numbered(root: Path, env: dict[str, str], ids: list[int], tag: str) -> None:
+    """Import messages ``m{i}`` (from ``S{i}``, dated 2026-01-{i+1}, Message-ID
+    ``<{tag}-{i}@example.net>``), in the order of ``ids``, with the real ``prx-email import``."""
+    from email.message import EmailMessage
+
+    mbox = root / "in.mbox"
+    with mbox.open("wb") as fh:
+        for i in ids:
+            msg = EmailMessage()
+            msg["From"] = f"S{i} <s{i}@example.net>"
+            msg["To"] = "me@example.org"
+            msg["Subject"] = f"m{i}"
+            msg["Date"] = f"Thu, {i + 1:02d} Jan 2026 10:00:00 +0000"
+            msg["Message-ID"] = f"<{tag}-{i}@example.net>"
+            msg.set_content(f"body {i}\n")
+            fh.write(b"From x@example.net Thu Jan  1 00:00:00 2026\n" + msg.as_bytes() + b"\n")
+    cmd = [str(Path(sys.executable).with_name("prx-email")), "import", str(mbox)]
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=120)

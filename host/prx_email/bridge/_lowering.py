@@ -399,19 +399,19 @@ _TEXTS_INLINE = """
             if x.__class__ is not str:
                 pOTHER(v, a, SLOT)
                 break
-            d = x.encode("utf-8")
-            m = len(d)
-            s = a.top
-            e = s + ((m + 7) & -8)
-            if e > a.cap:
-                raise _Full
-            a.top = e
-            view[s : s + m] = d
+TEXT_OF_X
             pack_vec(view, o, Q, m, base + s)
             o += 32
         else:
             pack_vec(view, SLOT, K, n, base + first)
 """
+_TEXTS_INLINE = _TEXTS_INLINE.replace(
+    "TEXT_OF_X",
+    "\n".join(
+        "        " + line.replace("v.encode", "x.encode")
+        for line in _TEXT_INLINE.strip("\n").splitlines()
+    ),
+)
 
 _compiled: dict[str, Any] = {}  # generated source → its code object (plans differ per call)
 
