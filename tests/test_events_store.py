@@ -244,7 +244,7 @@ def test_wait_returns_at_once_for_a_commit_of_another_process(db: Database, log:
         assert writer.stdout is not None
         committed = float(writer.stdout.readline())
     assert [e.type for e in events] == ["new_mail"]
-    assert woke - committed < 0.5  # woken by the commit, not by the 10 s timeout
+    assert woke - committed < 3  # woken by the commit, not by the 10 s timeout
 
 
 def test_wait_times_out_empty_and_stops_early(log: EventLog) -> None:

@@ -260,3 +260,64 @@ def test_the_operator_sees_the_stored_message_as_received(
     assert "Message-ID: <inv@example.org>" in text and "SECRET1" in text
     assert main([*common[:-1], "999999"]) == 1
     assert "no stored message 999999" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<div style="display:none"/>S',  # a browser ignores "/>" on a div: S is hidden
+        '<svg><div style="display:none"/>S</svg>',  # a div ends the SVG content first
+        '<span class="h"/>S<style>.h{display:none}</style>',
+    ],
+)
+def test_self_closing_html_elements_hide_what_follows(markup: str) -> None:
+    removed: Counter[str] = Counter()
+    out = clean_html(f"<p>ok</p>{markup}", removed)
+    assert "S" not in out and "ok" in out, out
+    assert removed
+
+
+def test_self_closing_svg_elements_close() -> None:
+    removed: Counter[str] = Counter()
+    out = clean_html('<svg><rect style="display:none"/><text>T</text></svg>after', removed)
+    assert "after" in out and removed == {"display-none": 1}
+
+
+@pytest.mark.parametrize("tail", ["<a href='x", "<img src=x", "<!-- S", "</ S", "<?x S", "<b"])
+def test_an_unterminated_tag_at_the_end_shows_nothing(tail: str) -> None:
+    # A browser reaching the end inside a tag, comment or attribute value shows none of it.
+    removed: Counter[str] = Counter()
+    out = clean_html(f"<p>ok</p>{tail} S", removed)
+    assert out == "<p>ok</p>" and removed == {"unterminated-markup": 1}
+
+
+def test_lone_angle_brackets_stay_text() -> None:
+    out = clean_html("<p>1 < 2 <<< 3 <= 4 <</p>", Counter())
+    assert out == "<p>1 &lt; 2 &lt;&lt;&lt; 3 &lt;= 4 &lt;</p>"
+
+
+def test_the_output_is_balanced_and_nesting_is_bounded() -> None:
+    from prx_email.mail.visible import visible_html
+
+    out, removed = visible_html("<div><p>a<b>b</div>c<i>d")
+    assert out == "<div><p>a<b>b</b></p></div>c<i>d</i>"
+    out, removed = visible_html("<div>" * 300 + "deep")
+    assert out == "<div>" * 256 + "deep" + "</div>" * 256
+    assert removed == {"excess-nesting": 44}
+
+
+def test_long_text_reaches_the_agent_whole() -> None:
+    text = "a&b < c > " * 3_000 + "x" * 10_000  # split into pieces for the sanitiser
+    out = clean_html(f"<p>{text}</p>", Counter())
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert out == f"<p>{escaped}</p>"
+    message = parse_message(f"Content-Type: text/html\r\n\r\n<p>{'word' * 2_000}</p>".encode())
+    assert message.snippet.startswith("word" * 50)
+
+
+def test_an_attribute_with_more_ampersands_than_a_url_is_dropped() -> None:
+    removed: Counter[str] = Counter()
+    out = clean_html('<a href="https://x/?' + "a=1&amp;" * 300 + '" title="t">x</a>', removed)
+    assert out == '<a title="t" rel="noopener noreferrer">x</a>' and removed == {"excess-markup": 1}
+    out = clean_html('<a href="https://x/?a=1&amp;b=2">x</a>', Counter())
+    assert 'href="https://x/?a=1&amp;b=2"' in out

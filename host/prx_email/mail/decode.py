@@ -176,7 +176,9 @@ def _drop_hidden(markup: str) -> str:
 
 def html_to_text(markup: str) -> str:
     """Readable text of an HTML body: hidden elements dropped, tags removed, entities decoded."""
-    text = _drop_hidden(markup)
+    # An empty comment separates nothing a reader sees (visible_html splits long text with
+    # them); any other tag becomes a space.
+    text = _drop_hidden(markup.replace("<!---->", "") if "<!---->" in markup else markup)
     text = _BLOCK_TAG.sub("\n", text)
     text = _TAG.sub(" ", text)
     if "&" in text:
