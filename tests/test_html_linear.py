@@ -26,6 +26,7 @@ STORMS: dict[str, Callable[[int], str]] = {
     "unterminated-instructions": lambda n: "<?x" * (4 * n),
     "nested-divs": lambda n: "<div>" * n,
     "stray-end-tags-under-nesting": lambda n: "<div></span>" * n,
+    "end-tags-behind-a-table": lambda n: "<b><table>" + "<i>" * n + "</b>" * n,
     "self-closing-divs": lambda n: "<div/>" * n,
     "svg-breakout": lambda n: "<svg><div/>" * n,
     "ampersand-text": lambda n: "&amp;" * (40 * n),

@@ -277,10 +277,12 @@ def test_self_closing_html_elements_hide_what_follows(markup: str) -> None:
     assert removed
 
 
-def test_self_closing_svg_elements_close() -> None:
+def test_svg_and_mathml_are_dropped_until_their_end_or_html_content() -> None:
+    # nh3 drops them too; the self-closing rect inside closes, so "after" is no part of it.
     removed: Counter[str] = Counter()
     out = clean_html('<svg><rect style="display:none"/><text>T</text></svg>after', removed)
-    assert "after" in out and removed == {"display-none": 1}
+    assert out == "after" and removed == {"active-content": 1}
+    assert clean_html("<math><mi>x</mi><p>shown", Counter()) == "<p>shown</p>"
 
 
 @pytest.mark.parametrize("tail", ["<a href='x", "<img src=x", "<!-- S", "</ S", "<?x S", "<b"])
@@ -321,3 +323,44 @@ def test_an_attribute_with_more_ampersands_than_a_url_is_dropped() -> None:
     assert out == '<a title="t" rel="noopener noreferrer">x</a>' and removed == {"excess-markup": 1}
     out = clean_html('<a href="https://x/?a=1&amp;b=2">x</a>', Counter())
     assert 'href="https://x/?a=1&amp;b=2"' in out
+
+
+# Markup a browser reads differently from the stdlib's HTMLParser: each hid SECRET from a
+# reader and showed it to the agent before visible.py followed the browser's reading.
+BROWSER_HIDES = [
+    "<!-- -- > SECRET -->",  # a comment ends only at --> or --!>
+    "</a b='>SECRET'>",  # an end tag's quoted attribute value holds ">"
+    "<noembed>SECRET</noembed>",
+    "<noframes>SECRET</noframes>",
+    "<iframe></p>SECRET</iframe>",  # raw text: no markup inside
+    "<div hidden><title></div></title>SECRET",  # RCDATA: the </div> is text
+    "<p><template></svg><math></p>SECRET",  # an end tag does not cross a template
+    '<form><div style="display:none"/></form>SECRET',  # </form> closes the form alone
+    '<div hidden><b style="visibility:hidden"></div><ul> SECRET',  # <b> is reopened
+    '<b style="display:none"><p>x<p>SECRET',
+    '<span style="display:none"><div>x</span>SECRET</div>',  # </span> cannot cross a div
+    "<li hidden><div><ul></li>SECRET",  # </li> cannot cross a list
+    "<div hidden><td></td>SECRET",  # cells outside a table are ignored
+    "<svg><div hidden></svg>SECRET",  # the div ended the SVG content
+    '<p style="display:none"><select></p>SECRET',  # in a select, </p> is ignored
+]
+BROWSER_SHOWS = [
+    "<!-->SHOWN",  # an empty comment
+    "<!--->SHOWN",
+    "<!-- x --!>SHOWN",
+    "<svg><p>SHOWN</p></svg>",  # a p ends the SVG content
+    '<p style="display:none">x<div>SHOWN</div>',  # the div closed the p
+    "<ul><li hidden>x<li>SHOWN</ul>",  # the second li closed the first
+    "<table><tr><td hidden>x</td><td>SHOWN</td></tr></table>",
+]
+
+
+@pytest.mark.parametrize("markup", BROWSER_HIDES)
+def test_what_a_browser_hides_stays_hidden(markup: str) -> None:
+    out = clean_html(f"<p>ok</p>{markup}", Counter())
+    assert "SECRET" not in out and "ok" in out, out
+
+
+@pytest.mark.parametrize("markup", BROWSER_SHOWS)
+def test_what_a_browser_shows_is_shown(markup: str) -> None:
+    assert "SHOWN" in clean_html(markup, Counter())

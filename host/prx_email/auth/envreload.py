@@ -22,7 +22,7 @@ from .credentials import Protocol_
 from .manager import PROTOCOLS, CredentialManager, default_manager
 from .tokens import TokenSet
 
-_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -673,7 +673,7 @@ def _events(ctx: _Ctx, raw: Any) -> EventSettings:
     )
 
 
-_WEBHOOK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,48}$")
+_WEBHOOK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,48}\Z")
 
 
 def _webhook(ctx: _Ctx, raw: Any, index: int, account_ids: set[int]) -> WebhookConfig:

@@ -50,16 +50,16 @@ POLICY = email_policy.SMTP.clone(cte_type="7bit", header_factory=_CachedHeaderRe
 MAX_SUBJECT = 998
 _CTL = re.compile(r"[\x00-\x1f\x7f]")
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-_LOCAL = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$")
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_ANGLE = re.compile(r"^(?P<name>[^<>]*)<(?P<addr>[^<>]*)>\s*$")
+_LOCAL = re.compile(rf"^{_ATEXT}+(?:\.{_ATEXT}+)*\Z")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+_ANGLE = re.compile(r"^(?P<name>[^<>]*)<(?P<addr>[^<>]*)>\s*\Z")
 # Characters that would let a display name smuggle another address or header.
 _NAME_FORBIDDEN = re.compile(r'[<>@,;:"\\\[\]]')
 _REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|sv|vs|antw|odp)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*)+",
     re.IGNORECASE,
 )
-_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
+_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,8 +64,9 @@ _MAX_AMPERSANDS: Final = 256
 _LONE_LT: Final = re.compile(r"<(?![a-zA-Z/!?])")
 #: Elements dropped with their content: active or invisible by nature.
 _ACTIVE: Final = frozenset(
-    {"script", "style", "template", "iframe", "object", "embed", "noscript", "head", "title"}
-)
+    {"script", "style", "template", "iframe", "object", "embed", "noscript", "noembed",
+     "noframes", "head", "title", "svg", "math"}
+)  # fmt: skip
 _VOID: Final = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
      "track", "wbr"}
@@ -96,17 +97,103 @@ def _hidden_selectors(css: str) -> dict[str, str]:
     return out
 
 
-class _Strip(HTMLParser):
+# An end tag the way a browser tokenizes it: attributes (quoted ones may hold ">") included.
+_END_TAG: Final = re.compile(
+    r"""</([a-zA-Z][^\t\n\r\f />\x00]*)(?:[\s/]*(?:(?<=['"\s/])[^\s/>][^\s/=>]*"""
+    r"""(?:\s*=+\s*(?:'[^']*'|"[^"]*"|(?!['"])[^>\s]*)\s*)?(?:\s|/(?!>))*)*)?\s*>"""
+)
+_OPEN_QUOTE: Final = re.compile(r"""[^>]*?=\s*['"]""")
+_COMMENT_END: Final = re.compile(r"--!?>")
+#: Elements whose end tag a browser ignores when it would cross one of these (HTML5's
+#: "has an element in scope"), and the elements "any other end tag" may not cross.
+_SCOPE: Final = frozenset(
+    {"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", "mi",
+     "mo", "mn", "ms", "mtext", "annotation-xml", "foreignobject", "desc"}
+)  # fmt: skip
+_FORMATTING: Final = frozenset(
+    {"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt",
+     "u"}
+)  # fmt: skip
+#: Start tags that close an open <p> (in button scope), and list items closing list items.
+_CLOSES_P: Final = frozenset(
+    {"address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
+     "dl", "fieldset", "figcaption", "figure", "footer", "header", "hgroup", "main", "menu",
+     "nav", "ol", "p", "search", "section", "summary", "ul", "h1", "h2", "h3", "h4", "h5", "h6",
+     "pre", "listing", "form", "li", "dd", "dt", "plaintext", "table", "hr", "xmp"}
+)  # fmt: skip
+_FONT_BREAKS: Final = frozenset({"color", "face", "size"})  # only such a <font> breaks out
+_TABLE_PARTS: Final = frozenset(
+    {"caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"}
+)
+_INTEGRATION: Final = frozenset(
+    {"foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext", "annotation-xml"}
+)
+_IN_SELECT: Final = frozenset({"select", "option", "optgroup", "template"})
+_CLOSES_ITEM: Final = {"li": ("li",), "dd": ("dd", "dt"), "dt": ("dd", "dt")}
+#: End tags with their own scope (list item scope, button scope).
+_FENCES: Final = {"li": _SCOPE | {"ol", "ul"}, "p": _SCOPE | {"button"}}
+_SPECIAL: Final = _SCOPE | frozenset(
+    {"address", "area", "article", "aside", "base", "basefont", "bgsound", "blockquote",
+     "body", "br", "button", "center", "col", "colgroup", "dd", "details", "dir", "div", "dl",
+     "dt", "embed", "fieldset", "figcaption", "figure", "footer", "form", "frame", "frameset",
+     "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hgroup", "hr", "iframe", "img",
+     "input", "keygen", "li", "link", "listing", "main", "menu", "meta", "nav", "noembed",
+     "noframes", "noscript", "ol", "p", "param", "plaintext", "pre", "script", "search",
+     "section", "select", "source", "style", "summary", "tbody", "textarea", "tfoot", "thead",
+     "title", "tr", "track", "ul", "wbr", "xmp"}
+)  # fmt: skip
+
+
+class _Html5Reading(HTMLParser):
+    """HTMLParser where it reads differently from a browser in ways that hide or show text.
+
+    Raw-text elements (a browser does not parse markup inside ``<noscript>``, ``<iframe>``,
+    ``<noembed>``, ``<noframes>``, ``<xmp>``, ``<title>``, ``<textarea>``); comments end only
+    at ``-->`` or ``--!>``, and ``<!-->``/``<!--->`` are empty ones (the stdlib also ends one at
+    ``-- >``, which would show the rest of a comment to the agent); an end tag's quoted
+    attribute value may hold ``>``.
+    """
+
+    CDATA_CONTENT_ELEMENTS = (  # type: ignore[misc]  # Final in typeshed, a class attribute here
+        "script", "style", "iframe", "noembed", "noframes", "noscript", "xmp", "title", "textarea",
+    )  # fmt: skip
+
+    def parse_comment(self, i: int, report: bool = True) -> int:
+        rawdata = self.rawdata
+        for abrupt in ("<!-->", "<!--->"):
+            if rawdata.startswith(abrupt, i):
+                self.handle_comment("")
+                return i + len(abrupt)
+        match = _COMMENT_END.search(rawdata, i + 4)
+        if not match:
+            return -1
+        self.handle_comment(rawdata[i + 4 : match.start()])
+        return match.end()
+
+    def parse_endtag(self, i: int) -> int:
+        if self.cdata_elem is None and (match := _END_TAG.match(self.rawdata, i)):
+            self.handle_endtag(match.group(1).lower())
+            return match.end()
+        if self.cdata_elem is None and _OPEN_QUOTE.match(self.rawdata, i):
+            return -1  # an unterminated quoted value: to the end, as in a browser
+        return super().parse_endtag(i)
+
+
+class _Strip(_Html5Reading):
     """Re-emits HTML without hidden elements, comments and active content."""
 
     def __init__(self, hidden: dict[str, str]) -> None:
         super().__init__(convert_charrefs=True)
         self.hidden = hidden
         self.out: list[str] = []
-        self.stack: list[tuple[str, bool]] = []  # open elements, and whether each was emitted
+        # Open elements: name, whether emitted, whether a formatting element hidden itself.
+        self.stack: list[tuple[str, bool, bool]] = []
         self.open: Counter[str] = Counter()  # open elements by name (a stray end tag is O(1))
         self.tags = 0  # start tags emitted
         self.skip_at: int | None = None  # stack depth where the dropped element started
+        # Hidden formatting elements (<b style="display:none">) that another tag closed: a
+        # browser reopens them for the text that follows, until their own end tag.
+        self.linger: set[str] = set()
         self.removed: Counter[str] = Counter()
 
     def _reason(self, tag: str, attrs: list[tuple[str, str | None]]) -> str | None:
@@ -140,13 +227,35 @@ class _Strip(HTMLParser):
         self._start(tag, attrs, opens=not (tag in _VOID or foreign))
 
     def _start(self, tag: str, attrs: list[tuple[str, str | None]], *, opens: bool) -> None:
+        foreign = self.open["svg"] > 0 or self.open["math"] > 0
+        if (
+            foreign
+            and tag in _BREAKOUT
+            and (tag != "font" or any(k in _FONT_BREAKS for k, _ in attrs))
+        ):
+            foreign = self._break_out()
+        if not foreign and not self.open["select"]:  # HTML's rules (elsewhere other elements)
+            if tag in _TABLE_PARTS and not self.open["table"]:
+                return  # a browser ignores a cell or row outside a table
+            if tag in _CLOSES_P and self.open["p"]:
+                self._close_within("p", _SCOPE | {"button"})
+            elif tag in _CLOSES_ITEM:
+                for item in _CLOSES_ITEM[tag]:
+                    if self.open[item]:
+                        self._close_within(item, _SPECIAL - {"address", "div", "p"})
         shown = False
-        if self.skip_at is None:
-            reason = self._reason(tag, attrs)
-            if reason is not None:
-                self.removed[reason] += 1
-                if opens:
-                    self.skip_at = len(self.stack)
+        reason = self._reason(tag, attrs)
+        veiled = opens and tag in _FORMATTING and reason is not None
+        if self.skip_at is not None or self.linger:
+            if reason is not None and opens and self.skip_at is None:
+                self.skip_at = len(self.stack)  # hidden itself, inside a reopened hidden <b>
+        elif reason is not None:
+            self.removed[reason] += 1
+            if opens:
+                self.skip_at = len(self.stack)
+        else:
+            if tag == "form":
+                pass  # not emitted: its end tag closes only itself (below), and nh3 drops it
             elif self.tags >= _MAX_TAGS:
                 self.removed["excess-markup"] += 1
             elif not opens or len(self.stack) < _MAX_DEPTH:
@@ -156,29 +265,73 @@ class _Strip(HTMLParser):
             else:
                 self.removed["excess-nesting"] += 1
         if opens:
-            self.stack.append((tag, shown))
+            self.stack.append((tag, shown, veiled))
             self.open[tag] += 1
+
+    def _break_out(self) -> bool:
+        """An HTML element in SVG/MathML content closes it, unless inside an integration point
+        (then it is HTML there): whether foreign content is still open."""
+        root = None
+        for steps, (name, _, _) in enumerate(reversed(self.stack)):
+            if name in _INTEGRATION or steps == _MAX_DEPTH:
+                break
+            if name in ("svg", "math"):
+                root = len(self.stack) - 1 - steps  # the outermost one counts
+        if root is not None:
+            self._pop_to(root, self.stack[root][0])
+        return self.open["svg"] > 0 or self.open["math"] > 0
 
     def handle_endtag(self, tag: str) -> None:
         if not self.open[tag]:
-            return  # a stray end tag closes nothing
-        while self.stack:  # closes what it implies closed too: the output stays balanced
-            name, shown = self.stack.pop()
+            self.linger.discard(tag)  # the reopened hidden one, if any, ends here
+            return  # a stray end tag closes nothing else
+        if tag in _TABLE_PARTS and not self.open["table"]:
+            return
+        if self.open["select"] and tag not in _IN_SELECT:
+            return  # inside a <select> a browser ignores other end tags
+        # A browser ignores an end tag that would cross a scope boundary (for the "special"
+        # elements: div, p, li, ...) or any special element (for the others: span, b, ...).
+        self._close_within(tag, _FENCES.get(tag, _SCOPE if tag in _SPECIAL else _SPECIAL))
+
+    def _pop_to(self, at: int, tag: str) -> None:
+        """Close the open element at ``at`` (``tag``) and, implied, every one above it."""
+        if tag == "form":  # removes the form alone; what it holds stays open
+            del self.stack[at]
+            self.open[tag] -= 1
+            if self.skip_at is not None and at < self.skip_at:
+                self.skip_at -= 1
+        while tag != "form" and len(self.stack) > at:  # implied end tags too: output balanced
+            name, shown, veiled = self.stack.pop()
             self.open[name] -= 1
             if shown:
                 self.out.append(f"</{name}>")
-            if name == tag:
-                break
+            if veiled and name != tag:
+                self.linger.add(name)
         if self.skip_at is not None and len(self.stack) <= self.skip_at:
             self.skip_at = None
 
+    def _close_within(self, tag: str, fence: frozenset[str]) -> None:
+        """Close the innermost open ``tag`` unless one of ``fence`` is open inside it.
+
+        Looked for at most _MAX_DEPTH deep (past that nothing is closed: hiding more, never
+        less), so that tags which close nothing cost no more than that each.
+        """
+        for steps, (name, _, _) in enumerate(reversed(self.stack)):
+            if name == tag:
+                break
+            if name in fence or steps == _MAX_DEPTH:
+                return
+        else:
+            return
+        self._pop_to(len(self.stack) - 1 - steps, tag)
+
     def finish(self) -> None:
         """Close what the markup left open (the output stays balanced)."""
-        self.out.extend(f"</{name}>" for name, shown in reversed(self.stack) if shown)
+        self.out.extend(f"</{name}>" for name, shown, _ in reversed(self.stack) if shown)
         self.stack.clear()
 
     def handle_data(self, data: str) -> None:
-        if self.skip_at is None:
+        if self.skip_at is None and not self.linger:
             if len(data) <= _TEXT_PIECE:
                 self.out.append(html.escape(data, quote=False))
             else:  # an empty comment between pieces: the sanitiser makes each its own node
@@ -207,7 +360,7 @@ class _Strip(HTMLParser):
         self.removed["html-comment"] += 1
 
 
-class _StyleSheets(HTMLParser):
+class _StyleSheets(_Html5Reading):
     """Collects the text of every ``<style>`` element."""
 
     def __init__(self) -> None:

@@ -53,8 +53,8 @@ from .imap_login import login
 _DRAFT_FLAGS = (b"\\Draft", b"\\Seen")
 # Folders whose copies say nothing about sending: a discarded draft often lands in Trash.
 _NOT_SENT_ATTRS = ("\\trash", "\\junk", "\\noselect", "\\nonexistent", "\\drafts")
-_NOT_SENT_NAMES = re.compile(r"(?:^|[./])(?:trash|junk|spam|deleted(?: items| messages)?)$", re.I)
-_MESSAGE_ID = re.compile(r"^<[^<>\s\x00-\x1f\x7f]{1,994}>$")
+_NOT_SENT_NAMES = re.compile(r"(?:^|[./])(?:trash|junk|spam|deleted(?: items| messages)?)\Z", re.I)
+_MESSAGE_ID = re.compile(r"^<[^<>\s\x00-\x1f\x7f]{1,994}>\Z")
 
 
 def normalize_draft_id(value: str) -> str:

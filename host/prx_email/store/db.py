@@ -29,7 +29,7 @@ from ..errors import StorageError
 from .errors import map_sqlite_errors
 from .fts import contains
 
-_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql\Z")
 
 
 def _migrations() -> list[tuple[int, str, str]]:

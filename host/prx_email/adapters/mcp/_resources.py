@@ -41,7 +41,7 @@ OUTBOX = "email://outbox"
 #: How many unread messages the unread resource lists (``more`` says there are others).
 UNREAD_PAGE = 20
 
-_ACCOUNT_URI = re.compile(r"^email://accounts/([1-9][0-9]{0,9})/(folders|unread)$")
+_ACCOUNT_URI = re.compile(r"^email://accounts/([1-9][0-9]{0,9})/(folders|unread)\Z")
 
 Execute = Callable[[str, dict[str, Any]], Awaitable[Envelope]]
 

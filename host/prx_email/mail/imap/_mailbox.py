@@ -62,7 +62,7 @@ SPECIAL_USE = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent"
 # RFC 3501 atom characters, less "[": an atom may hold it, but our response reader (like many
 # clients) takes "[" as the start of a section or response code, so such a keyword could not be
 # read back from FLAGS.
-_ATOM = re.compile(r"^[!#$&'+,\-./0-9:;<=>?@A-Z^_`a-z|}~]+$")
+_ATOM = re.compile(r"^[!#$&'+,\-./0-9:;<=>?@A-Z^_`a-z|}~]+\Z")
 _COPYUID = re.compile(rb"\[COPYUID (\d+) ([0-9:,]+) ([0-9:,]+)\]")
 _PERMANENTFLAGS = re.compile(rb"\* OK \[PERMANENTFLAGS \(([^)]*)\)")
 _FOLDER_FORBIDDEN = frozenset('*%"\\')
@@ -495,7 +495,7 @@ async def body_parts(client: ImapClient, uid: int) -> list[BodyPart] | None:
     return None
 
 
-_SECTION = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_SECTION = re.compile(r"^[0-9]+(\.[0-9]+)*\Z")
 
 
 async def fetch_part(client: ImapClient, uid: int, section: str) -> bytes | None:

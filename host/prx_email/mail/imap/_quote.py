@@ -17,7 +17,7 @@ from ...errors import InvalidArgument
 
 _FORBIDDEN = re.compile(r"[\x00\r\n]")
 # Characters that may appear inside a quoted string unescaped: printable ASCII minus \ and ".
-_QUOTABLE = re.compile(r"^[\x20-\x7e]*$")
+_QUOTABLE = re.compile(r"^[\x20-\x7e]*\Z")
 
 
 @dataclass(frozen=True, slots=True)
