@@ -336,13 +336,16 @@ BROWSER_HIDES = [
     "<div hidden><title></div></title>SECRET",  # RCDATA: the </div> is text
     "<p><template></svg><math></p>SECRET",  # an end tag does not cross a template
     '<form><div style="display:none"/></form>SECRET',  # </form> closes the form alone
+    '<form><p style="display:none"><form>SECRET',  # a form in a form is ignored: p stays open
     '<div hidden><b style="visibility:hidden"></div><ul> SECRET',  # <b> is reopened
     '<b style="display:none"><p>x<p>SECRET',
     '<span style="display:none"><div>x</span>SECRET</div>',  # </span> cannot cross a div
     "<li hidden><div><ul></li>SECRET",  # </li> cannot cross a list
     "<div hidden><td></td>SECRET",  # cells outside a table are ignored
     "<svg><div hidden></svg>SECRET",  # the div ended the SVG content
+    "<math></p><template><p>SECRET",  # </p> ends MathML content: the template is HTML
     '<p style="display:none"><select></p>SECRET',  # in a select, </p> is ignored
+    "<select><select><li hidden></select>SECRET",  # a select in a select closes it
 ]
 BROWSER_SHOWS = [
     "<!-->SHOWN",  # an empty comment

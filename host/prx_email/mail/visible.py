@@ -194,6 +194,7 @@ class _Strip(_Html5Reading):
         # Hidden formatting elements (<b style="display:none">) that another tag closed: a
         # browser reopens them for the text that follows, until their own end tag.
         self.linger: set[str] = set()
+        self.form = False  # a browser's "form element pointer": set by <form>, until </form>
         self.removed: Counter[str] = Counter()
 
     def _reason(self, tag: str, attrs: list[tuple[str, str | None]]) -> str | None:
@@ -234,7 +235,15 @@ class _Strip(_Html5Reading):
             and (tag != "font" or any(k in _FONT_BREAKS for k, _ in attrs))
         ):
             foreign = self._break_out()
+        if self.open["select"] and tag in ("select", "input", "keygen", "textarea"):
+            self._close_within("select", _SCOPE)  # these end an open select
+            if tag == "select":
+                return  # and a select in a select is not itself opened
         if not foreign and not self.open["select"]:  # HTML's rules (elsewhere other elements)
+            if tag == "form":
+                if self.form:
+                    return  # a form inside a form is ignored, tag and all
+                self.form = True
             if tag in _TABLE_PARTS and not self.open["table"]:
                 return  # a browser ignores a cell or row outside a table
             if tag in _CLOSES_P and self.open["p"]:
@@ -282,6 +291,10 @@ class _Strip(_Html5Reading):
         return self.open["svg"] > 0 or self.open["math"] > 0
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.form = False
+        if tag in ("p", "br") and (self.open["svg"] or self.open["math"]):
+            self._break_out()  # these two end tags end SVG/MathML content too
         if not self.open[tag]:
             self.linger.discard(tag)  # the reopened hidden one, if any, ends here
             return  # a stray end tag closes nothing else
