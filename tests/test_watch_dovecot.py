@@ -377,3 +377,32 @@ async def test_idle_offered_but_refused_polls_and_says_so(dovecot, make_ctx, mon
         await asyncio.to_thread(_append, dovecot, folder, make_msg(1))
         await _until(lambda: len(_rows(ctx, folder)) == 1, timeout=5)
         assert not w.failures  # a refusal is no failure: polling works
+
+
+async def test_mail_reported_inside_a_sync_command_is_synced_at_once(
+    dovecot, make_ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # New mail while the watcher's session has a command on the wire is reported in that
+    # command's answer, and never again: the IDLE that follows would not wake for it (it
+    # did not, before: the message waited for the next push or the 28-minute re-issue).
+    from prx_email.services import sync as sync_mod
+
+    folder = new_folder("DuringSync")
+    dovecot.add_messages([make_msg(1)], folder)
+    ctx = _ctx(make_ctx, dovecot, folder)
+    real = sync_mod.sync_folder
+    calls = 0
+
+    async def racing(ctx_, acc, client, name, **kwargs):
+        nonlocal calls
+        rep = await real(ctx_, acc, client, name, **kwargs)
+        calls += 1
+        if calls == 1:
+            await asyncio.to_thread(_append, dovecot, folder, make_msg(2))
+            await client.command([b"NOOP"])  # its answer carries "* 2 EXISTS"
+        return rep
+
+    monkeypatch.setattr(sync_mod, "sync_folder", racing)
+    async with _watching(ctx, folder) as w:
+        await _until(lambda: len(_rows(ctx, folder)) == 2, timeout=5)
+        assert calls == 2 and not w.failures

@@ -229,6 +229,8 @@ class _FolderWatch:
         """Connect, sync and wait for changes until something fails; returns that report."""
         try:
             while True:
+                if self.client is not None:
+                    self.client.take_changed()  # what this sync sees needs no second one
                 rep = await self._sync()
                 if not rep.ok:
                     return rep
@@ -236,6 +238,8 @@ class _FolderWatch:
                 self.report(rep)
                 if rep.more_pending:
                     continue  # a max_messages budget left some: the next part at once
+                if self.client is not None and self.client.take_changed():
+                    continue  # new mail was reported during the sync: IDLE would not wake
                 try:
                     await self._wait_for_change()
                 except EmailError as exc:

@@ -98,6 +98,7 @@ class ImapClient:
         pending = self._r.register(tag)
         pending.on_untagged = on_untagged
         pending.on_continuation = on_continuation
+        pending.selects = pieces[0] in (b"SELECT", b"EXAMINE")
         chunk = bytearray(tag)
         for piece in pieces:
             chunk += b" "
@@ -148,6 +149,11 @@ class ImapClient:
         """Responses that arrived while no command was pending (then forgotten here)."""
         taken, self._r.unsolicited = self._r.unsolicited, []
         return taken
+
+    def take_changed(self) -> bool:
+        """Whether a change was reported inside a command's answer since the last call."""
+        changed, self._r.changed = self._r.changed, False
+        return changed
 
     def pause_reading(self) -> None:
         """Flow control for pipelined commands (see ``FetchPipeline``)."""

@@ -13,6 +13,7 @@ Commands are pipelined: untagged responses belong to the oldest command still wa
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ._response import Response, Tagged
 
+_CHANGE = re.compile(rb"\* (?:\d+ (?:EXISTS|EXPUNGE)|VANISHED)\b")
 _READ_SIZE = 256 * 1024  # room offered to the transport per read (asyncio's SSL reads this)
 
 
@@ -33,6 +35,7 @@ class Pending:
     on_untagged: Callable[[Response], None] | None = None
     continuation: asyncio.Future[bytes] | None = None
     on_continuation: Callable[[bytes], None] | None = None
+    selects: bool = False  # SELECT/EXAMINE: its EXISTS is the snapshot, not a change
 
 
 class ResponseReader(asyncio.BufferedProtocol):
@@ -54,6 +57,9 @@ class ResponseReader(asyncio.BufferedProtocol):
         self._lost: BaseException | None = None
         self.last_activity = time.monotonic()
         self.unsolicited: list[Response] = []
+        # A change (EXISTS, EXPUNGE, VANISHED) the server reported inside another command's
+        # answer: that command consumed it, and a later IDLE would not hear of it again.
+        self.changed = False
 
     # -- asyncio.BufferedProtocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -150,6 +156,8 @@ class ResponseReader(asyncio.BufferedProtocol):
             resp = Response(parts)
             if self._pending:
                 head = self._pending[0]
+                if not head.selects and _CHANGE.match(first):
+                    self.changed = True
                 if head.on_untagged is not None:
                     head.on_untagged(resp)
                 else:
