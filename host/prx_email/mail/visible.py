@@ -253,7 +253,9 @@ class _Strip(_Html5Reading):
                     if self.open[item]:
                         self._close_within(item, _SPECIAL - {"address", "div", "p"})
         shown = False
-        reason = self._reason(tag, attrs)
+        # Inside a dropped element only a formatting element's own hiding still matters.
+        needed = self.skip_at is None or tag in _FORMATTING
+        reason = self._reason(tag, attrs) if needed else None
         veiled = opens and tag in _FORMATTING and reason is not None
         if self.skip_at is not None or self.linger:
             if reason is not None and opens and self.skip_at is None:
